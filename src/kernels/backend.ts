@@ -1,0 +1,152 @@
+/**
+ * The compute backend: one interface, two implementations.
+ *
+ * - `ts`     (src/kernels/ts.ts): plain TypeScript loops. The reference every fast kernel is tested against.
+ * - `native` (src/kernels/native.ts + native/*.cc): an N-API addon; matrix products through oneDNN
+ *            (fp32, and bf16 inputs with fp32 accumulation — AMX where the CPU has it), its own fused
+ *            SIMD kernels for the rest, OpenMP threads.
+ *
+ * No layer above this one knows which implementation runs (`getBackend()` in ./index.ts picks one;
+ * AHA_BACKEND=ts|native forces it).
+ *
+ * Conventions (llm.c habits):
+ * - All tensors are row-major Float32Array views (usually subarrays of one arena). Shapes are in the
+ *   doc comments: `x (T, C)` means T rows of C floats.
+ * - Argument order: outputs first, then saved activations, then inputs and weights, then dims.
+ * - Every `...Backward` ADDS into its gradient outputs (`+=`); the caller zeroes grads once per step.
+ *   The exceptions say so explicitly ("overwrites").
+ * - Packed variable-length sequences: a batch is T tokens in a row; `cuSeqlens` (Int32Array, S+1
+ *   entries, cuSeqlens[0] = 0, cuSeqlens[S] = T) marks where each of the S sequences starts. Attention
+ *   is causal inside each sequence and never crosses a boundary.
+ * - bf16 tensors are Uint16Array holding the upper 16 bits of the fp32 value (round-to-nearest-even
+ *   when converted by `toBf16`).
+ */
+
+export type F32 = Float32Array;
+export type BF16 = Uint16Array;
+
+export interface MatmulOptions {
+  /** A is stored (K, M) and used transposed. Default false: A is (M, K). */
+  transA?: boolean;
+  /** B is stored (N, K) and used transposed (the nn.Linear layout: weight (out, in)). Default false: B is (K, N). */
+  transB?: boolean;
+  /** C += A·B instead of C = A·B. Default false. */
+  accumulate?: boolean;
+  /**
+   * Compute in bf16 with fp32 accumulation: fp32 operands are rounded to bf16 first. Operands that are
+   * already BF16 arrays are used as they are. Default false (fp32). The ts backend emulates this by
+   * rounding the operands to bf16, so both backends agree to fp32-accumulation error.
+   */
+  bf16?: boolean;
+}
+
+export interface Backend {
+  readonly name: "ts" | "native";
+
+  // ***** matrix products *****
+
+  /**
+   * c (M, N) = op(a) · op(b)   [+ c if accumulate]
+   * a: (M, K) or (K, M) if transA;  b: (K, N) or (N, K) if transB.
+   * a or b may be BF16 arrays (then the product is bf16 × bf16 with fp32 accumulation).
+   */
+  matmul(c: F32, a: F32 | BF16, b: F32 | BF16, m: number, n: number, k: number, opts?: MatmulOptions): void;
+
+  /** Round fp32 to bf16 (round-to-nearest-even). out (n) = bf16(src (n)). */
+  toBf16(out: BF16, src: F32): void;
+
+  // ***** elementwise and small reductions *****
+
+  /** out (n) = a (n) + b (n). out may alias a or b. */
+  add(out: F32, a: F32, b: F32): void;
+  /** x (rows, n) += bias (n), broadcast over rows. */
+  addBias(x: F32, bias: F32, rows: number, n: number): void;
+  /** dbias (n) += sum over rows of dout (rows, n). */
+  addBiasBackward(dbias: F32, dout: F32, rows: number, n: number): void;
+  /** x (n) *= s. */
+  scale(x: F32, s: number): void;
+  /** Σ x² in fp64, returned as a number (for global-norm gradient clipping). */
+  sumSquares(x: F32): number;
+
+  // ***** embedding *****
+
+  /** out (T, C) = wte[ids[t]] for each t. wte (V, C). Overwrites out. */
+  embeddingForward(out: F32, ids: Int32Array, wte: F32, T: number, C: number): void;
+  /** dwte (V, C) += scatter of dout (T, C) at ids. */
+  embeddingBackward(dwte: F32, dout: F32, ids: Int32Array, T: number, C: number): void;
+
+  // ***** RMSNorm (Llama / Qwen: y = x / sqrt(mean(x²) + eps) * w) *****
+
+  /**
+   * out (rows, C), rstd (rows) saved for backward; inp (rows, C), w (C). Overwrites out and rstd.
+   * Also used for Qwen3's per-head q/k norm with rows = T·heads, C = headDim.
+   */
+  rmsnormForward(out: F32, rstd: F32, inp: F32, w: F32, rows: number, C: number, eps: number): void;
+  /** dinp (rows, C) +=, dw (C) +=, from dout (rows, C); inp, w, rstd as in forward. */
+  rmsnormBackward(dinp: F32, dw: F32, dout: F32, inp: F32, w: F32, rstd: F32, rows: number, C: number): void;
+
+  // ***** rotary position embedding (HF "rotate_half" layout: pairs are (i, i + D/2)) *****
+
+  /**
+   * In place on x (T, H, D): for each token t and head h, with c = cos[t, i], s = sin[t, i], i < D/2:
+   *   x1' = x1·c − x2·s,  x2' = x2·c + x1·s     where x1 = x[t,h,i], x2 = x[t,h,i+D/2].
+   * cos, sin: (T, D/2), built by the model from positions (so rope scaling lives in the model).
+   * inverse = true applies the transpose rotation (sin → −sin): that is the backward pass.
+   */
+  rope(x: F32, cos: F32, sin: F32, T: number, H: number, D: number, inverse: boolean): void;
+
+  // ***** SwiGLU MLP activation: out = silu(gate) * up *****
+
+  /** out (n) = silu(gate (n)) · up (n). Overwrites out. */
+  swigluForward(out: F32, gate: F32, up: F32): void;
+  /** dgate (n) +=, dup (n) +=, from dout (n); gate, up as in forward. */
+  swigluBackward(dgate: F32, dup: F32, dout: F32, gate: F32, up: F32): void;
+
+  // ***** attention over packed variable-length sequences (causal, grouped-query) *****
+
+  /**
+   * out (T, Hq·D); lse (Hq, T) saved for backward (log-sum-exp of the scaled scores of each query row).
+   * q (T, Hq·D), k (T, Hkv·D), v (T, Hkv·D); query head h reads kv head floor(h / (Hq/Hkv)).
+   * Causal inside each sequence of cuSeqlens; scores scaled by `scale` (usually 1/sqrt(D)). Overwrites out, lse.
+   */
+  attentionForward(out: F32, lse: F32, q: F32, k: F32, v: F32, cuSeqlens: Int32Array,
+    T: number, Hq: number, Hkv: number, D: number, scale: number): void;
+  /** dq (T, Hq·D) +=, dk (T, Hkv·D) +=, dv (T, Hkv·D) += from dout (T, Hq·D); out, lse, q, k, v as in forward. */
+  attentionBackward(dq: F32, dk: F32, dv: F32, dout: F32, out: F32, lse: F32, q: F32, k: F32, v: F32,
+    cuSeqlens: Int32Array, T: number, Hq: number, Hkv: number, D: number, scale: number): void;
+  /**
+   * Decoding against a KV cache: B queries, one new token each, already written into the cache.
+   * out (B, Hq·D); q (B, Hq·D); kCache, vCache (slots, maxLen, Hkv·D); query b attends to positions
+   * [0, lens[b]) of cache slot slots[b] (lens includes the new token). Overwrites out.
+   */
+  attentionDecode(out: F32, q: F32, kCache: F32, vCache: F32, slots: Int32Array, lens: Int32Array,
+    B: number, maxLen: number, Hq: number, Hkv: number, D: number, scale: number): void;
+
+  // ***** the vocabulary head: log-softmax and entropy *****
+
+  /**
+   * For each row t of logits (T, V): lse[t] = logsumexp(logits[t]); logp[t] = logits[t, targets[t]] − lse[t];
+   * entropy[t] = −Σ_v p_v log p_v. Overwrites logp, entropy, lse (all (T)). targets[t] < 0 gives logp[t] = 0.
+   */
+  logprobsForward(logp: F32, entropy: F32, lse: F32, logits: F32, targets: Int32Array, T: number, V: number): void;
+  /**
+   * dlogits (T, V) — OVERWRITES (it is usually the logits buffer itself, reused in place) — from
+   * dlogp (T) and dentropy (T) (either may be null = zero):
+   *   d logp[t] / d logits[t,v]    = 1[v = target] − p_v
+   *   d entropy[t] / d logits[t,v] = −p_v (log p_v + entropy[t])
+   * lse and entropy as saved by forward. dlogits may alias logits.
+   */
+  logprobsBackward(dlogits: F32, logits: F32, lse: F32, entropy: F32, dlogp: F32 | null, dentropy: F32 | null,
+    targets: Int32Array, T: number, V: number): void;
+
+  // ***** optimizer *****
+
+  /**
+   * One AdamW step on a tensor (PyTorch torch.optim.AdamW semantics, decoupled weight decay):
+   *   p -= lr·wd·p;  m = b1·m + (1−b1)·g;  v = b2·v + (1−b2)·g²;
+   *   p -= lr · (m / (1−b1^step)) / (sqrt(v / (1−b2^step)) + eps)
+   * step counts from 1.
+   */
+  adamw(p: F32, g: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, step: number): void;
+}
