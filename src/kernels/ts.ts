@@ -1,0 +1,368 @@
+/**
+ * The plain TypeScript backend: the reference every fast kernel is tested against.
+ * Clear loops, correct over fast; fp64 accumulators wherever a reduction is involved.
+ * bf16 is emulated by rounding operands to bf16 (round-to-nearest-even) and accumulating in fp64.
+ */
+import type { Backend, BF16, F32, MatmulOptions } from "./backend.js";
+
+const f32buf = new Float32Array(1);
+const u32buf = new Uint32Array(f32buf.buffer);
+
+/** fp32 → bf16 bits, round-to-nearest-even (NaN stays a quiet NaN). */
+export function f32ToBf16Bits(x: number): number {
+  f32buf[0] = x;
+  const u = u32buf[0]!;
+  if ((u & 0x7f800000) === 0x7f800000 && (u & 0x007fffff) !== 0) return ((u >>> 16) | 0x40) & 0xffff;
+  const rounded = (u + 0x7fff + ((u >>> 16) & 1)) >>> 0;
+  return (rounded >>> 16) & 0xffff;
+}
+
+/** bf16 bits → fp32 value. */
+export function bf16BitsToF32(b: number): number {
+  u32buf[0] = (b & 0xffff) << 16;
+  return f32buf[0]!;
+}
+
+/** Round an fp32 value to the nearest bf16 value (as a number). */
+export function roundBf16(x: number): number {
+  return bf16BitsToF32(f32ToBf16Bits(x));
+}
+
+/** Operand as fp64 values: bf16 arrays decoded, fp32 arrays rounded to bf16 when `bf16` is asked. */
+function operand(x: F32 | BF16, bf16: boolean): Float64Array {
+  const out = new Float64Array(x.length);
+  if (x instanceof Uint16Array) {
+    for (let i = 0; i < x.length; i++) out[i] = bf16BitsToF32(x[i]!);
+  } else if (bf16) {
+    for (let i = 0; i < x.length; i++) out[i] = roundBf16(x[i]!);
+  } else {
+    for (let i = 0; i < x.length; i++) out[i] = x[i]!;
+  }
+  return out;
+}
+
+function checkLen(name: string, arr: { length: number }, need: number): void {
+  if (arr.length < need) throw new RangeError(`${name}: length ${arr.length} < required ${need}`);
+}
+
+const silu = (x: number): number => x / (1 + Math.exp(-x));
+
+export const tsBackend: Backend = {
+  name: "ts",
+
+  // ***** matrix products *****
+
+  matmul(c: F32, a: F32 | BF16, b: F32 | BF16, m: number, n: number, k: number, opts: MatmulOptions = {}): void {
+    const transA = opts.transA ?? false;
+    const transB = opts.transB ?? false;
+    const bf16 = opts.bf16 ?? false;
+    checkLen("matmul a", a, m * k);
+    checkLen("matmul b", b, k * n);
+    checkLen("matmul c", c, m * n);
+    const A = operand(a.subarray(0, m * k), bf16);
+    const B = operand(b.subarray(0, k * n), bf16);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) {
+          const av = transA ? A[p * m + i]! : A[i * k + p]!;
+          const bv = transB ? B[j * k + p]! : B[p * n + j]!;
+          s += av * bv;
+        }
+        c[i * n + j] = opts.accumulate ? c[i * n + j]! + s : s;
+      }
+    }
+  },
+
+  toBf16(out: BF16, src: F32): void {
+    checkLen("toBf16 out", out, src.length);
+    for (let i = 0; i < src.length; i++) out[i] = f32ToBf16Bits(src[i]!);
+  },
+
+  // ***** elementwise and small reductions *****
+
+  add(out: F32, a: F32, b: F32): void {
+    for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
+  },
+
+  addBias(x: F32, bias: F32, rows: number, n: number): void {
+    for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) x[r * n + j] = x[r * n + j]! + bias[j]!;
+  },
+
+  addBiasBackward(dbias: F32, dout: F32, rows: number, n: number): void {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let r = 0; r < rows; r++) s += dout[r * n + j]!;
+      dbias[j] = dbias[j]! + s;
+    }
+  },
+
+  scale(x: F32, s: number): void {
+    for (let i = 0; i < x.length; i++) x[i] = x[i]! * s;
+  },
+
+  sumSquares(x: F32): number {
+    let s = 0;
+    for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
+    return s;
+  },
+
+  // ***** embedding *****
+
+  embeddingForward(out: F32, ids: Int32Array, wte: F32, T: number, C: number): void {
+    const V = wte.length / C;
+    for (let t = 0; t < T; t++) {
+      const id = ids[t]!;
+      if (id < 0 || id >= V) throw new RangeError(`embeddingForward: token id ${id} at ${t} outside [0, ${V})`);
+      for (let c = 0; c < C; c++) out[t * C + c] = wte[id * C + c]!;
+    }
+  },
+
+  embeddingBackward(dwte: F32, dout: F32, ids: Int32Array, T: number, C: number): void {
+    for (let t = 0; t < T; t++) {
+      const id = ids[t]!;
+      for (let c = 0; c < C; c++) dwte[id * C + c] = dwte[id * C + c]! + dout[t * C + c]!;
+    }
+  },
+
+  // ***** RMSNorm *****
+
+  rmsnormForward(out: F32, rstd: F32, inp: F32, w: F32, rows: number, C: number, eps: number): void {
+    for (let r = 0; r < rows; r++) {
+      let ss = 0;
+      for (let c = 0; c < C; c++) ss += inp[r * C + c]! * inp[r * C + c]!;
+      const rs = 1 / Math.sqrt(ss / C + eps);
+      rstd[r] = rs;
+      const rsf = rstd[r]!;
+      for (let c = 0; c < C; c++) out[r * C + c] = inp[r * C + c]! * rsf * w[c]!;
+    }
+  },
+
+  rmsnormBackward(dinp: F32, dw: F32, dout: F32, inp: F32, w: F32, rstd: F32, rows: number, C: number): void {
+    // y_c = x_c·r·w_c, r = (mean(x²)+eps)^-1/2;  dx_c = r·w_c·dy_c − x_c·r³/C · Σ_j dy_j·w_j·x_j
+    const dwAcc = new Float64Array(C);
+    for (let row = 0; row < rows; row++) {
+      const r = rstd[row]!;
+      let dot = 0;
+      for (let c = 0; c < C; c++) dot += dout[row * C + c]! * w[c]! * inp[row * C + c]!;
+      const k = (dot * r * r * r) / C;
+      for (let c = 0; c < C; c++) {
+        const x = inp[row * C + c]!;
+        const dy = dout[row * C + c]!;
+        dinp[row * C + c] = dinp[row * C + c]! + (r * w[c]! * dy - x * k);
+        dwAcc[c] = dwAcc[c]! + dy * x * r;
+      }
+    }
+    for (let c = 0; c < C; c++) dw[c] = dw[c]! + dwAcc[c]!;
+  },
+
+  // ***** rotary position embedding *****
+
+  rope(x: F32, cos: F32, sin: F32, T: number, H: number, D: number, inverse: boolean): void {
+    const half = D / 2;
+    const sg = inverse ? -1 : 1;
+    for (let t = 0; t < T; t++) {
+      for (let h = 0; h < H; h++) {
+        const base = (t * H + h) * D;
+        for (let i = 0; i < half; i++) {
+          const c = cos[t * half + i]!;
+          const s = sg * sin[t * half + i]!;
+          const x1 = x[base + i]!;
+          const x2 = x[base + i + half]!;
+          x[base + i] = x1 * c - x2 * s;
+          x[base + i + half] = x2 * c + x1 * s;
+        }
+      }
+    }
+  },
+
+  // ***** SwiGLU *****
+
+  swigluForward(out: F32, gate: F32, up: F32): void {
+    for (let i = 0; i < out.length; i++) out[i] = silu(gate[i]!) * up[i]!;
+  },
+
+  swigluBackward(dgate: F32, dup: F32, dout: F32, gate: F32, up: F32): void {
+    for (let i = 0; i < dout.length; i++) {
+      const g = gate[i]!;
+      const sig = 1 / (1 + Math.exp(-g));
+      const d = dout[i]!;
+      dup[i] = dup[i]! + d * g * sig;
+      dgate[i] = dgate[i]! + d * up[i]! * sig * (1 + g * (1 - sig));
+    }
+  },
+
+  // ***** attention *****
+
+  attentionForward(out: F32, lse: F32, q: F32, k: F32, v: F32, cuSeqlens: Int32Array,
+    T: number, Hq: number, Hkv: number, D: number, scale: number): void {
+    const group = Hq / Hkv;
+    const S = cuSeqlens.length - 1;
+    const acc = new Float64Array(D);
+    for (let s = 0; s < S; s++) {
+      const start = cuSeqlens[s]!;
+      const end = cuSeqlens[s + 1]!;
+      const scores = new Float64Array(end - start);
+      for (let h = 0; h < Hq; h++) {
+        const kh = Math.floor(h / group);
+        for (let i = start; i < end; i++) {
+          const qo = (i * Hq + h) * D;
+          let mx = -Infinity;
+          for (let j = start; j <= i; j++) {
+            const ko = (j * Hkv + kh) * D;
+            let dot = 0;
+            for (let d = 0; d < D; d++) dot += q[qo + d]! * k[ko + d]!;
+            const sc = dot * scale;
+            scores[j - start] = sc;
+            if (sc > mx) mx = sc;
+          }
+          let sum = 0;
+          for (let j = start; j <= i; j++) sum += Math.exp(scores[j - start]! - mx);
+          acc.fill(0);
+          for (let j = start; j <= i; j++) {
+            const p = Math.exp(scores[j - start]! - mx) / sum;
+            const vo = (j * Hkv + kh) * D;
+            for (let d = 0; d < D; d++) acc[d] = acc[d]! + p * v[vo + d]!;
+          }
+          for (let d = 0; d < D; d++) out[qo + d] = acc[d]!;
+          lse[h * T + i] = mx + Math.log(sum);
+        }
+      }
+    }
+    void T;
+  },
+
+  attentionBackward(dq: F32, dk: F32, dv: F32, dout: F32, out: F32, lse: F32, q: F32, k: F32, v: F32,
+    cuSeqlens: Int32Array, T: number, Hq: number, Hkv: number, D: number, scale: number): void {
+    // P_ij = exp(s_ij − lse_i); dV_j += Σ_i P_ij dO_i; dP_ij = dO_i·V_j; dS_ij = P_ij (dP_ij − Δ_i),
+    // Δ_i = dO_i·O_i; dQ_i += scale Σ_j dS_ij K_j; dK_j += scale Σ_i dS_ij Q_i.
+    const group = Hq / Hkv;
+    const S = cuSeqlens.length - 1;
+    const dqAcc = new Float64Array(D);
+    for (let s = 0; s < S; s++) {
+      const start = cuSeqlens[s]!;
+      const end = cuSeqlens[s + 1]!;
+      for (let h = 0; h < Hq; h++) {
+        const kh = Math.floor(h / group);
+        for (let i = start; i < end; i++) {
+          const qo = (i * Hq + h) * D;
+          let delta = 0;
+          for (let d = 0; d < D; d++) delta += dout[qo + d]! * out[qo + d]!;
+          const l = lse[h * T + i]!;
+          dqAcc.fill(0);
+          for (let j = start; j <= i; j++) {
+            const ko = (j * Hkv + kh) * D;
+            let dot = 0;
+            for (let d = 0; d < D; d++) dot += q[qo + d]! * k[ko + d]!;
+            const p = Math.exp(dot * scale - l);
+            let dp = 0;
+            for (let d = 0; d < D; d++) dp += dout[qo + d]! * v[ko + d]!;
+            const ds = p * (dp - delta) * scale;
+            for (let d = 0; d < D; d++) {
+              dv[ko + d] = dv[ko + d]! + p * dout[qo + d]!;
+              dk[ko + d] = dk[ko + d]! + ds * q[qo + d]!;
+              dqAcc[d] = dqAcc[d]! + ds * k[ko + d]!;
+            }
+          }
+          for (let d = 0; d < D; d++) dq[qo + d] = dq[qo + d]! + dqAcc[d]!;
+        }
+      }
+    }
+  },
+
+  attentionDecode(out: F32, q: F32, kCache: F32, vCache: F32, slots: Int32Array, lens: Int32Array,
+    B: number, maxLen: number, Hq: number, Hkv: number, D: number, scale: number): void {
+    const group = Hq / Hkv;
+    const rowStride = Hkv * D;
+    const acc = new Float64Array(D);
+    for (let b = 0; b < B; b++) {
+      const slot = slots[b]!;
+      const len = lens[b]!;
+      if (len < 1 || len > maxLen) throw new RangeError(`attentionDecode: lens[${b}] = ${len} outside [1, ${maxLen}]`);
+      const scores = new Float64Array(len);
+      for (let h = 0; h < Hq; h++) {
+        const kh = Math.floor(h / group);
+        const qo = (b * Hq + h) * D;
+        let mx = -Infinity;
+        for (let j = 0; j < len; j++) {
+          const ko = (slot * maxLen + j) * rowStride + kh * D;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += q[qo + d]! * kCache[ko + d]!;
+          scores[j] = dot * scale;
+          if (scores[j]! > mx) mx = scores[j]!;
+        }
+        let sum = 0;
+        for (let j = 0; j < len; j++) sum += Math.exp(scores[j]! - mx);
+        acc.fill(0);
+        for (let j = 0; j < len; j++) {
+          const p = Math.exp(scores[j]! - mx) / sum;
+          const vo = (slot * maxLen + j) * rowStride + kh * D;
+          for (let d = 0; d < D; d++) acc[d] = acc[d]! + p * vCache[vo + d]!;
+        }
+        for (let d = 0; d < D; d++) out[qo + d] = acc[d]!;
+      }
+    }
+  },
+
+  // ***** vocabulary head *****
+
+  logprobsForward(logp: F32, entropy: F32, lse: F32, logits: F32, targets: Int32Array, T: number, V: number): void {
+    for (let t = 0; t < T; t++) {
+      const o = t * V;
+      let mx = -Infinity;
+      for (let v = 0; v < V; v++) if (logits[o + v]! > mx) mx = logits[o + v]!;
+      let sum = 0;
+      let sumZ = 0; // Σ e^(z−mx)·(z−mx)
+      for (let v = 0; v < V; v++) {
+        const z = logits[o + v]! - mx;
+        const e = Math.exp(z);
+        sum += e;
+        sumZ += e * z;
+      }
+      const logZ = Math.log(sum);
+      const l = mx + logZ;
+      lse[t] = l;
+      // H = −Σ p (z − logZ) = logZ − Σ p z
+      entropy[t] = logZ - sumZ / sum;
+      const tgt = targets[t]!;
+      logp[t] = tgt < 0 ? 0 : logits[o + tgt]! - l;
+    }
+  },
+
+  logprobsBackward(dlogits: F32, logits: F32, lse: F32, entropy: F32, dlogp: F32 | null, dentropy: F32 | null,
+    targets: Int32Array, T: number, V: number): void {
+    for (let t = 0; t < T; t++) {
+      const o = t * V;
+      const tgt = targets[t]!;
+      const gl = dlogp && tgt >= 0 ? dlogp[t]! : 0;
+      const ge = dentropy ? dentropy[t]! : 0;
+      const l = lse[t]!;
+      const H = entropy[t]!;
+      for (let v = 0; v < V; v++) {
+        const logpv = logits[o + v]! - l;
+        const p = Math.exp(logpv);
+        let g = -gl * p - ge * p * (logpv + H);
+        if (v === tgt) g += gl;
+        dlogits[o + v] = g;
+      }
+    }
+  },
+
+  // ***** optimizer *****
+
+  adamw(p: F32, g: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, step: number): void {
+    const bc1 = 1 - Math.pow(beta1, step);
+    const bc2 = 1 - Math.pow(beta2, step);
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i]!;
+      let pi = p[i]! * (1 - lr * weightDecay);
+      const mi = beta1 * m[i]! + (1 - beta1) * gi;
+      const vi = beta2 * v[i]! + (1 - beta2) * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      pi -= (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
+      p[i] = pi;
+    }
+  },
+};
