@@ -1,0 +1,104 @@
+/**
+ * Tolerant, incremental reading of the run directory's append-only JSONL files (docs/run-directory.md):
+ * a writer appends one complete line at a time, so a reader may see a last line that is still being
+ * written. Only lines ended by "\n" are consumed; a complete line that does not parse as a JSON object
+ * is skipped (counted), never fatal.
+ */
+import { open, stat } from "node:fs/promises";
+
+/** Largest single read from a JSONL file (a bound on memory per request). */
+export const MAX_READ_BYTES = 64 * 1024 * 1024;
+/** A line longer than this is skipped without parsing (model output is untrusted). */
+export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+
+export type Row = Record<string, unknown>;
+
+export interface JsonlChunk {
+  rows: Row[];
+  /** Byte offset just after the last complete line consumed: pass it back as `since`. */
+  offset: number;
+  /** Complete lines that did not parse as a JSON object. */
+  skipped: number;
+}
+
+/** Parses the complete lines of `text` (a UTF-8 buffer starting on a line boundary). */
+export function parseJsonlBuffer(buf: Buffer): { rows: Row[]; consumed: number; skipped: number } {
+  const rows: Row[] = [];
+  let skipped = 0;
+  let start = 0;
+  for (;;) {
+    const nl = buf.indexOf(0x0a, start);
+    if (nl < 0) break;
+    if (nl - start > MAX_LINE_BYTES) {
+      skipped++;
+    } else {
+      const line = buf.toString("utf8", start, nl).trim();
+      if (line.length > 0) {
+        try {
+          const v: unknown = JSON.parse(line);
+          if (v !== null && typeof v === "object" && !Array.isArray(v)) rows.push(v as Row);
+          else skipped++;
+        } catch {
+          skipped++;
+        }
+      }
+    }
+    start = nl + 1;
+  }
+  return { rows, consumed: start, skipped };
+}
+
+/**
+ * Reads the complete lines of `file` from byte `since` on. A missing file reads as empty. When the
+ * file is shorter than `since` (it was replaced), reading starts over from 0.
+ */
+export async function readJsonlFrom(file: string, since = 0): Promise<JsonlChunk> {
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    return { rows: [], offset: 0, skipped: 0 };
+  }
+  let from = Number.isFinite(since) && since > 0 ? Math.floor(since) : 0;
+  if (from > size) from = 0;
+  const length = Math.min(size - from, MAX_READ_BYTES);
+  if (length <= 0) return { rows: [], offset: from, skipped: 0 };
+  const fh = await open(file, "r");
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(buf, 0, length, from);
+    const { rows, consumed, skipped } = parseJsonlBuffer(buf.subarray(0, bytesRead));
+    return { rows, offset: from + consumed, skipped };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Keeps the rows of several JSONL files in memory and reads only what was appended since the last
+ * call (the runs list and the samples browser read the same files again and again).
+ */
+export class JsonlCache {
+  private readonly files = new Map<string, { rows: Row[]; offset: number; mtimeMs: number; ino: number }>();
+
+  async rows(file: string): Promise<Row[]> {
+    let st;
+    try {
+      st = await stat(file);
+    } catch {
+      this.files.delete(file);
+      return [];
+    }
+    let entry = this.files.get(file);
+    if (entry && (st.ino !== entry.ino || st.size < entry.offset)) entry = undefined; // replaced
+    if (!entry) entry = { rows: [], offset: 0, mtimeMs: 0, ino: st.ino };
+    if (st.size > entry.offset) {
+      const chunk = await readJsonlFrom(file, entry.offset);
+      for (const r of chunk.rows) entry.rows.push(r);
+      entry.offset = chunk.offset;
+    }
+    entry.mtimeMs = st.mtimeMs;
+    this.files.set(file, entry);
+    return entry.rows;
+  }
+}
