@@ -1,0 +1,715 @@
+/**
+ * The decoder-only transformer (Llama / Qwen2 / Qwen3), written the llm.c way: explicit forward and
+ * backward passes as flat lists of backend calls, activations in one reused arena, parameters and
+ * gradients in arenas over one table (./params.ts).
+ *
+ * Training:   forward(tokens, cuSeqlens, targets) → per-token log-prob of the target and entropy,
+ *             backward(dlogp, dentropy) → adds into `grads` (zero them once per step with zeroGrad()).
+ * Inference:  createKVCache / prefill / decode / copySlot, and lastLogits (full recompute: the oracle).
+ *
+ * Batches are packed variable-length sequences: T tokens in a row, `cuSeqlens` (S+1) marks the starts;
+ * positions restart at 0 in each sequence and attention never crosses a boundary.
+ *
+ * The vocabulary head runs in chunks of token rows, so logits (T, V) never exist whole: (chunk, V) at a
+ * time, with chunk = logitsChunkFloats / V. When the whole batch fits in one chunk, the logits are kept
+ * from forward to backward; otherwise backward recomputes each chunk's logits.
+ *
+ * Precision "bf16": every matrix product takes bf16 operands with fp32 accumulation; weights enter
+ * through a bf16 copy of the parameter arena, refreshed automatically whenever `params.version`
+ * changes (bump it with params.markChanged() after loading or an optimizer step). Master weights,
+ * activations, norms, softmax and gradients stay fp32.
+ */
+import type { Backend, BF16, F32 } from "../kernels/backend.js";
+import { getBackend } from "../kernels/index.js";
+import type { ModelConfig } from "./config.js";
+import { Arena, Params, modelViews, paramTable, type LayerViews, type ModelViews, type ParamTable } from "./params.js";
+
+export type Precision = "fp32" | "bf16";
+
+/**
+ * The hook for LoRA (src/model/lora.ts): an adapter attached to one linear layer adds its own term to
+ * the layer's output and its own gradient path. The model passes the linear's input x in both calls.
+ */
+export interface LinearAdapter {
+  /** out (rows, outFeatures) += adapter(x (rows, inFeatures)). */
+  forward(out: F32, x: F32, rows: number): void;
+  /** dx (rows, inFeatures) += d/dx, and the adapter's own gradients +=, from dout (rows, outFeatures). */
+  backward(dx: F32, dout: F32, x: F32, rows: number): void;
+}
+
+/** One linear layer y = x·Wᵀ + b, by HF name (`model.layers.0.self_attn.q_proj`). */
+export interface Linear {
+  readonly name: string;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly w: F32; // (out, in)
+  readonly b: F32 | null; // (out)
+  readonly dw: F32; // (out, in)
+  readonly db: F32 | null; // (out)
+  wBf16: BF16 | null; // (out, in), set in bf16 mode
+  adapter: LinearAdapter | null;
+}
+
+interface LayerLinears { q: Linear; k: Linear; v: Linear; o: Linear; gate: Linear; up: Linear; down: Linear }
+
+export interface KVCache {
+  k: Float32Array[]; // per layer (slots, maxLen, Hkv·D)
+  v: Float32Array[]; // per layer (slots, maxLen, Hkv·D)
+  lens: Int32Array; // (slots) filled positions
+  slots: number;
+  maxLen: number;
+}
+
+export interface ModelOptions {
+  precision?: Precision;
+  /** Size (floats) of the logits chunk buffer; chunk rows = max(1, floor(this / V)). Default 2^24 (64 MB). */
+  logitsChunkFloats?: number;
+  backend?: Backend;
+}
+
+/** Activations of one layer for T tokens (views; shapes in comments). */
+interface LayerActs {
+  ln1: F32; // (T, C) input_layernorm output
+  rstd1: F32; // (T)
+  qPre: F32 | null; // (T, Hq·D) q before q_norm (Qwen3 only)
+  kPre: F32 | null; // (T, Hkv·D)
+  qRstd: F32 | null; // (T·Hq)
+  kRstd: F32 | null; // (T·Hkv)
+  q: F32; // (T, Hq·D) after bias, q_norm and rotary: what attention reads
+  k: F32; // (T, Hkv·D)
+  v: F32; // (T, Hkv·D)
+  att: F32; // (T, Hq·D) attention output
+  lse: F32; // (Hq, T)
+  resid2: F32; // (T, C) residual after attention
+  ln2: F32; // (T, C)
+  rstd2: F32; // (T)
+  gate: F32; // (T, I)
+  up: F32; // (T, I)
+}
+
+/**
+ * One Float32Array holding all activations for up to `cap` tokens. `bind(T)` hands out exact-size views.
+ * Training workspaces keep every layer's activations (for backward); inference ones share one set.
+ */
+class Workspace {
+  readonly cap: number;
+  private readonly data: F32;
+  private readonly cfg: ModelConfig;
+  private readonly perLayer: boolean;
+  private readonly withGrad: boolean;
+  readonly chunkRows: number;
+
+  constructor(cfg: ModelConfig, cap: number, perLayer: boolean, withGrad: boolean, chunkRows: number) {
+    this.cfg = cfg;
+    this.cap = cap;
+    this.perLayer = perLayer;
+    this.withGrad = withGrad;
+    this.chunkRows = chunkRows;
+    let total = 0;
+    this.layout(cap, (n) => {
+      total += Math.ceil(n / 16) * 16;
+      return zeroes(0);
+    });
+    this.data = new Float32Array(total);
+  }
+
+  /** Walks the buffer list; `at(n)` returns the view of the next n floats (16-float aligned). */
+  private layout(T: number, at: (n: number) => F32) {
+    const c = this.cfg;
+    const C = c.hiddenSize, I = c.intermediateSize, HD = c.numHeads * c.headDim, KD = c.numKvHeads * c.headDim;
+    const nLayerSets = this.perLayer ? c.numLayers : 1;
+    const layerSets: LayerActs[] = [];
+    for (let l = 0; l < nLayerSets; l++) {
+      layerSets.push({
+        ln1: at(T * C), rstd1: at(T),
+        qPre: c.qkNorm ? at(T * HD) : null, kPre: c.qkNorm ? at(T * KD) : null,
+        qRstd: c.qkNorm ? at(T * c.numHeads) : null, kRstd: c.qkNorm ? at(T * c.numKvHeads) : null,
+        q: at(T * HD), k: at(T * KD), v: at(T * KD),
+        att: at(T * HD), lse: at(c.numHeads * T),
+        resid2: at(T * C), ln2: at(T * C), rstd2: at(T),
+        gate: at(T * I), up: at(T * I),
+      });
+    }
+    const resid: F32[] = [];
+    for (let l = 0; l < (this.perLayer ? c.numLayers + 1 : 2); l++) resid.push(at(T * C)); // (T, C) input of layer l
+    const acts = {
+      layers: Array.from({ length: c.numLayers }, (_, l) => layerSets[this.perLayer ? l : 0]!),
+      /** input of layer l (l = numLayers: the final residual); inference workspaces ping-pong two buffers */
+      resid: (l: number): F32 => resid[this.perLayer ? l : l % 2]!,
+      h: at(T * I), // (T, I) swiglu output, recomputed in backward
+      lnF: at(T * C), rstdF: at(T), // final norm
+      logp: at(T), entropy: at(T), lseV: at(T), // (T)
+      cos: at(T * (c.headDim / 2)), sin: at(T * (c.headDim / 2)), // (T, D/2)
+      logits: at(Math.min(T, this.chunkRows) * c.vocabSize), // (chunk, V)
+      // backward scratch
+      dresid: this.withGrad ? at(T * C) : null, dln: this.withGrad ? at(T * C) : null,
+      datt: this.withGrad ? at(T * HD) : null, dq: this.withGrad ? at(T * HD) : null,
+      dk: this.withGrad ? at(T * KD) : null, dv: this.withGrad ? at(T * KD) : null,
+      dqPre: this.withGrad && c.qkNorm ? at(T * HD) : null, dkPre: this.withGrad && c.qkNorm ? at(T * KD) : null,
+      dh: this.withGrad ? at(T * I) : null, dgate: this.withGrad ? at(T * I) : null, dup: this.withGrad ? at(T * I) : null,
+      dlnF: this.withGrad ? at(T * C) : null,
+    };
+    return acts;
+  }
+
+  bind(T: number) {
+    if (T > this.cap) throw new Error(`workspace holds ${this.cap} tokens, asked for ${T}`);
+    let off = 0;
+    return this.layout(T, (n) => {
+      const v = this.data.subarray(off, off + n);
+      off += Math.ceil(n / 16) * 16;
+      return v;
+    });
+  }
+}
+
+type Acts = ReturnType<Workspace["bind"]>;
+
+function zeroes(n: number): F32 {
+  return new Float32Array(n);
+}
+
+export class Model {
+  readonly cfg: ModelConfig;
+  readonly table: ParamTable;
+  readonly params: Params;
+  readonly be: Backend;
+  /** Allocated on first use (inference-only models never need it). */
+  private gradArena: Arena | null = null;
+  private readonly w: ModelViews;
+  private g: ModelViews | null = null;
+  private linears: LayerLinears[] = [];
+  /** When false, backward computes no gradients for base weights (only adapters' and dx): LoRA training. */
+  trainBase = true;
+
+  private precisionMode: Precision;
+  private bf16Arena: BF16 | null = null;
+  private bf16Version = -1;
+  private headBf16: BF16 | null = null;
+  private readonly chunkFloats: number;
+
+  private trainWs: Workspace | null = null;
+  private inferWs: Workspace | null = null;
+  /** What forward saw, for backward. */
+  private saved: { T: number; tokens: Int32Array; targets: Int32Array; cu: Int32Array; logitsKept: boolean } | null = null;
+
+  private readonly invFreq: Float64Array; // (D/2)
+  private ropeCos: F32 = zeroes(0); // (P, D/2) by position
+  private ropeSin: F32 = zeroes(0);
+  private ropeLen = 0;
+
+  constructor(cfg: ModelConfig, opts: ModelOptions = {}) {
+    this.cfg = cfg;
+    this.be = opts.backend ?? getBackend();
+    this.table = paramTable(cfg);
+    this.params = new Params(this.table);
+    this.w = modelViews(this.params, cfg);
+    this.precisionMode = opts.precision ?? "fp32";
+    this.chunkFloats = opts.logitsChunkFloats ?? 1 << 24;
+    this.invFreq = ropeInvFreq(cfg);
+    this.buildLinears();
+  }
+
+  get precision(): Precision {
+    return this.precisionMode;
+  }
+
+  set precision(p: Precision) {
+    this.precisionMode = p;
+    if (p === "fp32") {
+      this.bf16Arena = null;
+      this.headBf16 = null;
+      this.bf16Version = -1;
+    }
+    this.buildLinears();
+  }
+
+  /** The gradient arena (same table as params). */
+  get grads(): Arena {
+    if (!this.gradArena) {
+      this.gradArena = new Arena(this.table);
+      this.g = modelViews(this.gradArena, this.cfg);
+      this.buildLinears();
+    }
+    return this.gradArena;
+  }
+
+  zeroGrad(): void {
+    this.grads.zero();
+  }
+
+  /** Linear layers by HF module name (e.g. `model.layers.3.mlp.down_proj`), for attaching adapters. */
+  linear(name: string): Linear {
+    for (const ll of this.linears) for (const lin of Object.values(ll) as Linear[]) if (lin.name === name) return lin;
+    throw new Error(`no linear layer named '${name}'`);
+  }
+
+  /** All linear layers, in layer order (q, k, v, o, gate, up, down per layer). */
+  allLinears(): Linear[] {
+    return this.linears.flatMap((ll) => [ll.q, ll.k, ll.v, ll.o, ll.gate, ll.up, ll.down]);
+  }
+
+  private buildLinears(): void {
+    const cfg = this.cfg;
+    const old = this.linears;
+    const bf = this.precisionMode === "bf16" ? (this.bf16Arena ??= new Uint16Array(this.table.size)) : null;
+    this.headBf16 = bf ? this.bf16View(this.cfg.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight") : null;
+    const ga = this.gradArena;
+    this.linears = this.w.layers.map((lw, l) => {
+      const p = `model.layers.${l}.`;
+      const mk = (key: keyof LayerLinears, mod: string, outF: number, inF: number, w: F32, b: F32 | null): Linear => {
+        const name = p + mod;
+        return {
+          name, inFeatures: inF, outFeatures: outF, w, b,
+          dw: ga ? ga.view(`${name}.weight`) : zeroes(0),
+          db: ga && b ? ga.view(`${name}.bias`) : null,
+          wBf16: bf ? this.bf16View(`${name}.weight`) : null,
+          adapter: old[l]?.[key].adapter ?? null,
+        };
+      };
+      const C = cfg.hiddenSize, I = cfg.intermediateSize, HD = cfg.numHeads * cfg.headDim, KD = cfg.numKvHeads * cfg.headDim;
+      return {
+        q: mk("q", "self_attn.q_proj", HD, C, lw.q, lw.qb),
+        k: mk("k", "self_attn.k_proj", KD, C, lw.k, lw.kb),
+        v: mk("v", "self_attn.v_proj", KD, C, lw.v, lw.vb),
+        o: mk("o", "self_attn.o_proj", C, HD, lw.o, lw.ob),
+        gate: mk("gate", "mlp.gate_proj", I, C, lw.gate, lw.gateB),
+        up: mk("up", "mlp.up_proj", I, C, lw.up, lw.upB),
+        down: mk("down", "mlp.down_proj", C, I, lw.down, lw.downB),
+      };
+    });
+  }
+
+  private bf16View(name: string): BF16 {
+    const s = this.table.byName.get(name)!;
+    return this.bf16Arena!.subarray(s.offset, s.offset + s.size);
+  }
+
+  /** Refreshes the bf16 weight copy if the fp32 weights changed since. */
+  private syncBf16(): void {
+    if (this.precisionMode !== "bf16" || this.bf16Version === this.params.version) return;
+    this.be.toBf16(this.bf16Arena!, this.params.data);
+    this.bf16Version = this.params.version;
+  }
+
+  // ***** linear layers: the one place matrix products with weights happen *****
+
+  /** out (rows, outF) = x (rows, inF) · Wᵀ + b  [+ adapter(x)]. Overwrites out. */
+  linearForward(out: F32, x: F32, lin: Linear, rows: number): void {
+    const bf16 = lin.wBf16 !== null;
+    this.be.matmul(out, x, lin.wBf16 ?? lin.w, rows, lin.outFeatures, lin.inFeatures, { transB: true, bf16 });
+    if (lin.b) this.be.addBias(out, lin.b, rows, lin.outFeatures);
+    if (lin.adapter) lin.adapter.forward(out, x, rows);
+  }
+
+  /** dx (rows, inF) +=, dW +=, db += (unless trainBase is false), from dout (rows, outF); x as in forward. */
+  linearBackward(dx: F32, dout: F32, x: F32, lin: Linear, rows: number): void {
+    const bf16 = lin.wBf16 !== null;
+    if (this.trainBase) {
+      this.be.matmul(lin.dw, dout, x, lin.outFeatures, lin.inFeatures, rows, { transA: true, accumulate: true, bf16 });
+      if (lin.db) this.be.addBiasBackward(lin.db, dout, rows, lin.outFeatures);
+    }
+    this.be.matmul(dx, dout, lin.wBf16 ?? lin.w, rows, lin.inFeatures, lin.outFeatures, { accumulate: true, bf16 });
+    if (lin.adapter) lin.adapter.backward(dx, dout, x, rows);
+  }
+
+  // ***** rotary tables *****
+
+  /** Makes sure cos/sin rows exist for positions [0, n). */
+  private ropeTable(n: number): void {
+    if (n <= this.ropeLen) return;
+    const half = this.cfg.headDim / 2;
+    const len = Math.max(n, 2 * this.ropeLen, 256);
+    const cos = new Float32Array(len * half), sin = new Float32Array(len * half);
+    for (let p = 0; p < len; p++) {
+      for (let i = 0; i < half; i++) {
+        // As HF: angle = fp32(inv_freq · position), then cos/sin.
+        const a = Math.fround(this.invFreq[i]! * p);
+        cos[p * half + i] = Math.cos(a);
+        sin[p * half + i] = Math.sin(a);
+      }
+    }
+    this.ropeCos = cos;
+    this.ropeSin = sin;
+    this.ropeLen = len;
+  }
+
+  /** cos, sin (rows, D/2) for the given positions (rows). */
+  private fillRope(cos: F32, sin: F32, positions: ArrayLike<number>, rows: number): void {
+    let mx = 0;
+    for (let r = 0; r < rows; r++) mx = Math.max(mx, positions[r]!);
+    this.ropeTable(mx + 1);
+    const half = this.cfg.headDim / 2;
+    for (let r = 0; r < rows; r++) {
+      const p = positions[r]!;
+      cos.set(this.ropeCos.subarray(p * half, (p + 1) * half), r * half);
+      sin.set(this.ropeSin.subarray(p * half, (p + 1) * half), r * half);
+    }
+  }
+
+  // ***** the transformer body *****
+
+  /**
+   * Embedding + all layers over T tokens. a.resid(numLayers) receives the final residual (T, C).
+   * `attend(l, la)` fills la.att (and la.lse) from la.q/k/v: packed causal attention, or a KV-cache read.
+   */
+  private bodyForward(a: Acts, tokens: Int32Array, T: number, attend: (l: number, la: LayerActs) => void): void {
+    const be = this.be, c = this.cfg, w = this.w;
+    const C = c.hiddenSize, Hq = c.numHeads, Hkv = c.numKvHeads, D = c.headDim, eps = c.rmsNormEps;
+    for (let t = 0; t < T; t++) {
+      const id = tokens[t]!;
+      if (!(id >= 0 && id < c.vocabSize)) throw new Error(`token id ${id} at position ${t} is outside the vocabulary (${c.vocabSize})`);
+    }
+    be.embeddingForward(a.resid(0), tokens, w.embed, T, C);
+    for (let l = 0; l < c.numLayers; l++) {
+      const la = a.layers[l]!, lw = w.layers[l]!, lin = this.linears[l]!;
+      const x = a.resid(l), xOut = a.resid(l + 1);
+      // attention block
+      be.rmsnormForward(la.ln1, la.rstd1, x, lw.ln1, T, C, eps);
+      this.linearForward(la.qPre ?? la.q, la.ln1, lin.q, T);
+      this.linearForward(la.kPre ?? la.k, la.ln1, lin.k, T);
+      this.linearForward(la.v, la.ln1, lin.v, T);
+      if (c.qkNorm) {
+        be.rmsnormForward(la.q, la.qRstd!, la.qPre!, lw.qNorm!, T * Hq, D, eps);
+        be.rmsnormForward(la.k, la.kRstd!, la.kPre!, lw.kNorm!, T * Hkv, D, eps);
+      }
+      be.rope(la.q, a.cos, a.sin, T, Hq, D, false);
+      be.rope(la.k, a.cos, a.sin, T, Hkv, D, false);
+      attend(l, la);
+      this.linearForward(la.resid2, la.att, lin.o, T);
+      be.add(la.resid2, la.resid2, x);
+      // MLP block
+      be.rmsnormForward(la.ln2, la.rstd2, la.resid2, lw.ln2, T, C, eps);
+      this.linearForward(la.gate, la.ln2, lin.gate, T);
+      this.linearForward(la.up, la.ln2, lin.up, T);
+      be.swigluForward(a.h, la.gate, la.up);
+      this.linearForward(xOut, a.h, lin.down, T);
+      be.add(xOut, xOut, la.resid2);
+    }
+  }
+
+  private workspace(kind: "train" | "infer", T: number): Acts {
+    const chunkRows = Math.max(1, Math.floor(this.chunkFloats / this.cfg.vocabSize));
+    const cur = kind === "train" ? this.trainWs : this.inferWs;
+    if (!cur || cur.cap < T) {
+      // grow by at least 1.5x so slowly growing batches do not reallocate every call
+      const cap = Math.max(T, cur ? Math.ceil(cur.cap * 1.5) : 0);
+      const ws = new Workspace(this.cfg, cap, kind === "train", kind === "train", chunkRows);
+      if (kind === "train") this.trainWs = ws;
+      else this.inferWs = ws;
+      return ws.bind(T);
+    }
+    return cur.bind(T);
+  }
+
+  // ***** training: forward / backward *****
+
+  /**
+   * Forward over packed sequences. tokens (T), cuSeqlens (S+1), targets (T): the token whose log-prob
+   * is wanted at each position (usually the next token of the sequence; −1 = none, logp 0).
+   * Returns views valid until the next forward: logp (T) = log p(target | prefix), entropy (T) of the
+   * next-token distribution at every position.
+   */
+  forward(tokens: Int32Array, cuSeqlens: Int32Array, targets: Int32Array): { logp: F32; entropy: F32 } {
+    const T = tokens.length;
+    checkPacked(cuSeqlens, T);
+    if (targets.length !== T) throw new Error(`targets has ${targets.length} entries, tokens ${T}`);
+    for (let t = 0; t < T; t++) {
+      const y = targets[t]!;
+      if (y >= this.cfg.vocabSize) throw new Error(`target ${y} at position ${t} is outside the vocabulary (${this.cfg.vocabSize})`);
+    }
+    this.syncBf16();
+    const a = this.workspace("train", T);
+    this.fillRope(a.cos, a.sin, packedPositions(cuSeqlens, T), T);
+    const c = this.cfg;
+    const scale = 1 / Math.sqrt(c.headDim);
+    this.bodyForward(a, tokens, T, (_l, la) => {
+      this.be.attentionForward(la.att, la.lse, la.q, la.k, la.v, cuSeqlens, T, c.numHeads, c.numKvHeads, c.headDim, scale);
+    });
+    const logitsKept = this.headForward(a, T, targets);
+    this.saved = { T, tokens: tokens.slice(), targets: targets.slice(), cu: cuSeqlens.slice(), logitsKept };
+    return { logp: a.logp, entropy: a.entropy };
+  }
+
+  /** Final norm + vocabulary head in chunks → logp, entropy, lseV. Returns whether the logits are kept whole. */
+  private headForward(a: Acts, T: number, targets: Int32Array): boolean {
+    const c = this.cfg, be = this.be, C = c.hiddenSize, V = c.vocabSize;
+    be.rmsnormForward(a.lnF, a.rstdF, a.resid(c.numLayers), this.w.normF, T, C, c.rmsNormEps);
+    const rows = Math.min(T, Math.max(1, Math.floor(this.chunkFloats / V)));
+    for (let t0 = 0; t0 < T; t0 += rows) {
+      const n = Math.min(rows, T - t0);
+      const logits = a.logits.subarray(0, n * V); // (n, V)
+      be.matmul(logits, a.lnF.subarray(t0 * C, (t0 + n) * C), this.headBf16 ?? this.w.head, n, V, C,
+        { transB: true, bf16: this.headBf16 !== null });
+      be.logprobsForward(a.logp.subarray(t0, t0 + n), a.entropy.subarray(t0, t0 + n), a.lseV.subarray(t0, t0 + n),
+        logits, targets.subarray(t0, t0 + n), n, V);
+    }
+    return rows >= T;
+  }
+
+  /**
+   * Backward from dlogp (T) = dL/dlogp and dentropy (T) = dL/dentropy (either may be null = zero), for
+   * the batch of the last forward. ADDS into `grads` (call zeroGrad() once per step).
+   * Go in the reverse order of the forward pass.
+   */
+  backward(dlogp: F32 | null, dentropy: F32 | null): void {
+    const s = this.saved;
+    if (!s) throw new Error("backward() needs a forward() first");
+    const T = s.T;
+    if ((dlogp && dlogp.length !== T) || (dentropy && dentropy.length !== T)) throw new Error(`dlogp/dentropy must have ${T} entries`);
+    this.saved = null; // the logits buffer is overwritten below: one backward per forward
+    const c = this.cfg, be = this.be;
+    const C = c.hiddenSize, V = c.vocabSize, Hq = c.numHeads, Hkv = c.numKvHeads, D = c.headDim;
+    void this.grads; // allocates the gradient arena on first use
+    const g = this.g!, w = this.w;
+    this.syncBf16();
+    const a = this.trainWs!.bind(T);
+    const dresid = a.dresid!, dln = a.dln!, dlnF = a.dlnF!;
+    const bf16 = this.headBf16 !== null;
+
+    // vocabulary head, chunk by chunk; rows with no gradient are skipped
+    dlnF.fill(0);
+    const rows = Math.min(T, Math.max(1, Math.floor(this.chunkFloats / V)));
+    for (let t0 = 0; t0 < T; t0 += rows) {
+      const n = Math.min(rows, T - t0);
+      const dl = dlogp?.subarray(t0, t0 + n) ?? null, de = dentropy?.subarray(t0, t0 + n) ?? null;
+      if (!anyNonZero(dl) && !anyNonZero(de)) continue;
+      const lnF = a.lnF.subarray(t0 * C, (t0 + n) * C); // (n, C)
+      const logits = a.logits.subarray(0, n * V); // (n, V), becomes dlogits in place
+      if (!s.logitsKept) be.matmul(logits, lnF, this.headBf16 ?? w.head, n, V, C, { transB: true, bf16 });
+      be.logprobsBackward(logits, logits, a.lseV.subarray(t0, t0 + n), a.entropy.subarray(t0, t0 + n), dl, de,
+        s.targets.subarray(t0, t0 + n), n, V);
+      if (this.trainBase) be.matmul(g.head, logits, lnF, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · lnF
+      be.matmul(dlnF.subarray(t0 * C, (t0 + n) * C), logits, this.headBf16 ?? w.head, n, C, V, { accumulate: true, bf16 });
+    }
+    dresid.fill(0);
+    be.rmsnormBackward(dresid, g.normF, dlnF, a.resid(c.numLayers), w.normF, a.rstdF, T, C);
+
+    const scale = 1 / Math.sqrt(D);
+    const dh = a.dh!, dgate = a.dgate!, dup = a.dup!, datt = a.datt!, dq = a.dq!, dk = a.dk!, dv = a.dv!;
+    for (let l = c.numLayers - 1; l >= 0; l--) {
+      const la = a.layers[l]!, lw = w.layers[l]!, lg: LayerViews = g.layers[l]!, lin = this.linears[l]!;
+      // MLP block: x_{l+1} = resid2 + down(silu(gate(ln2)) * up(ln2)); dresid holds dL/dx_{l+1}
+      be.swigluForward(a.h, la.gate, la.up); // recompute h
+      dh.fill(0);
+      this.linearBackward(dh, dresid, a.h, lin.down, T);
+      dgate.fill(0);
+      dup.fill(0);
+      be.swigluBackward(dgate, dup, dh, la.gate, la.up);
+      dln.fill(0);
+      this.linearBackward(dln, dgate, la.ln2, lin.gate, T);
+      this.linearBackward(dln, dup, la.ln2, lin.up, T);
+      be.rmsnormBackward(dresid, lg.ln2, dln, la.resid2, lw.ln2, la.rstd2, T, C); // dresid: dL/dresid2
+      // attention block: resid2 = x_l + o(attention(rope(norm(q)), rope(norm(k)), v))
+      datt.fill(0);
+      this.linearBackward(datt, dresid, la.att, lin.o, T);
+      dq.fill(0);
+      dk.fill(0);
+      dv.fill(0);
+      be.attentionBackward(dq, dk, dv, datt, la.att, la.lse, la.q, la.k, la.v, s.cu, T, Hq, Hkv, D, scale);
+      be.rope(dq, a.cos, a.sin, T, Hq, D, true);
+      be.rope(dk, a.cos, a.sin, T, Hkv, D, true);
+      let dqIn = dq, dkIn = dk;
+      if (c.qkNorm) {
+        dqIn = a.dqPre!;
+        dkIn = a.dkPre!;
+        dqIn.fill(0);
+        dkIn.fill(0);
+        be.rmsnormBackward(dqIn, lg.qNorm!, dq, la.qPre!, lw.qNorm!, la.qRstd!, T * Hq, D);
+        be.rmsnormBackward(dkIn, lg.kNorm!, dk, la.kPre!, lw.kNorm!, la.kRstd!, T * Hkv, D);
+      }
+      dln.fill(0);
+      this.linearBackward(dln, dqIn, la.ln1, lin.q, T);
+      this.linearBackward(dln, dkIn, la.ln1, lin.k, T);
+      this.linearBackward(dln, dv, la.ln1, lin.v, T);
+      be.rmsnormBackward(dresid, lg.ln1, dln, a.resid(l), lw.ln1, la.rstd1, T, C); // dresid: dL/dx_l
+    }
+    if (this.trainBase) be.embeddingBackward(g.embed, dresid, s.tokens, T, C);
+  }
+
+  /**
+   * Cross-entropy over the targets ≥ 0 of the last forward's logp: loss = −mean(logp[targets ≥ 0]);
+   * dlogp = −1/N at those positions (feed it to backward). N = 0 gives loss 0, dlogp 0.
+   */
+  static crossEntropy(logp: F32, targets: Int32Array): { loss: number; dlogp: F32 } {
+    let n = 0, sum = 0;
+    for (let t = 0; t < targets.length; t++) if (targets[t]! >= 0) { n++; sum += logp[t]!; }
+    const dlogp = new Float32Array(targets.length);
+    if (n > 0) for (let t = 0; t < targets.length; t++) if (targets[t]! >= 0) dlogp[t] = -1 / n;
+    return { loss: n > 0 ? -sum / n : 0, dlogp };
+  }
+
+  /** forward + cross-entropy + backward (grads +=). Returns the mean loss. */
+  crossEntropyStep(tokens: Int32Array, cuSeqlens: Int32Array, targets: Int32Array): number {
+    const { logp } = this.forward(tokens, cuSeqlens, targets);
+    const { loss, dlogp } = Model.crossEntropy(logp, targets);
+    this.backward(dlogp, null);
+    return loss;
+  }
+
+  // ***** inference: KV cache *****
+
+  createKVCache(slots: number, maxLen: number): KVCache {
+    const n = slots * maxLen * this.cfg.numKvHeads * this.cfg.headDim;
+    return {
+      k: Array.from({ length: this.cfg.numLayers }, () => new Float32Array(n)),
+      v: Array.from({ length: this.cfg.numLayers }, () => new Float32Array(n)),
+      lens: new Int32Array(slots),
+      slots,
+      maxLen,
+    };
+  }
+
+  /**
+   * Prompt tokens of S sequences, packed (tokens, cuSeqlens (S+1)); writes their k/v into cache slots[s]
+   * from position 0 (sets lens). Returns the logits of each sequence's last token, (S, V), a new array.
+   */
+  prefill(cache: KVCache, slots: Int32Array, tokens: Int32Array, cuSeqlens: Int32Array): Float32Array {
+    const S = cuSeqlens.length - 1;
+    if (slots.length !== S) throw new Error(`prefill: ${slots.length} slots for ${S} sequences`);
+    const KD = this.cfg.numKvHeads * this.cfg.headDim;
+    for (let s = 0; s < S; s++) {
+      const slot = slots[s]!, len = cuSeqlens[s + 1]! - cuSeqlens[s]!;
+      if (!(slot >= 0 && slot < cache.slots)) throw new Error(`prefill: slot ${slot} out of range (${cache.slots} slots)`);
+      if (len > cache.maxLen) throw new Error(`prefill: sequence of ${len} tokens exceeds the cache length ${cache.maxLen}`);
+    }
+    const out = this.packedLastLogits(tokens, cuSeqlens, (l, la) => {
+      for (let s = 0; s < S; s++) {
+        const a = cuSeqlens[s]!, b = cuSeqlens[s + 1]!, base = slots[s]! * cache.maxLen * KD;
+        cache.k[l]!.set(la.k.subarray(a * KD, b * KD), base);
+        cache.v[l]!.set(la.v.subarray(a * KD, b * KD), base);
+      }
+    });
+    for (let s = 0; s < S; s++) cache.lens[slots[s]!] = cuSeqlens[s + 1]! - cuSeqlens[s]!;
+    return out;
+  }
+
+  /** Full recompute without a cache (the oracle): logits of the last position of each packed sequence, (S, V). */
+  lastLogits(tokens: Int32Array, cuSeqlens: Int32Array): Float32Array {
+    return this.packedLastLogits(tokens, cuSeqlens, null);
+  }
+
+  private packedLastLogits(tokens: Int32Array, cu: Int32Array, onKv: ((l: number, la: LayerActs) => void) | null): Float32Array {
+    const T = tokens.length;
+    checkPacked(cu, T);
+    this.syncBf16();
+    const c = this.cfg;
+    const a = this.workspace("infer", T);
+    this.fillRope(a.cos, a.sin, packedPositions(cu, T), T);
+    const scale = 1 / Math.sqrt(c.headDim);
+    this.bodyForward(a, tokens, T, (l, la) => {
+      if (onKv) onKv(l, la);
+      this.be.attentionForward(la.att, la.lse, la.q, la.k, la.v, cu, T, c.numHeads, c.numKvHeads, c.headDim, scale);
+    });
+    const S = cu.length - 1;
+    const rows = new Int32Array(S);
+    for (let s = 0; s < S; s++) rows[s] = cu[s + 1]! - 1;
+    return this.rowsLogits(a, rows);
+  }
+
+  /** Final norm + head for the given rows of the final residual → (rows, V), a new array. */
+  private rowsLogits(a: Acts, rows: Int32Array): Float32Array {
+    const c = this.cfg, C = c.hiddenSize, n = rows.length;
+    const x = new Float32Array(n * C), xn = new Float32Array(n * C), rstd = new Float32Array(n);
+    const fin = a.resid(c.numLayers);
+    for (let r = 0; r < n; r++) x.set(fin.subarray(rows[r]! * C, (rows[r]! + 1) * C), r * C);
+    this.be.rmsnormForward(xn, rstd, x, this.w.normF, n, C, c.rmsNormEps);
+    const out = new Float32Array(n * c.vocabSize);
+    this.be.matmul(out, xn, this.headBf16 ?? this.w.head, n, c.vocabSize, C, { transB: true, bf16: this.headBf16 !== null });
+    return out;
+  }
+
+  /**
+   * One new token per listed slot (tokens (B), slots (B), distinct), at position lens[slot]; appends
+   * k/v, increments lens. Returns the logits (B, V), a new array.
+   */
+  decode(cache: KVCache, slots: Int32Array, tokens: Int32Array): Float32Array {
+    const B = tokens.length, c = this.cfg;
+    if (slots.length !== B) throw new Error(`decode: ${slots.length} slots for ${B} tokens`);
+    const pos = new Int32Array(B);
+    const seen = new Set<number>();
+    for (let b = 0; b < B; b++) {
+      const slot = slots[b]!;
+      if (!(slot >= 0 && slot < cache.slots)) throw new Error(`decode: slot ${slot} out of range (${cache.slots} slots)`);
+      if (seen.has(slot)) throw new Error(`decode: slot ${slot} listed twice`);
+      seen.add(slot);
+      pos[b] = cache.lens[slot]!;
+      if (pos[b]! >= cache.maxLen) throw new Error(`decode: slot ${slot} is full (${cache.maxLen} positions)`);
+    }
+    this.syncBf16();
+    const a = this.workspace("infer", B);
+    this.fillRope(a.cos, a.sin, pos, B);
+    const KD = c.numKvHeads * c.headDim, scale = 1 / Math.sqrt(c.headDim);
+    const lensAfter = new Int32Array(B);
+    for (let b = 0; b < B; b++) lensAfter[b] = pos[b]! + 1;
+    this.bodyForward(a, tokens, B, (l, la) => {
+      const kc = cache.k[l]!, vc = cache.v[l]!;
+      for (let b = 0; b < B; b++) {
+        const at = (slots[b]! * cache.maxLen + pos[b]!) * KD;
+        kc.set(la.k.subarray(b * KD, (b + 1) * KD), at);
+        vc.set(la.v.subarray(b * KD, (b + 1) * KD), at);
+      }
+      this.be.attentionDecode(la.att, la.q, kc, vc, slots, lensAfter, B, cache.maxLen, c.numHeads, c.numKvHeads, c.headDim, scale);
+    });
+    for (let b = 0; b < B; b++) cache.lens[slots[b]!] = lensAfter[b]!;
+    const rows = new Int32Array(B);
+    for (let b = 0; b < B; b++) rows[b] = b;
+    return this.rowsLogits(a, rows);
+  }
+
+  /** Copies slot `from`'s filled positions into slot `to` (prefix sharing). */
+  copySlot(cache: KVCache, from: number, to: number): void {
+    if (from === to) return;
+    const KD = this.cfg.numKvHeads * this.cfg.headDim, len = cache.lens[from]!;
+    const src = from * cache.maxLen * KD, dst = to * cache.maxLen * KD;
+    for (let l = 0; l < this.cfg.numLayers; l++) {
+      cache.k[l]!.copyWithin(dst, src, src + len * KD);
+      cache.v[l]!.copyWithin(dst, src, src + len * KD);
+    }
+    cache.lens[to] = len;
+  }
+}
+
+/** Rotary inverse frequencies (D/2), with Llama-3 scaling when configured (as HF's `_compute_llama3_parameters`). */
+export function ropeInvFreq(cfg: ModelConfig): Float64Array {
+  const half = cfg.headDim / 2;
+  const f = new Float64Array(half);
+  for (let i = 0; i < half; i++) f[i] = 1 / Math.pow(cfg.ropeTheta, (2 * i) / cfg.headDim);
+  const rs = cfg.ropeScaling;
+  if (rs) {
+    const old = rs.originalMaxPositionEmbeddings;
+    const lowWl = old / rs.lowFreqFactor, highWl = old / rs.highFreqFactor;
+    for (let i = 0; i < half; i++) {
+      const wl = (2 * Math.PI) / f[i]!;
+      if (wl > lowWl) f[i] = f[i]! / rs.factor;
+      else if (wl >= highWl) {
+        const smooth = (old / wl - rs.lowFreqFactor) / (rs.highFreqFactor - rs.lowFreqFactor);
+        f[i] = (1 - smooth) * f[i]! / rs.factor + smooth * f[i]!;
+      }
+    }
+  }
+  for (let i = 0; i < half; i++) f[i] = Math.fround(f[i]!); // HF keeps inv_freq in fp32
+  return f;
+}
+
+function checkPacked(cu: Int32Array, T: number): void {
+  if (cu.length < 2 || cu[0] !== 0 || cu[cu.length - 1] !== T) {
+    throw new Error(`cuSeqlens must start at 0 and end at T = ${T}, got [${Array.from(cu.subarray(0, 8)).join(", ")}${cu.length > 8 ? ", …" : ""}]`);
+  }
+  for (let s = 0; s + 1 < cu.length; s++) {
+    if (cu[s + 1]! <= cu[s]!) throw new Error(`cuSeqlens must be strictly increasing (sequence ${s} is empty or negative)`);
+  }
+}
+
+/** Position of each packed token inside its own sequence (T). */
+function packedPositions(cu: Int32Array, T: number): Int32Array {
+  const pos = new Int32Array(T);
+  for (let s = 0; s + 1 < cu.length; s++) for (let t = cu[s]!; t < cu[s + 1]!; t++) pos[t] = t - cu[s]!;
+  return pos;
+}
+
+function anyNonZero(x: F32 | null): boolean {
+  if (!x) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== 0) return true;
+  return false;
+}

@@ -1,0 +1,657 @@
+/**
+ * Sampling: batched generation with a KV cache and continuous batching, plus the full-recompute oracle.
+ *
+ * Written against a small inference interface (`InferenceModel`) so that it can be tested with a fake
+ * model and runs unchanged on the real one (src/model/model.ts).
+ *
+ * How a batch runs (`BatchSampler`):
+ * - The cache has a fixed number of slots (the batch size). Requests wait in a queue; whenever slots are
+ *   free, waiting prompts are prefilled together in one `prefill` call, while running sequences keep
+ *   decoding (continuous batching: a finished sequence's slot goes to the next one at the next step).
+ * - The n samples of one prompt share its single prefill: the prompt's last-token logits are kept, every
+ *   sample draws its first token from them, and its cache slot is a `copySlot` of the prompt's slot
+ *   (the last sample takes the prompt's slot itself). If slots run out, the remaining samples wait for
+ *   free slots; a prompt whose slot had to be given away is prefilled again later (its logits are kept,
+ *   so its samples are unaffected).
+ * - Every sequence (request r, sample j) has its own RNG stream derived from (seed, r, j), so what it
+ *   samples does not depend on which other sequences share its batch or on the order they are scheduled.
+ *   (Bit-identical logits across batch compositions are up to the kernels: a GEMM may round differently
+ *   for a different number of rows. At temperature 0 this only matters for exact near-ties.)
+ *
+ * Log-probs: every token comes with
+ * - `logprobs`: log p(token) under the MODEL's distribution, softmax(logits) at temperature 1, no top-k/
+ *   top-p. This is what the RL trainer compares with its own forward pass (the "old" policy log-prob);
+ * - `samplerLogprobs`: log q(token) under the distribution actually sampled from (after temperature,
+ *   top-k, top-p; 0 for greedy). Useful for off-policy corrections; not the same thing when T ≠ 1 or
+ *   top-k/top-p cut anything.
+ *
+ * Sampling order is temperature → top-k → top-p (as transformers and vLLM do). Ties at the top-k / top-p
+ * boundary are all kept. Top-k and top-p use a radix selection over the float bits of the
+ * probabilities (three histogram passes, no sort), so a 151,936-token vocabulary costs O(V) per token.
+ */
+import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { AhaError, UserError } from "../errors.js";
+
+// ***** the model interface the sampler needs *****
+
+/**
+ * What the sampler needs from a model. `C` is the model's KV cache type (opaque here).
+ * - `prefill` writes each prompt's keys/values into its slot from position 0 (replacing what was there)
+ *   and returns the logits of each prompt's last token, (S, V).
+ * - `decode` appends one token per slot and returns its logits, (B, V), rows in the order of `slots`.
+ * - `copySlot` copies one slot's cache (and length) to another.
+ * - `lastLogits` recomputes from scratch, no cache: last-token logits of each packed sequence, (S, V).
+ */
+export interface InferenceModel<C = unknown> {
+  readonly config: { readonly vocabSize: number };
+  createKVCache(slots: number, maxLen: number): C;
+  prefill(cache: C, slots: Int32Array, tokens: Int32Array, cuSeqlens: Int32Array): Float32Array;
+  decode(cache: C, slots: Int32Array, tokens: Int32Array): Float32Array;
+  copySlot(cache: C, from: number, to: number): void;
+  lastLogits(tokens: Int32Array, cuSeqlens: Int32Array): Float32Array;
+}
+
+// ***** requests and results *****
+
+export interface SampleRequest {
+  /** Prompt token ids (at least one). */
+  promptIds: ArrayLike<number>;
+  /** Samples for this prompt; they share one prefill. Default 1. */
+  n?: number;
+  /** Stop after this many new tokens (finish reason "length"). */
+  maxNewTokens: number;
+  /** 0 = greedy (argmax). Default 1. */
+  temperature?: number;
+  /** Nucleus sampling: keep the smallest set of most likely tokens with mass ≥ topP. Default 1 (off). */
+  topP?: number;
+  /** Keep only the topK most likely tokens (ties at the boundary kept). Default 0 (off). */
+  topK?: number;
+  /** Tokens that end a sequence (finish reason "stop"); the stop token is included in the output. */
+  stopTokenIds?: readonly number[];
+  /**
+   * RNG seed for this request's samples (stream = (seed, sample index)). Default: the sampler's seed
+   * with this request's index (stream = (seed, request index, sample index)).
+   */
+  seed?: number;
+}
+
+export type FinishReason = "stop" | "length";
+
+export interface SampleOutput {
+  requestIndex: number;
+  sampleIndex: number;
+  /** New tokens (the stop token included when finishReason is "stop"). */
+  tokens: Int32Array;
+  /** log p(token) under the model at temperature 1 (no top-k/top-p). See the file comment. */
+  logprobs: Float32Array;
+  /** log q(token) under the sampling distribution (temperature, top-k, top-p); 0 for greedy. */
+  samplerLogprobs: Float32Array;
+  finishReason: FinishReason;
+}
+
+export type SampleEvent =
+  | { type: "token"; requestIndex: number; sampleIndex: number; token: number; logprob: number }
+  | { type: "finish"; output: SampleOutput };
+
+export interface SamplerOptions {
+  /** Cache slots = the most sequences decoded at once. */
+  slots: number;
+  /** Cache length per slot: prompt + new tokens must fit. */
+  maxLen: number;
+  /** Default seed of requests without their own. Default 0. */
+  seed?: number;
+  /** Most prompt tokens prefilled in one call (at least one prompt always). Default 8192. */
+  maxPrefillTokens?: number;
+}
+
+// ***** per-sequence RNG *****
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** xoshiro128** seeded from (seed, a, b) through murmur3's finaliser; one stream per sequence. */
+export class SeqRng {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+
+  constructor(seed: number, a: number, b: number) {
+    const lo = seed >>> 0;
+    const hi = Math.floor(seed / 4294967296) >>> 0;
+    let h = fmix32(lo ^ 0x9e3779b9);
+    h = fmix32(h ^ fmix32(hi + 0x7f4a7c15));
+    h = fmix32(h ^ fmix32((a >>> 0) + 0x243f6a88));
+    h = fmix32(h ^ fmix32((b >>> 0) + 0x85a308d3));
+    // splitmix32 to fill the state (never all zero).
+    let x = h;
+    const next = (): number => {
+      x = (x + 0x9e3779b9) >>> 0;
+      return fmix32(x);
+    };
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next() | 1;
+  }
+
+  nextU32(): number {
+    const r = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return r;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  uniform(): number {
+    return ((this.nextU32() >>> 5) * 67108864 + (this.nextU32() >>> 6)) / 9007199254740992;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
+// ***** choosing one token from logits *****
+
+export interface SamplingParams {
+  temperature: number;
+  topP: number;
+  topK: number;
+}
+
+/**
+ * Picks tokens from logit rows. Holds O(V) scratch, so keep one per vocabulary and reuse it.
+ * After `sample`, `logprob` and `samplerLogprob` describe the token chosen.
+ */
+export class TokenSampler {
+  readonly vocabSize: number;
+  logprob = 0;
+  samplerLogprob = 0;
+  private readonly e: Float32Array; // (V) unnormalised probabilities after temperature, max 1
+  private readonly keys: Uint32Array; // float bits of e: ordered like the values (all ≥ 0)
+  private readonly cand: Int32Array; // candidate indices during selection
+  private readonly hist = new Float64Array(2048);
+
+  constructor(vocabSize: number) {
+    this.vocabSize = vocabSize;
+    this.e = new Float32Array(vocabSize);
+    this.keys = new Uint32Array(this.e.buffer);
+    this.cand = new Int32Array(vocabSize);
+  }
+
+  /** logits (V); u uniform in [0, 1) (unused when greedy). Returns the token id. */
+  sample(logits: Float32Array, p: SamplingParams, u: number): number {
+    const V = this.vocabSize;
+    let m = -Infinity;
+    let arg = 0;
+    for (let i = 0; i < V; i++) {
+      const x = logits[i]!;
+      if (x > m) {
+        m = x;
+        arg = i;
+      }
+    }
+    if (!Number.isFinite(m)) throw new AhaError("AHA_BAD_LOGITS", `the model produced non-finite logits (max ${m})`);
+    const greedy = p.temperature === 0 || p.topK === 1;
+    let s1 = 0; // Σ exp(l - m) at temperature 1
+    const e = this.e;
+    if (p.temperature === 1 && !greedy) {
+      for (let i = 0; i < V; i++) s1 += e[i] = Math.exp(logits[i]! - m);
+    } else {
+      for (let i = 0; i < V; i++) s1 += Math.exp(logits[i]! - m);
+    }
+    if (!Number.isFinite(s1)) throw new AhaError("AHA_BAD_LOGITS", "the model produced NaN logits");
+    const lse = m + Math.log(s1);
+    if (greedy) {
+      this.logprob = logits[arg]! - lse;
+      this.samplerLogprob = 0;
+      return arg;
+    }
+    let mass = s1;
+    if (p.temperature !== 1) {
+      const invT = 1 / p.temperature;
+      mass = 0;
+      for (let i = 0; i < V; i++) mass += e[i] = Math.exp((logits[i]! - m) * invT);
+    }
+    // Threshold on float bits: keep token i iff keys[i] >= thr.
+    let thr = 0;
+    if (p.topK > 0 && p.topK < V) {
+      thr = this.select(thr, p.topK, false);
+      mass = this.keptMass(thr);
+    }
+    if (p.topP < 1) {
+      thr = this.select(thr, p.topP * mass, true);
+      mass = this.keptMass(thr);
+    }
+    // Inverse CDF in index order over the kept tokens.
+    const r = u * mass;
+    const keys = this.keys;
+    let acc = 0;
+    let tok = -1;
+    for (let i = 0; i < V; i++) {
+      if (keys[i]! >= thr) {
+        acc += e[i]!;
+        tok = i;
+        if (acc > r) break;
+      }
+    }
+    this.logprob = logits[tok]! - lse;
+    this.samplerLogprob = Math.log(e[tok]! / mass);
+    return tok;
+  }
+
+  private keptMass(thr: number): number {
+    const { e, keys } = this;
+    let s = 0;
+    for (let i = 0; i < this.vocabSize; i++) if (keys[i]! >= thr) s += e[i]!;
+    return s;
+  }
+
+  /**
+   * Radix selection over the float bits of e (only tokens with key ≥ floor): the largest key k such that
+   * the weight of {key ≥ k} is ≥ target, weight = probability mass (byMass) or count. Three levels of
+   * 11 + 11 + 10 bits; the first scans the vocabulary, the next ones only the candidates left.
+   */
+  private select(floor: number, target: number, byMass: boolean): number {
+    const { e, keys, cand, hist } = this;
+    let above = 0; // weight of tokens with a key above the current prefix's range
+    let prefix = 0;
+    let nc = 0;
+    const levels: [number, number][] = [
+      [21, 0x7ff],
+      [10, 0x7ff],
+      [0, 0x3ff],
+    ];
+    for (let lv = 0; lv < 3; lv++) {
+      const [shift, mask] = levels[lv]!;
+      hist.fill(0, 0, mask + 1);
+      if (lv === 0) {
+        for (let i = 0; i < this.vocabSize; i++) {
+          const k = keys[i]!;
+          if (k >= floor) hist[(k >>> shift) & mask]! += byMass ? e[i]! : 1;
+        }
+      } else {
+        for (let c = 0; c < nc; c++) {
+          const i = cand[c]!;
+          hist[(keys[i]! >>> shift) & mask]! += byMass ? e[i]! : 1;
+        }
+      }
+      let bin = -1;
+      let lowest = -1;
+      for (let b = mask; b >= 0; b--) {
+        const h = hist[b]!;
+        if (h === 0) continue;
+        lowest = b;
+        if (above + h >= target) {
+          bin = b;
+          break;
+        }
+        above += h;
+      }
+      if (bin < 0) {
+        // Rounding left the target just out of reach: take everything down to the lowest bin.
+        bin = lowest;
+        above -= hist[lowest]!;
+      }
+      prefix = (prefix | (bin << shift)) >>> 0;
+      // Keep the candidates inside the chosen bin.
+      const hiMask = ((0xffffffff << shift) >>> 0) & (lv === 0 ? 0xffffffff : 0xffffffff);
+      let n = 0;
+      if (lv === 0) {
+        for (let i = 0; i < this.vocabSize; i++) {
+          const k = keys[i]!;
+          if (k >= floor && ((k & hiMask) >>> 0) === prefix) cand[n++] = i;
+        }
+      } else {
+        for (let c = 0; c < nc; c++) {
+          const i = cand[c]!;
+          if (((keys[i]! & hiMask) >>> 0) === prefix) cand[n++] = i;
+        }
+      }
+      nc = n;
+    }
+    return Math.max(prefix, floor);
+  }
+}
+
+// ***** validation *****
+
+interface ReqState {
+  index: number;
+  prompt: Int32Array;
+  n: number;
+  maxNew: number;
+  params: SamplingParams;
+  stop: Set<number>;
+  streamSeed: number;
+  streamA: number;
+  outputs: (SampleOutput | undefined)[];
+  /** Last-token logits of the prompt (V), kept while samples still wait for a slot. */
+  logits: Float32Array | null;
+  /** Slot holding the prompt's cache, -1 if none. */
+  tplSlot: number;
+  /** Started sequences that still need a slot. */
+  waiting: Seq[];
+}
+
+interface Seq {
+  req: ReqState;
+  sample: number;
+  rng: SeqRng;
+  tokens: number[];
+  logprobs: number[];
+  samplerLogprobs: number[];
+  slot: number;
+}
+
+function checkInt(x: unknown, min: number, what: string): number {
+  if (typeof x !== "number" || !Number.isInteger(x) || x < min) throw new UserError(`${what} must be an integer ≥ ${min}, got ${String(x)}`);
+  return x;
+}
+
+function normalise(r: SampleRequest, index: number, vocabSize: number, maxLen: number, defaultSeed: number): Omit<ReqState, "outputs" | "logits" | "tplSlot" | "waiting"> {
+  const at = `request ${index}`;
+  const prompt = Int32Array.from(r.promptIds);
+  if (prompt.length === 0) throw new UserError(`${at}: promptIds is empty (at least one token is needed)`);
+  for (let i = 0; i < prompt.length; i++) {
+    const t = r.promptIds[i]!;
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new UserError(`${at}: promptIds[${i}] = ${t} is not a token id in [0, ${vocabSize})`);
+  }
+  const n = checkInt(r.n ?? 1, 1, `${at}: n`);
+  const maxNew = checkInt(r.maxNewTokens, 0, `${at}: maxNewTokens`);
+  if (prompt.length + Math.max(maxNew - 1, 0) > maxLen) {
+    throw new UserError(`${at}: prompt (${prompt.length} tokens) + maxNewTokens (${maxNew}) does not fit the cache length ${maxLen}`);
+  }
+  const temperature = r.temperature ?? 1;
+  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new UserError(`${at}: temperature must be ≥ 0 (0 = greedy), got ${temperature}`);
+  const topP = r.topP ?? 1;
+  if (!(topP > 0 && topP <= 1)) throw new UserError(`${at}: topP must be in (0, 1], got ${topP}`);
+  const topK = checkInt(r.topK ?? 0, 0, `${at}: topK`);
+  const stop = new Set<number>();
+  for (const s of r.stopTokenIds ?? []) stop.add(checkInt(s, 0, `${at}: stopTokenIds`));
+  if (r.seed !== undefined && !Number.isSafeInteger(r.seed)) throw new UserError(`${at}: seed must be an integer, got ${r.seed}`);
+  return {
+    index,
+    prompt,
+    n,
+    maxNew,
+    params: { temperature, topP, topK },
+    stop,
+    streamSeed: r.seed ?? defaultSeed,
+    streamA: r.seed !== undefined ? 0xffffffff : index,
+  };
+}
+
+// ***** the KV-cache sampler *****
+
+export class BatchSampler<C> {
+  private readonly model: InferenceModel<C>;
+  private readonly cache: C;
+  private readonly opts: Required<SamplerOptions>;
+  private readonly tok: TokenSampler;
+  private readonly reqs: ReqState[] = [];
+  private readonly queue: ReqState[] = [];
+  /** Requests with samples still waiting for a slot, in arrival order. */
+  private readonly starting: ReqState[] = [];
+  private readonly running = new Map<number, Seq>();
+  private readonly free: number[] = [];
+  private readonly pendingEvents: SampleEvent[] = [];
+  private unfinished = 0;
+
+  constructor(model: InferenceModel<C>, opts: SamplerOptions) {
+    checkInt(opts.slots, 1, "slots");
+    checkInt(opts.maxLen, 1, "maxLen");
+    this.model = model;
+    this.opts = { seed: 0, maxPrefillTokens: 8192, ...opts };
+    this.cache = model.createKVCache(opts.slots, opts.maxLen);
+    this.tok = new TokenSampler(model.config.vocabSize);
+    for (let s = opts.slots - 1; s >= 0; s--) this.free.push(s);
+  }
+
+  /** Queues a request; returns its index (results and events refer to it). Can be called while running. */
+  add(r: SampleRequest): number {
+    const base = normalise(r, this.reqs.length, this.tok.vocabSize, this.opts.maxLen, this.opts.seed);
+    const req: ReqState = { ...base, outputs: new Array<SampleOutput | undefined>(base.n).fill(undefined), logits: null, tplSlot: -1, waiting: [] };
+    this.reqs.push(req);
+    this.unfinished += req.n;
+    if (req.maxNew === 0) {
+      for (let j = 0; j < req.n; j++) this.finish(this.newSeq(req, j), "length", this.pendingEvents);
+    } else {
+      this.queue.push(req);
+    }
+    return req.index;
+  }
+
+  /** True while some sequence is unfinished. */
+  get busy(): boolean {
+    return this.unfinished > 0 || this.pendingEvents.length > 0;
+  }
+
+  /** The outputs of request `index` (undefined entries are unfinished). */
+  outputs(index: number): readonly (SampleOutput | undefined)[] {
+    return this.reqs[index]!.outputs;
+  }
+
+  /** One round: admit waiting work into free slots (prefill), then one decode step for every running sequence. */
+  step(): SampleEvent[] {
+    const events = this.pendingEvents.splice(0);
+    this.admit(events);
+    if (this.running.size > 0) this.decodeStep(events);
+    return events;
+  }
+
+  /** Runs until every queued request is done; returns outputs grouped by request. */
+  run(onEvent?: (e: SampleEvent) => void): SampleOutput[][] {
+    while (this.busy) {
+      const ev = this.step();
+      if (onEvent) for (const e of ev) onEvent(e);
+    }
+    return this.reqs.map((r) => r.outputs as SampleOutput[]);
+  }
+
+  private newSeq(req: ReqState, sample: number): Seq {
+    return { req, sample, rng: new SeqRng(req.streamSeed, req.streamA, sample), tokens: [], logprobs: [], samplerLogprobs: [], slot: -1 };
+  }
+
+  /** Samples a token for seq from logits; returns true when the sequence is finished. */
+  private advance(seq: Seq, logits: Float32Array, events: SampleEvent[]): boolean {
+    const t = this.tok.sample(logits, seq.req.params, seq.req.params.temperature === 0 ? 0 : seq.rng.uniform());
+    seq.tokens.push(t);
+    seq.logprobs.push(this.tok.logprob);
+    seq.samplerLogprobs.push(this.tok.samplerLogprob);
+    events.push({ type: "token", requestIndex: seq.req.index, sampleIndex: seq.sample, token: t, logprob: this.tok.logprob });
+    if (seq.req.stop.has(t)) return this.finish(seq, "stop", events);
+    if (seq.tokens.length >= seq.req.maxNew) return this.finish(seq, "length", events);
+    return false;
+  }
+
+  private finish(seq: Seq, reason: FinishReason, events: SampleEvent[]): true {
+    const output: SampleOutput = {
+      requestIndex: seq.req.index,
+      sampleIndex: seq.sample,
+      tokens: Int32Array.from(seq.tokens),
+      logprobs: Float32Array.from(seq.logprobs),
+      samplerLogprobs: Float32Array.from(seq.samplerLogprobs),
+      finishReason: reason,
+    };
+    seq.req.outputs[seq.sample] = output;
+    this.unfinished--;
+    events.push({ type: "finish", output });
+    return true;
+  }
+
+  private admit(events: SampleEvent[]): void {
+    for (;;) {
+      for (const req of this.starting) this.place(req);
+      while (this.starting.length > 0 && this.starting[0]!.waiting.length === 0) this.starting.shift();
+      if (this.starting.length > 0) {
+        // Samples wait for slots. If nothing runs, nothing will free one: hand the prompt's own slot over.
+        if (this.running.size === 0 && this.free.length === 0) {
+          const req = this.starting.find((r) => r.tplSlot >= 0)!;
+          const seq = req.waiting.shift()!;
+          this.startIn(seq, req.tplSlot);
+          req.tplSlot = -1;
+          continue;
+        }
+        return; // no new prompts until the current ones have all their samples placed
+      }
+      if (this.queue.length === 0 || this.free.length === 0) return;
+      // Prefill as many queued prompts as the free slots (counting their samples) and token budget allow.
+      const batch: ReqState[] = [];
+      let need = 0;
+      let toks = 0;
+      while (this.queue.length > 0 && batch.length < this.free.length) {
+        const r = this.queue[0]!;
+        if (batch.length > 0 && (need + r.n > this.free.length || toks + r.prompt.length > this.opts.maxPrefillTokens)) break;
+        batch.push(this.queue.shift()!);
+        need += r.n;
+        toks += r.prompt.length;
+      }
+      const slots = Int32Array.from(batch, () => this.free.pop()!);
+      const logits = this.prefill(slots, batch);
+      const V = this.tok.vocabSize;
+      batch.forEach((req, b) => {
+        req.tplSlot = slots[b]!;
+        req.logits = logits.slice(b * V, (b + 1) * V);
+        for (let j = 0; j < req.n; j++) {
+          const seq = this.newSeq(req, j);
+          if (!this.advance(seq, req.logits, events)) req.waiting.push(seq);
+        }
+        this.starting.push(req);
+      });
+    }
+  }
+
+  /** Gives waiting samples of req slots: copies of the prompt's slot, the last one the slot itself. */
+  private place(req: ReqState): void {
+    while (req.waiting.length > 0) {
+      if (req.tplSlot >= 0 && req.waiting.length === 1) {
+        this.startIn(req.waiting.shift()!, req.tplSlot);
+        req.tplSlot = -1;
+      } else if (this.free.length === 0) {
+        return;
+      } else if (req.tplSlot >= 0) {
+        const s = this.free.pop()!;
+        this.model.copySlot(this.cache, req.tplSlot, s);
+        this.startIn(req.waiting.shift()!, s);
+      } else {
+        // The prompt's slot was given away: prefill the prompt again (its logits are kept).
+        const s = this.free.pop()!;
+        this.prefill(Int32Array.of(s), [req]);
+        req.tplSlot = s;
+      }
+    }
+    if (req.tplSlot >= 0) {
+      this.free.push(req.tplSlot); // every sample finished on its first token
+      req.tplSlot = -1;
+    }
+    req.logits = null;
+  }
+
+  private startIn(seq: Seq, slot: number): void {
+    seq.slot = slot;
+    this.running.set(slot, seq);
+  }
+
+  private prefill(slots: Int32Array, reqs: ReqState[]): Float32Array {
+    const cu = new Int32Array(reqs.length + 1);
+    reqs.forEach((r, i) => (cu[i + 1] = cu[i]! + r.prompt.length));
+    const tokens = new Int32Array(cu[reqs.length]!);
+    reqs.forEach((r, i) => tokens.set(r.prompt, cu[i]!));
+    return this.model.prefill(this.cache, slots, tokens, cu);
+  }
+
+  private decodeStep(events: SampleEvent[]): void {
+    const seqs = [...this.running.values()];
+    const slots = Int32Array.from(seqs, (s) => s.slot);
+    const tokens = Int32Array.from(seqs, (s) => s.tokens[s.tokens.length - 1]!);
+    const logits = this.model.decode(this.cache, slots, tokens);
+    const V = this.tok.vocabSize;
+    seqs.forEach((seq, b) => {
+      if (this.advance(seq, logits.subarray(b * V, (b + 1) * V), events)) {
+        this.running.delete(seq.slot);
+        this.free.push(seq.slot);
+      }
+    });
+  }
+}
+
+// ***** entry points *****
+
+/** Generates all requests with the KV-cache sampler; outputs grouped by request, then sample. */
+export function generate<C>(model: InferenceModel<C>, requests: readonly SampleRequest[], opts: SamplerOptions, onEvent?: (e: SampleEvent) => void): SampleOutput[][] {
+  const s = new BatchSampler(model, opts);
+  for (const r of requests) s.add(r);
+  return s.run(onEvent);
+}
+
+/** Streams events as they happen (yielding to the event loop between steps, for servers and terminals). */
+export async function* generateStream<C>(model: InferenceModel<C>, requests: readonly SampleRequest[], opts: SamplerOptions): AsyncGenerator<SampleEvent> {
+  const s = new BatchSampler(model, opts);
+  for (const r of requests) s.add(r);
+  while (s.busy) {
+    for (const e of s.step()) yield e;
+    await yieldToLoop();
+  }
+}
+
+/**
+ * The oracle: no cache, every step recomputes the whole sequence with `lastLogits` (all unfinished
+ * sequences packed into one call). Same RNG streams and token choice as the KV-cache sampler, so the
+ * two must produce identical tokens at temperature 0 (and, given equal logits, at any temperature).
+ */
+export function generateFullRecompute<C>(model: InferenceModel<C>, requests: readonly SampleRequest[], opts: { seed?: number; maxLen?: number } = {}): SampleOutput[][] {
+  const V = model.config.vocabSize;
+  const tok = new TokenSampler(V);
+  const out: SampleOutput[][] = [];
+  interface S { req: ReturnType<typeof normalise>; j: number; rng: SeqRng; toks: number[]; lp: number[]; slp: number[] }
+  let live: S[] = [];
+  requests.forEach((r, i) => {
+    const req = normalise(r, i, V, opts.maxLen ?? Number.MAX_SAFE_INTEGER, opts.seed ?? 0);
+    out.push(new Array<SampleOutput>(req.n));
+    for (let j = 0; j < req.n; j++) live.push({ req, j, rng: new SeqRng(req.streamSeed, req.streamA, j), toks: [], lp: [], slp: [] });
+  });
+  const done = (s: S, reason: FinishReason): void => {
+    out[s.req.index]![s.j] = {
+      requestIndex: s.req.index,
+      sampleIndex: s.j,
+      tokens: Int32Array.from(s.toks),
+      logprobs: Float32Array.from(s.lp),
+      samplerLogprobs: Float32Array.from(s.slp),
+      finishReason: reason,
+    };
+  };
+  live = live.filter((s) => (s.req.maxNew === 0 ? (done(s, "length"), false) : true));
+  while (live.length > 0) {
+    const cu = new Int32Array(live.length + 1);
+    live.forEach((s, i) => (cu[i + 1] = cu[i]! + s.req.prompt.length + s.toks.length));
+    const tokens = new Int32Array(cu[live.length]!);
+    live.forEach((s, i) => {
+      tokens.set(s.req.prompt, cu[i]!);
+      tokens.set(s.toks, cu[i]! + s.req.prompt.length);
+    });
+    const logits = model.lastLogits(tokens, cu);
+    live = live.filter((s, i) => {
+      const t = tok.sample(logits.subarray(i * V, (i + 1) * V), s.req.params, s.req.params.temperature === 0 ? 0 : s.rng.uniform());
+      s.toks.push(t);
+      s.lp.push(tok.logprob);
+      s.slp.push(tok.samplerLogprob);
+      if (s.req.stop.has(t)) return done(s, "stop"), false;
+      if (s.toks.length >= s.req.maxNew) return done(s, "length"), false;
+      return true;
+    });
+  }
+  return out;
+}
