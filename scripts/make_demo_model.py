@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Builds the demo base model shipped in models/demo-adder/ (run with Debian's /usr/bin/python3, PyTorch).
+
+The demo task: 3-digit addition. The base model is pretrained on a synthetic corpus that mixes
+guessing and reasoning, so that RL has something to choose between (shared/MEASUREMENTS.md, "A trial
+of the built-in demo's idea"):
+
+  50%  direct answers        <answer>632</answer>           right 20% of the time, else the carry-less sum
+  10%  correct traces        <think>7+5+0=12;4+8+1=13;3+2+1=06;</think><answer>632</answer>
+  15%  verify traces         <think>FIRST PASS<wait>CORRECT REDO</think><answer>632</answer>
+                             (the first pass has one wrong step half the time)
+  25%  flawed traces         one wrong step, no check; the answer follows the flawed steps
+
+A trace works one column per step, right to left: a_i + b_i + carry = two-digit sum; the answer is
+read off the steps. `<wait>` is one token that stands for "wait, let me check:".
+
+The model is Llama-shaped (RMSNorm, RoPE, SwiGLU, tied embeddings), d=128, 4 layers, 4 heads,
+~0.8M parameters, written out as a Hugging Face folder (config.json, model.safetensors,
+tokenizer.json, tokenizer_config.json, generation_config.json) that aha loads like any other.
+
+Held-out problems (never trained on, here or in RL): (a*1009 + b*2003) % 101 == 0. The same rule is
+in src/tasks/arithmetic.ts.
+
+Reproducible: fixed seeds, one thread. Usage: /usr/bin/python3 scripts/make_demo_model.py [--seconds 240] [--out models/demo-adder]
+"""
+import argparse
+import json
+import math
+import os
+import random
+import struct
+import time
+
+# Debian's OpenBLAS misdetects this machine's CPU (reports "Prescott") and runs ~10x slower; SkylakeX kernels are right here.
+os.environ.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")
+import torch  # noqa: E402
+import torch.nn.functional as F
+
+SPECIALS = ["<pad>", "<bos>", "<eos>", "<think>", "</think>", "<answer>", "</answer>", "<wait>"]
+CHARS = list("0123456789+=;")
+VOCAB = SPECIALS + CHARS
+TOK = {t: i for i, t in enumerate(VOCAB)}
+PAD, BOS, EOS = 0, 1, 2
+
+
+def held_out(a: int, b: int) -> bool:
+    return (a * 1009 + b * 2003) % 101 == 0
+
+
+def tokenize(text: str) -> list:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "<":
+            j = text.index(">", i)
+            out.append(TOK[text[i : j + 1]])
+            i = j + 1
+        else:
+            out.append(TOK[text[i]])
+            i += 1
+    return out
+
+
+def digits(n: int) -> list:
+    return [int(c) for c in str(n)][::-1]  # least significant first
+
+
+def trace(a: int, b: int, wrong_step: int = -1, rng: random.Random = None):
+    """Column steps right to left. wrong_step: index of a step whose sum is off. Returns (text, answer)."""
+    da, db = digits(a), digits(b)
+    carry, steps, out_digits = 0, [], []
+    for i in range(3):
+        s = da[i] + db[i] + carry
+        if i == wrong_step:
+            s = (s + rng.choice([-1, 1, 10, -10])) % 20
+        steps.append(f"{da[i]}+{db[i]}+{carry}={s:02d};")
+        out_digits.append(s % 10)
+        carry = s // 10
+    ans = int("".join(str(d) for d in ([carry] if carry else []) + out_digits[::-1]))
+    return "".join(steps), ans
+
+
+def example(rng: random.Random):
+    while True:
+        a, b = rng.randint(100, 999), rng.randint(100, 999)
+        if not held_out(a, b):
+            break
+    prompt = f"{a}+{b}="
+    u = rng.random()
+    if u < 0.50:  # direct guess
+        if rng.random() < 0.2:
+            ans = a + b
+        else:
+            da, db = digits(a), digits(b)
+            ans = int("".join(str((x + y) % 10) for x, y in zip(da, db))[::-1])
+        resp = f"<answer>{ans}</answer>"
+    elif u < 0.60:  # correct trace
+        t, ans = trace(a, b)
+        resp = f"<think>{t}</think><answer>{ans}</answer>"
+    elif u < 0.75:  # verify trace
+        first, _ = trace(a, b, rng.randrange(3) if rng.random() < 0.5 else -1, rng)
+        redo, ans = trace(a, b)
+        resp = f"<think>{first}<wait>{redo}</think><answer>{ans}</answer>"
+    else:  # flawed trace, no check
+        t, ans = trace(a, b, rng.randrange(3), rng)
+        resp = f"<think>{t}</think><answer>{ans}</answer>"
+    return [BOS] + tokenize(prompt), tokenize(resp) + [EOS]
+
+
+# ***** the model (Llama math, written out) *****
+CFG = dict(hidden_size=128, intermediate_size=344, num_hidden_layers=4, num_attention_heads=4,
+           num_key_value_heads=4, vocab_size=len(VOCAB), rope_theta=10000.0, rms_norm_eps=1e-5,
+           max_position_embeddings=256, tie_word_embeddings=True)
+
+
+def init_params(g: torch.Generator):
+    C, Fh, L, V = CFG["hidden_size"], CFG["intermediate_size"], CFG["num_hidden_layers"], CFG["vocab_size"]
+    p = {"model.embed_tokens.weight": torch.randn(V, C, generator=g) * 0.02}
+    for l in range(L):
+        pre = f"model.layers.{l}."
+        p[pre + "input_layernorm.weight"] = torch.ones(C)
+        for n in ["q_proj", "k_proj", "v_proj", "o_proj"]:
+            p[pre + f"self_attn.{n}.weight"] = torch.randn(C, C, generator=g) * 0.02
+        p[pre + "post_attention_layernorm.weight"] = torch.ones(C)
+        p[pre + "mlp.gate_proj.weight"] = torch.randn(Fh, C, generator=g) * 0.02
+        p[pre + "mlp.up_proj.weight"] = torch.randn(Fh, C, generator=g) * 0.02
+        p[pre + "mlp.down_proj.weight"] = torch.randn(C, Fh, generator=g) * 0.02 / math.sqrt(2 * L)
+    p["model.norm.weight"] = torch.ones(C)
+    for t in p.values():
+        t.requires_grad_(True)
+    return p
+
+
+def rmsnorm(x, w):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + CFG["rms_norm_eps"]) * w
+
+
+def rope(x, T):  # x (B, H, T, D), HF rotate_half layout
+    D = x.shape[-1]
+    inv = 1.0 / (CFG["rope_theta"] ** (torch.arange(0, D, 2).float() / D))
+    ang = torch.arange(T).float()[:, None] * inv[None, :]
+    cos, sin = torch.cat([ang.cos(), ang.cos()], -1), torch.cat([ang.sin(), ang.sin()], -1)
+    x1, x2 = x[..., : D // 2], x[..., D // 2 :]
+    return x * cos + torch.cat([-x2, x1], -1) * sin
+
+
+def forward(p, ids):  # ids (B, T) → logits (B, T, V)
+    B, T = ids.shape
+    C, H = CFG["hidden_size"], CFG["num_attention_heads"]
+    D = C // H
+    x = p["model.embed_tokens.weight"][ids]
+    for l in range(CFG["num_hidden_layers"]):
+        pre = f"model.layers.{l}."
+        h = rmsnorm(x, p[pre + "input_layernorm.weight"])
+        q = (h @ p[pre + "self_attn.q_proj.weight"].T).view(B, T, H, D).transpose(1, 2)
+        k = (h @ p[pre + "self_attn.k_proj.weight"].T).view(B, T, H, D).transpose(1, 2)
+        v = (h @ p[pre + "self_attn.v_proj.weight"].T).view(B, T, H, D).transpose(1, 2)
+        q, k = rope(q, T), rope(k, T)
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+        att = att.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf")).softmax(-1)
+        o = (att @ v).transpose(1, 2).reshape(B, T, C)
+        x = x + o @ p[pre + "self_attn.o_proj.weight"].T
+        h = rmsnorm(x, p[pre + "post_attention_layernorm.weight"])
+        m = F.silu(h @ p[pre + "mlp.gate_proj.weight"].T) * (h @ p[pre + "mlp.up_proj.weight"].T)
+        x = x + m @ p[pre + "mlp.down_proj.weight"].T
+    x = rmsnorm(x, p["model.norm.weight"])
+    return x @ p["model.embed_tokens.weight"].T
+
+
+def batch(rng, n):
+    exs = [example(rng) for _ in range(n)]
+    T = max(len(pr) + len(rs) for pr, rs in exs)
+    ids = torch.full((n, T), PAD, dtype=torch.long)
+    tgt = torch.full((n, T), -100, dtype=torch.long)
+    for i, (pr, rs) in enumerate(exs):
+        seq = pr + rs
+        ids[i, : len(seq)] = torch.tensor(seq)
+        # loss on the response only: position t predicts token t+1
+        for t in range(len(pr) - 1, len(seq) - 1):
+            tgt[i, t] = seq[t + 1]
+    return ids, tgt
+
+
+@torch.no_grad()
+def quick_eval(p, rng, n=200):
+    """Greedy-free check: sample at T=1 one answer per problem, report accuracy (held-out problems)."""
+    correct = 0
+    for _ in range(n):
+        while True:
+            a, b = rng.randint(100, 999), rng.randint(100, 999)
+            if held_out(a, b):
+                break
+        seq = [BOS] + tokenize(f"{a}+{b}=")
+        for _ in range(120):
+            logits = forward(p, torch.tensor([seq]))[0, -1]
+            nxt = int(torch.multinomial(logits.softmax(-1), 1))
+            seq.append(nxt)
+            if nxt == EOS:
+                break
+        text = "".join(VOCAB[t] for t in seq)
+        if f"<answer>{a + b}</answer>" in text:
+            correct += 1
+    return correct / n
+
+
+def write_safetensors(path, tensors):
+    header, offset, blobs = {"__metadata__": {"format": "pt"}}, 0, []
+    for name, t in tensors.items():
+        b = t.detach().contiguous().float().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(path + ".tmp", path)
+
+
+def write_json(path, obj):
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def save(out, p):
+    os.makedirs(out, exist_ok=True)
+    write_safetensors(os.path.join(out, "model.safetensors"), {k: v for k, v in sorted(p.items())})
+    cfg = dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu",
+               attention_bias=False, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
+               torch_dtype="float32", **CFG)
+    write_json(os.path.join(out, "config.json"), cfg)
+    write_json(os.path.join(out, "generation_config.json"),
+               dict(bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, do_sample=True, temperature=1.0, max_new_tokens=96))
+    # A character-level tokenizer: BPE with single-character tokens and no merges; the tags are added tokens.
+    tok = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [dict(id=TOK[s], content=s, single_word=False, lstrip=False, rstrip=False,
+                              normalized=False, special=True) for s in SPECIALS],
+        "normalizer": None,
+        "pre_tokenizer": None,
+        "post_processor": None,
+        "decoder": {"type": "Fuse"},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                  "vocab": {t: i for i, t in enumerate(VOCAB)}, "merges": []},
+    }
+    write_json(os.path.join(out, "tokenizer.json"), tok)
+    write_json(os.path.join(out, "tokenizer_config.json"), dict(
+        tokenizer_class="PreTrainedTokenizerFast", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+        add_bos_token=True, model_max_length=CFG["max_position_embeddings"], clean_up_tokenization_spaces=False))
+    with open(os.path.join(out, "README.md"), "w") as f:
+        f.write("# demo-adder\n\nThe base model of `aha train`'s built-in demo: 3-digit addition, a 21-token\n"
+                "vocabulary, Llama-shaped, ~0.8M parameters. Made by `scripts/make_demo_model.py` (PyTorch)\n"
+                "from a synthetic corpus that mixes direct guesses with step-by-step traces, some of which\n"
+                "re-check themselves (`<wait>`). See that script's docstring for the corpus.\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=0, help="train for about this long instead of a fixed step count")
+    ap.add_argument("--steps", type=int, default=1500, help="optimizer steps (fixed: reproducible)")
+    ap.add_argument("--out", default="models/demo-adder")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    g = torch.Generator().manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    p = init_params(g)
+    decay = [t for n, t in p.items() if t.dim() == 2]
+    nodecay = [t for n, t in p.items() if t.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": nodecay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95))
+    # Fixed step count when given (reproducible); else estimate steps from the time budget after a warm-up.
+    t0 = time.time()
+    total = args.steps if not args.seconds else 10**9
+    step = 0
+    while step < total:
+        if args.seconds and step == 20:
+            per = (time.time() - t0) / 20
+            total = max(40, int(args.seconds / per))
+        lr = args.lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total)))))
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        ids, tgt = batch(rng, args.batch)
+        logits = forward(p, ids)
+        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(p.values()), 1.0)
+        opt.step()
+        if step % 100 == 0:
+            print(f"step {step}/{total if total < 10**9 else '?'} loss {loss.item():.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
+        step += 1
+    print(f"trained {step} steps in {time.time() - t0:.0f}s; final loss {loss.item():.4f}")
+    acc = quick_eval(p, random.Random(7), 100)
+    print(f"held-out accuracy, 1 sample at T=1: {acc:.3f}")
+    save(args.out, p)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
