@@ -55,7 +55,8 @@ export const tsBackend: Backend = {
   matmul(c: F32, a: F32 | BF16, b: F32 | BF16, m: number, n: number, k: number, opts: MatmulOptions = {}): void {
     const transA = opts.transA ?? false;
     const transB = opts.transB ?? false;
-    const bf16 = opts.bf16 ?? false;
+    // a BF16 operand makes the whole product bf16 × bf16 (the other operand is rounded too)
+    const bf16 = (opts.bf16 ?? false) || a instanceof Uint16Array || b instanceof Uint16Array;
     checkLen("matmul a", a, m * k);
     checkLen("matmul b", b, k * n);
     checkLen("matmul c", c, m * n);

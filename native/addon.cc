@@ -1,0 +1,398 @@
+// N-API bindings of the native backend. Typed arrays are used in place (no copies); every length is
+// checked against the dimensions before any kernel touches memory (a JS bug must not become a crash).
+// The argument order is backend.ts's; src/kernels/native.ts is the thin TypeScript wrapper.
+#include <napi.h>
+#include <omp.h>
+
+#include <string>
+#include <vector>
+
+#include "gemm.h"
+#include "kernels.h"
+
+namespace {
+
+struct Args {
+  const Napi::CallbackInfo& info;
+  const char* fn;
+
+  [[noreturn]] void fail(const std::string& msg) const {
+    throw Napi::RangeError::New(info.Env(), std::string(fn) + ": " + msg);
+  }
+
+  void* typed(size_t i, napi_typedarray_type want, int64_t need, const char* name, napi_typedarray_type* got = nullptr,
+              bool allowNull = false) const {
+    napi_value v = info[i];
+    if (allowNull && (info[i].IsNull() || info[i].IsUndefined())) return nullptr;
+    bool is = false;
+    napi_is_typedarray(info.Env(), v, &is);
+    if (!is) fail(std::string(name) + " must be a typed array");
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    napi_value ab;
+    size_t off;
+    napi_get_typedarray_info(info.Env(), v, &type, &length, &data, &ab, &off);
+    if (got) {
+      *got = type;
+    } else if (type != want) {
+      fail(std::string(name) + " has the wrong element type");
+    }
+    if (static_cast<int64_t>(length) < need)
+      fail(std::string(name) + ": length " + std::to_string(length) + " < required " + std::to_string(need));
+    return data;
+  }
+  float* f32(size_t i, int64_t need, const char* name) const {
+    return static_cast<float*>(typed(i, napi_float32_array, need, name));
+  }
+  float* f32OrNull(size_t i, int64_t need, const char* name) const {
+    return static_cast<float*>(typed(i, napi_float32_array, need, name, nullptr, true));
+  }
+  int32_t* i32(size_t i, int64_t need, const char* name) const {
+    return static_cast<int32_t*>(typed(i, napi_int32_array, need, name));
+  }
+  int64_t len(size_t i) const {
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    napi_value ab;
+    size_t off;
+    if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, &ab, &off) != napi_ok)
+      fail("argument " + std::to_string(i) + " must be a typed array");
+    return static_cast<int64_t>(length);
+  }
+  int64_t dim(size_t i, const char* name) const {
+    if (!info[i].IsNumber()) fail(std::string(name) + " must be a number");
+    const double d = info[i].As<Napi::Number>().DoubleValue();
+    if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      fail(std::string(name) + " must be a non-negative integer");
+    return static_cast<int64_t>(d);
+  }
+  double num(size_t i, const char* name) const {
+    if (!info[i].IsNumber()) fail(std::string(name) + " must be a number");
+    return info[i].As<Napi::Number>().DoubleValue();
+  }
+};
+
+#define ARGS(name) Args A{info, name}
+
+std::vector<uint16_t> scratchA, scratchB;
+
+const uint16_t* asBf16(const Args& A, void* data, napi_typedarray_type type, int64_t n, std::vector<uint16_t>& scratch) {
+  if (type == napi_uint16_array) return static_cast<const uint16_t*>(data);
+  if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
+  aha::to_bf16(scratch.data(), static_cast<const float*>(data), n);
+  (void)A;
+  return scratch.data();
+}
+
+// matmul(c, a, b, m, n, k, flags): flags bit 0 transA, 1 transB, 2 accumulate, 3 bf16
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  ARGS("matmul");
+  const int64_t m = A.dim(3, "m"), n = A.dim(4, "n"), k = A.dim(5, "k");
+  const int64_t flags = A.dim(6, "flags");
+  float* c = A.f32(0, m * n, "c");
+  napi_typedarray_type ta, tb;
+  void* a = A.typed(1, napi_float32_array, m * k, "a", &ta);
+  void* b = A.typed(2, napi_float32_array, k * n, "b", &tb);
+  for (auto t : {ta, tb})
+    if (t != napi_float32_array && t != napi_uint16_array) A.fail("a and b must be Float32Array or Uint16Array");
+  const bool bf16 = (flags & 8) || ta == napi_uint16_array || tb == napi_uint16_array;
+  const bool transA = flags & 1, transB = flags & 2, acc = flags & 4;
+  if (bf16) {
+    const uint16_t* ab = asBf16(A, a, ta, m * k, scratchA);
+    const uint16_t* bb = asBf16(A, b, tb, k * n, scratchB);
+    aha::matmul(c, ab, bb, m, n, k, transA, transB, acc, true);
+  } else {
+    aha::matmul(c, a, b, m, n, k, transA, transB, acc, false);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value MatmulImpl(const Napi::CallbackInfo& info) {
+  ARGS("matmulImpl");
+  const int64_t m = A.dim(0, "m"), n = A.dim(1, "n"), k = A.dim(2, "k"), flags = A.dim(3, "flags");
+  return Napi::String::New(info.Env(), aha::matmul_impl(m, n, k, flags & 1, flags & 2, flags & 4, flags & 8));
+}
+
+// benchRaw(m, n, k, bf16, iters): seconds per product of oneDNN alone (no N-API crossing), on
+// internally allocated operands — "raw oneDNN" next to our path in `aha bench`.
+Napi::Value BenchRaw(const Napi::CallbackInfo& info) {
+  ARGS("benchRaw");
+  const int64_t m = A.dim(0, "m"), n = A.dim(1, "n"), k = A.dim(2, "k");
+  const bool bf16 = A.num(3, "bf16") != 0;
+  const int64_t iters = A.dim(4, "iters");
+  std::vector<float> af(static_cast<size_t>(m * k), 0.5f), bfv(static_cast<size_t>(k * n), 0.25f),
+      c(static_cast<size_t>(m * n));
+  std::vector<uint16_t> ab(af.size()), bb(bfv.size());
+  aha::to_bf16(ab.data(), af.data(), m * k);
+  aha::to_bf16(bb.data(), bfv.data(), k * n);
+  const void* pa = bf16 ? static_cast<const void*>(ab.data()) : af.data();
+  const void* pb = bf16 ? static_cast<const void*>(bb.data()) : bfv.data();
+  aha::matmul(c.data(), pa, pb, m, n, k, false, true, false, bf16);  // warm-up (primitive creation)
+  double best = 1e30;
+  for (int64_t r = 0; r < 3; r++) {
+    const double t0 = omp_get_wtime();
+    for (int64_t i = 0; i < iters; i++) aha::matmul(c.data(), pa, pb, m, n, k, false, true, false, bf16);
+    best = std::min(best, (omp_get_wtime() - t0) / static_cast<double>(iters));
+  }
+  return Napi::Number::New(info.Env(), best);
+}
+
+Napi::Value ToBf16(const Napi::CallbackInfo& info) {
+  ARGS("toBf16");
+  const int64_t n = A.len(1);
+  float* src = A.f32(1, n, "src");
+  auto* out = static_cast<uint16_t*>(A.typed(0, napi_uint16_array, n, "out"));
+  aha::to_bf16(out, src, n);
+  return info.Env().Undefined();
+}
+
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  ARGS("add");
+  const int64_t n = A.len(0);
+  aha::add(A.f32(0, n, "out"), A.f32(1, n, "a"), A.f32(2, n, "b"), n);
+  return info.Env().Undefined();
+}
+
+Napi::Value AddBias(const Napi::CallbackInfo& info) {
+  ARGS("addBias");
+  const int64_t rows = A.dim(2, "rows"), n = A.dim(3, "n");
+  aha::add_bias(A.f32(0, rows * n, "x"), A.f32(1, n, "bias"), rows, n);
+  return info.Env().Undefined();
+}
+
+Napi::Value AddBiasBackward(const Napi::CallbackInfo& info) {
+  ARGS("addBiasBackward");
+  const int64_t rows = A.dim(2, "rows"), n = A.dim(3, "n");
+  aha::add_bias_backward(A.f32(0, n, "dbias"), A.f32(1, rows * n, "dout"), rows, n);
+  return info.Env().Undefined();
+}
+
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  ARGS("scale");
+  const int64_t n = A.len(0);
+  aha::scale(A.f32(0, n, "x"), static_cast<float>(A.num(1, "s")), n);
+  return info.Env().Undefined();
+}
+
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  ARGS("sumSquares");
+  const int64_t n = A.len(0);
+  return Napi::Number::New(info.Env(), aha::sum_squares(A.f32(0, n, "x"), n));
+}
+
+Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
+  ARGS("embeddingForward");
+  const int64_t T = A.dim(3, "T"), C = A.dim(4, "C");
+  float* out = A.f32(0, T * C, "out");
+  const int32_t* ids = A.i32(1, T, "ids");
+  const int64_t V = C > 0 ? A.len(2) / C : 0;
+  float* wte = A.f32(2, V * C, "wte");
+  for (int64_t t = 0; t < T; t++)
+    if (ids[t] < 0 || ids[t] >= V)
+      A.fail("token id " + std::to_string(ids[t]) + " at " + std::to_string(t) + " outside [0, " + std::to_string(V) + ")");
+  aha::embedding_forward(out, ids, wte, T, C);
+  return info.Env().Undefined();
+}
+
+Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
+  ARGS("embeddingBackward");
+  const int64_t T = A.dim(3, "T"), C = A.dim(4, "C");
+  const int64_t V = C > 0 ? A.len(0) / C : 0;
+  float* dwte = A.f32(0, V * C, "dwte");
+  const int32_t* ids = A.i32(2, T, "ids");
+  for (int64_t t = 0; t < T; t++)
+    if (ids[t] < 0 || ids[t] >= V)
+      A.fail("token id " + std::to_string(ids[t]) + " at " + std::to_string(t) + " outside [0, " + std::to_string(V) + ")");
+  aha::embedding_backward(dwte, A.f32(1, T * C, "dout"), ids, T, C);
+  return info.Env().Undefined();
+}
+
+Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
+  ARGS("rmsnormForward");
+  const int64_t rows = A.dim(4, "rows"), C = A.dim(5, "C");
+  aha::rmsnorm_forward(A.f32(0, rows * C, "out"), A.f32(1, rows, "rstd"), A.f32(2, rows * C, "inp"), A.f32(3, C, "w"),
+                       rows, C, static_cast<float>(A.num(6, "eps")));
+  return info.Env().Undefined();
+}
+
+Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
+  ARGS("rmsnormBackward");
+  const int64_t rows = A.dim(6, "rows"), C = A.dim(7, "C");
+  aha::rmsnorm_backward(A.f32(0, rows * C, "dinp"), A.f32(1, C, "dw"), A.f32(2, rows * C, "dout"),
+                        A.f32(3, rows * C, "inp"), A.f32(4, C, "w"), A.f32(5, rows, "rstd"), rows, C);
+  return info.Env().Undefined();
+}
+
+Napi::Value Rope(const Napi::CallbackInfo& info) {
+  ARGS("rope");
+  const int64_t T = A.dim(3, "T"), H = A.dim(4, "H"), D = A.dim(5, "D");
+  if (D % 2 != 0) A.fail("D must be even");
+  const bool inverse = info[6].ToBoolean().Value();
+  aha::rope(A.f32(0, T * H * D, "x"), A.f32(1, T * D / 2, "cos"), A.f32(2, T * D / 2, "sin"), T, H, D, inverse);
+  return info.Env().Undefined();
+}
+
+Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
+  ARGS("swigluForward");
+  const int64_t n = A.len(0);
+  aha::swiglu_forward(A.f32(0, n, "out"), A.f32(1, n, "gate"), A.f32(2, n, "up"), n);
+  return info.Env().Undefined();
+}
+
+Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
+  ARGS("swigluBackward");
+  const int64_t n = A.len(2);
+  aha::swiglu_backward(A.f32(0, n, "dgate"), A.f32(1, n, "dup"), A.f32(2, n, "dout"), A.f32(3, n, "gate"),
+                       A.f32(4, n, "up"), n);
+  return info.Env().Undefined();
+}
+
+void checkCu(const Args& A, const int32_t* cu, int64_t S, int64_t T) {
+  if (cu[0] != 0 || cu[S] != T) A.fail("cuSeqlens must start at 0 and end at T");
+  for (int64_t s = 0; s < S; s++)
+    if (cu[s + 1] < cu[s]) A.fail("cuSeqlens must be non-decreasing");
+}
+
+void checkHeads(const Args& A, int64_t Hq, int64_t Hkv) {
+  if (Hkv == 0 || Hq % Hkv != 0) A.fail("Hq must be a multiple of Hkv");
+}
+
+// attentionForward(out, lse, q, k, v, cuSeqlens, T, Hq, Hkv, D, scale)
+Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
+  ARGS("attentionForward");
+  const int64_t T = A.dim(6, "T"), Hq = A.dim(7, "Hq"), Hkv = A.dim(8, "Hkv"), D = A.dim(9, "D");
+  checkHeads(A, Hq, Hkv);
+  const int64_t S = A.len(5) - 1;
+  if (S < 0) A.fail("cuSeqlens must have at least one entry");
+  const int32_t* cu = A.i32(5, S + 1, "cuSeqlens");
+  checkCu(A, cu, S, T);
+  aha::attention_forward(A.f32(0, T * Hq * D, "out"), A.f32(1, Hq * T, "lse"), A.f32(2, T * Hq * D, "q"),
+                         A.f32(3, T * Hkv * D, "k"), A.f32(4, T * Hkv * D, "v"), cu, S, T, Hq, Hkv, D,
+                         static_cast<float>(A.num(10, "scale")));
+  return info.Env().Undefined();
+}
+
+// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, cuSeqlens, T, Hq, Hkv, D, scale)
+Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
+  ARGS("attentionBackward");
+  const int64_t T = A.dim(10, "T"), Hq = A.dim(11, "Hq"), Hkv = A.dim(12, "Hkv"), D = A.dim(13, "D");
+  checkHeads(A, Hq, Hkv);
+  const int64_t S = A.len(9) - 1;
+  if (S < 0) A.fail("cuSeqlens must have at least one entry");
+  const int32_t* cu = A.i32(9, S + 1, "cuSeqlens");
+  checkCu(A, cu, S, T);
+  const int64_t nq = T * Hq * D, nk = T * Hkv * D;
+  aha::attention_backward(A.f32(0, nq, "dq"), A.f32(1, nk, "dk"), A.f32(2, nk, "dv"), A.f32(3, nq, "dout"),
+                          A.f32(4, nq, "out"), A.f32(5, Hq * T, "lse"), A.f32(6, nq, "q"), A.f32(7, nk, "k"),
+                          A.f32(8, nk, "v"), cu, S, T, Hq, Hkv, D, static_cast<float>(A.num(14, "scale")));
+  return info.Env().Undefined();
+}
+
+// attentionDecode(out, q, kCache, vCache, slots, lens, B, maxLen, Hq, Hkv, D, scale)
+Napi::Value AttentionDecode(const Napi::CallbackInfo& info) {
+  ARGS("attentionDecode");
+  const int64_t B = A.dim(6, "B"), maxLen = A.dim(7, "maxLen"), Hq = A.dim(8, "Hq"), Hkv = A.dim(9, "Hkv"),
+                D = A.dim(10, "D");
+  checkHeads(A, Hq, Hkv);
+  const int64_t slotSize = maxLen * Hkv * D;
+  const int64_t nSlots = slotSize > 0 ? std::min(A.len(2), A.len(3)) / slotSize : 0;
+  const int32_t* slots = A.i32(4, B, "slots");
+  const int32_t* lens = A.i32(5, B, "lens");
+  for (int64_t b = 0; b < B; b++) {
+    if (slots[b] < 0 || slots[b] >= nSlots) A.fail("slots[" + std::to_string(b) + "] outside the cache");
+    if (lens[b] < 1 || lens[b] > maxLen)
+      A.fail("lens[" + std::to_string(b) + "] = " + std::to_string(lens[b]) + " outside [1, " + std::to_string(maxLen) + "]");
+  }
+  aha::attention_decode(A.f32(0, B * Hq * D, "out"), A.f32(1, B * Hq * D, "q"), A.f32(2, nSlots * slotSize, "kCache"),
+                        A.f32(3, nSlots * slotSize, "vCache"), slots, lens, B, maxLen, Hq, Hkv, D,
+                        static_cast<float>(A.num(11, "scale")));
+  return info.Env().Undefined();
+}
+
+void checkTargets(const Args& A, const int32_t* tg, int64_t T, int64_t V) {
+  for (int64_t t = 0; t < T; t++)
+    if (tg[t] >= V) A.fail("target " + std::to_string(tg[t]) + " at " + std::to_string(t) + " >= V");
+}
+
+// logprobsForward(logp, entropy, lse, logits, targets, T, V)
+Napi::Value LogprobsForward(const Napi::CallbackInfo& info) {
+  ARGS("logprobsForward");
+  const int64_t T = A.dim(5, "T"), V = A.dim(6, "V");
+  const int32_t* tg = A.i32(4, T, "targets");
+  checkTargets(A, tg, T, V);
+  aha::logprobs_forward(A.f32(0, T, "logp"), A.f32(1, T, "entropy"), A.f32(2, T, "lse"), A.f32(3, T * V, "logits"), tg,
+                        T, V);
+  return info.Env().Undefined();
+}
+
+// logprobsBackward(dlogits, logits, lse, entropy, dlogp|null, dentropy|null, targets, T, V)
+Napi::Value LogprobsBackward(const Napi::CallbackInfo& info) {
+  ARGS("logprobsBackward");
+  const int64_t T = A.dim(7, "T"), V = A.dim(8, "V");
+  const int32_t* tg = A.i32(6, T, "targets");
+  checkTargets(A, tg, T, V);
+  aha::logprobs_backward(A.f32(0, T * V, "dlogits"), A.f32(1, T * V, "logits"), A.f32(2, T, "lse"),
+                         A.f32(3, T, "entropy"), A.f32OrNull(4, T, "dlogp"), A.f32OrNull(5, T, "dentropy"), tg, T, V);
+  return info.Env().Undefined();
+}
+
+// adamw(p, g, m, v, lr, beta1, beta2, eps, weightDecay, step)
+Napi::Value Adamw(const Napi::CallbackInfo& info) {
+  ARGS("adamw");
+  const int64_t n = A.len(0);
+  aha::adamw(A.f32(0, n, "p"), A.f32(1, n, "g"), A.f32(2, n, "m"), A.f32(3, n, "v"), static_cast<float>(A.num(4, "lr")),
+             static_cast<float>(A.num(5, "beta1")), static_cast<float>(A.num(6, "beta2")),
+             static_cast<float>(A.num(7, "eps")), static_cast<float>(A.num(8, "weightDecay")), A.num(9, "step"), n);
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("simd", aha::simd_level());
+  o.Set("threads", omp_get_max_threads());
+  return o;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  ARGS("setThreads");
+  const int64_t n = A.dim(0, "n");
+  if (n < 1) A.fail("n must be >= 1");
+  omp_set_num_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#define EXPORT(name, fn) exports.Set(name, Napi::Function::New(env, fn, name))
+  EXPORT("matmul", Matmul);
+  EXPORT("matmulImpl", MatmulImpl);
+  EXPORT("benchRaw", BenchRaw);
+  EXPORT("toBf16", ToBf16);
+  EXPORT("add", Add);
+  EXPORT("addBias", AddBias);
+  EXPORT("addBiasBackward", AddBiasBackward);
+  EXPORT("scale", Scale);
+  EXPORT("sumSquares", SumSquares);
+  EXPORT("embeddingForward", EmbeddingForward);
+  EXPORT("embeddingBackward", EmbeddingBackward);
+  EXPORT("rmsnormForward", RmsnormForward);
+  EXPORT("rmsnormBackward", RmsnormBackward);
+  EXPORT("rope", Rope);
+  EXPORT("swigluForward", SwigluForward);
+  EXPORT("swigluBackward", SwigluBackward);
+  EXPORT("attentionForward", AttentionForward);
+  EXPORT("attentionBackward", AttentionBackward);
+  EXPORT("attentionDecode", AttentionDecode);
+  EXPORT("logprobsForward", LogprobsForward);
+  EXPORT("logprobsBackward", LogprobsBackward);
+  EXPORT("adamw", Adamw);
+  EXPORT("info", Info);
+  EXPORT("setThreads", SetThreads);
+#undef EXPORT
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(aha_native, Init)
