@@ -1,0 +1,113 @@
+/**
+ * codeReward: run the last fenced code block of a response against test cases in the sandbox.
+ *
+ * Shape (async, unlike the pure synchronous verifiers): `(response, reference) → Promise<{score, parts,
+ * reason}>` via `makeCodeReward(options)`; `codeReward(response, reference, options)` is the same with
+ * the options inline. The extra `tests` field lists one outcome per test case.
+ */
+import { extractCode, outputsMatch } from "./extract.js";
+import { type Language, type RunResult, type RunStatus, SandboxPool, type SandboxOptions } from "./sandbox.js";
+
+export interface StdioCase {
+  stdin: string;
+  stdout: string;
+}
+
+/** What a response is checked against: stdin/stdout cases, or test code appended to the program. */
+export interface CodeReference {
+  language: Language;
+  tests?: readonly StdioCase[];
+  /** Assertion-style tests (e.g. `assert f(2) == 4`), run after the program; passes iff exit code 0. */
+  testCode?: string;
+}
+
+/** "fraction": passed/total (dense signal); "all_or_nothing": 1 only if every test passes (R1's rule). */
+export type ScoreMode = "fraction" | "all_or_nothing";
+
+export interface CodeRewardOptions extends SandboxOptions {
+  mode?: ScoreMode;
+  /** Shared pool (its own options win); one is made per call when absent. */
+  pool?: SandboxPool;
+}
+
+/** Per-test verdicts: the run statuses plus the comparison's. */
+export type Verdict = "passed" | "wrong_answer" | Exclude<RunStatus, "ok">;
+
+export interface TestOutcome {
+  verdict: Verdict;
+  detail: string;
+  wallMs: number;
+  /** The run's sandbox uid (tests check nothing of it survives). */
+  uid: number | null;
+}
+
+export interface CodeRewardResult {
+  score: number;
+  parts: { passed: number; total: number };
+  /** "no_code", "passed", or a summary: "2/5 passed; test 3: time_limit (…)". */
+  reason: string;
+  tests: TestOutcome[];
+}
+
+function judge(run: RunResult, expected: string | null): TestOutcome {
+  const base = { wallMs: run.wallMs, uid: run.uid };
+  if (run.status !== "ok") return { verdict: run.status, detail: run.detail, ...base };
+  if (expected !== null && !outputsMatch(run.stdout, expected)) {
+    const got = run.stdout.slice(0, 80).replace(/\n/g, "\\n");
+    return { verdict: "wrong_answer", detail: `got "${got}"`, ...base };
+  }
+  return { verdict: "passed", detail: "", ...base };
+}
+
+function summarize(tests: TestOutcome[], total: number, mode: ScoreMode): CodeRewardResult {
+  const passed = tests.filter((t) => t.verdict === "passed").length;
+  const score = total === 0 ? 0 : mode === "fraction" ? passed / total : passed === total ? 1 : 0;
+  const firstBad = tests.findIndex((t) => t.verdict !== "passed");
+  const reason =
+    total === 0
+      ? "no_tests"
+      : firstBad < 0
+        ? "passed"
+        : `${passed}/${total} passed; test ${firstBad + 1}: ${tests[firstBad]!.verdict}${tests[firstBad]!.detail ? ` (${tests[firstBad]!.detail})` : ""}`;
+  return { score, parts: { passed, total }, reason, tests };
+}
+
+/** Joins a program and assertion-style test code (a newline between, so a last line without one is fine). */
+export function withTestCode(program: string, testCode: string): string {
+  return `${program}\n\n${testCode}\n`;
+}
+
+export async function codeReward(response: string, reference: CodeReference, options: CodeRewardOptions = {}): Promise<CodeRewardResult> {
+  const mode = options.mode ?? "fraction";
+  const program = extractCode(response, reference.language);
+  const stdio = reference.tests ?? [];
+  const total = stdio.length + (reference.testCode !== undefined ? 1 : 0);
+  if (program === null) return { score: 0, parts: { passed: 0, total }, reason: `no_code: no closed \`\`\`${reference.language} block`, tests: [] };
+  const pool = options.pool ?? new SandboxPool(options);
+  const jobs: (() => Promise<TestOutcome>)[] = stdio.map(
+    (c) => async () => judge(await pool.run({ language: reference.language, source: program, stdin: c.stdin }), c.stdout),
+  );
+  if (reference.testCode !== undefined) {
+    const source = withTestCode(program, reference.testCode);
+    jobs.push(async () => judge(await pool.run({ language: reference.language, source }), null));
+  }
+  let tests: TestOutcome[];
+  if (mode === "all_or_nothing") {
+    // In order, stopping at the first failure: the score is 0 whatever the rest do.
+    tests = [];
+    for (const job of jobs) {
+      const t = await job();
+      tests.push(t);
+      if (t.verdict !== "passed") break;
+    }
+  } else {
+    tests = await Promise.all(jobs.map((j) => j()));
+  }
+  return summarize(tests, total, mode);
+}
+
+/** The generic reward shape, with options bound. */
+export function makeCodeReward(options: CodeRewardOptions = {}): (response: string, reference: CodeReference) => Promise<CodeRewardResult> {
+  const pool = options.pool ?? new SandboxPool(options);
+  return (response, reference) => codeReward(response, reference, { ...options, pool });
+}

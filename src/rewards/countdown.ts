@@ -1,0 +1,219 @@
+/**
+ * Countdown (TinyZero's task): given numbers and a target, the last <answer>…</answer> holds an
+ * equation using each number exactly once with + − * / and parentheses, equal to the target.
+ *
+ * Scoring as TinyZero's `countdown.py:compute_score`: 0 when there is no <answer> span, `formatScore`
+ * (0.1) when there is one but the equation is invalid (characters other than digits, + - * / ( ) and
+ * spaces; numbers not exactly the given multiset) or wrong, `score` (1.0) when correct.
+ * Deliberate differences from TinyZero (its accidents, not its intent):
+ *   - the equation is parsed by our own parser and evaluated with exact rationals, never eval'd, so
+ *     1000000/999999 is not 1 (TinyZero: |result − target| < 1e-5 in floating point);
+ *   - the answer span may be on any line (TinyZero looks only at the last line of the output);
+ *   - `.` is not accepted (TinyZero's character check allows it, so "1.5" passed as the numbers 1, 5);
+ *   - `**` and `//` are rejected (TinyZero's eval would compute powers / floor division).
+ * Like TinyZero, a unary minus is accepted and "Assistant:" (if present) starts the response.
+ */
+import { lastTagSpan } from "./extract.js";
+import * as Q from "./math/rational.js";
+import type { Rat } from "./math/rational.js";
+import { mulberry32, randInt } from "./rng.js";
+import type { RewardResult } from "./types.js";
+
+export interface CountdownRef {
+  numbers: number[];
+  target: number;
+}
+
+export interface CountdownOptions {
+  /** Score for a correct equation (TinyZero: 1.0). */
+  score?: number;
+  /** Score for an answer span whose equation is invalid or wrong (TinyZero: 0.1). */
+  formatScore?: number;
+  /** Score when no answer span exists (TinyZero: 0). */
+  noAnswerScore?: number;
+}
+
+/** Longest equation we parse (characters). */
+const MAX_EQUATION = 1000;
+
+type Expr = { k: "num"; v: bigint; s: string } | { k: "op"; op: string; a: Expr; b: Expr } | { k: "neg"; a: Expr };
+
+class EqError extends Error {}
+
+/** Parses digits, + - * / ( ) and spaces. Throws EqError on anything else. */
+export function parseEquation(src: string): Expr {
+  if (src.length > MAX_EQUATION) throw new EqError("equation too long");
+  if (!/^[\d+\-*/()\s]+$/.test(src)) throw new EqError("invalid characters");
+  const toks = src.match(/\d+|[+\-*/()]/g) ?? [];
+  let i = 0;
+  let depth = 0;
+  const peek = (): string | undefined => toks[i];
+  const expr = (): Expr => {
+    let a = term();
+    while (peek() === "+" || peek() === "-") {
+      const op = toks[i++] as string;
+      a = { k: "op", op, a, b: term() };
+    }
+    return a;
+  };
+  const term = (): Expr => {
+    let a = unary();
+    while (peek() === "*" || peek() === "/") {
+      const op = toks[i++] as string;
+      if (peek() === "*" || peek() === "/") throw new EqError(`'${op}${peek()}' is not allowed`);
+      a = { k: "op", op, a, b: unary() };
+    }
+    return a;
+  };
+  const unary = (): Expr => {
+    if (peek() === "-") {
+      i++;
+      return { k: "neg", a: unary() };
+    }
+    if (peek() === "+") {
+      i++;
+      return unary();
+    }
+    return atom();
+  };
+  const atom = (): Expr => {
+    const t = toks[i++];
+    if (t === undefined) throw new EqError("unexpected end");
+    if (t === "(") {
+      if (++depth > 200) throw new EqError("too deep");
+      const e = expr();
+      if (toks[i++] !== ")") throw new EqError("missing )");
+      depth--;
+      return e;
+    }
+    if (/^\d+$/.test(t)) {
+      if (t.length > 30) throw new EqError("number too long");
+      return { k: "num", v: BigInt(t), s: t };
+    }
+    throw new EqError(`unexpected '${t}'`);
+  };
+  const e = expr();
+  if (i !== toks.length) throw new EqError(`unexpected '${toks[i]}'`);
+  return e;
+}
+
+function evalEq(e: Expr): Rat {
+  switch (e.k) {
+    case "num":
+      return Q.rat(e.v);
+    case "neg":
+      return Q.neg(evalEq(e.a));
+    case "op": {
+      const a = evalEq(e.a);
+      const b = evalEq(e.b);
+      if (e.op === "+") return Q.add(a, b);
+      if (e.op === "-") return Q.sub(a, b);
+      if (e.op === "*") return Q.mul(a, b);
+      if (Q.isZero(b)) throw new EqError("division by zero");
+      return Q.div(a, b);
+    }
+  }
+}
+
+function numbersOf(e: Expr, out: bigint[] = []): bigint[] {
+  if (e.k === "num") out.push(e.v);
+  else if (e.k === "neg") numbersOf(e.a, out);
+  else {
+    numbersOf(e.a, out);
+    numbersOf(e.b, out);
+  }
+  return out;
+}
+
+/** The equation text TinyZero would score: the last <answer> span after "Assistant:" if present. */
+export function extractEquation(response: string): string | null {
+  const at = response.indexOf("Assistant:");
+  const text = at >= 0 ? response.slice(at + "Assistant:".length) : response;
+  const span = lastTagSpan(text, "answer");
+  return span === null ? null : span.trim();
+}
+
+export function scoreCountdown(response: string, ref: CountdownRef, opts: CountdownOptions = {}): RewardResult {
+  const full = opts.score ?? 1.0;
+  const partial = opts.formatScore ?? 0.1;
+  const none = opts.noAnswerScore ?? 0;
+  const eq = extractEquation(response);
+  if (eq === null) return { score: none, parts: { countdown: none }, reason: "no answer" };
+  const fail = (reason: string): RewardResult => ({ score: partial, parts: { countdown: partial }, reason });
+  let e: Expr;
+  try {
+    e = parseEquation(eq);
+  } catch (err) {
+    return fail(`invalid equation: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const used = numbersOf(e).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  const given = ref.numbers.map((n) => BigInt(n)).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  if (used.length !== given.length || used.some((u, i) => u !== given[i])) return fail("numbers not used exactly once each");
+  let v: Rat;
+  try {
+    v = evalEq(e);
+  } catch (err) {
+    return fail(err instanceof EqError ? err.message : "cannot evaluate");
+  }
+  if (!Q.eq(v, Q.rat(BigInt(ref.target)))) return fail(`equals ${Q.toString(v)}, not ${ref.target}`);
+  return { score: full, parts: { countdown: full }, reason: "correct" };
+}
+
+// ---------------------------------------------------------------- generator
+
+export interface CountdownInstance extends CountdownRef {
+  /** One solution, as an equation over the numbers (proof of solvability). */
+  solution: string;
+}
+
+export interface CountdownGenOptions {
+  /** How many numbers (TinyZero's data: 3 or 4). */
+  minNumbers?: number;
+  maxNumbers?: number;
+  /** Range of each number (TinyZero: 1..100). */
+  minNumber?: number;
+  maxNumber?: number;
+  /** Range of the target (TinyZero's data: 1..100-ish positive integers). */
+  minTarget?: number;
+  maxTarget?: number;
+}
+
+/**
+ * Seeded generator of solvable instances: numbers are drawn first, then a random expression tree
+ * over all of them is built until one evaluates to an integer target in range (so every instance is
+ * solvable by construction; the tree is returned as `solution`).
+ */
+export function generateCountdown(seed: number, count: number, o: CountdownGenOptions = {}): CountdownInstance[] {
+  const rng = mulberry32(seed);
+  const [minN, maxN] = [o.minNumbers ?? 3, o.maxNumbers ?? 4];
+  const [lo, hi] = [o.minNumber ?? 1, o.maxNumber ?? 100];
+  const [tlo, thi] = [o.minTarget ?? 1, o.maxTarget ?? 100];
+  const out: CountdownInstance[] = [];
+  while (out.length < count) {
+    const n = randInt(rng, minN, maxN);
+    const numbers = Array.from({ length: n }, () => randInt(rng, lo, hi));
+    for (let attempt = 0; attempt < 200; attempt++) {
+      // combine a random pair until one value is left
+      let pool: { v: Rat; s: string }[] = numbers.map((x) => ({ v: Q.rat(BigInt(x)), s: String(x) }));
+      while (pool.length > 1) {
+        const i = randInt(rng, 0, pool.length - 1);
+        let j = randInt(rng, 0, pool.length - 2);
+        if (j >= i) j++;
+        const a = pool[i] as { v: Rat; s: string };
+        const b = pool[j] as { v: Rat; s: string };
+        const op = "+-*/"[randInt(rng, 0, 3)] as string;
+        if (op === "/" && Q.isZero(b.v)) continue;
+        const v = op === "+" ? Q.add(a.v, b.v) : op === "-" ? Q.sub(a.v, b.v) : op === "*" ? Q.mul(a.v, b.v) : Q.div(a.v, b.v);
+        pool = pool.filter((_, k) => k !== i && k !== j);
+        pool.push({ v, s: `(${a.s} ${op} ${b.s})` });
+      }
+      const r = (pool[0] as { v: Rat; s: string }).v;
+      if (r.d === 1n && r.n >= BigInt(tlo) && r.n <= BigInt(thi)) {
+        const s = (pool[0] as { s: string }).s;
+        out.push({ numbers, target: Number(r.n), solution: s.startsWith("(") ? s.slice(1, -1) : s });
+        break;
+      }
+    }
+  }
+  return out;
+}

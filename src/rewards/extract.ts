@@ -1,0 +1,99 @@
+/**
+ * Answer extraction (the R1-Zero contract), shared by the math, Countdown and K&K verifiers. Linear in
+ * the response length; never uses backtracking regexes on the whole response.
+ */
+
+export type Extraction =
+  | { ok: true; text: string; source: "answer" | "answer+boxed" | "boxed" | "lenient" }
+  | { ok: false; reason: "no answer" | "empty answer" | "unbalanced \\boxed" };
+
+/** Content of the last closed <tag>…</tag> span, or null. The span opens at the last <tag> before the last </tag>. */
+export function lastTagSpan(text: string, tag = "answer"): string | null {
+  const close = text.lastIndexOf(`</${tag}>`);
+  if (close < 0) return null;
+  const open = text.lastIndexOf(`<${tag}>`, close);
+  if (open < 0) return null;
+  return text.slice(open + tag.length + 2, close);
+}
+
+const BOX_CMDS = ["\\boxed", "\\fbox"];
+
+/**
+ * The last \boxed{…} / \fbox{…} / `\boxed 5`: its content, "" when empty, or null when there is none;
+ * "unbalanced" when the last one never closes.
+ */
+export function lastBoxed(text: string): string | null | "unbalanced" {
+  let at = -1;
+  let cmd = "";
+  for (const c of BOX_CMDS) {
+    let i = text.lastIndexOf(c);
+    // skip \boxedfoo-like longer command names
+    while (i >= 0 && /[a-zA-Z]/.test(text[i + c.length] ?? "")) i = text.lastIndexOf(c, i - 1);
+    if (i > at) {
+      at = i;
+      cmd = c;
+    }
+  }
+  if (at < 0) return null;
+  let i = at + cmd.length;
+  while (text[i] === " ") i++;
+  if (text[i] === "{") {
+    let depth = 0;
+    for (let j = i; j < text.length; j++) {
+      const ch = text[j];
+      if (ch === "\\") {
+        j++; // \{ and \} do not count
+        continue;
+      }
+      if (ch === "{") depth++;
+      else if (ch === "}" && --depth === 0) return text.slice(i + 1, j).trim();
+    }
+    return "unbalanced";
+  }
+  if (i === at + cmd.length) return null; // "\boxed" glued to something else
+  const m = /^[^\s${}]+/.exec(text.slice(i, i + 256));
+  if (!m) return "";
+  return m[0].replace(/[.,;:]+$/, "");
+}
+
+export interface ExtractOptions {
+  /** Also accept "Answer: 7", "the answer is 7" and, last, the final number in the response. Off by default. */
+  lenient?: boolean;
+  /** Tag holding the answer (R1 template: "answer"). */
+  tag?: string;
+}
+
+/** Strips surrounding $…$, \( \), \[ \] and a trailing period from an answer span. */
+export function stripMathDelims(s: string): string {
+  let t = s.trim();
+  for (;;) {
+    const before = t;
+    if (t.startsWith("$$") && t.endsWith("$$") && t.length >= 4) t = t.slice(2, -2).trim();
+    else if (t.startsWith("$") && t.endsWith("$") && t.length >= 2) t = t.slice(1, -1).trim();
+    else if ((t.startsWith("\\(") && t.endsWith("\\)")) || (t.startsWith("\\[") && t.endsWith("\\]"))) t = t.slice(2, -2).trim();
+    if (t.endsWith(".") && !/\d\.$/.test(t.slice(-2)) && !t.endsWith("\\.")) t = t.slice(0, -1).trim();
+    if (t === before) return t;
+  }
+}
+
+export function extractAnswer(response: string, opts: ExtractOptions = {}): Extraction {
+  const span = lastTagSpan(response, opts.tag ?? "answer");
+  if (span !== null) {
+    const boxed = lastBoxed(span);
+    if (boxed === "unbalanced") return { ok: false, reason: "unbalanced \\boxed" };
+    if (boxed !== null) return boxed === "" ? { ok: false, reason: "empty answer" } : { ok: true, text: boxed, source: "answer+boxed" };
+    const t = stripMathDelims(span);
+    return t === "" ? { ok: false, reason: "empty answer" } : { ok: true, text: t, source: "answer" };
+  }
+  const boxed = lastBoxed(response);
+  if (boxed === "unbalanced") return { ok: false, reason: "unbalanced \\boxed" };
+  if (boxed !== null) return boxed === "" ? { ok: false, reason: "empty answer" } : { ok: true, text: boxed, source: "boxed" };
+  if (opts.lenient) {
+    const tail = response.slice(-4000);
+    const m = /(?:final answer|answer)\s*(?:is|:)\s*:?\s*([^\n]+?)\s*(?:\.\s*)?$/im.exec(tail);
+    if (m && m[1]) return { ok: true, text: stripMathDelims(m[1]), source: "lenient" };
+    const nums = tail.match(/-?\d[\d,]*(?:\.\d+)?(?:\/\d+)?/g);
+    if (nums && nums.length) return { ok: true, text: nums[nums.length - 1] as string, source: "lenient" };
+  }
+  return { ok: false, reason: "no answer" };
+}

@@ -1,0 +1,92 @@
+/**
+ * verifyMath(response, gold) → { correct, extracted, reason }: extraction (src/rewards/extract.ts),
+ * a bounded LaTeX parse of both sides (parse.ts) and exact equivalence (equiv.ts), within a time
+ * budget. Pure: same inputs, same result; never throws on any response.
+ */
+import { extractAnswer, lastBoxed, stripMathDelims } from "../extract.js";
+import type { ExtractOptions } from "../extract.js";
+import type { Node } from "./ast.js";
+import { equiv } from "./equiv.js";
+import { Budget, BudgetExceeded } from "./evaluate.js";
+import { ParseError, normalize, parseLatex } from "./parse.js";
+
+export interface MathOptions extends ExtractOptions {
+  /** Time budget per verification in ms (default 1000). Over budget → not correct, reason "budget". */
+  budgetMs?: number;
+  /** Longest response accepted, in characters (default 4 MiB): longer → not correct, "too long". */
+  maxResponseChars?: number;
+}
+
+export interface MathResult {
+  correct: boolean;
+  /** The extracted answer text, or null when none was found. */
+  extracted: string | null;
+  /** "correct", "wrong", "no answer", "empty answer", "unbalanced \boxed", "unparsable answer: …", "bad gold: …", "budget", "too long" */
+  reason: string;
+}
+
+const DEFAULTS = { budgetMs: 1000, maxResponseChars: 4 << 20 };
+
+/** Parsed gold answers (the same gold is verified G times per prompt). */
+const goldCache = new Map<string, Node | ParseError>();
+const GOLD_CACHE_MAX = 4096;
+
+function parseGold(gold: string): Node | ParseError {
+  const hit = goldCache.get(gold);
+  if (hit) return hit;
+  let text = gold;
+  const boxed = lastBoxed(gold);
+  if (typeof boxed === "string" && boxed !== "unbalanced" && boxed !== "") text = boxed;
+  let out: Node | ParseError;
+  try {
+    out = parseLatex(stripMathDelims(text));
+  } catch (e) {
+    out = e instanceof ParseError ? e : new ParseError(String(e));
+  }
+  if (goldCache.size >= GOLD_CACHE_MAX) goldCache.clear();
+  goldCache.set(gold, out);
+  return out;
+}
+
+/** Last-resort comparison when a side does not parse: identical after normalisation (spaces ignored). */
+function sameText(a: string, b: string): boolean {
+  const f = (s: string): string => {
+    try {
+      return normalize(s).replace(/\s+/g, "").replace(/\\text\{([^{}]*)\}/g, "$1").toLowerCase();
+    } catch {
+      return s;
+    }
+  };
+  return f(a) === f(b);
+}
+
+export function verifyMath(response: string, gold: string, opts: MathOptions = {}): MathResult {
+  const budgetMs = opts.budgetMs ?? DEFAULTS.budgetMs;
+  const maxChars = opts.maxResponseChars ?? DEFAULTS.maxResponseChars;
+  if (typeof response !== "string" || response.length > maxChars) return { correct: false, extracted: null, reason: "too long" };
+  const ex = extractAnswer(response, opts);
+  if (!ex.ok) return { correct: false, extracted: null, reason: ex.reason };
+  const extracted = ex.text;
+  const budget = Budget.ms(budgetMs);
+  try {
+    const g = parseGold(gold);
+    let a: Node;
+    try {
+      a = parseLatex(extracted);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      if (!(g instanceof ParseError) || !sameText(gold, extracted)) return { correct: false, extracted, reason: `unparsable answer: ${e.message}` };
+      return { correct: true, extracted, reason: "correct (same text)" };
+    }
+    if (g instanceof ParseError) {
+      const ok = sameText(gold, extracted);
+      return { correct: ok, extracted, reason: ok ? "correct (same text)" : `bad gold: ${g.message}` };
+    }
+    const ok = equiv(g, a, budget);
+    return { correct: ok, extracted, reason: ok ? "correct" : "wrong" };
+  } catch (e) {
+    if (e instanceof BudgetExceeded) return { correct: false, extracted, reason: "budget" };
+    if (e instanceof RangeError) return { correct: false, extracted, reason: `error: ${e.message}` };
+    return { correct: false, extracted, reason: `error: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
