@@ -307,7 +307,7 @@ export class TokenSampler {
       }
       prefix = (prefix | (bin << shift)) >>> 0;
       // Keep the candidates inside the chosen bin.
-      const hiMask = ((0xffffffff << shift) >>> 0) & (lv === 0 ? 0xffffffff : 0xffffffff);
+      const hiMask = (0xffffffff << shift) >>> 0;
       let n = 0;
       if (lv === 0) {
         for (let i = 0; i < this.vocabSize; i++) {
@@ -495,7 +495,7 @@ export class BatchSampler<C> {
   private admit(events: SampleEvent[]): void {
     for (;;) {
       for (const req of this.starting) this.place(req);
-      while (this.starting.length > 0 && this.starting[0]!.waiting.length === 0) this.starting.shift();
+      for (let i = this.starting.length - 1; i >= 0; i--) if (this.starting[i]!.waiting.length === 0) this.starting.splice(i, 1);
       if (this.starting.length > 0) {
         // Samples wait for slots. If nothing runs, nothing will free one: hand the prompt's own slot over.
         if (this.running.size === 0 && this.free.length === 0) {
@@ -633,7 +633,8 @@ export function generateFullRecompute<C>(model: InferenceModel<C>, requests: rea
       finishReason: reason,
     };
   };
-  live = live.filter((s) => (s.req.maxNew === 0 ? (done(s, "length"), false) : true));
+  for (const s of live) if (s.req.maxNew === 0) done(s, "length");
+  live = live.filter((s) => s.req.maxNew > 0);
   while (live.length > 0) {
     const cu = new Int32Array(live.length + 1);
     live.forEach((s, i) => (cu[i + 1] = cu[i]! + s.req.prompt.length + s.toks.length));
@@ -648,9 +649,9 @@ export function generateFullRecompute<C>(model: InferenceModel<C>, requests: rea
       s.toks.push(t);
       s.lp.push(tok.logprob);
       s.slp.push(tok.samplerLogprob);
-      if (s.req.stop.has(t)) return done(s, "stop"), false;
-      if (s.toks.length >= s.req.maxNew) return done(s, "length"), false;
-      return true;
+      const reason: FinishReason | null = s.req.stop.has(t) ? "stop" : s.toks.length >= s.req.maxNew ? "length" : null;
+      if (reason !== null) done(s, reason);
+      return reason === null;
     });
   }
   return out;
