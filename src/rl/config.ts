@@ -1,0 +1,100 @@
+/**
+ * The RL trainer's config: one zod schema per section, each field with its default, a description
+ * and (where it comes from a paper or a public trainer) its source. src/cli/config.ts turns these
+ * sections into YAML keys, flags, validation messages and `--help`. Keys are flat kebab-case
+ * (`clipHigh` → `clip-high`); see the header of src/cli/config.ts.
+ *
+ * This file imports only zod and the rl layer (it describes sections structurally), so the rl layer
+ * does not depend on the cli layer.
+ */
+import { z } from "zod";
+import { ADVANTAGE_ESTIMATORS, STD_SCALES } from "./advantages.js";
+import { KL_ESTIMATORS, KL_PLACEMENTS, LOSS_AGGREGATIONS, RATIO_LEVELS } from "./objective.js";
+import { PRESETS, PRESET_NAMES } from "./presets.js";
+
+const f = <S extends z.ZodType>(schema: S, value: z.output<S>, description: string, source?: string): z.ZodDefault<S> =>
+  schema.default(value as never).meta(source ? { description, source } : { description }) as z.ZodDefault<S>;
+
+const enumOf = <T extends string>(xs: readonly T[]) => z.enum(xs as [T, ...T[]]);
+const g = PRESETS.grpo.values;
+
+export const rlSchema = z.strictObject({
+  algorithm: f(enumOf(PRESET_NAMES), "grpo", "Preset that sets the objective and advantage switches below (see Presets)."),
+  // advantages
+  advantage: f(enumOf(ADVANTAGE_ESTIMATORS), g.advantage, "Advantage estimator: group-mean baseline (GRPO, Dr. GRPO), rloo (leave-one-out), reinforce++ (batch-whitened return-to-go), reinforce++-baseline (group mean, then batch whitening).", "DeepSeekMath; RLOO; REINFORCE++"),
+  scaleRewards: f(enumOf(STD_SCALES), g.scaleRewards, "Divide centred group rewards by the group's std, the batch's std, or nothing (Dr. GRPO).", "TRL scale_rewards; Dr. GRPO: none"),
+  advantageEps: f(z.number().min(0), 1e-4, "Added to the std before dividing.", "TRL: 1e-4"),
+  // objective
+  ratio: f(enumOf(RATIO_LEVELS), g.ratio, "Importance ratio per token (PPO/GRPO) or one length-normalised ratio per response (GSPO).", "GSPO"),
+  clipLow: f(z.number().min(0).lt(1), g.clipLow, "ε_low: the ratio is clipped below at 1 − ε_low.", "PPO/DeepSeekMath: 0.2; GSPO: 3e-4"),
+  clipHigh: f(z.number().min(0), g.clipHigh, "ε_high: the ratio is clipped above at 1 + ε_high (clip-higher).", "DAPO: 0.28; GSPO: 4e-4"),
+  dualClip: f(z.number().gt(1).nullable(), g.dualClip, "Dual clip c: for negative advantages the term is bounded below by c·Â.", "verl clip_ratio_c: 3"),
+  lossAgg: f(enumOf(LOSS_AGGREGATIONS), g.lossAgg, "Loss aggregation over tokens and responses.", "GRPO: seq-mean-token-mean; DAPO: token-mean; Dr. GRPO: seq-mean-token-sum-norm"),
+  klCoef: f(z.number().min(0), g.klCoef, "β, the KL coefficient; 0 loads no reference model.", "DeepSeekMath: 0.04; R1-Zero: 0.001; Dr. GRPO, DAPO: 0"),
+  klEstimator: f(enumOf(KL_ESTIMATORS), g.klEstimator, "KL estimator: k1 = logp − logp_ref, k2 = ½(logp − logp_ref)², k3 = e^x − x − 1 with x = logp_ref − logp (clamped to ±20).", "Schulman's estimators; GRPO uses k3"),
+  klIn: f(enumOf(KL_PLACEMENTS), g.klIn, "Put the KL penalty in the loss (GRPO) or subtract it from the reward (PPO, RLOO, REINFORCE++).", "DeepSeekMath; REINFORCE++"),
+  entropyCoef: f(z.number().min(0), g.entropyCoef, "Entropy bonus coefficient (loss −= coef·entropy)."),
+  tisCap: f(z.number().min(1).nullable(), null, "Truncated importance sampling cap C when the sampler's log-probs come from another engine: weight min(exp(logp_old − logp_engine), C). none = off.", "REFERENCE.md: C = 2..3"),
+  // batch shaping
+  dynamicSampling: f(z.boolean(), g.dynamicSampling, "Drop groups whose rewards are all equal and sample more prompts until the batch is full.", "DAPO"),
+  dynamicSamplingRounds: f(z.int().min(0), 2, "Extra generation rounds dynamic sampling may run before training on a smaller batch.", "DAPO: generation batch up to 3× the train batch"),
+  overlong: f(z.enum(["none", "penalty", "mask"]), g.overlong, "Overlong responses: no change, DAPO's soft length penalty, or mask truncated responses out of the loss.", "DAPO"),
+  overlongBuffer: f(z.int().min(1), 64, "L_cache: the penalty ramps from 0 to −penalty over the last L_cache tokens before max-new-tokens.", "DAPO: 4096 of 20480"),
+  overlongPenalty: f(z.number().min(0), 1, "Overlong penalty factor.", "DAPO: 1.0"),
+  // rollout
+  groupSize: f(z.int().min(1), 8, "G, responses sampled per prompt.", "TRL num_generations: 8; DeepSeekMath: 64"),
+  promptsPerStep: f(z.int().min(1), 16, "Prompts per RL step (the train batch is prompts-per-step × group-size responses).", "the demo trial in MEASUREMENTS.md"),
+  maxNewTokens: f(z.int().min(1), 256, "L_max, the longest response; also the divisor of seq-mean-token-sum-norm."),
+  temperature: f(z.number().gt(0), 1, "Sampling temperature during rollouts.", "R1-Zero / DAPO: 1.0"),
+  topP: f(z.number().gt(0).max(1), 1, "Nucleus sampling during rollouts (1 = off)."),
+  // updates
+  epochs: f(z.int().min(1), 1, "μ, optimisation passes over each rollout batch.", "DeepSeekMath: μ = 1"),
+  miniBatches: f(z.int().min(1), 1, "Optimizer steps per epoch (the batch's prompts split evenly)."),
+  microBatchTokens: f(z.int().min(1), 8192, "Cap on tokens per forward/backward micro-batch (gradients accumulate)."),
+  recheckWords: f(z.array(z.string().min(1)), ["wait", "let me check", "verify", "double-check", "re-check"], "Phrases that mark a response as re-checking itself (the recheck_share metric).", "R1-Zero's 'aha moment'"),
+});
+
+export type RlConfig = z.output<typeof rlSchema>;
+
+/** Cross-field invariants; every message names the keys (TRL's __post_init__ habit). */
+export function checkRl(c: RlConfig): string[] {
+  const out: string[] = [];
+  const groupBased = c.advantage === "group-mean" || c.advantage === "rloo" || c.advantage === "reinforce++-baseline";
+  if (groupBased && c.groupSize < 2) out.push(`group-size = ${c.groupSize}: advantage '${c.advantage}' compares responses to the same prompt and needs group-size ≥ 2`);
+  if (c.promptsPerStep % c.miniBatches !== 0) out.push(`prompts-per-step (${c.promptsPerStep}) must be divisible by mini-batches (${c.miniBatches})`);
+  if (c.overlong === "penalty" && c.overlongBuffer >= c.maxNewTokens) out.push(`overlong-buffer (${c.overlongBuffer}) must be smaller than max-new-tokens (${c.maxNewTokens})`);
+  if (c.ratio === "sequence" && c.advantage.startsWith("reinforce++")) out.push(`ratio = sequence needs one advantage per response; advantage '${c.advantage}' gives one per token`);
+  return out;
+}
+
+export const rlSection = {
+  title: "RL algorithm, rollouts and updates",
+  prefix: "",
+  schema: rlSchema,
+  check: checkRl,
+  presets: { key: "algorithm", table: PRESETS },
+};
+
+export const trainSchema = z.strictObject({
+  steps: f(z.int().min(1), 100, "RL steps (one rollout batch each)."),
+  seed: f(z.int().min(0), 0, "Seed of the data, sampling and init RNGs (one stream each)."),
+  lr: f(z.number().gt(0), 1e-6, "Peak learning rate (AdamW).", "TRL GRPO: 1e-6 (the built-in demo uses 1e-4, MEASUREMENTS.md)"),
+  lrSchedule: f(z.enum(["constant", "cosine"]), "constant", "Learning-rate schedule after warmup."),
+  warmupSteps: f(z.int().min(0), 0, "Linear warmup steps."),
+  weightDecay: f(z.number().min(0), 0, "AdamW weight decay.", "TRL: 0.0"),
+  adamBeta1: f(z.number().min(0).lt(1), 0.9, "AdamW β1."),
+  adamBeta2: f(z.number().min(0).lt(1), 0.999, "AdamW β2.", "PyTorch / TRL default: 0.999"),
+  adamEps: f(z.number().gt(0), 1e-8, "AdamW ε."),
+  gradClip: f(z.number().gt(0).nullable(), 1, "Clip the global gradient norm to this (none = off).", "TRL max_grad_norm: 1.0"),
+  saveEvery: f(z.int().min(0), 10, "Checkpoint every N steps (0 = only at the end and on Ctrl-C)."),
+  samplesPerStep: f(z.int().min(0), 4, "Responses per step written to samples.jsonl."),
+  maxBadSteps: f(z.int().min(1), 3, "Stop after this many consecutive steps skipped for NaN/Inf."),
+});
+
+export type TrainConfig = z.output<typeof trainSchema>;
+
+export const trainSection = {
+  title: "Training run and optimizer",
+  prefix: "",
+  schema: trainSchema,
+};

@@ -1,0 +1,138 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { defineConfig, field } from "../../src/cli/config.js";
+import { UserError } from "../../src/errors.js";
+import { rlSection, trainSection } from "../../src/rl/config.js";
+import { PRESETS, PRESET_NAMES } from "../../src/rl/presets.js";
+
+const spec = defineConfig({ rl: rlSection, train: trainSection });
+const noFile = (p: string): string => {
+  throw new Error(`no file ${p}`);
+};
+const fromArgv = (argv: string[], files: Record<string, string> = {}) => spec.fromArgv(argv, (p) => (p in files ? files[p]! : noFile(p))).config;
+const errorOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(UserError);
+    return (e as Error).message;
+  }
+  throw new Error("expected an error");
+};
+
+describe("config: defaults and presets", () => {
+  it("no arguments: the grpo preset and every default", () => {
+    const c = fromArgv([]);
+    expect(c.rl.algorithm).toBe("grpo");
+    expect(c.rl.klCoef).toBe(0.04);
+    expect(c.rl.lossAgg).toBe("seq-mean-token-mean");
+    expect(c.train.lr).toBe(1e-6);
+    expect(c.rl.tisCap).toBeNull();
+  });
+  it("every preset resolves to exactly its table's values", () => {
+    for (const name of PRESET_NAMES) {
+      const c = fromArgv(["--algorithm", name]);
+      for (const [k, v] of Object.entries(PRESETS[name].values)) expect(c.rl[k as keyof typeof c.rl], `${name}.${k}`).toEqual(v);
+    }
+  });
+  it("dapo: clip-higher 0.28, token-mean, dynamic sampling, β 0", () => {
+    const c = fromArgv(["--algorithm=dapo"]);
+    expect([c.rl.clipLow, c.rl.clipHigh, c.rl.lossAgg, c.rl.dynamicSampling, c.rl.klCoef]).toEqual([0.2, 0.28, "token-mean", true, 0]);
+  });
+  it("explicit keys override the preset; flags override YAML", () => {
+    const yaml = "algorithm: dapo\nclip-high: 0.3\nlr: 0.0001\n";
+    const c = fromArgv(["--config", "c.yaml", "--clip-high", "0.25", "--no-dynamic-sampling"], { "c.yaml": yaml });
+    expect(c.rl.algorithm).toBe("dapo");
+    expect(c.rl.clipHigh).toBe(0.25);
+    expect(c.rl.dynamicSampling).toBe(false);
+    expect(c.train.lr).toBe(1e-4);
+    expect(c.rl.lossAgg).toBe("token-mean"); // from the preset
+  });
+  it("flag value types: booleans, none for nullable, lists", () => {
+    const c = fromArgv(["--dynamic-sampling", "--dual-clip", "3", "--tis-cap", "none", "--recheck-words", "wait, hmm", "--grad-clip", "null"]);
+    expect(c.rl.dynamicSampling).toBe(true);
+    expect(c.rl.dualClip).toBe(3);
+    expect(c.rl.tisCap).toBeNull();
+    expect(c.rl.recheckWords).toEqual(["wait", "hmm"]);
+    expect(c.train.gradClip).toBeNull();
+    expect(fromArgv(["--dynamic-sampling", "false"]).rl.dynamicSampling).toBe(false);
+  });
+  it("toFlat gives config.json keys that load back to the same config", () => {
+    const c = fromArgv(["--algorithm", "gspo", "--seed", "7"]);
+    const flat = spec.toFlat(c);
+    expect(flat["clip-high"]).toBe(4e-4);
+    const again = fromArgv(["--config", "config.json"], { "config.json": JSON.stringify(flat) });
+    expect(again).toEqual(c);
+  });
+});
+
+describe("config: rejections name the key, the value and what is allowed", () => {
+  it("unknown flag with a suggestion", () => {
+    expect(errorOf(() => fromArgv(["--clip-hihg", "0.3"]))).toMatch(/--clip-hihg: unknown key 'clip-hihg'; did you mean 'clip-high'\?/);
+  });
+  it("bad number", () => {
+    expect(errorOf(() => fromArgv(["--clip-high", "abc"]))).toMatch(/--clip-high: clip-high = abc is not allowed .*allowed: number ≥ 0/);
+  });
+  it("out of range with the bound", () => {
+    expect(errorOf(() => fromArgv(["--clip-low", "1.5"]))).toMatch(/clip-low = 1.5 .*allowed: number ≥ 0, < 1/);
+  });
+  it("integer field given a fraction", () => {
+    expect(errorOf(() => fromArgv(["--group-size", "2.5"]))).toMatch(/group-size = 2.5 .*allowed: integer ≥ 1/);
+  });
+  it("bad enum lists the options", () => {
+    expect(errorOf(() => fromArgv(["--loss-agg", "mean"]))).toMatch(/loss-agg = mean .*one of token-mean \| seq-mean-token-mean \| seq-mean-token-sum \| seq-mean-token-sum-norm/);
+    expect(errorOf(() => fromArgv(["--algorithm", "ppo"]))).toMatch(/algorithm = ppo .*grpo \| dr-grpo \| dapo \| rloo \| reinforce\+\+ \| gspo/);
+  });
+  it("unknown YAML key and bad YAML value carry the line number", () => {
+    const yaml = "lr: 0.001\n\nclip_high: 0.3\nsteps: -1\n";
+    expect(errorOf(() => fromArgv(["--config", "c.yaml"], { "c.yaml": yaml }))).toMatch(/c\.yaml:3: unknown key 'clip_high'; did you mean 'clip-high'/);
+    expect(errorOf(() => fromArgv(["--config", "c.yaml"], { "c.yaml": "lr: 0.001\nsteps: -1\n" }))).toMatch(/c\.yaml:2: steps = -1 is not allowed/);
+  });
+  it("YAML syntax errors carry line and column", () => {
+    expect(errorOf(() => fromArgv(["--config", "c.yaml"], { "c.yaml": "lr: 0.1\nsteps: [1, 2\n" }))).toMatch(/^c\.yaml:\d+:\d+: YAML error/);
+    expect(errorOf(() => fromArgv(["--config", "c.yaml"], { "c.yaml": "- 1\n- 2\n" }))).toMatch(/expected a mapping/);
+  });
+  it("a missing config file and a flag without a value", () => {
+    expect(errorOf(() => fromArgv(["--config", "nope.yaml"]))).toMatch(/--config nope\.yaml: cannot read/);
+    expect(errorOf(() => fromArgv(["--lr"]))).toMatch(/--lr needs a value/);
+  });
+  it("cross-field invariants name both keys", () => {
+    expect(errorOf(() => fromArgv(["--group-size", "1"]))).toMatch(/group-size = 1: advantage 'group-mean' .* needs group-size ≥ 2/);
+    expect(errorOf(() => fromArgv(["--prompts-per-step", "10", "--mini-batches", "3"]))).toMatch(/prompts-per-step \(10\) must be divisible by mini-batches \(3\)/);
+  });
+  it("reports every problem at once", () => {
+    const msg = errorOf(() => fromArgv(["--clip-low", "2", "--steps", "0"]));
+    expect(msg).toMatch(/clip-low/);
+    expect(msg).toMatch(/steps/);
+  });
+});
+
+describe("config: --help is generated from the schema", () => {
+  const help = spec.help("Usage: aha train [options]");
+  it("lists every key with its default and source", () => {
+    for (const f of spec.fields.values()) expect(help, f.key).toContain(`--${f.key}`);
+    expect(help).toMatch(/--clip-high <number> {3}\(default: 0\.2\)\n.*\n {6}Source: DAPO: 0\.28/);
+    expect(help).toMatch(/--loss-agg <token-mean\|seq-mean-token-mean\|seq-mean-token-sum\|seq-mean-token-sum-norm> {3}\(default: seq-mean-token-mean\)/);
+  });
+  it("lists the presets with their settings", () => {
+    for (const name of PRESET_NAMES) expect(help).toContain(`    ${name.padEnd(12)} ${PRESETS[name].description}`);
+    expect(help).toMatch(/dapo .*\n .*clip-high=0\.28.*loss-agg=token-mean/);
+  });
+  it("--help is reported by parseArgs", () => {
+    expect(spec.fromArgv(["--help"], noFile).help).toBe(true);
+  });
+});
+
+describe("config: the machinery refuses a badly declared schema", () => {
+  it("duplicate keys across sections", () => {
+    const s = { title: "t", prefix: "", schema: z.strictObject({ lr: field(z.number(), 1, { description: "x" }) }) };
+    expect(() => defineConfig({ a: s, b: s })).toThrow(/defined twice/);
+  });
+  it("a field without a description", () => {
+    expect(() => defineConfig({ a: { title: "t", prefix: "", schema: z.strictObject({ x: z.number().default(1) }) } })).toThrow(/no description/);
+  });
+  it("a prefix makes lora-rank from rank", () => {
+    const spec2 = defineConfig({ lora: { title: "LoRA", prefix: "lora-", schema: z.strictObject({ rank: field(z.int().min(0), 0, { description: "rank" }) }) } });
+    expect(spec2.fromArgv(["--lora-rank", "16"], noFile).config.lora.rank).toBe(16);
+  });
+});
