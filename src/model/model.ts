@@ -31,8 +31,11 @@ export type Precision = "fp32" | "bf16";
  * the layer's output and its own gradient path. The model passes the linear's input x in both calls.
  */
 export interface LinearAdapter {
-  /** out (rows, outFeatures) += adapter(x (rows, inFeatures)). */
-  forward(out: F32, x: F32, rows: number): void;
+  /**
+   * out (rows, outFeatures) += adapter(x (rows, inFeatures)). `training` is true inside Model.forward
+   * (a backward may follow) and false for inference (lastLogits / prefill / decode).
+   */
+  forward(out: F32, x: F32, rows: number, training: boolean): void;
   /** dx (rows, inFeatures) += d/dx, and the adapter's own gradients +=, from dout (rows, outFeatures). */
   backward(dx: F32, dout: F32, x: F32, rows: number): void;
 }
@@ -179,7 +182,7 @@ export class Model {
   private readonly w: ModelViews;
   private g: ModelViews | null = null;
   private linears: LayerLinears[] = [];
-  /** When false, backward computes no gradients for base weights (only adapters' and dx): LoRA training. */
+  /** When false, backward leaves every base-weight gradient untouched (only adapters get theirs): LoRA training. */
   trainBase = true;
 
   private precisionMode: Precision;
@@ -188,6 +191,8 @@ export class Model {
   private headBf16: BF16 | null = null;
   private readonly chunkFloats: number;
 
+  /** True while forward() runs (told to adapters: e.g. LoRA dropout only then). */
+  private inTrainingForward = false;
   private trainWs: Workspace | null = null;
   private inferWs: Workspace | null = null;
   /** What forward saw, for backward. */
@@ -299,7 +304,7 @@ export class Model {
     const bf16 = lin.wBf16 !== null;
     this.be.matmul(out, x, lin.wBf16 ?? lin.w, rows, lin.outFeatures, lin.inFeatures, { transB: true, bf16 });
     if (lin.b) this.be.addBias(out, lin.b, rows, lin.outFeatures);
-    if (lin.adapter) lin.adapter.forward(out, x, rows);
+    if (lin.adapter) lin.adapter.forward(out, x, rows, this.inTrainingForward);
   }
 
   /** dx (rows, inF) +=, dW +=, db += (unless trainBase is false), from dout (rows, outF); x as in forward. */
@@ -423,9 +428,14 @@ export class Model {
     this.fillRope(a.cos, a.sin, packedPositions(cuSeqlens, T), T);
     const c = this.cfg;
     const scale = 1 / Math.sqrt(c.headDim);
-    this.bodyForward(a, tokens, T, (_l, la) => {
-      this.be.attentionForward(la.att, la.lse, la.q, la.k, la.v, cuSeqlens, T, c.numHeads, c.numKvHeads, c.headDim, scale);
-    });
+    this.inTrainingForward = true;
+    try {
+      this.bodyForward(a, tokens, T, (_l, la) => {
+        this.be.attentionForward(la.att, la.lse, la.q, la.k, la.v, cuSeqlens, T, c.numHeads, c.numKvHeads, c.headDim, scale);
+      });
+    } finally {
+      this.inTrainingForward = false;
+    }
     const logitsKept = this.headForward(a, T, targets);
     this.saved = { T, tokens: tokens.slice(), targets: targets.slice(), cu: cuSeqlens.slice(), logitsKept };
     return { logp: a.logp, entropy: a.entropy };
@@ -466,6 +476,9 @@ export class Model {
     const a = this.trainWs!.bind(T);
     const dresid = a.dresid!, dln = a.dln!, dlnF = a.dlnF!;
     const bf16 = this.headBf16 !== null;
+    // RMSNorm weight gradients go to a throwaway buffer when the base model is frozen
+    const junk = this.trainBase ? null : new Float32Array(Math.max(C, D));
+    const ng = (v: F32): F32 => (junk ? junk.subarray(0, v.length) : v);
 
     // vocabulary head, chunk by chunk; rows with no gradient are skipped
     dlnF.fill(0);
@@ -483,7 +496,7 @@ export class Model {
       be.matmul(dlnF.subarray(t0 * C, (t0 + n) * C), logits, this.headBf16 ?? w.head, n, C, V, { accumulate: true, bf16 });
     }
     dresid.fill(0);
-    be.rmsnormBackward(dresid, g.normF, dlnF, a.resid(c.numLayers), w.normF, a.rstdF, T, C);
+    be.rmsnormBackward(dresid, ng(g.normF), dlnF, a.resid(c.numLayers), w.normF, a.rstdF, T, C);
 
     const scale = 1 / Math.sqrt(D);
     const dh = a.dh!, dgate = a.dgate!, dup = a.dup!, datt = a.datt!, dq = a.dq!, dk = a.dk!, dv = a.dv!;
@@ -499,7 +512,7 @@ export class Model {
       dln.fill(0);
       this.linearBackward(dln, dgate, la.ln2, lin.gate, T);
       this.linearBackward(dln, dup, la.ln2, lin.up, T);
-      be.rmsnormBackward(dresid, lg.ln2, dln, la.resid2, lw.ln2, la.rstd2, T, C); // dresid: dL/dresid2
+      be.rmsnormBackward(dresid, ng(lg.ln2), dln, la.resid2, lw.ln2, la.rstd2, T, C); // dresid: dL/dresid2
       // attention block: resid2 = x_l + o(attention(rope(norm(q)), rope(norm(k)), v))
       datt.fill(0);
       this.linearBackward(datt, dresid, la.att, lin.o, T);
@@ -515,14 +528,14 @@ export class Model {
         dkIn = a.dkPre!;
         dqIn.fill(0);
         dkIn.fill(0);
-        be.rmsnormBackward(dqIn, lg.qNorm!, dq, la.qPre!, lw.qNorm!, la.qRstd!, T * Hq, D);
-        be.rmsnormBackward(dkIn, lg.kNorm!, dk, la.kPre!, lw.kNorm!, la.kRstd!, T * Hkv, D);
+        be.rmsnormBackward(dqIn, ng(lg.qNorm!), dq, la.qPre!, lw.qNorm!, la.qRstd!, T * Hq, D);
+        be.rmsnormBackward(dkIn, ng(lg.kNorm!), dk, la.kPre!, lw.kNorm!, la.kRstd!, T * Hkv, D);
       }
       dln.fill(0);
       this.linearBackward(dln, dqIn, la.ln1, lin.q, T);
       this.linearBackward(dln, dkIn, la.ln1, lin.k, T);
       this.linearBackward(dln, dv, la.ln1, lin.v, T);
-      be.rmsnormBackward(dresid, lg.ln1, dln, a.resid(l), lw.ln1, la.rstd1, T, C); // dresid: dL/dx_l
+      be.rmsnormBackward(dresid, ng(lg.ln1), dln, a.resid(l), lw.ln1, la.rstd1, T, C); // dresid: dL/dx_l
     }
     if (this.trainBase) be.embeddingBackward(g.embed, dresid, s.tokens, T, C);
   }
