@@ -287,7 +287,334 @@ def make_tokenizer():
     print(f"tokenizer: {len(cases)} strings, {len(chats)} + {len(list_chats)} chats")
 
 
-PARTS = {"tokenizer": make_tokenizer}
+# ----------------------------------------------------------------------------------------------------------
+# safetensors by hand (no `safetensors` package): 8-byte LE header length, JSON header, raw LE data
+# ----------------------------------------------------------------------------------------------------------
+ST_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+
+
+def st_write(path, tensors, dtype):
+    """tensors: list of (name, float32 torch tensor); all stored as `dtype` (F32 | F16 | BF16)."""
+    import torch
+    tdt = getattr(torch, ST_DTYPES[dtype])
+    header, blobs, off = {}, [], 0
+    for name, t in tensors:
+        b = t.detach().to(tdt).contiguous().view(torch.int16 if dtype != "F32" else torch.int32).numpy().tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def st_read(path):
+    """name -> float64 torch tensor (what the file holds, exactly)."""
+    import torch
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        raw = bytearray(data[base + a:base + b])
+        dt = info["dtype"]
+        if dt == "F32":
+            t = torch.frombuffer(raw, dtype=torch.float32)
+        elif dt == "F16":
+            t = torch.frombuffer(raw, dtype=torch.float16)
+        elif dt == "BF16":
+            t = torch.frombuffer(raw, dtype=torch.int16).view(torch.bfloat16)
+        else:
+            raise ValueError(f"{path}: {name}: dtype {dt}")
+        out[name] = t.to(torch.float64).reshape(info["shape"])
+    return out
+
+
+def read_model_folder(d):
+    """Reads model.safetensors or the shards listed by model.safetensors.index.json."""
+    idx = os.path.join(d, "model.safetensors.index.json")
+    if os.path.exists(idx):
+        with open(idx) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    P = {}
+    for fn in files:
+        P.update(st_read(os.path.join(d, fn)))
+    return P
+
+
+# ----------------------------------------------------------------------------------------------------------
+# models: a plain torch forward of Qwen2 / Qwen3 / Llama (float64), with optional LoRA on the linears
+# ----------------------------------------------------------------------------------------------------------
+
+def model_dims(cfg):
+    H = cfg["num_attention_heads"]
+    KV = cfg.get("num_key_value_heads", H)
+    D = cfg.get("head_dim") or cfg["hidden_size"] // H
+    return H, KV, D
+
+
+def family(cfg):
+    return {"Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "LlamaForCausalLM": "llama"}[cfg["architectures"][0]]
+
+
+def hf_param_shapes(cfg):
+    """name -> shape, as the HF modeling files declare them."""
+    fam = family(cfg)
+    C, I, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+    H, KV, D = model_dims(cfg)
+    qkv_b = fam == "qwen2" or cfg.get("attention_bias", False)
+    o_b = fam != "qwen2" and cfg.get("attention_bias", False)
+    mlp_b = fam == "llama" and cfg.get("mlp_bias", False)
+    shapes = {"model.embed_tokens.weight": [V, C]}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        for n, o, inp, b in (("self_attn.q_proj", H * D, C, qkv_b), ("self_attn.k_proj", KV * D, C, qkv_b),
+                             ("self_attn.v_proj", KV * D, C, qkv_b), ("self_attn.o_proj", C, H * D, o_b),
+                             ("mlp.gate_proj", I, C, mlp_b), ("mlp.up_proj", I, C, mlp_b), ("mlp.down_proj", C, I, mlp_b)):
+            shapes[p + n + ".weight"] = [o, inp]
+            if b:
+                shapes[p + n + ".bias"] = [o]
+        if fam == "qwen3":
+            shapes[p + "self_attn.q_norm.weight"] = [D]
+            shapes[p + "self_attn.k_norm.weight"] = [D]
+        shapes[p + "input_layernorm.weight"] = [C]
+        shapes[p + "post_attention_layernorm.weight"] = [C]
+    shapes["model.norm.weight"] = [C]
+    if not cfg.get("tie_word_embeddings", False):
+        shapes["lm_head.weight"] = [V, C]
+    return shapes
+
+
+def rope_inv_freq(cfg):
+    import torch
+    _, _, D = model_dims(cfg)
+    theta = cfg.get("rope_theta", 1e6 if family(cfg) == "qwen3" else 1e4)
+    f = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
+    rs = cfg.get("rope_scaling")
+    if rs:  # Llama 3.x "llama3" frequency scaling (transformers' _compute_llama3_parameters)
+        factor, lo, hi, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
+        new = []
+        for freq in f.tolist():
+            wavelen = 2 * math.pi / freq
+            if wavelen < old / hi:
+                new.append(freq)
+            elif wavelen > old / lo:
+                new.append(freq / factor)
+            else:
+                smooth = (old / wavelen - lo) / (hi - lo)
+                new.append((1 - smooth) * freq / factor + smooth * freq)
+        f = torch.tensor(new, dtype=torch.float64)
+    return f
+
+
+def torch_forward(cfg, P, ids, lora=None):
+    """One sequence `ids` -> logits (T, V), float64. lora: {module name: (A [r,in], B [out,r], scale)}."""
+    import torch
+    H, KV, D = model_dims(cfg)
+    eps = cfg.get("rms_norm_eps", 1e-6)
+    T = len(ids)
+    tied = cfg.get("tie_word_embeddings", False)
+
+    def norm(x, w):
+        return w * (x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps))
+
+    def linear(name, x):
+        y = x @ P[name + ".weight"].t()
+        if name + ".bias" in P:
+            y = y + P[name + ".bias"]
+        if lora and name in lora:
+            A, B, scale = lora[name]
+            y = y + scale * ((x @ A.t()) @ B.t())
+        return y
+
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * rope_inv_freq(cfg)[None, :]
+    cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)  # (T, D)
+
+    def rope(x):  # (heads, T, D), rotate-half convention
+        x1, x2 = x[..., : D // 2], x[..., D // 2:]
+        return x * cos + torch.cat([-x2, x1], -1) * sin
+
+    x = P["model.embed_tokens.weight"][torch.tensor(ids)]
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = norm(x, P[p + "input_layernorm.weight"])
+        q = linear(p + "self_attn.q_proj", h).view(T, H, D).transpose(0, 1)
+        k = linear(p + "self_attn.k_proj", h).view(T, KV, D).transpose(0, 1)
+        v = linear(p + "self_attn.v_proj", h).view(T, KV, D).transpose(0, 1)
+        if family(cfg) == "qwen3":
+            q = norm(q, P[p + "self_attn.q_norm.weight"])
+            k = norm(k, P[p + "self_attn.k_norm.weight"])
+        q, k = rope(q), rope(k)
+        rep = H // KV
+        k = k[:, None].expand(KV, rep, T, D).reshape(H, T, D)
+        v = v[:, None].expand(KV, rep, T, D).reshape(H, T, D)
+        s = (q @ k.transpose(1, 2)) / math.sqrt(D)
+        s = s.masked_fill(~causal, float("-inf"))
+        a = (torch.softmax(s, -1) @ v).transpose(0, 1).reshape(T, H * D)
+        x = x + linear(p + "self_attn.o_proj", a)
+        h = norm(x, P[p + "post_attention_layernorm.weight"])
+        g = linear(p + "mlp.gate_proj", h)
+        x = x + linear(p + "mlp.down_proj", torch.nn.functional.silu(g) * linear(p + "mlp.up_proj", h))
+    x = norm(x, P["model.norm.weight"])
+    head = P["model.embed_tokens.weight"] if tied else P["lm_head.weight"]
+    return x @ head.t()
+
+
+def response_logprobs(cfg, P, prompt, response, lora=None):
+    import torch
+    ids = prompt + response
+    lp = torch.log_softmax(torch_forward(cfg, P, ids, lora), -1)
+    return [lp[len(prompt) - 1 + j, response[j]].item() for j in range(len(response))]
+
+
+HF_MODELS = {
+    # Qwen2: q/k/v bias, GQA 6/2, tied embeddings, BF16 weights, split into several shards + index.
+    "qwen2-bf16-sharded": ({
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 160, "hidden_size": 48,
+        "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 6, "num_key_value_heads": 2,
+        "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "max_position_embeddings": 128,
+        "hidden_act": "silu", "torch_dtype": "bfloat16", "bos_token_id": 1, "eos_token_id": 2,
+    }, "BF16", 30_000),
+    # Llama: MHA, attention and MLP biases, untied head, llama3 rope scaling, F16 weights, one file.
+    "llama-f16-untied": ({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128, "hidden_size": 40,
+        "intermediate_size": 72, "num_hidden_layers": 3, "num_attention_heads": 5, "num_key_value_heads": 5,
+        "rope_theta": 500000.0, "rms_norm_eps": 1e-5, "tie_word_embeddings": False, "max_position_embeddings": 128,
+        "attention_bias": True, "mlp_bias": True, "hidden_act": "silu", "torch_dtype": "float16",
+        "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                         "original_max_position_embeddings": 8},
+    }, "F16", None),
+    # Qwen3: explicit head_dim 24 != hidden/heads = 8, multi-query (1 kv head), untied, F32.
+    "qwen3-headdim-untied": ({
+        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 144, "hidden_size": 32,
+        "intermediate_size": 80, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1,
+        "head_dim": 24, "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+        "max_position_embeddings": 128, "attention_bias": False, "hidden_act": "silu", "torch_dtype": "float32",
+    }, "F32", None),
+    # Qwen3: tied embeddings but lm_head.weight present too (equal), attention bias on q/k/v/o, BF16.
+    "qwen3-tied-bias-bf16": ({
+        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 120, "hidden_size": 64,
+        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 16, "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
+        "max_position_embeddings": 128, "attention_bias": True, "hidden_act": "silu", "torch_dtype": "bfloat16",
+    }, "BF16", None),
+}
+
+
+def random_weights(cfg, gen):
+    import torch
+    P = {}
+    for name, shape in hf_param_shapes(cfg).items():
+        if name.endswith("norm.weight"):
+            t = 1.0 + 0.1 * torch.randn(shape, generator=gen)
+        elif name.endswith(".bias"):
+            t = 0.1 * torch.randn(shape, generator=gen)
+        elif name in ("model.embed_tokens.weight", "lm_head.weight"):
+            t = 0.5 * torch.randn(shape, generator=gen)  # peaked next-token distributions, not near-uniform
+        else:
+            t = 0.2 * torch.randn(shape, generator=gen)
+        P[name] = t.to(torch.float32)
+    return P
+
+
+def score_rows(cfg, gen, n_rows=4):
+    import torch
+    V = cfg["vocab_size"]
+    rows = []
+    for r in range(n_rows):
+        pl = int(torch.randint(1, 12, (1,), generator=gen))
+        rl = int(torch.randint(1, 10, (1,), generator=gen))
+        row = {"id": f"row{r}", "prompt_ids": torch.randint(0, V, (pl,), generator=gen).tolist(),
+               "response_ids": torch.randint(0, V, (rl,), generator=gen).tolist()}
+        if r == 1:
+            row["meta"] = {"note": "echoed back", "k": [1, 2]}
+        rows.append(row)
+    return rows
+
+
+def save_hf_folder(d, cfg, P, dtype, max_shard, gen_cfg=None, extra=None):
+    import shutil
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    if gen_cfg is not None:
+        with open(os.path.join(d, "generation_config.json"), "w") as f:
+            json.dump(gen_cfg, f, indent=2)
+    items = list(P.items()) + list((extra or {}).items())
+    if max_shard is None:
+        st_write(os.path.join(d, "model.safetensors"), items, dtype)
+        return
+    shards, cur, size = [], [], 0
+    for name, t in items:
+        nb = t.numel() * (4 if dtype == "F32" else 2)
+        if cur and size + nb > max_shard:
+            shards.append(cur)
+            cur, size = [], 0
+        cur.append((name, t))
+        size += nb
+    shards.append(cur)
+    wm, total = {}, 0
+    for i, sh in enumerate(shards):
+        fn = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        st_write(os.path.join(d, fn), sh, dtype)
+        for name, t in sh:
+            wm[name] = fn
+            total += t.numel() * (4 if dtype == "F32" else 2)
+    with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": wm}, f, indent=2)
+
+
+def cross_check_with_model_fixture_script(cfg, P):
+    """A second torch forward (scripts/make_fixtures.py, written separately for src/model) must agree."""
+    import torch
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import make_fixtures
+    ids = list(range(min(9, cfg["vocab_size"])))
+    theirs = make_fixtures.forward(cfg, P, torch.tensor(ids), [0, len(ids)])
+    ours = torch_forward(cfg, P, ids)
+    assert (theirs - ours).abs().max().item() < 1e-9, (cfg["architectures"], (theirs - ours).abs().max().item())
+
+
+def make_models():
+    import torch
+    gen = torch.Generator().manual_seed(20240611)
+    summary = {}
+    for name, (cfg, dtype, max_shard) in HF_MODELS.items():
+        d = os.path.join(OUT, "models", name)
+        P = random_weights(cfg, gen)
+        extra = {}
+        if name == "qwen3-tied-bias-bf16":
+            extra["lm_head.weight"] = P["model.embed_tokens.weight"].clone()  # present although tied
+        gen_cfg = {"bos_token_id": 1, "eos_token_id": [2, 3], "do_sample": True, "temperature": 0.7, "top_p": 0.8,
+                   "top_k": 20, "max_new_tokens": 64} if name == "llama-f16-untied" else None
+        save_hf_folder(d, cfg, P, dtype, max_shard, gen_cfg, extra)
+        Pf = read_model_folder(d)  # what the files hold (bf16/f16-rounded), as float64
+        cross_check_with_model_fixture_script(cfg, Pf)
+        rows = score_rows(cfg, gen)
+        with open(os.path.join(d, "score_input.jsonl"), "w") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+        expected = []
+        for r in rows:
+            tl = response_logprobs(cfg, Pf, r["prompt_ids"], r["response_ids"])
+            expected.append({**r, "logprob": sum(tl), "token_logprobs": tl})
+        write_json(os.path.join(d, "score_expected.json"), {"magic": "aha-hf-fixture", "version": 1, "rows": expected})
+        summary[name] = len(rows)
+    print(f"models: {summary}")
+
+
+PARTS = {"tokenizer": make_tokenizer, "models": make_models}
 
 
 def main(argv):

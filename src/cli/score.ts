@@ -1,0 +1,241 @@
+/**
+ * `aha score --model DIR [--adapter DIR] --input FILE.jsonl [--output FILE]`: log-likelihoods of given
+ * responses. Each input line is a JSON object with either `prompt`/`response` (text) or
+ * `prompt_ids`/`response_ids` (token ids); every other field is echoed. Each output line is the input
+ * object plus `logprob` (sum over the response tokens) and `token_logprobs` (log p(response token j |
+ * prompt, response tokens < j), one per response token).
+ *
+ * Text is tokenized as prompt_ids = encode(prompt) (with the tokenizer's own special tokens, e.g. Llama 3's
+ * BOS; Qwen adds none) and response_ids = encode(response) without special tokens, separately, so the
+ * boundary never merges across prompt and response (lm-evaluation-harness does the same).
+ *
+ * A bad line is reported on stderr with its line number and left out; the others are still scored; the
+ * exit code is 1 when any line was bad.
+ */
+import { createReadStream, renameSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { UserError } from "../errors.js";
+import { loadHfModel } from "../formats/hf.js";
+import type { HfTokenizer } from "../formats/tokenizer.js";
+import type { Model } from "../model/model.js";
+import { loadPeftAdapter } from "../model/lora.js";
+
+export const summary = "log-probs of given responses (JSONL in, JSONL out) under a model folder";
+
+const HELP = `Usage: aha score --model DIR [--adapter DIR] --input FILE.jsonl [--output FILE]
+
+Each input line: {"prompt": "...", "response": "..."} or {"prompt_ids": [..], "response_ids": [..]},
+plus any other fields (echoed). Each output line adds "logprob" (sum) and "token_logprobs" (per token).
+
+Options:
+  --model DIR          Hugging Face model folder (config.json, safetensors, tokenizer files)
+  --adapter DIR        PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
+  --input FILE         JSONL input ("-" for stdin)
+  --output FILE        write here instead of stdout (written to a temp file, renamed at the end)
+  --precision P        fp32 (default) or bf16 matrix products
+  --batch-tokens N     tokens per forward pass (default 4096)
+  -h, --help           this help
+`;
+
+/** One line longer than this is rejected (the file is the user's, but a bound keeps memory predictable). */
+const MAX_LINE_CHARS = 64 * 1024 * 1024;
+
+export interface ScoreItem {
+  /** 1-based line number in the input. */
+  line: number;
+  input: Record<string, unknown>;
+  promptIds: number[];
+  responseIds: number[];
+}
+
+export interface ScoreResult {
+  logprob: number;
+  tokenLogprobs: number[];
+}
+
+function idArray(v: unknown, field: string, vocabSize: number): number[] {
+  if (!Array.isArray(v)) throw new Error(`'${field}' must be an array of token ids`);
+  for (const [i, x] of v.entries()) {
+    if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x >= vocabSize) {
+      throw new Error(`'${field}'[${i}] = ${JSON.stringify(x)} is not a token id in [0, ${vocabSize})`);
+    }
+  }
+  return v as number[];
+}
+
+/** Parses one input line; throws Error (message without the line number) when it is bad. */
+export function parseScoreLine(text: string, line: number, tokenizer: HfTokenizer | null, vocabSize: number): ScoreItem {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new Error("expected a JSON object");
+  const o = obj as Record<string, unknown>;
+  let promptIds: number[], responseIds: number[];
+  if ("prompt_ids" in o || "response_ids" in o) {
+    if ("prompt" in o || "response" in o) throw new Error("give either prompt/response or prompt_ids/response_ids, not both");
+    promptIds = idArray(o.prompt_ids, "prompt_ids", vocabSize);
+    responseIds = idArray(o.response_ids, "response_ids", vocabSize);
+  } else if ("prompt" in o || "response" in o) {
+    if (typeof o.prompt !== "string" || typeof o.response !== "string") throw new Error("'prompt' and 'response' must both be strings");
+    if (tokenizer === null) throw new Error("text input needs a tokenizer, and the model folder has no tokenizer.json (use prompt_ids/response_ids)");
+    promptIds = tokenizer.encode(o.prompt, { addSpecialTokens: true });
+    responseIds = tokenizer.encode(o.response, { addSpecialTokens: false });
+    for (const id of [...promptIds, ...responseIds]) {
+      if (id >= vocabSize) throw new Error(`the tokenizer produced id ${id}, outside the model's vocabulary (${vocabSize})`);
+    }
+  } else {
+    throw new Error("needs 'prompt' and 'response' (text) or 'prompt_ids' and 'response_ids'");
+  }
+  if (promptIds.length === 0) throw new Error("the prompt has no tokens: the first response token would have no context");
+  if (responseIds.length === 0) throw new Error("the response has no tokens");
+  return { line, input: o, promptIds, responseIds };
+}
+
+/** Scores items in one packed forward pass. */
+export function scoreItems(model: Model, items: readonly ScoreItem[]): ScoreResult[] {
+  let T = 0;
+  for (const it of items) T += it.promptIds.length + it.responseIds.length;
+  const tokens = new Int32Array(T);
+  const targets = new Int32Array(T).fill(-1);
+  const cu = new Int32Array(items.length + 1);
+  let t = 0;
+  items.forEach((it, s) => {
+    const seq = [...it.promptIds, ...it.responseIds];
+    tokens.set(seq, t);
+    // position p predicts token p + 1: response token j is predicted at position P - 1 + j
+    for (let j = 0; j < it.responseIds.length; j++) targets[t + it.promptIds.length - 1 + j] = it.responseIds[j]!;
+    t += seq.length;
+    cu[s + 1] = t;
+  });
+  const { logp } = model.forward(tokens, cu, targets);
+  return items.map((it, s) => {
+    const base = cu[s]! + it.promptIds.length - 1;
+    const tokenLogprobs = Array.from(logp.subarray(base, base + it.responseIds.length));
+    return { logprob: tokenLogprobs.reduce((a, b) => a + b, 0), tokenLogprobs };
+  });
+}
+
+export interface ScoreStreamOptions {
+  model: Model;
+  tokenizer: HfTokenizer | null;
+  lines: AsyncIterable<string>;
+  /** Called with each output line (JSON, no newline), in input order. */
+  write: (line: string) => void;
+  /** Called with each error message for a bad line. */
+  error: (message: string) => void;
+  /** Shown in error messages. */
+  inputName: string;
+  batchTokens?: number;
+}
+
+/** Scores a stream of JSONL lines. Returns how many were scored and how many were bad. */
+export async function scoreLines(o: ScoreStreamOptions): Promise<{ scored: number; bad: number }> {
+  const budget = o.batchTokens ?? 4096;
+  const vocab = o.model.cfg.vocabSize;
+  let batch: ScoreItem[] = [];
+  let batchTokens = 0;
+  let scored = 0, bad = 0, line = 0;
+  const flush = (): void => {
+    if (batch.length === 0) return;
+    const res = scoreItems(o.model, batch);
+    batch.forEach((it, i) => {
+      o.write(JSON.stringify({ ...it.input, logprob: res[i]!.logprob, token_logprobs: res[i]!.tokenLogprobs }));
+    });
+    scored += batch.length;
+    batch = [];
+    batchTokens = 0;
+  };
+  for await (const text of o.lines) {
+    line++;
+    if (text.trim() === "") continue;
+    let item: ScoreItem;
+    try {
+      if (text.length > MAX_LINE_CHARS) throw new Error(`line longer than ${MAX_LINE_CHARS} characters`);
+      item = parseScoreLine(text, line, o.tokenizer, vocab);
+    } catch (e) {
+      bad++;
+      o.error(`${o.inputName}:${line}: ${(e as Error).message}`);
+      continue;
+    }
+    const n = item.promptIds.length + item.responseIds.length;
+    if (batchTokens + n > budget) flush();
+    batch.push(item);
+    batchTokens += n;
+  }
+  flush();
+  return { scored, bad };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: "string" },
+      adapter: { type: "string" },
+      input: { type: "string" },
+      output: { type: "string" },
+      precision: { type: "string", default: "fp32" },
+      "batch-tokens": { type: "string", default: "4096" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.model) throw new UserError("--model DIR is required", "aha score --help");
+  if (!values.input) throw new UserError("--input FILE.jsonl is required", "aha score --help");
+  const precision = values.precision;
+  if (precision !== "fp32" && precision !== "bf16") throw new UserError(`--precision must be fp32 or bf16, got ${precision}`);
+  const batchTokens = Number(values["batch-tokens"]);
+  if (!Number.isInteger(batchTokens) || batchTokens <= 0) throw new UserError(`--batch-tokens must be a positive integer`);
+
+  const loaded = loadHfModel(values.model, { precision });
+  for (const w of loaded.warnings) process.stderr.write(`aha score: warning: ${w}\n`);
+  if (values.adapter) loadPeftAdapter(values.adapter, loaded.model);
+
+  const inputName = values.input;
+  const stream = inputName === "-" ? process.stdin : createReadStream(inputName, { encoding: "utf8" });
+  stream.on("error", () => {}); // reported through the readline iterator below
+  const rl = createInterface({ input: stream, crlfDelay: Infinity });
+  const outPath = values.output;
+  const tmp = outPath === undefined ? null : `${outPath}.tmp-${process.pid}`;
+  if (tmp !== null) writeFileSync(tmp, "");
+  let buffered: string[] = [];
+  const write = (l: string): void => {
+    if (tmp === null) process.stdout.write(l + "\n");
+    else {
+      buffered.push(l);
+      if (buffered.length >= 256) {
+        appendFileSync(tmp, buffered.join("\n") + "\n");
+        buffered = [];
+      }
+    }
+  };
+  let result: { scored: number; bad: number };
+  try {
+    result = await scoreLines({
+      model: loaded.model, tokenizer: loaded.tokenizer, lines: rl, write, inputName, batchTokens,
+      error: (m) => process.stderr.write(`aha score: ${m}\n`),
+    });
+  } catch (e) {
+    if (tmp !== null) rmSync(tmp, { force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "EISDIR" || code === "EACCES") throw new UserError(`${inputName}: cannot read (${code})`);
+    throw e;
+  }
+  if (tmp !== null && outPath !== undefined) {
+    if (buffered.length > 0) appendFileSync(tmp, buffered.join("\n") + "\n");
+    renameSync(tmp, outPath);
+  }
+  if (result.bad > 0) {
+    process.stderr.write(`aha score: ${result.bad} bad line(s) skipped, ${result.scored} scored\n`);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,375 @@
+/**
+ * LoRA adapters (Hu et al. 2021), PEFT-compatible: on a linear y = x·Wᵀ + b the adapter adds
+ *     scale · (dropout(x) · Aᵀ) · Bᵀ,   A: (r, in), B: (out, r),   scale = alpha / r  (rsLoRA: alpha / √r)
+ * attached through the model's linear hook (Linear.adapter, see model.ts). The base stays frozen when the
+ * caller sets model.trainBase = false; backward then adds into the adapters' own gradient arena only.
+ *
+ * All adapter tensors live in ONE arena over a table, like the model's parameters (./params.ts), under
+ * PEFT's tensor names (`base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`), so AdamW and
+ * gradient clipping work on them unchanged. Save/load is PEFT's folder format: adapter_config.json +
+ * adapter_model.safetensors.
+ *
+ * Dropout (on the adapter's input, as PEFT) is active only while `training` is true. Its mask is a pure
+ * function of (seed, forward-call counter, layer, element) — regenerated in backward rather than stored.
+ *
+ * Pinned against PyTorch (scripts/make_hf_fixtures.py lora) in test/model/lora.test.ts.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Backend, F32 } from "../kernels/backend.js";
+import { UserError } from "../errors.js";
+import { SafetensorsFile, writeSafetensors } from "../formats/safetensors.js";
+import type { Linear, LinearAdapter, Model } from "./model.js";
+import { Arena, type ParamSpec, type ParamTable } from "./params.js";
+
+export type LoraTarget = "q" | "k" | "v" | "o" | "gate" | "up" | "down";
+
+/** Our short names → the HF module names PEFT's target_modules use. */
+export const LORA_MODULES: Record<LoraTarget, string> = {
+  q: "q_proj", k: "k_proj", v: "v_proj", o: "o_proj", gate: "gate_proj", up: "up_proj", down: "down_proj",
+};
+const ALL_TARGETS = Object.keys(LORA_MODULES) as LoraTarget[];
+
+export interface LoraConfig {
+  /** r: the adapter's inner width. */
+  rank: number;
+  /** lora_alpha: scale = alpha / rank (PEFT's convention; alpha = 2·rank is common). */
+  alpha: number;
+  /** Dropout probability on the adapter input while training (PEFT's lora_dropout). */
+  dropout: number;
+  targets: LoraTarget[];
+  /** rsLoRA scaling alpha / √rank (PEFT's use_rslora). Default false. */
+  useRslora?: boolean;
+}
+
+export const PEFT_PREFIX = "base_model.model.";
+
+/** PEFT's tensor names for the adapter on a linear (HF module name, e.g. model.layers.0.self_attn.q_proj). */
+export function peftNames(moduleName: string): { a: string; b: string } {
+  return { a: `${PEFT_PREFIX}${moduleName}.lora_A.weight`, b: `${PEFT_PREFIX}${moduleName}.lora_B.weight` };
+}
+
+function targetOf(lin: Linear): LoraTarget | null {
+  const leaf = lin.name.split(".").pop() ?? "";
+  for (const t of ALL_TARGETS) if (LORA_MODULES[t] === leaf) return t;
+  return null;
+}
+
+/** A 32-bit hash of (key, i) → uniform [0, 1): the dropout mask without storing it. */
+function hashUniform(key: number, i: number): number {
+  let h = Math.imul(key ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(i + 0x632be5ab, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4294967296;
+}
+
+class LoraLinear implements LinearAdapter {
+  private scratchU: F32 = new Float32Array(0);
+  private scratchX: F32 = new Float32Array(0);
+  /** The dropout key of the last training forward (backward regenerates the same mask). */
+  private lastKey = -1;
+
+  constructor(
+    private readonly set: LoraSet,
+    readonly lin: Linear,
+    readonly index: number,
+    readonly a: F32, // (r, in)
+    readonly b: F32, // (out, r)
+  ) {}
+
+  private grow(rows: number): void {
+    const r = this.set.cfg.rank;
+    if (this.scratchU.length < rows * r) this.scratchU = new Float32Array(rows * r);
+    if (this.set.dropoutActive && this.scratchX.length < rows * this.lin.inFeatures) {
+      this.scratchX = new Float32Array(rows * this.lin.inFeatures);
+    }
+  }
+
+  /** x with dropout applied (a scratch copy), or x itself when dropout is off. */
+  private dropped(x: F32, rows: number, key: number): F32 {
+    if (!this.set.dropoutActive) return x;
+    const n = rows * this.lin.inFeatures, p = this.set.cfg.dropout, keep = 1 / (1 - p);
+    const xd = this.scratchX.subarray(0, n);
+    for (let i = 0; i < n; i++) xd[i] = hashUniform(key, i) < p ? 0 : x[i]! * keep;
+    return xd;
+  }
+
+  forward(out: F32, x: F32, rows: number): void {
+    if (!this.set.enabled) return;
+    const r = this.set.cfg.rank, be = this.set.be, inF = this.lin.inFeatures, outF = this.lin.outFeatures;
+    this.grow(rows);
+    const key = this.set.dropoutActive ? this.set.nextKey(this.index) : -1;
+    this.lastKey = key;
+    const xd = this.dropped(x.subarray(0, rows * inF), rows, key);
+    const u = this.scratchU.subarray(0, rows * r);
+    be.matmul(u, xd, this.a, rows, r, inF, { transB: true }); // u (rows, r) = xd · Aᵀ
+    be.scale(u, this.set.scale);
+    be.matmul(out, u, this.b, rows, outF, r, { transB: true, accumulate: true }); // out += u · Bᵀ
+  }
+
+  backward(dx: F32, dout: F32, x: F32, rows: number): void {
+    if (!this.set.enabled) return;
+    const r = this.set.cfg.rank, be = this.set.be, inF = this.lin.inFeatures, outF = this.lin.outFeatures;
+    const s = this.set.scale;
+    const g = this.set.gradViews(this.index);
+    this.grow(rows);
+    const xd = this.dropped(x.subarray(0, rows * inF), rows, this.lastKey);
+    const u = this.scratchU.subarray(0, rows * r);
+    be.matmul(u, xd, this.a, rows, r, inF, { transB: true }); // recompute u = xd · Aᵀ (unscaled)
+    be.scale(u, s);
+    be.matmul(g.b, dout, u, outF, r, rows, { transA: true, accumulate: true }); // dB += doutᵀ · (s·u)
+    be.matmul(u, dout, this.b, rows, r, outF); // du (rows, r) = dout · B
+    be.scale(u, s);
+    be.matmul(g.a, u, xd, r, inF, rows, { transA: true, accumulate: true }); // dA += (s·du)ᵀ · xd
+    if (!this.set.dropoutActive) {
+      be.matmul(dx, u, this.a, rows, inF, r, { accumulate: true }); // dx += s·du · A
+      return;
+    }
+    const dxd = this.scratchX.subarray(0, rows * inF); // reuse: d(xd) then through the mask
+    be.matmul(dxd, u, this.a, rows, inF, r);
+    const p = this.set.cfg.dropout, keep = 1 / (1 - p);
+    for (let i = 0; i < rows * inF; i++) if (hashUniform(this.lastKey, i) >= p) dx[i]! += dxd[i]! * keep;
+  }
+}
+
+/** The adapters of one model: config, parameter arena (PEFT names), gradients, attach/detach, merge. */
+export class LoraSet {
+  readonly cfg: Required<LoraConfig>;
+  readonly table: ParamTable;
+  readonly params: Arena;
+  readonly scale: number;
+  readonly be: Backend;
+  /** Adapters add their term only while enabled (disable = the base model, e.g. the KL reference). */
+  enabled = true;
+  /** Dropout applies only while training. */
+  training = false;
+  private gradArena: Arena | null = null;
+  private readonly adapters: LoraLinear[] = [];
+  private counter = 0;
+  private readonly seed: number;
+
+  constructor(readonly model: Model, cfg: LoraConfig, opts: { seed?: number } = {}) {
+    if (!Number.isInteger(cfg.rank) || cfg.rank <= 0) throw new UserError(`LoRA rank must be a positive integer, got ${cfg.rank}`);
+    if (!(cfg.alpha > 0)) throw new UserError(`LoRA alpha must be positive, got ${cfg.alpha}`);
+    if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new UserError(`LoRA dropout must be in [0, 1), got ${cfg.dropout}`);
+    if (cfg.targets.length === 0) throw new UserError("LoRA needs at least one target module");
+    for (const t of cfg.targets) {
+      if (!ALL_TARGETS.includes(t)) throw new UserError(`unknown LoRA target "${t}"; targets: ${ALL_TARGETS.join(", ")}`);
+    }
+    this.cfg = { useRslora: false, ...cfg };
+    this.scale = this.cfg.useRslora ? cfg.alpha / Math.sqrt(cfg.rank) : cfg.alpha / cfg.rank;
+    this.be = model.be;
+    this.seed = (opts.seed ?? 0) >>> 0;
+    const lins = model.allLinears().filter((l) => {
+      const t = targetOf(l);
+      return t !== null && this.cfg.targets.includes(t);
+    });
+    const specs: ParamSpec[] = [];
+    let offset = 0;
+    const add = (name: string, shape: number[]): void => {
+      const size = shape[0]! * shape[1]!;
+      specs.push({ name, shape, kind: "matrix", offset, size, decay: true });
+      offset += Math.ceil(size / 16) * 16;
+    };
+    for (const l of lins) {
+      const n = peftNames(l.name);
+      add(n.a, [cfg.rank, l.inFeatures]);
+      add(n.b, [l.outFeatures, cfg.rank]);
+    }
+    this.table = { specs, byName: new Map(specs.map((s) => [s.name, s])), size: offset };
+    this.params = new Arena(this.table);
+    lins.forEach((l, i) => {
+      const n = peftNames(l.name);
+      this.adapters.push(new LoraLinear(this, l, i, this.params.view(n.a), this.params.view(n.b)));
+    });
+  }
+
+  get dropoutActive(): boolean {
+    return this.training && this.cfg.dropout > 0;
+  }
+
+  /** A fresh dropout key per (training forward, adapter). */
+  nextKey(index: number): number {
+    if (index === 0) this.counter++;
+    return (Math.imul(this.seed ^ 0x5bd1e995, 2654435761) + Math.imul(this.counter, 40503) + index * 97) | 0;
+  }
+
+  get grads(): Arena {
+    this.gradArena ??= new Arena(this.table);
+    return this.gradArena;
+  }
+
+  gradViews(i: number): { a: F32; b: F32 } {
+    const n = peftNames(this.adapters[i]!.lin.name);
+    return { a: this.grads.view(n.a), b: this.grads.view(n.b) };
+  }
+
+  zeroGrad(): void {
+    this.grads.zero();
+  }
+
+  /** Module names carrying an adapter. */
+  modules(): string[] {
+    return this.adapters.map((a) => a.lin.name);
+  }
+
+  /** PEFT's init: A ~ kaiming_uniform(a=√5) = U(−1/√in, 1/√in), B = 0 (the adapter starts as a no-op). */
+  init(seed: number): void {
+    let st = seed >>> 0;
+    const u = (): number => {
+      st = (st + 0x6d2b79f5) >>> 0; // mulberry32
+      let t = st;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    for (const ad of this.adapters) {
+      const bound = 1 / Math.sqrt(ad.lin.inFeatures);
+      for (let i = 0; i < ad.a.length; i++) ad.a[i] = (2 * u() - 1) * bound;
+      ad.b.fill(0);
+    }
+  }
+
+  /** Hooks the adapters into the model's linears (and makes backward skip the frozen base). */
+  attach(opts: { freezeBase?: boolean } = {}): void {
+    for (const ad of this.adapters) {
+      if (ad.lin.adapter !== null && ad.lin.adapter !== ad) throw new Error(`${ad.lin.name} already has an adapter`);
+      this.model.linear(ad.lin.name).adapter = ad;
+    }
+    if (opts.freezeBase ?? true) this.model.trainBase = false;
+  }
+
+  detach(): void {
+    for (const ad of this.adapters) {
+      const lin = this.model.linear(ad.lin.name);
+      if (lin.adapter === ad) lin.adapter = null;
+    }
+    this.model.trainBase = true;
+  }
+
+  /** W += scale · B · A in the base weights, then detach: the merged model needs no adapter. */
+  merge(): void {
+    for (const ad of this.adapters) {
+      const lin = this.model.linear(ad.lin.name);
+      const delta = new Float32Array(lin.outFeatures * lin.inFeatures);
+      this.be.matmul(delta, ad.b, ad.a, lin.outFeatures, lin.inFeatures, this.cfg.rank); // (out, r)·(r, in)
+      for (let i = 0; i < delta.length; i++) lin.w[i]! += this.scale * delta[i]!;
+    }
+    this.model.params.markChanged();
+    this.detach();
+  }
+
+  /** PEFT's adapter_config.json fields for this set. */
+  peftConfig(baseModel = ""): Record<string, unknown> {
+    return {
+      peft_type: "LORA",
+      task_type: "CAUSAL_LM",
+      base_model_name_or_path: baseModel,
+      r: this.cfg.rank,
+      lora_alpha: this.cfg.alpha,
+      lora_dropout: this.cfg.dropout,
+      target_modules: this.cfg.targets.map((t) => LORA_MODULES[t]).sort(),
+      bias: "none",
+      fan_in_fan_out: false,
+      use_rslora: this.cfg.useRslora,
+      use_dora: false,
+      init_lora_weights: true,
+      inference_mode: true,
+      modules_to_save: null,
+      layers_to_transform: null,
+      rank_pattern: {},
+      alpha_pattern: {},
+    };
+  }
+
+  /** Writes adapter_config.json + adapter_model.safetensors (F32), each temp-then-rename. */
+  save(dir: string, opts: { baseModel?: string } = {}): void {
+    mkdirSync(dir, { recursive: true });
+    writeSafetensors(
+      join(dir, "adapter_model.safetensors"),
+      this.table.specs.map((s) => ({ name: s.name, shape: s.shape, data: this.params.view(s.name) })),
+      { format: "pt" },
+    );
+    const p = join(dir, "adapter_config.json");
+    writeFileSync(`${p}.tmp-${process.pid}`, JSON.stringify(this.peftConfig(opts.baseModel), null, 2) + "\n");
+    renameSync(`${p}.tmp-${process.pid}`, p);
+  }
+}
+
+function peftTargets(v: unknown, file: string): LoraTarget[] {
+  const names = typeof v === "string" ? [v] : v;
+  if (!Array.isArray(names) || names.length === 0) throw new UserError(`${file}: 'target_modules' must be a non-empty list of module names`);
+  const out: LoraTarget[] = [];
+  for (const n of names) {
+    const leaf = typeof n === "string" ? n.split(".").pop() : undefined;
+    const t = ALL_TARGETS.find((k) => LORA_MODULES[k] === leaf);
+    if (t === undefined) {
+      throw new UserError(`${file}: target module ${JSON.stringify(n)} is not supported; supported: ${Object.values(LORA_MODULES).join(", ")}`);
+    }
+    if (!out.includes(t)) out.push(t);
+  }
+  return out;
+}
+
+/** Reads a PEFT adapter_config.json into our LoraConfig; anything we cannot honour is an error naming the field. */
+export function readPeftConfig(dir: string): LoraConfig {
+  const file = join(dir, "adapter_config.json");
+  if (!existsSync(file)) throw new UserError(`${file} not found: is ${dir} a PEFT adapter folder?`, undefined, "AHA_NO_ADAPTER");
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new UserError(`${file}: cannot read JSON: ${(e as Error).message}`);
+  }
+  if ((c.peft_type ?? "LORA") !== "LORA") throw new UserError(`${file}: peft_type ${String(c.peft_type)} is not supported; only LORA`);
+  const rank = c.r, alpha = c.lora_alpha ?? c.r;
+  if (typeof rank !== "number" || !Number.isInteger(rank) || rank <= 0) throw new UserError(`${file}: field 'r' must be a positive integer`);
+  if (typeof alpha !== "number" || !(alpha > 0)) throw new UserError(`${file}: field 'lora_alpha' must be a positive number`);
+  const unsupported: [string, boolean][] = [
+    ["fan_in_fan_out", c.fan_in_fan_out === true],
+    ["use_dora", c.use_dora === true],
+    ["bias", c.bias !== undefined && c.bias !== "none"],
+    ["rank_pattern", typeof c.rank_pattern === "object" && c.rank_pattern !== null && Object.keys(c.rank_pattern).length > 0],
+    ["alpha_pattern", typeof c.alpha_pattern === "object" && c.alpha_pattern !== null && Object.keys(c.alpha_pattern).length > 0],
+    ["modules_to_save", Array.isArray(c.modules_to_save) && c.modules_to_save.length > 0],
+    ["layers_to_transform", c.layers_to_transform !== undefined && c.layers_to_transform !== null],
+  ];
+  for (const [field, bad] of unsupported) if (bad) throw new UserError(`${file}: field '${field}' = ${JSON.stringify(c[field])} is not supported`);
+  const dropout = typeof c.lora_dropout === "number" ? c.lora_dropout : 0;
+  return { rank, alpha, dropout, targets: peftTargets(c.target_modules, file), useRslora: c.use_rslora === true };
+}
+
+/**
+ * Loads a PEFT adapter folder onto `model` and attaches it. Every tensor the config implies must be in
+ * adapter_model.safetensors with its shape; a tensor we would not use is an error too (a mismatch between
+ * the adapter and the model is almost always a wrong --adapter or --model).
+ */
+export function loadPeftAdapter(dir: string, model: Model, opts: { freezeBase?: boolean } = {}): LoraSet {
+  const cfg = readPeftConfig(dir);
+  const set = new LoraSet(model, cfg);
+  const file = join(dir, "adapter_model.safetensors");
+  if (!existsSync(file)) throw new UserError(`${file} not found (adapter_model.bin is not supported: convert to safetensors)`);
+  const f = SafetensorsFile.open(file);
+  try {
+    for (const s of set.table.specs) {
+      // PEFT also writes names without ".default" for the default adapter; accept both spellings.
+      const alt = s.name.replace(/\.lora_([AB])\.weight$/, ".lora_$1.default.weight");
+      const name = f.has(s.name) ? s.name : f.has(alt) ? alt : null;
+      if (name === null) throw new UserError(`${file}: tensor "${s.name}" is missing (adapter_config.json targets ${cfg.targets.map((t) => LORA_MODULES[t]).join(", ")})`);
+      const info = f.info(name);
+      if (info.shape.length !== 2 || info.shape[0] !== s.shape[0] || info.shape[1] !== s.shape[1]) {
+        throw new UserError(`${file}: tensor "${name}" has shape [${info.shape.join(", ")}] but the model and r=${cfg.rank} imply [${s.shape.join(", ")}]`);
+      }
+      f.readInto(name, set.params.view(s.name));
+    }
+    const known = new Set(set.table.specs.flatMap((s) => [s.name, s.name.replace(/\.lora_([AB])\.weight$/, ".lora_$1.default.weight")]));
+    for (const n of f.names()) {
+      if (!known.has(n)) throw new UserError(`${file}: tensor "${n}" does not match any adapted module of this model`);
+    }
+  } finally {
+    f.close();
+  }
+  set.attach(opts);
+  return set;
+}
