@@ -11,6 +11,7 @@
  *     compared with the record's output the same way.
  * The answer is the last <answer>…</answer> in the response, else the last fenced block.
  */
+import type { RewardResult } from "../types.js";
 import { fencedBlocks, MAX_RESPONSE_CHARS, normalizeOutput } from "./extract.js";
 import { fromJson, literalEqual, parseLiteral, type LiteralCompareOptions } from "./literal.js";
 import { type Language, SandboxPool, type SandboxOptions } from "./sandbox.js";
@@ -32,7 +33,7 @@ export interface CodeioOptions extends SandboxOptions, LiteralCompareOptions {
   pool?: SandboxPool;
 }
 
-export interface CodeioResult {
+export interface CodeioResult extends RewardResult {
   score: number;
   parts: { correct: number };
   reason: string;

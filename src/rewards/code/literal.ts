@@ -229,6 +229,7 @@ class Parser {
       }
       this.i += 2;
       if (e === "\n") continue;
+      if (e === "N") throw new ParseError("named escapes (\\N{…}) are not supported");
       if (e in SIMPLE_ESCAPES && !(e === "0" && /[0-7]/.test(this.s[this.i] ?? ""))) {
         out += SIMPLE_ESCAPES[e];
         continue;

@@ -5,6 +5,7 @@
  * reason}>` via `makeCodeReward(options)`; `codeReward(response, reference, options)` is the same with
  * the options inline. The extra `tests` field lists one outcome per test case.
  */
+import type { RewardResult } from "../types.js";
 import { extractCode, outputsMatch } from "./extract.js";
 import { type Language, type RunResult, type RunStatus, SandboxPool, type SandboxOptions } from "./sandbox.js";
 
@@ -41,7 +42,7 @@ export interface TestOutcome {
   uid: number | null;
 }
 
-export interface CodeRewardResult {
+export interface CodeRewardResult extends RewardResult {
   score: number;
   parts: { passed: number; total: number };
   /** "no_code", "passed", or a summary: "2/5 passed; test 3: time_limit (…)". */

@@ -355,7 +355,7 @@ function valueOfAssignment(n: Node): Node | null {
   if (n.k !== "rel" || !n.ops.every((o) => o === "=")) return null;
   const first = n.parts[0] as Node;
   if (first.k === "var" || (first.k === "mul" && first.fs.every((f) => f.k === "var"))) return n.parts[n.parts.length - 1] as Node;
-  if (n.parts.length > 2) return n.parts[n.parts.length - 1] as Node; // 2+3 = 5
+  if (n.parts.length > 2 || freeVars(first).size === 0) return n.parts[n.parts.length - 1] as Node; // 2+3 = 5
   return null;
 }
 

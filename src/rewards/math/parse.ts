@@ -65,9 +65,12 @@ export function normalize(src: string): string {
     .replace(/\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits|mathstrut|hfill)(?![a-zA-Z])/g, "")
     .replace(/(\d)\s*\{,\}\s*(?=\d{3})/g, "$1")
     .replace(/(\d)\\[,;: ]\s*(?=\d{3}(?!\d))/g, "$1")
-    .replace(/\\[,;:! ]|\\q?quad(?![a-zA-Z])|~/g, " ")
+    .replace(/(?<!\\)\\!/g, "")
+    .replace(/(?<!\\)\\[,;: ]|\\q?quad(?![a-zA-Z])|~/g, " ")
     .replace(/\\\$|\$/g, " ")
     .replace(/(^|[^\\])%/g, "$1\\%");
+  // "1 000 000" → 1000000 (only when the whole answer is such a number)
+  if (/^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$/.test(s.trim())) s = s.replace(/ /g, "");
   // "1,000,000" → 1000000, only when nothing in the answer makes a comma meaningful as a separator.
   if (!/[([{]|\\\{|\\langle/.test(s)) {
     s = s.replace(/(^|[^\d.])(\d{1,3}(?:,\d{3})+)(?![\d,])/g, (_m, pre: string, num: string) => pre + num.replace(/,/g, ""));
