@@ -1,8 +1,8 @@
 /**
  * Sampling: batched generation with a KV cache and continuous batching, plus the full-recompute oracle.
  *
- * Written against a small inference interface (`InferenceModel`) so that it can be tested with a fake
- * model and runs unchanged on the real one (src/model/model.ts).
+ * Written against a small inference interface (`InferenceModel`, which src/model/model.ts's `Model`
+ * satisfies) so that it can also be tested with a fake model.
  *
  * How a batch runs (`BatchSampler`):
  * - The cache has a fixed number of slots (the batch size). Requests wait in a queue; whenever slots are
@@ -43,7 +43,7 @@ import { AhaError, UserError } from "../errors.js";
  * - `lastLogits` recomputes from scratch, no cache: last-token logits of each packed sequence, (S, V).
  */
 export interface InferenceModel<C = unknown> {
-  readonly config: { readonly vocabSize: number };
+  readonly cfg: { readonly vocabSize: number };
   createKVCache(slots: number, maxLen: number): C;
   prefill(cache: C, slots: Int32Array, tokens: Int32Array, cuSeqlens: Int32Array): Float32Array;
   decode(cache: C, slots: Int32Array, tokens: Int32Array): Float32Array;
@@ -416,7 +416,7 @@ export class BatchSampler<C> {
     this.model = model;
     this.opts = { seed: 0, maxPrefillTokens: 8192, ...opts };
     this.cache = model.createKVCache(opts.slots, opts.maxLen);
-    this.tok = new TokenSampler(model.config.vocabSize);
+    this.tok = new TokenSampler(model.cfg.vocabSize);
     for (let s = opts.slots - 1; s >= 0; s--) this.free.push(s);
   }
 
@@ -613,7 +613,7 @@ export async function* generateStream<C>(model: InferenceModel<C>, requests: rea
  * two must produce identical tokens at temperature 0 (and, given equal logits, at any temperature).
  */
 export function generateFullRecompute<C>(model: InferenceModel<C>, requests: readonly SampleRequest[], opts: { seed?: number; maxLen?: number } = {}): SampleOutput[][] {
-  const V = model.config.vocabSize;
+  const V = model.cfg.vocabSize;
   const tok = new TokenSampler(V);
   const out: SampleOutput[][] = [];
   interface S { req: ReturnType<typeof normalise>; j: number; rng: SeqRng; toks: number[]; lp: number[]; slp: number[] }

@@ -31,15 +31,15 @@ function fmix(h: number): number {
 }
 
 class FakeModel implements InferenceModel<FakeCache> {
-  readonly config: { vocabSize: number };
+  readonly cfg: { vocabSize: number };
   calls = { prefill: 0, prefillRows: 0, decode: 0, decodeRows: 0, copySlot: 0 };
   constructor(vocabSize: number, private readonly scale = 3) {
-    this.config = { vocabSize };
+    this.cfg = { vocabSize };
   }
   private logitsOf(hist: ArrayLike<number>, out: Float32Array): void {
     let h = 0x12345;
     for (let i = 0; i < hist.length; i++) h = fmix(h ^ Math.imul(hist[i]! + 1, 0x9e3779b1));
-    for (let v = 0; v < this.config.vocabSize; v++) out[v] = this.scale * ((fmix(h ^ Math.imul(v + 7, 0x27d4eb2f)) / 2 ** 32) * 2 - 1);
+    for (let v = 0; v < this.cfg.vocabSize; v++) out[v] = this.scale * ((fmix(h ^ Math.imul(v + 7, 0x27d4eb2f)) / 2 ** 32) * 2 - 1);
   }
   createKVCache(slots: number, maxLen: number): FakeCache {
     return { hist: Array.from({ length: slots }, () => []), maxLen };
@@ -47,7 +47,7 @@ class FakeModel implements InferenceModel<FakeCache> {
   prefill(c: FakeCache, slots: Int32Array, tokens: Int32Array, cu: Int32Array): Float32Array {
     this.calls.prefill++;
     this.calls.prefillRows += slots.length;
-    const V = this.config.vocabSize;
+    const V = this.cfg.vocabSize;
     const out = new Float32Array(slots.length * V);
     slots.forEach((s, i) => {
       c.hist[s] = [...tokens.subarray(cu[i]!, cu[i + 1]!)];
@@ -60,7 +60,7 @@ class FakeModel implements InferenceModel<FakeCache> {
     this.calls.decode++;
     this.calls.decodeRows += slots.length;
     if (new Set(slots).size !== slots.length) throw new Error("slot used twice in one decode");
-    const V = this.config.vocabSize;
+    const V = this.cfg.vocabSize;
     const out = new Float32Array(slots.length * V);
     slots.forEach((s, i) => {
       c.hist[s]!.push(tokens[i]!);
@@ -74,7 +74,7 @@ class FakeModel implements InferenceModel<FakeCache> {
     c.hist[to] = [...c.hist[from]!];
   }
   lastLogits(tokens: Int32Array, cu: Int32Array): Float32Array {
-    const V = this.config.vocabSize;
+    const V = this.cfg.vocabSize;
     const S = cu.length - 1;
     const out = new Float32Array(S * V);
     for (let i = 0; i < S; i++) this.logitsOf(tokens.subarray(cu[i]!, cu[i + 1]!), out.subarray(i * V, (i + 1) * V));
