@@ -139,6 +139,46 @@ Napi::Value BenchRaw(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), best);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+// FMA peak: 12 independent chains of 16-wide fp32 FMAs per thread (enough to hide the FMA latency on
+// two ports), on every OpenMP thread, for `iters` rounds. Returns flops/second.
+__attribute__((target("avx512f"))) double fmaPeakAvx512(int64_t iters) {
+  double t0 = omp_get_wtime();
+  float sink = 0.f;
+#pragma omp parallel reduction(+ : sink)
+  {
+    __m512 acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps(0.001f * static_cast<float>(i));
+    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    for (int64_t it = 0; it < iters; it++)
+      for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
+    __m512 s = acc[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, acc[i]);
+    sink += _mm512_reduce_add_ps(s);
+  }
+  const double dt = omp_get_wtime() - t0;
+  volatile float keep = sink;
+  (void)keep;
+  return static_cast<double>(iters) * 12 * 16 * 2 * omp_get_max_threads() / dt;
+}
+#endif
+
+// fmaPeak(iters): measured fp32 FMA peak in GFLOP/s on all OpenMP threads (null without AVX-512).
+Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
+  ARGS("fmaPeak");
+  const int64_t iters = A.dim(0, "iters");
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    double best = 0;
+    for (int r = 0; r < 3; r++) best = std::max(best, fmaPeakAvx512(iters));
+    return Napi::Number::New(info.Env(), best / 1e9);
+  }
+#endif
+  return info.Env().Null();
+}
+
 Napi::Value ToBf16(const Napi::CallbackInfo& info) {
   ARGS("toBf16");
   const int64_t n = A.len(1);
@@ -368,6 +408,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("matmul", Matmul);
   EXPORT("matmulImpl", MatmulImpl);
   EXPORT("benchRaw", BenchRaw);
+  EXPORT("fmaPeak", FmaPeak);
   EXPORT("toBf16", ToBf16);
   EXPORT("add", Add);
   EXPORT("addBias", AddBias);

@@ -14,6 +14,7 @@ interface CommandModule {
 
 /** name → loader. Add a command by adding one line here and one file next to this one. */
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  bench: () => import("./bench.js"),
   dashboard: () => import("./dashboard.js"),
   score: () => import("./score.js"),
 };

@@ -15,6 +15,8 @@ export interface NativeAddon {
   matmulImpl(m: number, n: number, k: number, flags: number): string;
   /** Seconds per m×k×n product (b transposed) of oneDNN alone, timed in C++ (best of 3 × iters). */
   benchRaw(m: number, n: number, k: number, bf16: number, iters: number): number;
+  /** Measured fp32 FMA peak in GFLOP/s on all OpenMP threads; null without AVX-512. */
+  fmaPeak(iters: number): number | null;
   toBf16(out: BF16, src: F32): void;
   add(out: F32, a: F32, b: F32): void;
   addBias(x: F32, bias: F32, rows: number, n: number): void;

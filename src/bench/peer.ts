@@ -1,0 +1,32 @@
+/**
+ * The peer: scripts/peer_bench.py run with Debian's PyTorch (/usr/bin/python3, 2 threads), one
+ * subcommand per suite, JSON on stdout. Missing Python or torch gives { ok: false, why } — the bench
+ * then reports peer: null with a note, it does not fail.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+export const PEER_SCRIPT = new URL("../../scripts/peer_bench.py", import.meta.url);
+export const PEER_PYTHON = process.env["AHA_PEER_PYTHON"] ?? "/usr/bin/python3";
+
+export type PeerResult = { ok: true; data: Record<string, unknown> } | { ok: false; why: string };
+
+export function runPeer(suite: string, spec: unknown, threads: number, timeoutMs = 30 * 60_000): PeerResult {
+  if (!existsSync(PEER_PYTHON)) return { ok: false, why: `${PEER_PYTHON} not found` };
+  const r = spawnSync(PEER_PYTHON, [PEER_SCRIPT.pathname, suite], {
+    input: JSON.stringify(spec),
+    encoding: "utf8",
+    timeout: timeoutMs,
+    maxBuffer: 64 << 20,
+    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+  });
+  if (r.error) return { ok: false, why: `running ${PEER_PYTHON}: ${r.error.message}` };
+  let data: Record<string, unknown>;
+  try {
+    data = JSON.parse(r.stdout) as Record<string, unknown>;
+  } catch {
+    return { ok: false, why: `peer script gave no JSON (exit ${r.status}): ${(r.stderr ?? "").trim().split("\n").slice(-3).join(" / ")}` };
+  }
+  if (typeof data["error"] === "string") return { ok: false, why: data["error"] };
+  return { ok: true, data };
+}

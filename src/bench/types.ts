@@ -1,0 +1,37 @@
+/**
+ * `aha bench`: figures side by side with a peer (PyTorch on the same machine, scripts/peer_bench.py).
+ * A suite is one subcommand (`aha bench gemm`, `aha bench train`, …) and returns rows; the JSON file
+ * written by `--json` is { machine, rows }.
+ */
+import type { Backend } from "../kernels/backend.js";
+
+export interface BenchRow {
+  /** the suite: "gemm" | "train" | "sample" | … */
+  what: string;
+  /** the shape or model, e.g. "4096x256x768" (M×K×N) or "S" */
+  case: string;
+  dtype: string;
+  aha: number;
+  /** the peer's figure for the same work, null when the peer is unavailable */
+  peer: number | null;
+  unit: string;
+  /** optional extra figures (e.g. raw oneDNN for gemm, peak memory for train) */
+  [extra: string]: string | number | null;
+}
+
+export interface BenchContext {
+  backend: Backend;
+  /** false with --no-peer: do not run PyTorch */
+  peer: boolean;
+  /** --quick: fewer repetitions (for smoke tests; figures are noisier) */
+  quick: boolean;
+  /** progress lines for the human (stderr) */
+  log(line: string): void;
+  /** notes that end up in the JSON's machine.notes (e.g. "torch missing: peer is null") */
+  note(line: string): void;
+}
+
+export interface BenchSuite {
+  summary: string;
+  run(ctx: BenchContext): Promise<BenchRow[]>;
+}

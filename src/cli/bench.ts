@@ -1,0 +1,118 @@
+/**
+ * `aha bench [suite…] [--json FILE]`: the engine's figures next to PyTorch doing the same work.
+ * Suites live in src/bench/ (one per subcommand, registered in src/bench/index.ts); no suite named =
+ * the engine set (gemm, train, sample — those that are registered).
+ */
+import { renameSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { DEFAULT_SUITES, SUITES, type BenchContext, type BenchRow } from "../bench/index.js";
+import { UserError } from "../errors.js";
+import { getBackend } from "../kernels/index.js";
+import { loadNativeBackend } from "../kernels/native.js";
+
+export const summary = "benchmarks (GEMM, training, sampling, …) side by side with PyTorch";
+
+const HELP = `Usage: aha bench [suite ...] [options]
+
+Suites: ${Object.keys(SUITES).join(", ")}   (none named: ${DEFAULT_SUITES.join(", ")})
+
+Options:
+  --json FILE     also write {"machine":{...},"rows":[...]} to FILE
+  --threads N     OpenMP threads for aha and PyTorch (default: 2, the development machine's cores)
+  --no-peer       do not run the PyTorch peer (scripts/peer_bench.py with /usr/bin/python3)
+  --quick         short timings (smoke test; noisy figures)
+  -h, --help      this text
+`;
+
+function fmt(x: number | null | string | undefined): string {
+  if (x === null || x === undefined) return "-";
+  if (typeof x === "string") return x;
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: "string" },
+        threads: { type: "string" },
+        "no-peer": { type: "boolean" },
+        quick: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    throw new UserError((e as Error).message, "see `aha bench --help`");
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const names = positionals.length > 0 ? positionals : DEFAULT_SUITES;
+  for (const n of names) {
+    if (!(n in SUITES)) throw new UserError(`unknown bench suite '${n}'`, `suites: ${Object.keys(SUITES).join(", ")}`);
+  }
+  const threads = values.threads === undefined ? 2 : Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 1) throw new UserError(`--threads must be a positive integer, got '${values.threads}'`);
+
+  const backend = getBackend();
+  const native = loadNativeBackend();
+  if (native.ok) native.addon.setThreads(threads);
+  const notes: string[] = [];
+  const ctx: BenchContext = {
+    backend,
+    peer: !values["no-peer"],
+    quick: values.quick ?? false,
+    log: (line) => process.stderr.write(`bench: ${line}\n`),
+    note: (line) => {
+      notes.push(line);
+      process.stderr.write(`bench: note: ${line}\n`);
+    },
+  };
+  if (backend.name === "ts") ctx.note("the TypeScript reference backend is running (native addon not loaded): figures are not representative");
+
+  const cpus = os.cpus();
+  const machine: Record<string, unknown> = {
+    cpu: cpus[0]?.model ?? "unknown",
+    cores: cpus.length,
+    threads,
+    node: process.version,
+    backend: backend.name,
+    simd: native.ok ? native.addon.info().simd : null,
+    // the fp32 FMA ceiling, measured now on `threads` threads (MEASUREMENTS.md: ~490 GFLOP/s on 2 threads)
+    fmaPeakGflops: native.ok ? native.addon.fmaPeak(ctx.quick ? 2e6 : 5e7) : null,
+    date: new Date().toISOString(),
+    notes,
+  };
+  process.stderr.write(`bench: ${String(machine["cpu"])}, ${threads} threads, backend ${backend.name}` +
+    `, FMA peak ${fmt(machine["fmaPeakGflops"] as number | null)} GFLOP/s\n`);
+
+  const rows: BenchRow[] = [];
+  for (const n of names) {
+    const suite = await SUITES[n]!();
+    rows.push(...(await suite.run(ctx)));
+  }
+
+  const head = ["what", "case", "dtype", "aha", "peer", "aha/peer", "unit", "other"];
+  const table = rows.map((r) => {
+    const other = Object.entries(r).filter(([k]) => !["what", "case", "dtype", "aha", "peer", "unit"].includes(k))
+      .map(([k, v]) => `${k}=${fmt(v)}`).join(" ");
+    return [r.what, r.case, r.dtype, fmt(r.aha), fmt(r.peer), r.peer ? fmt(r.aha / r.peer) : "-", r.unit, other];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i < 3 || i >= 6 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
+  process.stdout.write([line(head), ...table.map(line)].join("\n") + "\n");
+  if (notes.length > 0) process.stdout.write(notes.map((n) => `note: ${n}`).join("\n") + "\n");
+
+  if (values.json !== undefined) {
+    const tmp = `${values.json}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ machine, rows }, null, 2) + "\n");
+    renameSync(tmp, values.json);
+  }
+  return 0;
+}
