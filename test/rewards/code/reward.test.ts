@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkSandbox, findTools, SandboxUnavailable } from "../../../src/rewards/code/sandbox.js";
 import { codeReward } from "../../../src/rewards/code/reward.js";
-import { openTestGroup, type TestGroup } from "./harness.js";
+import { openTestGroup, TEST_LIMITS, type TestGroup } from "./harness.js";
 
 let group: TestGroup;
 beforeAll(() => {
@@ -30,7 +30,7 @@ describe("codeReward", () => {
   });
 
   it("a partly wrong program scores the fraction passed, or 0 when all-or-nothing", async () => {
-    const wrong = fence("python", "a, b = map(int, input().split())\nprint(abs(a + b))"); // wrong on 10 -4? no: on negatives only
+    const wrong = fence("python", "a, b = map(int, input().split())\nprint(abs(a + b))"); // wrong only when a + b < 0
     const tests = [...SUM_TESTS, { stdin: "-5 1\n", stdout: "-4\n" }];
     const frac = await codeReward(wrong, { language: "python", tests }, group.options);
     expect(frac.score).toBe(3 / 4);
@@ -68,7 +68,7 @@ describe("codeReward", () => {
   it("a syntax error is a runtime error; stdin is fed to the program", async () => {
     const r = await codeReward(fence("python", "print(("), { language: "python", tests: SUM_TESTS.slice(0, 1) }, group.options);
     expect(r.tests[0]!.verdict).toBe("runtime_error");
-    const echo = await codeReward(fence("python", "import sys\nsys.stdout.write(sys.stdin.read())"), { language: "python", tests: [{ stdin: "x\n".repeat(100_000), stdout: "x\n".repeat(100_000) }] }, group.options);
+    const echo = await codeReward(fence("python", "import sys\nsys.stdout.write(sys.stdin.read())"), { language: "python", tests: [{ stdin: "x\n".repeat(100_000), stdout: "x\n".repeat(100_000) }] }, { ...group.options, limits: { ...TEST_LIMITS, maxOutputBytes: 1 << 20 } });
     expect(echo.score).toBe(1);
   });
 });
