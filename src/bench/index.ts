@@ -6,6 +6,7 @@ import type { BenchSuite } from "./types.js";
 
 export const SUITES: Record<string, () => Promise<BenchSuite>> = {
   gemm: async () => (await import("./gemm.js")).gemmSuite,
+  code: async () => (await import("../rewards/code/bench.js")).codeSuite,
 };
 
 /** What `aha bench` runs with no suite named. train and sample join once they are registered above. */
