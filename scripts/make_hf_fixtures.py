@@ -614,7 +614,105 @@ def make_models():
     print(f"models: {summary}")
 
 
-PARTS = {"tokenizer": make_tokenizer, "models": make_models}
+# ----------------------------------------------------------------------------------------------------------
+# lora: PEFT-format adapters on random bases; log-probs, gradients of the adapters, merged weights
+# ----------------------------------------------------------------------------------------------------------
+LORA_CASES = {
+    # every target module, plain alpha / r scaling, on a Qwen2 base (q/k/v bias, GQA, untied)
+    "qwen2-all-modules": ({
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 96, "hidden_size": 32,
+        "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "max_position_embeddings": 64,
+        "hidden_act": "silu", "torch_dtype": "float32",
+    }, {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        "use_rslora": False}),
+    # q and v only, rsLoRA scaling alpha / sqrt(r), on a Qwen3 base (head_dim 12, tied)
+    "qwen3-qv-rslora": ({
+        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 80, "hidden_size": 24,
+        "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 12, "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
+        "max_position_embeddings": 64, "attention_bias": False, "hidden_act": "silu", "torch_dtype": "float32",
+    }, {"r": 2, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"], "use_rslora": True}),
+}
+
+
+def peft_adapter_config(lc):
+    """adapter_config.json as PEFT 0.x writes it for a LoRA on a causal LM."""
+    return {"peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": "../base", "r": lc["r"],
+            "lora_alpha": lc["lora_alpha"], "lora_dropout": 0.05, "target_modules": lc["target_modules"], "bias": "none",
+            "fan_in_fan_out": False, "use_rslora": lc["use_rslora"], "use_dora": False, "init_lora_weights": True,
+            "inference_mode": True, "modules_to_save": None, "layers_to_transform": None, "rank_pattern": {},
+            "alpha_pattern": {}, "revision": None}
+
+
+def make_lora():
+    import torch
+    gen = torch.Generator().manual_seed(777)
+    for name, (cfg, lc) in LORA_CASES.items():
+        root = os.path.join(OUT, "lora", name)
+        P = random_weights(cfg, gen)
+        save_hf_folder(os.path.join(root, "base"), cfg, P, "F32", None)
+        r = lc["r"]
+        scale = lc["lora_alpha"] / (math.sqrt(r) if lc["use_rslora"] else r)
+        shapes = hf_param_shapes(cfg)
+        adapters = []  # (module, A, B), in layer order
+        for i in range(cfg["num_hidden_layers"]):
+            for mod in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"):
+                if mod.split(".")[-1] not in lc["target_modules"]:
+                    continue
+                out_f, in_f = shapes[f"model.layers.{i}.{mod}.weight"]
+                A = (torch.rand(r, in_f, generator=gen) * 2 - 1) / math.sqrt(in_f)
+                B = 0.3 * torch.randn(out_f, r, generator=gen)  # non-zero (trained-looking) so the adapter matters
+                adapters.append((f"model.layers.{i}.{mod}", A.float(), B.float()))
+        ad = os.path.join(root, "adapter")
+        os.makedirs(ad, exist_ok=True)
+        with open(os.path.join(ad, "adapter_config.json"), "w") as f:
+            json.dump(peft_adapter_config(lc), f, indent=2)
+        st_write(os.path.join(ad, "adapter_model.safetensors"),
+                 [(f"base_model.model.{m}.lora_{ab}.weight", t) for m, A, B in adapters for ab, t in (("A", A), ("B", B))], "F32")
+
+        Pf = read_model_folder(os.path.join(root, "base"))
+        St = st_read(os.path.join(ad, "adapter_model.safetensors"))
+        lora = {}
+        for m, _, _ in adapters:
+            A = St[f"base_model.model.{m}.lora_A.weight"].clone().requires_grad_(True)
+            B = St[f"base_model.model.{m}.lora_B.weight"].clone().requires_grad_(True)
+            lora[m] = (A, B, scale)
+        rows = score_rows(cfg, gen, 3)
+        total = 0.0
+        out_rows = []
+        for ri, row in enumerate(rows):
+            tl = response_logprobs_t(cfg, Pf, row["prompt_ids"], row["response_ids"], lora)
+            dl = [0.5 - 0.13 * j + 0.2 * ri for j in range(len(tl))]  # the upstream gradient dL/dlogp
+            total = total + sum(c * x for c, x in zip(dl, tl))
+            base_tl = response_logprobs(cfg, Pf, row["prompt_ids"], row["response_ids"])
+            out_rows.append({"prompt_ids": row["prompt_ids"], "response_ids": row["response_ids"],
+                             "token_logprobs": [x.item() for x in tl], "base_token_logprobs": base_tl, "dlogp": dl})
+        total.backward()
+        grads = {}
+        for m, (A, B, _) in lora.items():
+            grads[f"base_model.model.{m}.lora_A.weight"] = A.grad.flatten().tolist()
+            grads[f"base_model.model.{m}.lora_B.weight"] = B.grad.flatten().tolist()
+        m0 = adapters[-1][0]
+        A, B, _ = lora[m0]
+        merged = (Pf[m0 + ".weight"] + scale * (B @ A)).detach().flatten().tolist()
+        write_json(os.path.join(root, "expected.json"), {
+            "magic": "aha-hf-fixture", "version": 1, "scale": scale, "rows": out_rows, "grads": grads,
+            "merged": {"name": m0 + ".weight", "values": merged},
+        })
+        print(f"lora {name}: {len(adapters)} adapted modules, scale {scale}")
+
+
+def response_logprobs_t(cfg, P, prompt, response, lora):
+    """As response_logprobs, but returns torch scalars (for autograd through the adapters)."""
+    import torch
+    ids = prompt + response
+    lp = torch.log_softmax(torch_forward(cfg, P, ids, lora), -1)
+    return [lp[len(prompt) - 1 + j, response[j]] for j in range(len(response))]
+
+
+PARTS = {"tokenizer": make_tokenizer, "models": make_models, "lora": make_lora}
 
 
 def main(argv):

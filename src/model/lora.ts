@@ -9,7 +9,7 @@
  * gradient clipping work on them unchanged. Save/load is PEFT's folder format: adapter_config.json +
  * adapter_model.safetensors.
  *
- * Dropout (on the adapter's input, as PEFT) is active only while `training` is true. Its mask is a pure
+ * Dropout (on the adapter's input, as PEFT) is active only in training forwards while `training` is set. Its mask is a pure
  * function of (seed, forward-call counter, layer, element) — regenerated in backward rather than stored.
  *
  * Pinned against PyTorch (scripts/make_hf_fixtures.py lora) in test/model/lora.test.ts.
@@ -67,7 +67,8 @@ function hashUniform(key: number, i: number): number {
 class LoraLinear implements LinearAdapter {
   private scratchU: F32 = new Float32Array(0);
   private scratchX: F32 = new Float32Array(0);
-  /** The dropout key of the last training forward (backward regenerates the same mask). */
+  /** Whether the last forward dropped, and its key (backward regenerates the same mask). */
+  private lastDrop = false;
   private lastKey = -1;
 
   constructor(
@@ -78,30 +79,30 @@ class LoraLinear implements LinearAdapter {
     readonly b: F32, // (out, r)
   ) {}
 
-  private grow(rows: number): void {
+  private grow(rows: number, drop: boolean): void {
     const r = this.set.cfg.rank;
     if (this.scratchU.length < rows * r) this.scratchU = new Float32Array(rows * r);
-    if (this.set.dropoutActive && this.scratchX.length < rows * this.lin.inFeatures) {
-      this.scratchX = new Float32Array(rows * this.lin.inFeatures);
-    }
+    if (drop && this.scratchX.length < rows * this.lin.inFeatures) this.scratchX = new Float32Array(rows * this.lin.inFeatures);
   }
 
   /** x with dropout applied (a scratch copy), or x itself when dropout is off. */
-  private dropped(x: F32, rows: number, key: number): F32 {
-    if (!this.set.dropoutActive) return x;
+  private dropped(x: F32, rows: number, drop: boolean, key: number): F32 {
+    if (!drop) return x;
     const n = rows * this.lin.inFeatures, p = this.set.cfg.dropout, keep = 1 / (1 - p);
     const xd = this.scratchX.subarray(0, n);
     for (let i = 0; i < n; i++) xd[i] = hashUniform(key, i) < p ? 0 : x[i]! * keep;
     return xd;
   }
 
-  forward(out: F32, x: F32, rows: number): void {
+  forward(out: F32, x: F32, rows: number, training: boolean): void {
     if (!this.set.enabled) return;
     const r = this.set.cfg.rank, be = this.set.be, inF = this.lin.inFeatures, outF = this.lin.outFeatures;
-    this.grow(rows);
-    const key = this.set.dropoutActive ? this.set.nextKey(this.index) : -1;
+    const drop = training && this.set.dropoutActive;
+    this.grow(rows, drop);
+    const key = drop ? this.set.nextKey(this.index) : -1;
+    this.lastDrop = drop;
     this.lastKey = key;
-    const xd = this.dropped(x.subarray(0, rows * inF), rows, key);
+    const xd = this.dropped(x.subarray(0, rows * inF), rows, drop, key);
     const u = this.scratchU.subarray(0, rows * r);
     be.matmul(u, xd, this.a, rows, r, inF, { transB: true }); // u (rows, r) = xd · Aᵀ
     be.scale(u, this.set.scale);
@@ -111,10 +112,10 @@ class LoraLinear implements LinearAdapter {
   backward(dx: F32, dout: F32, x: F32, rows: number): void {
     if (!this.set.enabled) return;
     const r = this.set.cfg.rank, be = this.set.be, inF = this.lin.inFeatures, outF = this.lin.outFeatures;
-    const s = this.set.scale;
+    const s = this.set.scale, drop = this.lastDrop;
     const g = this.set.gradViews(this.index);
-    this.grow(rows);
-    const xd = this.dropped(x.subarray(0, rows * inF), rows, this.lastKey);
+    this.grow(rows, drop);
+    const xd = this.dropped(x.subarray(0, rows * inF), rows, drop, this.lastKey);
     const u = this.scratchU.subarray(0, rows * r);
     be.matmul(u, xd, this.a, rows, r, inF, { transB: true }); // recompute u = xd · Aᵀ (unscaled)
     be.scale(u, s);
@@ -122,11 +123,11 @@ class LoraLinear implements LinearAdapter {
     be.matmul(u, dout, this.b, rows, r, outF); // du (rows, r) = dout · B
     be.scale(u, s);
     be.matmul(g.a, u, xd, r, inF, rows, { transA: true, accumulate: true }); // dA += (s·du)ᵀ · xd
-    if (!this.set.dropoutActive) {
+    if (!drop) {
       be.matmul(dx, u, this.a, rows, inF, r, { accumulate: true }); // dx += s·du · A
       return;
     }
-    const dxd = this.scratchX.subarray(0, rows * inF); // reuse: d(xd) then through the mask
+    const dxd = this.scratchX.subarray(0, rows * inF); // reuse: d(xd), then through the mask
     be.matmul(dxd, u, this.a, rows, inF, r);
     const p = this.set.cfg.dropout, keep = 1 / (1 - p);
     for (let i = 0; i < rows * inF; i++) if (hashUniform(this.lastKey, i) >= p) dx[i]! += dxd[i]! * keep;
@@ -142,11 +143,19 @@ export class LoraSet {
   readonly be: Backend;
   /** Adapters add their term only while enabled (disable = the base model, e.g. the KL reference). */
   enabled = true;
-  /** Dropout applies only while training. */
+  /**
+   * Dropout applies only while this is true AND the model runs a training forward (Model.forward; never
+   * lastLogits / prefill / decode). Default false, so that scoring through Model.forward never drops:
+   * a trainer sets it.
+   */
   training = false;
   private gradArena: Arena | null = null;
   private readonly adapters: LoraLinear[] = [];
-  private counter = 0;
+  /**
+   * Training forwards run so far: the dropout masks are a function of (seed, dropoutStep). Saved in
+   * checkpoints with the other RNG state; setting it back replays the same masks.
+   */
+  dropoutStep = 0;
   private readonly seed: number;
 
   constructor(readonly model: Model, cfg: LoraConfig, opts: { seed?: number } = {}) {
@@ -157,7 +166,8 @@ export class LoraSet {
     for (const t of cfg.targets) {
       if (!ALL_TARGETS.includes(t)) throw new UserError(`unknown LoRA target "${t}"; targets: ${ALL_TARGETS.join(", ")}`);
     }
-    this.cfg = { useRslora: false, ...cfg };
+    // targets in the canonical order (q, k, v, o, gate, up, down), whatever order the config listed them in
+    this.cfg = { useRslora: false, ...cfg, targets: ALL_TARGETS.filter((t) => cfg.targets.includes(t)) };
     this.scale = this.cfg.useRslora ? cfg.alpha / Math.sqrt(cfg.rank) : cfg.alpha / cfg.rank;
     this.be = model.be;
     this.seed = (opts.seed ?? 0) >>> 0;
@@ -191,8 +201,8 @@ export class LoraSet {
 
   /** A fresh dropout key per (training forward, adapter). */
   nextKey(index: number): number {
-    if (index === 0) this.counter++;
-    return (Math.imul(this.seed ^ 0x5bd1e995, 2654435761) + Math.imul(this.counter, 40503) + index * 97) | 0;
+    if (index === 0) this.dropoutStep++;
+    return (Math.imul(this.seed ^ 0x5bd1e995, 2654435761) + Math.imul(this.dropoutStep, 40503) + index * 97) | 0;
   }
 
   get grads(): Arena {
