@@ -401,7 +401,7 @@ export class BatchSampler<C> {
   private readonly cache: C;
   private readonly opts: Required<SamplerOptions>;
   private readonly tok: TokenSampler;
-  private readonly reqs: ReqState[] = [];
+  private readonly reqs: (ReqState | null)[] = [];
   private readonly queue: ReqState[] = [];
   /** Requests with samples still waiting for a slot, in arrival order. */
   private readonly starting: ReqState[] = [];
@@ -410,12 +410,13 @@ export class BatchSampler<C> {
   private readonly pendingEvents: SampleEvent[] = [];
   private unfinished = 0;
 
-  constructor(model: InferenceModel<C>, opts: SamplerOptions) {
+  /** `cache` (from `model.createKVCache(opts.slots, opts.maxLen)`) is reused when given, else created. */
+  constructor(model: InferenceModel<C>, opts: SamplerOptions, cache?: C) {
     checkInt(opts.slots, 1, "slots");
     checkInt(opts.maxLen, 1, "maxLen");
     this.model = model;
     this.opts = { seed: 0, maxPrefillTokens: 8192, ...opts };
-    this.cache = model.createKVCache(opts.slots, opts.maxLen);
+    this.cache = cache ?? model.createKVCache(opts.slots, opts.maxLen);
     this.tok = new TokenSampler(model.cfg.vocabSize);
     for (let s = opts.slots - 1; s >= 0; s--) this.free.push(s);
   }
@@ -439,9 +440,39 @@ export class BatchSampler<C> {
     return this.unfinished > 0 || this.pendingEvents.length > 0;
   }
 
-  /** The outputs of request `index` (undefined entries are unfinished). */
+  /** The outputs of request `index` (undefined entries are unfinished or cancelled). */
   outputs(index: number): readonly (SampleOutput | undefined)[] {
-    return this.reqs[index]!.outputs;
+    const r = this.reqs[index];
+    if (!r) throw new Error(`request ${index} is unknown or was forgotten`);
+    return r.outputs;
+  }
+
+  /** Drops the unfinished sequences of request `index` (no finish events for them); frees their slots. */
+  cancel(index: number): void {
+    const req = this.reqs[index];
+    if (!req) return;
+    const q = this.queue.indexOf(req);
+    if (q >= 0) this.queue.splice(q, 1);
+    const st = this.starting.indexOf(req);
+    if (st >= 0) this.starting.splice(st, 1);
+    if (req.tplSlot >= 0) this.free.push(req.tplSlot);
+    req.tplSlot = -1;
+    req.waiting = [];
+    req.logits = null;
+    for (const [slot, seq] of this.running) {
+      if (seq.req === req) {
+        this.running.delete(slot);
+        this.free.push(slot);
+      }
+    }
+    for (let j = 0; j < req.n; j++) if (req.outputs[j] === undefined) this.unfinished--;
+    req.n = 0; // nothing of it is pending any more
+  }
+
+  /** Releases the memory of a finished or cancelled request (long-running samplers, e.g. a server). */
+  forget(index: number): void {
+    const req = this.reqs[index];
+    if (req && req.outputs.every((o, j) => o !== undefined || j >= req.n)) this.reqs[index] = null;
   }
 
   /** One round: admit waiting work into free slots (prefill), then one decode step for every running sequence. */
@@ -458,7 +489,7 @@ export class BatchSampler<C> {
       const ev = this.step();
       if (onEvent) for (const e of ev) onEvent(e);
     }
-    return this.reqs.map((r) => r.outputs as SampleOutput[]);
+    return this.reqs.map((r) => (r ? (r.outputs as SampleOutput[]) : []));
   }
 
   private newSeq(req: ReqState, sample: number): Seq {

@@ -1,0 +1,170 @@
+/**
+ * The local rollout engine: the in-process model through the KV-cache sampler (src/model/sample.ts).
+ *
+ * One BatchSampler (one KV cache, allocated once) serves every call: concurrent `generate` calls join
+ * the same continuous batch, and the sampler is stepped in a loop that yields to the event loop between
+ * steps (so an HTTP server stays responsive while it generates). The weights are read at every step, so
+ * after an optimizer step the next call samples from the updated policy.
+ *
+ * Log-probs are the model's own, temperature 1 (`logprobKind = "model"`).
+ */
+import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { AhaError } from "../errors.js";
+import { BatchSampler, SeqRng, type InferenceModel, type SampleEvent, type SampleRequest } from "../model/sample.js";
+import type { Completion, GenerateOptions, RolloutEngine, RolloutEvent, RolloutRequest } from "./engine.js";
+
+export interface LocalEngineOptions {
+  /** Sequences decoded at once (KV-cache slots). */
+  slots: number;
+  /** KV-cache positions per slot: prompt + completion must fit. */
+  maxLen: number;
+  /** Base of the per-call default seeds. Default 0. */
+  seed?: number;
+  /** Token ids → text, to fill `Completion.text`. */
+  decode?: (ids: Int32Array) => string;
+  /** Most prompt tokens per prefill call. Default 8192. */
+  maxPrefillTokens?: number;
+}
+
+interface Call {
+  /** sampler request index → position in the call */
+  local: Map<number, number>;
+  out: Completion[][];
+  left: number;
+  opts: GenerateOptions;
+  resolve: (c: Completion[][]) => void;
+  reject: (e: unknown) => void;
+  onAbort: () => void;
+}
+
+export class LocalRolloutEngine<C> implements RolloutEngine {
+  readonly name = "local";
+  readonly logprobKind = "model" as const;
+  private readonly sampler: BatchSampler<C>;
+  private readonly decode: ((ids: Int32Array) => string) | undefined;
+  private readonly byRequest = new Map<number, Call>();
+  private readonly baseSeed: number;
+  private calls = 0;
+  private pumping = false;
+  private closed = false;
+
+  constructor(model: InferenceModel<C>, opts: LocalEngineOptions) {
+    this.sampler = new BatchSampler(model, {
+      slots: opts.slots,
+      maxLen: opts.maxLen,
+      ...(opts.maxPrefillTokens !== undefined ? { maxPrefillTokens: opts.maxPrefillTokens } : {}),
+    });
+    this.decode = opts.decode;
+    this.baseSeed = opts.seed ?? 0;
+  }
+
+  generate(requests: readonly RolloutRequest[], opts: GenerateOptions = {}): Promise<Completion[][]> {
+    if (this.closed) return Promise.reject(new AhaError("AHA_ENGINE_CLOSED", "the rollout engine is closed"));
+    if (opts.signal?.aborted) return Promise.reject(aborted());
+    const callSeed = opts.seed ?? this.baseSeed * 1_000_003 + this.calls;
+    this.calls++;
+    const added: number[] = [];
+    try {
+      requests.forEach((r, i) => added.push(this.sampler.add(toSampleRequest(r, r.seed ?? new SeqRng(callSeed, i, 0x5eed).nextU32()))));
+    } catch (e) {
+      for (const idx of added) this.drop(idx);
+      return Promise.reject(e);
+    }
+    return new Promise<Completion[][]>((resolve, reject) => {
+      const call: Call = {
+        local: new Map(added.map((idx, i) => [idx, i])),
+        out: requests.map((r) => new Array<Completion>(r.n ?? 1)),
+        left: requests.reduce((a, r) => a + (r.n ?? 1), 0),
+        opts,
+        resolve,
+        reject,
+        onAbort: () => this.fail(call, aborted()),
+      };
+      if (call.left === 0) {
+        resolve(call.out);
+        return;
+      }
+      for (const idx of added) this.byRequest.set(idx, call);
+      opts.signal?.addEventListener("abort", call.onAbort, { once: true });
+      void this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const calls = new Set(this.byRequest.values());
+    for (const c of calls) this.fail(c, new AhaError("AHA_ENGINE_CLOSED", "the rollout engine was closed while generating"));
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.sampler.busy) {
+        for (const e of this.sampler.step()) this.dispatch(e);
+        await yieldToLoop();
+      }
+    } catch (err) {
+      // A model error fails every pending call.
+      for (const c of new Set(this.byRequest.values())) this.fail(c, err);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private dispatch(e: SampleEvent): void {
+    const idx = e.type === "token" ? e.requestIndex : e.output.requestIndex;
+    const call = this.byRequest.get(idx);
+    if (!call) return;
+    const ri = call.local.get(idx)!;
+    if (e.type === "token") {
+      call.opts.onEvent?.({ type: "token", requestIndex: ri, sampleIndex: e.sampleIndex, token: e.token, logprob: e.logprob });
+      return;
+    }
+    const o = e.output;
+    const completion: Completion = {
+      requestIndex: ri,
+      sampleIndex: o.sampleIndex,
+      tokenIds: o.tokens,
+      logprobs: o.logprobs,
+      finishReason: o.finishReason,
+      ...(this.decode ? { text: this.decode(o.tokens) } : {}),
+    };
+    call.out[ri]![o.sampleIndex] = completion;
+    call.opts.onEvent?.({ type: "finish", completion } satisfies RolloutEvent);
+    if (--call.left === 0) {
+      for (const i of call.local.keys()) this.drop(i);
+      call.opts.signal?.removeEventListener("abort", call.onAbort);
+      call.resolve(call.out);
+    }
+  }
+
+  private fail(call: Call, err: unknown): void {
+    for (const i of call.local.keys()) this.drop(i);
+    call.opts.signal?.removeEventListener("abort", call.onAbort);
+    call.reject(err);
+  }
+
+  private drop(idx: number): void {
+    this.sampler.cancel(idx);
+    this.sampler.forget(idx);
+    this.byRequest.delete(idx);
+  }
+}
+
+function aborted(): AhaError {
+  return new AhaError("AHA_ABORTED", "generation was aborted");
+}
+
+function toSampleRequest(r: RolloutRequest, seed: number): SampleRequest {
+  return {
+    promptIds: r.promptIds,
+    maxNewTokens: r.maxNewTokens,
+    seed,
+    ...(r.n !== undefined ? { n: r.n } : {}),
+    ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
+    ...(r.topP !== undefined ? { topP: r.topP } : {}),
+    ...(r.topK !== undefined ? { topK: r.topK } : {}),
+    ...(r.stopTokenIds !== undefined ? { stopTokenIds: r.stopTokenIds } : {}),
+  };
+}
