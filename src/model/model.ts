@@ -141,7 +141,8 @@ class Workspace {
       resid: (l: number): F32 => resid[this.perLayer ? l : l % 2]!,
       h: at(T * I), // (T, I) swiglu output, recomputed in backward
       lnF: at(T * C), rstdF: at(T), // final norm
-      logp: at(T), entropy: at(T), lseV: at(T), // (T)
+      logp: at(T), entropy: at(T), lseV: at(T), // (T); lseV per head row
+      lnFc: at(T * C), logpC: at(T), entC: at(T), // compacted head rows (onlyTargets)
       cos: at(T * (c.headDim / 2)), sin: at(T * (c.headDim / 2)), // (T, D/2)
       logits: at(Math.min(T, this.chunkRows) * c.vocabSize), // (chunk, V)
       // backward scratch
@@ -150,7 +151,7 @@ class Workspace {
       dk: this.withGrad ? at(T * KD) : null, dv: this.withGrad ? at(T * KD) : null,
       dqPre: this.withGrad && c.qkNorm ? at(T * HD) : null, dkPre: this.withGrad && c.qkNorm ? at(T * KD) : null,
       dh: this.withGrad ? at(T * I) : null, dgate: this.withGrad ? at(T * I) : null, dup: this.withGrad ? at(T * I) : null,
-      dlnF: this.withGrad ? at(T * C) : null,
+      dlnF: this.withGrad ? at(T * C) : null, dlnFc: this.withGrad ? at(T * C) : null,
     };
     return acts;
   }
@@ -196,7 +197,7 @@ export class Model {
   private trainWs: Workspace | null = null;
   private inferWs: Workspace | null = null;
   /** What forward saw, for backward. */
-  private saved: { T: number; tokens: Int32Array; targets: Int32Array; cu: Int32Array; logitsKept: boolean } | null = null;
+  private saved: { T: number; tokens: Int32Array; cu: Int32Array; head: HeadRows; logitsKept: boolean } | null = null;
 
   private readonly invFreq: Float64Array; // (D/2)
   private ropeCos: F32 = zeroes(0); // (P, D/2) by position
@@ -413,9 +414,9 @@ export class Model {
    * Forward over packed sequences. tokens (T), cuSeqlens (S+1), targets (T): the token whose log-prob
    * is wanted at each position (usually the next token of the sequence; −1 = none, logp 0).
    * Returns views valid until the next forward: logp (T) = log p(target | prefix), entropy (T) of the
-   * next-token distribution at every position.
+   * next-token distribution at every position (see ForwardOptions.onlyTargets).
    */
-  forward(tokens: Int32Array, cuSeqlens: Int32Array, targets: Int32Array): { logp: F32; entropy: F32 } {
+  forward(tokens: Int32Array, cuSeqlens: Int32Array, targets: Int32Array, opts: ForwardOptions = {}): { logp: F32; entropy: F32 } {
     const T = tokens.length;
     checkPacked(cuSeqlens, T);
     if (targets.length !== T) throw new Error(`targets has ${targets.length} entries, tokens ${T}`);
@@ -436,25 +437,43 @@ export class Model {
     } finally {
       this.inTrainingForward = false;
     }
-    const logitsKept = this.headForward(a, T, targets);
-    this.saved = { T, tokens: tokens.slice(), targets: targets.slice(), cu: cuSeqlens.slice(), logitsKept };
+    const c2 = this.cfg, C = c2.hiddenSize;
+    this.be.rmsnormForward(a.lnF, a.rstdF, a.resid(c2.numLayers), this.w.normF, T, C, c2.rmsNormEps);
+    // the rows the vocabulary head runs on: all, or (onlyTargets) those with a target, gathered
+    let head: HeadRows;
+    if (opts.onlyTargets) {
+      let R = 0;
+      for (let t = 0; t < T; t++) if (targets[t]! >= 0) R++;
+      const rows = new Int32Array(R), tg = new Int32Array(R);
+      for (let t = 0, r = 0; t < T; t++) if (targets[t]! >= 0) { rows[r] = t; tg[r++] = targets[t]!; }
+      for (let r = 0; r < R; r++) a.lnFc.set(a.lnF.subarray(rows[r]! * C, (rows[r]! + 1) * C), r * C);
+      head = { rows, R, x: a.lnFc.subarray(0, R * C), logp: a.logpC.subarray(0, R), entropy: a.entC.subarray(0, R), targets: tg };
+    } else {
+      head = { rows: null, R: T, x: a.lnF, logp: a.logp, entropy: a.entropy, targets: targets.slice() };
+    }
+    const logitsKept = this.headForward(a, head);
+    if (head.rows) {
+      a.logp.fill(0);
+      a.entropy.fill(0);
+      for (let r = 0; r < head.R; r++) { a.logp[head.rows[r]!] = head.logp[r]!; a.entropy[head.rows[r]!] = head.entropy[r]!; }
+    }
+    this.saved = { T, tokens: tokens.slice(), cu: cuSeqlens.slice(), head, logitsKept };
     return { logp: a.logp, entropy: a.entropy };
   }
 
-  /** Final norm + vocabulary head in chunks → logp, entropy, lseV. Returns whether the logits are kept whole. */
-  private headForward(a: Acts, T: number, targets: Int32Array): boolean {
-    const c = this.cfg, be = this.be, C = c.hiddenSize, V = c.vocabSize;
-    be.rmsnormForward(a.lnF, a.rstdF, a.resid(c.numLayers), this.w.normF, T, C, c.rmsNormEps);
-    const rows = Math.min(T, Math.max(1, Math.floor(this.chunkFloats / V)));
-    for (let t0 = 0; t0 < T; t0 += rows) {
-      const n = Math.min(rows, T - t0);
+  /** Vocabulary head over the head rows, in chunks → logp, entropy, lseV (per head row). Returns whether the logits are kept whole. */
+  private headForward(a: Acts, h: HeadRows): boolean {
+    const be = this.be, C = this.cfg.hiddenSize, V = this.cfg.vocabSize, R = h.R;
+    const rows = Math.max(1, Math.floor(this.chunkFloats / V));
+    for (let r0 = 0; r0 < R; r0 += rows) {
+      const n = Math.min(rows, R - r0);
       const logits = a.logits.subarray(0, n * V); // (n, V)
-      be.matmul(logits, a.lnF.subarray(t0 * C, (t0 + n) * C), this.headBf16 ?? this.w.head, n, V, C,
+      be.matmul(logits, h.x.subarray(r0 * C, (r0 + n) * C), this.headBf16 ?? this.w.head, n, V, C,
         { transB: true, bf16: this.headBf16 !== null });
-      be.logprobsForward(a.logp.subarray(t0, t0 + n), a.entropy.subarray(t0, t0 + n), a.lseV.subarray(t0, t0 + n),
-        logits, targets.subarray(t0, t0 + n), n, V);
+      be.logprobsForward(h.logp.subarray(r0, r0 + n), h.entropy.subarray(r0, r0 + n), a.lseV.subarray(r0, r0 + n),
+        logits, h.targets.subarray(r0, r0 + n), n, V);
     }
-    return rows >= T;
+    return rows >= R;
   }
 
   /**
@@ -474,26 +493,34 @@ export class Model {
     const g = this.g!, w = this.w;
     this.syncBf16();
     const a = this.trainWs!.bind(T);
-    const dresid = a.dresid!, dln = a.dln!, dlnF = a.dlnF!;
+    const dresid = a.dresid!, dln = a.dln!, dlnF = a.dlnF!, h = s.head;
     const bf16 = this.headBf16 !== null;
     // RMSNorm weight gradients go to a throwaway buffer when the base model is frozen
     const junk = this.trainBase ? null : new Float32Array(Math.max(C, D));
     const ng = (v: F32): F32 => (junk ? junk.subarray(0, v.length) : v);
 
-    // vocabulary head, chunk by chunk; rows with no gradient are skipped
-    dlnF.fill(0);
-    const rows = Math.min(T, Math.max(1, Math.floor(this.chunkFloats / V)));
-    for (let t0 = 0; t0 < T; t0 += rows) {
-      const n = Math.min(rows, T - t0);
-      const dl = dlogp?.subarray(t0, t0 + n) ?? null, de = dentropy?.subarray(t0, t0 + n) ?? null;
+    // vocabulary head over the head rows, chunk by chunk; chunks with no gradient are skipped
+    const R = h.R;
+    const gather = (d: F32 | null): F32 | null => (d && h.rows ? Float32Array.from(h.rows, (t) => d[t]!) : d);
+    const dlR = gather(dlogp), deR = gather(dentropy); // (R)
+    const dX = h.rows ? a.dlnFc!.subarray(0, R * C) : dlnF; // (R, C)
+    dX.fill(0);
+    const rows = Math.max(1, Math.floor(this.chunkFloats / V));
+    for (let r0 = 0; r0 < R; r0 += rows) {
+      const n = Math.min(rows, R - r0);
+      const dl = dlR?.subarray(r0, r0 + n) ?? null, de = deR?.subarray(r0, r0 + n) ?? null;
       if (!anyNonZero(dl) && !anyNonZero(de)) continue;
-      const lnF = a.lnF.subarray(t0 * C, (t0 + n) * C); // (n, C)
+      const x = h.x.subarray(r0 * C, (r0 + n) * C); // (n, C)
       const logits = a.logits.subarray(0, n * V); // (n, V), becomes dlogits in place
-      if (!s.logitsKept) be.matmul(logits, lnF, this.headBf16 ?? w.head, n, V, C, { transB: true, bf16 });
-      be.logprobsBackward(logits, logits, a.lseV.subarray(t0, t0 + n), a.entropy.subarray(t0, t0 + n), dl, de,
-        s.targets.subarray(t0, t0 + n), n, V);
-      if (this.trainBase) be.matmul(g.head, logits, lnF, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · lnF
-      be.matmul(dlnF.subarray(t0 * C, (t0 + n) * C), logits, this.headBf16 ?? w.head, n, C, V, { accumulate: true, bf16 });
+      if (!s.logitsKept) be.matmul(logits, x, this.headBf16 ?? w.head, n, V, C, { transB: true, bf16 });
+      be.logprobsBackward(logits, logits, a.lseV.subarray(r0, r0 + n), h.entropy.subarray(r0, r0 + n), dl, de,
+        h.targets.subarray(r0, r0 + n), n, V);
+      if (this.trainBase) be.matmul(g.head, logits, x, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · x
+      be.matmul(dX.subarray(r0 * C, (r0 + n) * C), logits, this.headBf16 ?? w.head, n, C, V, { accumulate: true, bf16 });
+    }
+    if (h.rows) {
+      dlnF.fill(0);
+      for (let r = 0; r < R; r++) dlnF.set(dX.subarray(r * C, (r + 1) * C), h.rows[r]! * C);
     }
     dresid.fill(0);
     be.rmsnormBackward(dresid, ng(g.normF), dlnF, a.resid(c.numLayers), w.normF, a.rstdF, T, C);
@@ -554,7 +581,7 @@ export class Model {
 
   /** forward + cross-entropy + backward (grads +=). Returns the mean loss. */
   crossEntropyStep(tokens: Int32Array, cuSeqlens: Int32Array, targets: Int32Array): number {
-    const { logp } = this.forward(tokens, cuSeqlens, targets);
+    const { logp } = this.forward(tokens, cuSeqlens, targets, { onlyTargets: true });
     const { loss, dlogp } = Model.crossEntropy(logp, targets);
     this.backward(dlogp, null);
     return loss;
@@ -703,6 +730,25 @@ export function ropeInvFreq(cfg: ModelConfig): Float64Array {
   }
   for (let i = 0; i < half; i++) f[i] = Math.fround(f[i]!); // HF keeps inv_freq in fp32
   return f;
+}
+
+/** The rows of the batch the vocabulary head runs on (all, or only those with a target). */
+interface HeadRows {
+  rows: Int32Array | null; // (R) batch row of each head row; null = all rows in order
+  R: number;
+  x: F32; // (R, C) final-norm output of those rows
+  logp: F32; // (R)
+  entropy: F32; // (R)
+  targets: Int32Array; // (R)
+}
+
+export interface ForwardOptions {
+  /**
+   * Run the vocabulary head only at positions with a target ≥ 0; logp and entropy are 0 elsewhere and
+   * backward ignores dlogp/dentropy there. Saves the head's cost (V·C per token, a quarter of a 0.5B
+   * model's compute) on prompt tokens in RL. Default false: entropy at every position.
+   */
+  onlyTargets?: boolean;
 }
 
 function checkPacked(cu: Int32Array, T: number): void {

@@ -57,6 +57,22 @@ describe.each(["qwen2-tiny", "llama-tiny", "qwen3-tiny"])("%s", (name) => {
     expectClose(`${name} chunked grads`, chunked.grads.data, whole.grads.data, { atol: 1e-6, rtol: 1e-4 });
   });
 
+  it("onlyTargets (head on target rows only, chunked) gives the full head's values and gradients there", () => {
+    const full = fixtureModel(fx), only = fixtureModel(fx, { logitsChunkFloats: 4 * V });
+    const dlogp = Float32Array.from(lcgInts(tokens.length, 1000, 5), (x, t) => (targets[t]! >= 0 ? x / 500 - 1 : 0));
+    const dent = Float32Array.from(lcgInts(tokens.length, 1000, 6), (x, t) => (targets[t]! >= 0 ? x / 1000 - 0.5 : 0));
+    full.zeroGrad();
+    const f = full.forward(tokens, cu, targets);
+    const fl = f.logp.slice(), fe = f.entropy.map((e, t) => (targets[t]! >= 0 ? e : 0));
+    full.backward(dlogp, dent);
+    only.zeroGrad();
+    const o = only.forward(tokens, cu, targets, { onlyTargets: true });
+    expectClose(`${name} onlyTargets logp`, o.logp, fl, SAME);
+    expectClose(`${name} onlyTargets entropy`, o.entropy, fe, SAME);
+    only.backward(dlogp, dent);
+    expectClose(`${name} onlyTargets grads`, only.grads.data, full.grads.data, { atol: 1e-6, rtol: 1e-4 });
+  });
+
   it("prefill + decode logits equal lastLogits (full recompute) at every position, with prefix sharing", () => {
     const m = fixtureModel(fx);
     const prompt = tokens.slice(0, 3);
