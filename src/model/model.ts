@@ -308,14 +308,17 @@ export class Model {
     if (lin.adapter) lin.adapter.forward(out, x, rows, this.inTrainingForward);
   }
 
-  /** dx (rows, inF) +=, dW +=, db += (unless trainBase is false), from dout (rows, outF); x as in forward. */
-  linearBackward(dx: F32, dout: F32, x: F32, lin: Linear, rows: number): void {
+  /**
+   * dx (rows, inF) += (or = when accumulateDx is false), dW +=, db += (unless trainBase is false), from
+   * dout (rows, outF); x as in forward.
+   */
+  linearBackward(dx: F32, dout: F32, x: F32, lin: Linear, rows: number, accumulateDx = true): void {
     const bf16 = lin.wBf16 !== null;
     if (this.trainBase) {
       this.be.matmul(lin.dw, dout, x, lin.outFeatures, lin.inFeatures, rows, { transA: true, accumulate: true, bf16 });
       if (lin.db) this.be.addBiasBackward(lin.db, dout, rows, lin.outFeatures);
     }
-    this.be.matmul(dx, dout, lin.wBf16 ?? lin.w, rows, lin.inFeatures, lin.outFeatures, { accumulate: true, bf16 });
+    this.be.matmul(dx, dout, lin.wBf16 ?? lin.w, rows, lin.inFeatures, lin.outFeatures, { accumulate: accumulateDx, bf16 });
     if (lin.adapter) lin.adapter.backward(dx, dout, x, rows);
   }
 
@@ -531,18 +534,15 @@ export class Model {
       const la = a.layers[l]!, lw = w.layers[l]!, lg: LayerViews = g.layers[l]!, lin = this.linears[l]!;
       // MLP block: x_{l+1} = resid2 + down(silu(gate(ln2)) * up(ln2)); dresid holds dL/dx_{l+1}
       be.swigluForward(a.h, la.gate, la.up); // recompute h
-      dh.fill(0);
-      this.linearBackward(dh, dresid, a.h, lin.down, T);
+      this.linearBackward(dh, dresid, a.h, lin.down, T, false); // first writer of dh: overwrite, no zeroing
       dgate.fill(0);
       dup.fill(0);
       be.swigluBackward(dgate, dup, dh, la.gate, la.up);
-      dln.fill(0);
-      this.linearBackward(dln, dgate, la.ln2, lin.gate, T);
+      this.linearBackward(dln, dgate, la.ln2, lin.gate, T, false);
       this.linearBackward(dln, dup, la.ln2, lin.up, T);
       be.rmsnormBackward(dresid, ng(lg.ln2), dln, la.resid2, lw.ln2, la.rstd2, T, C); // dresid: dL/dresid2
       // attention block: resid2 = x_l + o(attention(rope(norm(q)), rope(norm(k)), v))
-      datt.fill(0);
-      this.linearBackward(datt, dresid, la.att, lin.o, T);
+      this.linearBackward(datt, dresid, la.att, lin.o, T, false);
       dq.fill(0);
       dk.fill(0);
       dv.fill(0);
@@ -558,8 +558,7 @@ export class Model {
         be.rmsnormBackward(dqIn, ng(lg.qNorm!), dq, la.qPre!, lw.qNorm!, la.qRstd!, T * Hq, D);
         be.rmsnormBackward(dkIn, ng(lg.kNorm!), dk, la.kPre!, lw.kNorm!, la.kRstd!, T * Hkv, D);
       }
-      dln.fill(0);
-      this.linearBackward(dln, dqIn, la.ln1, lin.q, T);
+      this.linearBackward(dln, dqIn, la.ln1, lin.q, T, false);
       this.linearBackward(dln, dkIn, la.ln1, lin.k, T);
       this.linearBackward(dln, dv, la.ln1, lin.v, T);
       be.rmsnormBackward(dresid, ng(lg.ln1), dln, a.resid(l), lw.ln1, la.rstd1, T, C); // dresid: dL/dx_l
