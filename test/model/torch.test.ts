@@ -74,6 +74,20 @@ describe.each(FIXTURE_MODELS)("%s vs PyTorch", (name) => {
     expect(Math.sqrt(num / den)).toBeLessThan(0.03);
   });
 
+  it("bf16 mode refreshes its weight copy after an optimizer step (params.version)", () => {
+    const m = fixtureModel(fx, { precision: "bf16" });
+    const before = m.forward(tokens, cu, targets).logp.slice();
+    m.zeroGrad();
+    m.backward(ref.f("dlogp"), ref.f("dentropy"));
+    new AdamW(m.params, m.grads, {}).update(1e-2); // bumps params.version
+    const after = m.forward(tokens, cu, targets).logp.slice();
+    const fresh = fixtureModel(fx, { precision: "bf16" });
+    fresh.params.data.set(m.params.data);
+    fresh.params.markChanged();
+    expect(after).not.toEqual(before);
+    expect(after).toEqual(fresh.forward(tokens, cu, targets).logp);
+  });
+
   it("clip_grad_norm_ + two AdamW steps match torch.optim.AdamW", () => {
     const m = fixtureModel(fx);
     const sc = ref.scalars;
