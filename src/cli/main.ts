@@ -16,6 +16,7 @@ interface CommandModule {
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   bench: () => import("./bench.js"),
   dashboard: () => import("./dashboard.js"),
+  generate: () => import("./generate.js"),
   score: () => import("./score.js"),
 };
 
