@@ -39,7 +39,8 @@ export const gemmSuite: BenchSuite = {
     const native = loadNativeBackend();
     const seconds = ctx.quick ? 0.15 : 1.5;
     const rows: BenchRow[] = [];
-    for (const [m, k, n] of GEMM_CASES) {
+    const cases = GEMM_CASES.filter(([m, k, n]) => !ctx.only || ctx.only.includes(`${m}x${k}x${n}`));
+    for (const [m, k, n] of cases) {
       const a = new Float32Array(m * k), b = new Float32Array(n * k), c = new Float32Array(m * n);
       for (let i = 0; i < a.length; i++) a[i] = Math.sin(i) * 0.5;
       for (let i = 0; i < b.length; i++) b[i] = Math.cos(i) * 0.5;
@@ -64,8 +65,7 @@ export const gemmSuite: BenchSuite = {
       }
     }
     if (ctx.peer) {
-      const threads = native.ok ? native.addon.info().threads : 2;
-      const p = runPeer("gemm", { cases: GEMM_CASES, dtypes: DTYPES, seconds }, threads);
+      const p = runPeer("gemm", { cases, dtypes: DTYPES, seconds }, ctx.threads);
       if (p.ok) {
         const peerRows = p.data["rows"] as Array<{ case: string; dtype: string; gflops: number }>;
         for (const r of rows) r.peer = peerRows.find((q) => q.case === r.case && q.dtype === r.dtype)?.gflops ?? null;

@@ -6,10 +6,12 @@ import type { BenchSuite } from "./types.js";
 
 export const SUITES: Record<string, () => Promise<BenchSuite>> = {
   gemm: async () => (await import("./gemm.js")).gemmSuite,
+  train: async () => (await import("./model.js")).trainSuite,
+  sample: async () => (await import("./model.js")).sampleSuite,
   code: async () => (await import("../rewards/code/bench.js")).codeSuite,
 };
 
-/** What `aha bench` runs with no suite named. train and sample join once they are registered above. */
+/** What `aha bench` runs with no suite named: the engine set. */
 export const DEFAULT_SUITES = ["gemm", "train", "sample"].filter((s) => s in SUITES);
 
 export type { BenchContext, BenchRow, BenchSuite } from "./types.js";

@@ -23,8 +23,12 @@ export interface BenchContext {
   backend: Backend;
   /** false with --no-peer: do not run PyTorch */
   peer: boolean;
-  /** --quick: fewer repetitions (for smoke tests; figures are noisier) */
+  /** --quick: fewer repetitions and only the small cases (smoke tests; figures are noisier) */
   quick: boolean;
+  /** --only a,b: run only these cases (gemm shapes "MxKxN", model names "S", "qwen2.5-0.5b"); null = all */
+  only: string[] | null;
+  /** OpenMP threads for aha, and the peer's thread count */
+  threads: number;
   /** progress lines for the human (stderr) */
   log(line: string): void;
   /** notes that end up in the JSON's machine.notes (e.g. "torch missing: peer is null") */

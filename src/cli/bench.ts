@@ -21,7 +21,8 @@ Options:
   --json FILE     also write {"machine":{...},"rows":[...]} to FILE
   --threads N     OpenMP threads for aha and PyTorch (default: 2, the development machine's cores)
   --no-peer       do not run the PyTorch peer (scripts/peer_bench.py with /usr/bin/python3)
-  --quick         short timings (smoke test; noisy figures)
+  --only LIST     only these cases, comma-separated (gemm shapes like 64x512x512; models S, qwen2.5-0.5b)
+  --quick         short timings and only model S (smoke test; noisy figures)
   -h, --help      this text
 `;
 
@@ -42,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
         threads: { type: "string" },
         "no-peer": { type: "boolean" },
         quick: { type: "boolean" },
+        only: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -68,6 +70,8 @@ export async function run(argv: string[]): Promise<number> {
     backend,
     peer: !values["no-peer"],
     quick: values.quick ?? false,
+    only: values.only === undefined ? null : values.only.split(",").map((x) => x.trim()).filter((x) => x !== ""),
+    threads,
     log: (line) => process.stderr.write(`bench: ${line}\n`),
     note: (line) => {
       notes.push(line);
