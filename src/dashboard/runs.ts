@@ -83,6 +83,9 @@ export interface EvalResult {
   answer: string;
   category: string | null;
   pass1: number | null;
+  /** Before filtering: how many samples the question has, and how many are correct. */
+  n_samples: number;
+  n_correct: number;
   samples: EvalSample[];
 }
 
@@ -389,7 +392,10 @@ export function normalizeSample(r: Row): Sample | null {
 
 function normalizeEvalResult(r: Row, index: number): EvalResult {
   const samples = Array.isArray(r.samples) ? r.samples : [];
+  const correct = samples.filter((s) => s !== null && typeof s === "object" && (s as Row).correct === true).length;
   return {
+    n_samples: samples.length,
+    n_correct: correct,
     index,
     id: r.id === undefined ? String(index) : text(r.id),
     question: text(r.question),

@@ -1,0 +1,347 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * Metric curves: which metrics go on which chart (a lookup table, in the order people read them),
+ * smoothing, and the uPlot charts themselves (one per metric group, cursors synced, click → step).
+ */
+import uPlot from "uplot";
+import { fmtDuration, fmtNum, fmtTick, h, type Child } from "./dom.js";
+import type { Row } from "./api.js";
+
+export interface ChartSpec {
+  id: string;
+  title: string;
+  /** The metric keys drawn on this chart (those present in the data). */
+  keys: string[];
+  big?: boolean;
+  /** Values are fractions: the y axis reads as percent. */
+  frac?: boolean;
+}
+
+export interface Section {
+  title: string;
+  note?: string;
+  charts: ChartSpec[];
+}
+
+const LABELS: Record<string, string> = {
+  accuracy: "Accuracy",
+  "length/mean": "Response length (mean tokens)",
+  recheck_share: "Re-check share",
+  "reward/mean": "Reward (mean)",
+  "reward/std": "Reward (std within groups)",
+  format_rate: "Format rate",
+  "groups/zero_variance_frac": "Groups with zero reward variance",
+  "length/truncated_frac": "Truncated responses",
+  entropy: "Entropy (nats/token)",
+  kl: "KL to reference",
+  "loss/policy": "Policy loss",
+  grad_norm: "Gradient norm",
+  lr: "Learning rate",
+  loss: "Loss",
+};
+const NOTES: Record<string, string> = {
+  recheck_share: "responses that stop and re-check (\"wait\", \"let me check\")",
+  "groups/zero_variance_frac": "prompts whose samples all got the same reward (no learning signal)",
+};
+const FRACTIONS = new Set(["accuracy", "recheck_share", "format_rate", "groups/zero_variance_frac", "length/truncated_frac", "clip/low_frac", "clip/high_frac"]);
+
+export function label(key: string): string {
+  return LABELS[key] ?? key;
+}
+
+/** Groups the metric keys present into sections of charts; keys no rule claims go to "Other". */
+export function sections(keys: Set<string>): Section[] {
+  const used = new Set<string>(["step", "time"]);
+  const take = (pred: (k: string) => boolean): string[] => {
+    const ks = [...keys].filter((k) => !used.has(k) && pred(k)).sort();
+    for (const k of ks) used.add(k);
+    return ks;
+  };
+  const one = (key: string, extra: Partial<ChartSpec> = {}): ChartSpec[] =>
+    keys.has(key) && !used.has(key) ? (used.add(key), [{ id: key, title: label(key), keys: [key], frac: FRACTIONS.has(key), ...extra }]) : [];
+  const many = (id: string, title: string, pred: (k: string) => boolean, extra: Partial<ChartSpec> = {}): ChartSpec[] => {
+    const ks = take(pred);
+    return ks.length > 0 ? [{ id, title, keys: ks, ...extra }] : [];
+  };
+  const out: Section[] = [
+    {
+      title: "The aha moment",
+      note: "accuracy rising while responses grow longer and start re-checking themselves",
+      charts: [...one("accuracy", { big: true }), ...one("length/mean", { big: true }), ...one("recheck_share", { big: true }), ...one("reward/mean", { big: true })],
+    },
+    {
+      title: "Reward",
+      charts: [
+        ...many("reward-parts", "Reward parts", (k) => k.startsWith("reward/") && k !== "reward/std"),
+        ...one("reward/std"),
+        ...one("format_rate"),
+        ...one("groups/zero_variance_frac"),
+      ],
+    },
+    {
+      title: "Length",
+      charts: [
+        ...(keys.has("length/min") || keys.has("length/max")
+          ? (take((k) => k === "length/min" || k === "length/max"), [{ id: "length", title: "Response length (min / mean / max)", keys: ["length/min", "length/mean", "length/max"].filter((k) => keys.has(k)) }])
+          : []),
+        ...one("length/truncated_frac"),
+        ...many("length-other", "Other length metrics", (k) => k.startsWith("length/")),
+      ],
+    },
+    {
+      title: "Policy",
+      charts: [...one("entropy"), ...one("kl"), ...many("clip", "Clipped tokens (low / high)", (k) => k.startsWith("clip/"), { frac: true }), ...many("loss", "Loss", (k) => k === "loss" || k.startsWith("loss/"))],
+    },
+    { title: "Optimizer", charts: [...one("grad_norm"), ...one("lr")] },
+    {
+      title: "Speed",
+      charts: [
+        ...many("tps", "Tokens per second", (k) => k.startsWith("tokens_per_s")),
+        ...one("seconds/step", { title: "Seconds per step" }),
+        ...many("phases", "Seconds per phase", (k) => k.startsWith("seconds/")),
+      ],
+    },
+  ];
+  const rest = [...keys].filter((k) => !used.has(k)).sort();
+  out.push({ title: "Other", charts: rest.map((k) => ({ id: k, title: k, keys: [k] })) });
+  return out.filter((s) => s.charts.length > 0);
+}
+
+/** TensorBoard's smoothing: an exponential moving average, debiased at the start. */
+export function smooth(ys: (number | null)[], weight: number): (number | null)[] {
+  if (weight <= 0) return ys;
+  let last = 0;
+  let n = 0;
+  return ys.map((y) => {
+    if (y === null) return null;
+    last = last * weight + (1 - weight) * y;
+    n++;
+    return last / (1 - Math.pow(weight, n));
+  });
+}
+
+export const PALETTE = ["#2563eb", "#e8590c", "#0ca678", "#ae3ec9", "#d6336c", "#0b7285", "#f59f00", "#5c7cfa", "#495057"];
+const DASHES: number[][] = [[], [6, 4], [2, 3], [10, 3, 2, 3]];
+
+export interface RunSeries {
+  name: string;
+  color: string;
+  rows: Row[];
+}
+
+export interface ChartOptions {
+  xMode: "step" | "time";
+  smoothing: number;
+  onPickStep: (run: string, step: number) => void;
+}
+
+/** One chart: a card with a title, a live read-out, and the uPlot canvas. */
+export class MetricChart {
+  readonly el: HTMLElement;
+  private plot: uPlot | null = null;
+  private readonly plotEl: HTMLElement;
+  private readonly readout: HTMLElement;
+  private readonly legendEl: HTMLElement;
+  private seriesMeta: { run: string; key: string; smoothed: boolean }[] = [];
+  private lastLine: Child[] = [];
+  private downAt: [number, number] | null = null;
+  private stepOf: ((idx: number) => { run: string; step: number } | null) | null = null;
+
+  constructor(readonly spec: ChartSpec, private opts: ChartOptions) {
+    this.readout = h("span", { class: "readout" });
+    this.legendEl = h("div", { class: "legend" });
+    this.plotEl = h("div", { class: "plot" });
+    this.el = h(
+      "div",
+      { class: `chart card${spec.big ? " big" : ""}`, "data-chart": spec.id },
+      h("div", { class: "chart-head" }, h("div", { class: "chart-title" }, spec.title, NOTES[spec.id] ? h("span", { class: "chart-note" }, NOTES[spec.id]) : null), this.readout),
+      this.legendEl,
+      this.plotEl,
+    );
+  }
+
+  setOptions(opts: ChartOptions): void {
+    this.opts = opts;
+  }
+
+  /** (Re)draws with the given runs. Rebuilds the plot when the set of series changed, else swaps data. */
+  update(runs: RunSeries[]): void {
+    const xKey = this.opts.xMode;
+    const w = this.opts.smoothing;
+    const tables: uPlot.AlignedData[] = [];
+    const meta: { run: string; key: string; smoothed: boolean; color: string; dash: number[]; faint: boolean }[] = [];
+    const xsToStep: { run: string; map: Map<number, number> }[] = [];
+    const multiRun = runs.length > 1;
+    runs.forEach((r) => {
+      this.spec.keys.forEach((key, ki) => {
+        const pts = r.rows.filter((row) => typeof row[key] === "number" && typeof row[xKey] === "number");
+        if (pts.length === 0) return;
+        const xs = pts.map((row) => row[xKey] as number);
+        const ys = pts.map((row) => row[key] as number);
+        const m = new Map<number, number>();
+        for (const row of pts) if (typeof row.step === "number") m.set(row[xKey] as number, row.step);
+        xsToStep.push({ run: r.name, map: m });
+        const color = multiRun ? r.color : this.spec.keys.length > 1 ? (PALETTE[ki % PALETTE.length] ?? "#333") : r.color;
+        const dash = multiRun ? (DASHES[ki % DASHES.length] ?? []) : [];
+        if (w > 0) {
+          tables.push([xs, ys, smooth(ys, w)]);
+          meta.push({ run: r.name, key, smoothed: false, color, dash, faint: true }, { run: r.name, key, smoothed: true, color, dash, faint: false });
+        } else {
+          tables.push([xs, ys]);
+          meta.push({ run: r.name, key, smoothed: false, color, dash, faint: false });
+        }
+      });
+    });
+    if (tables.length === 0) {
+      this.el.hidden = true;
+      return;
+    }
+    this.el.hidden = false;
+    // Steps are sorted already; times too (both grow along a run).
+    const data = tables.length === 1 ? (tables[0] as uPlot.AlignedData) : uPlot.join(tables);
+    const signature = meta.map((m) => `${m.run}|${m.key}|${m.smoothed}|${m.color}`).join(";") + xKey;
+    this.stepOf = (idx) => {
+      const x = data[0][idx];
+      if (typeof x !== "number") return null;
+      for (const t of xsToStep) {
+        const s = t.map.get(x);
+        if (s !== undefined) return { run: t.run, step: s };
+      }
+      return null;
+    };
+    // The last value of each drawn (smoothed when smoothing) series, for the read-out.
+    const lastVals: Child[] = [];
+    meta.forEach((m, i) => {
+      if (m.faint) return;
+      const col = data[i + 1] ?? [];
+      let v: number | null | undefined = null;
+      for (let j = col.length - 1; j >= 0; j--) if (col[j] !== null && col[j] !== undefined) { v = col[j]; break; }
+      lastVals.push(h("span", { class: "rv", style: `color:${m.color}` }, this.spec.frac ? `${fmtNum((v ?? NaN) * 100)}%` : fmtNum(v)));
+    });
+    this.lastLine = lastVals;
+    this.showReadout(null);
+    this.renderLegend(meta.filter((m) => !m.faint), multiRun);
+    if (this.plot && (this.plot as unknown as { __sig?: string }).__sig === signature) {
+      this.plot.setData(data);
+      return;
+    }
+    this.plot?.destroy();
+    const width = Math.max(200, this.plotEl.clientWidth || 400);
+    const height = this.spec.big ? 220 : 160;
+    const fmtY = (v: number): string => (this.spec.frac ? `${fmtTick(v * 100)}%` : fmtTick(v));
+    const opts: uPlot.Options = {
+      width,
+      height,
+      legend: { show: false },
+      cursor: { sync: { key: "aha", setSeries: false }, drag: { x: true, y: false }, points: { size: 7 } },
+      scales: { x: { time: false } },
+      axes: [
+        {
+          stroke: "#6b7280",
+          font: "11px system-ui, sans-serif",
+          grid: { stroke: "#eef0f4", width: 1 },
+          ticks: { show: false },
+          values: (_u, vals) => vals.map((v) => (xKey === "time" ? fmtDuration(v) : fmtTick(v))),
+        },
+        {
+          stroke: "#6b7280",
+          font: "11px system-ui, sans-serif",
+          grid: { stroke: "#eef0f4", width: 1 },
+          ticks: { show: false },
+          size: 52,
+          values: (_u, vals) => vals.map(fmtY),
+        },
+      ],
+      series: [
+        { label: xKey },
+        ...meta.map((m) => ({
+          label: `${m.run} ${m.key}`,
+          stroke: m.faint ? hexAlpha(m.color, 0.22) : m.color,
+          width: m.faint ? 1 : 1.75,
+          dash: m.dash,
+          spanGaps: true,
+          points: { show: false },
+        })),
+      ],
+      hooks: {
+        setCursor: [
+          (u) => {
+            const idx = u.cursor.idx;
+            this.showReadout(idx === null || idx === undefined ? null : idx);
+          },
+        ],
+      },
+    };
+    this.plot = new uPlot(opts, data, this.plotEl);
+    (this.plot as unknown as { __sig?: string }).__sig = signature;
+    this.seriesMeta = meta;
+    const over = this.plot.over;
+    over.addEventListener("mousedown", (e) => (this.downAt = [e.clientX, e.clientY]));
+    over.addEventListener("click", (e) => {
+      const d = this.downAt;
+      if (d && Math.hypot(e.clientX - d[0], e.clientY - d[1]) > 4) return; // a drag (zoom), not a click
+      const idx = this.plot?.cursor.idx;
+      if (idx === null || idx === undefined) return;
+      const hit = this.stepOf?.(idx);
+      if (hit) this.opts.onPickStep(hit.run, hit.step);
+    });
+    over.title = "click: read this step's samples · drag: zoom · double-click: reset";
+  }
+
+  private showReadout(idx: number | null): void {
+    const p = this.plot;
+    if (idx === null || !p) {
+      this.readout.replaceChildren(...this.lastLine.map((c) => (c instanceof Node ? c.cloneNode(true) : document.createTextNode(String(c)))));
+      return;
+    }
+    const x = p.data[0][idx];
+    const parts: Node[] = [h("span", { class: "rx" }, this.opts.xMode === "time" ? fmtDuration(x ?? NaN) : `step ${fmtNum(x)}`)];
+    this.seriesMeta.forEach((m, i) => {
+      if (!m.smoothed && this.seriesMeta.some((o) => o.smoothed)) return;
+      const v = p.data[i + 1]?.[idx];
+      const s = p.series[i + 1];
+      parts.push(h("span", { class: "rv", style: `color:${String(s?.stroke ?? "#333")}` }, v === null || v === undefined ? "–" : this.spec.frac ? `${fmtNum(v * 100)}%` : fmtNum(v)));
+    });
+    this.readout.replaceChildren(...parts);
+  }
+
+  private renderLegend(meta: { run: string; key: string; color: string; dash: number[] }[], multiRun: boolean): void {
+    if (!multiRun && this.spec.keys.length <= 1) {
+      this.legendEl.replaceChildren();
+      return;
+    }
+    this.legendEl.replaceChildren(
+      ...meta.map((m) =>
+        h(
+          "span",
+          { class: "lg" },
+          h("span", { class: `sw${m.dash.length > 0 ? " dashed" : ""}`, style: `border-color:${m.color}` }),
+          multiRun && this.spec.keys.length > 1 ? `${m.run} · ${shortKey(m.key)}` : multiRun ? m.run : shortKey(m.key),
+        ),
+      ),
+    );
+  }
+
+  resize(): void {
+    if (!this.plot) return;
+    const w = this.plotEl.clientWidth;
+    if (w > 0 && Math.abs(w - this.plot.width) > 2) this.plot.setSize({ width: w, height: this.plot.height });
+  }
+
+  destroy(): void {
+    this.plot?.destroy();
+    this.plot = null;
+  }
+}
+
+function shortKey(k: string): string {
+  const i = k.indexOf("/");
+  return i >= 0 ? k.slice(i + 1) : k;
+}
+
+function hexAlpha(hex: string, a: number): string {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  if (!m) return hex;
+  return `rgba(${parseInt(m[1] ?? "0", 16)},${parseInt(m[2] ?? "0", 16)},${parseInt(m[3] ?? "0", 16)},${a})`;
+}

@@ -1,0 +1,109 @@
+/// <reference lib="dom" />
+/** The first page: every training run and evaluation in the runs directory. */
+import { api, type EvalInfo, type RunInfo } from "./api.js";
+import { clear, fmtAgo, fmtNum, fmtPct, h } from "./dom.js";
+import { card, errorBox, hrefOf, progress, statusBadge } from "./ui.js";
+
+export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => void): Promise<void> {
+  const selected = new Set<string>();
+  const runsBox = h("div");
+  const evalsBox = h("div");
+  const compareBtn = h("button", { type: "button", class: "btn primary", disabled: true, "data-testid": "compare" }, "Compare selected");
+  compareBtn.addEventListener("click", () => {
+    const [first, ...rest] = [...selected];
+    if (first !== undefined) location.hash = hrefOf("run", { p: first, with: rest.join(",") });
+  });
+  const rootLabel = h("span", { class: "muted mono" });
+  root.replaceChildren(
+    h("div", { class: "page-head" }, h("h1", null, "Runs"), rootLabel),
+    card(h("span", null, "Training runs", h("span", { class: "spacer" }), compareBtn), runsBox),
+    card("Evaluations", evalsBox),
+  );
+
+  const renderRuns = (runs: RunInfo[]): void => {
+    clear(runsBox);
+    if (runs.length === 0) {
+      runsBox.append(h("p", { class: "empty" }, "No training runs here yet. Start one with ", h("code", null, "aha train"), "."));
+      return;
+    }
+    const sorted = [...runs].sort((a, b) => (b.updated ?? "").localeCompare(a.updated ?? ""));
+    runsBox.append(
+      h(
+        "table",
+        { class: "table runs-table", "data-testid": "runs-table" },
+        h("thead", null, h("tr", null, h("th", { class: "sel" }), ["Run", "Status", "Task", "Model", "Algorithm", "Steps", "Best accuracy", "Updated"].map((t) => h("th", { class: t === "Best accuracy" ? "num" : "" }, t)))),
+        h(
+          "tbody",
+          null,
+          sorted.map((r) => {
+            const box = h("input", { type: "checkbox", checked: selected.has(r.path), "aria-label": `select ${r.name}` });
+            box.addEventListener("change", () => {
+              if (box.checked) selected.add(r.path);
+              else selected.delete(r.path);
+              compareBtn.disabled = selected.size < 1;
+              compareBtn.textContent = selected.size > 1 ? `Compare ${selected.size} runs` : "Compare selected";
+            });
+            return h(
+              "tr",
+              { "data-run": r.path },
+              h("td", { class: "sel" }, box),
+              h("td", null, h("a", { href: hrefOf("run", { p: r.path }), class: "run-link" }, r.name), r.kind !== "train" ? h("span", { class: "chip" }, r.kind) : null),
+              h("td", null, statusBadge(r), r.error ? h("div", { class: "err-line", title: r.error }, r.error) : null),
+              h("td", null, r.task ?? "–"),
+              h("td", { class: "mono small" }, r.model ?? "–"),
+              h("td", null, r.algorithm ?? "–"),
+              h("td", null, progress(r.step, r.total_steps)),
+              h("td", { class: "num" }, r.best_accuracy === null ? "–" : h("b", null, fmtPct(r.best_accuracy))),
+              h("td", { class: "muted", title: r.updated ?? "" }, fmtAgo(r.updated)),
+            );
+          }),
+        ),
+      ),
+    );
+  };
+
+  const renderEvals = (evals: EvalInfo[]): void => {
+    clear(evalsBox);
+    if (evals.length === 0) {
+      evalsBox.append(h("p", { class: "empty" }, "No evaluations yet (", h("code", null, "aha eval"), " writes them)."));
+      return;
+    }
+    evalsBox.append(
+      h(
+        "table",
+        { class: "table", "data-testid": "evals-table" },
+        h("thead", null, h("tr", null, ["Evaluation", "Model", "Task", "Questions", "Samples", "pass@1"].map((t, i) => h("th", { class: i >= 3 ? "num" : "" }, t)))),
+        h(
+          "tbody",
+          null,
+          evals.map((e) =>
+            h(
+              "tr",
+              null,
+              h("td", null, h("a", { href: hrefOf("eval", { p: e.path }) }, e.path)),
+              h("td", { class: "mono small" }, e.model ?? "–"),
+              h("td", null, e.task ?? "–"),
+              h("td", { class: "num" }, fmtNum(e.questions)),
+              h("td", { class: "num" }, fmtNum(e.samples)),
+              h("td", { class: "num" }, h("b", null, fmtPct(e.pass1))),
+            ),
+          ),
+        ),
+      ),
+    );
+  };
+
+  const load = async (): Promise<void> => {
+    try {
+      const data = await api.runs();
+      rootLabel.textContent = data.root;
+      renderRuns(data.runs);
+      renderEvals(data.evals);
+    } catch (e) {
+      runsBox.replaceChildren(errorBox(e));
+    }
+  };
+  await load();
+  const timer = setInterval(() => void load(), 5000);
+  onCleanup(() => clearInterval(timer));
+}
