@@ -6,6 +6,7 @@
 // (fixed static partition, partial results summed in thread order), so results do not depend on timing.
 #include "kernels.h"
 
+#include <dnnl.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -266,10 +267,21 @@ HOT void swiglu_backward(float* dgate, float* dup, const float* dout, const floa
 }
 
 // ***** attention *****
-// Per query row: scores for the causal prefix of its own sequence in a thread-local buffer of the
-// longest sequence's length (O(T) memory per thread, never T×T), softmax, then Σ p·v.
+// Training attention works on tiles: for each (sequence, head, block of QB query rows) the scores of
+// the block against the causal key prefix of its sequence, (QB × prefix), live in a thread-local
+// buffer — O(QB·T) memory per thread, never T×T — and the four products per tile go through oneDNN's
+// sgemm (single-threaded inside our OpenMP loop; strided operands, no copies). The softmax and the
+// masking of the diagonal tile are ours. Decoding (one query per sequence) uses the per-row kernel.
 
 namespace {
+
+constexpr int64_t QB = 64;  // query rows per tile
+
+// row-major C (m, n) = alpha · op(A) · op(B) + beta · C
+inline void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
 
 HOT void attn_row(float* o, float* lse_out, const float* qi, const float* k, const float* v, int64_t j0, int64_t j1,
                   int64_t kvStride, float scale, int64_t D, float* sc) {
@@ -293,76 +305,122 @@ HOT void attn_row(float* o, float* lse_out, const float* qi, const float* k, con
   if (lse_out) *lse_out = mx + std::log(sum);
 }
 
+// Row r of a tile: scores sc[0, n) (already scaled) → probabilities, columns [valid, n) zeroed. Returns lse.
+HOT float softmax_row(float* sc, int64_t valid, int64_t n) {
+  float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < valid; j++) mx = std::max(mx, sc[j]);
+  float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < valid; j++) {
+    const float e = exp_f(sc[j] - mx);
+    sc[j] = e;
+    sum += e;
+  }
+  const float inv = 1.f / sum;
+#pragma omp simd
+  for (int64_t j = 0; j < valid; j++) sc[j] *= inv;
+  for (int64_t j = valid; j < n; j++) sc[j] = 0.f;
+  return mx + std::log(sum);
+}
+
+// Backward of one tile row: p = exp(sc − lse) on [0, valid), 0 after; ds = p·(dp − delta)·scale into dp.
+HOT void softmax_back_row(float* sc, float* dp, float lse, float delta, float scale, int64_t valid, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < valid; j++) {
+    const float p = exp_f(sc[j] - lse);
+    sc[j] = p;
+    dp[j] = p * (dp[j] - delta) * scale;
+  }
+  for (int64_t j = valid; j < n; j++) {
+    sc[j] = 0.f;
+    dp[j] = 0.f;
+  }
+}
+
+struct Tiles {
+  std::vector<int64_t> seq, q0;  // per tile: sequence index, first query row
+};
+
+Tiles make_tiles(const int32_t* cu, int64_t S) {
+  Tiles t;
+  for (int64_t s = 0; s < S; s++)
+    for (int64_t i0 = cu[s]; i0 < cu[s + 1]; i0 += QB) {
+      t.seq.push_back(s);
+      t.q0.push_back(i0);
+    }
+  return t;
+}
+
 }  // namespace
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* cu,
                        int64_t S, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, float scale) {
   const int64_t group = Hq / Hkv;
   int64_t maxL = 0;
-  std::vector<int32_t> seqStart(static_cast<size_t>(T));
-  for (int64_t s = 0; s < S; s++) {
-    maxL = std::max<int64_t>(maxL, cu[s + 1] - cu[s]);
-    for (int32_t t = cu[s]; t < cu[s + 1]; t++) seqStart[static_cast<size_t>(t)] = cu[s];
-  }
-  const int64_t work = Hq * T;
-  const bool par = maxL * T * Hq * D > PAR_MIN;
+  for (int64_t s = 0; s < S; s++) maxL = std::max<int64_t>(maxL, cu[s + 1] - cu[s]);
+  const Tiles tiles = make_tiles(cu, S);
+  const int64_t nt = static_cast<int64_t>(tiles.seq.size());
+  const int64_t work = nt * Hq;
+  const bool par = work > 1 && maxL * T * Hq * D > PAR_MIN;
+  const int64_t qs = Hq * D, ks = Hkv * D;
 #pragma omp parallel if (par)
   {
-    std::vector<float> sc(static_cast<size_t>(std::max<int64_t>(maxL, 1)));
-#pragma omp for schedule(dynamic, 8)
+    std::vector<float> sc(static_cast<size_t>(QB * std::max<int64_t>(maxL, 1)));
+#pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < work; w++) {
-      // longest rows first would balance better; rows of one head are contiguous in w
-      const int64_t h = w / T, i = T - 1 - (w % T);
-      const int64_t kh = h / group;
-      attn_row(out + (i * Hq + h) * D, lse + h * T + i, q + (i * Hq + h) * D, k + kh * D, v + kh * D,
-               seqStart[static_cast<size_t>(i)], i + 1, Hkv * D, scale, D, sc.data());
+      // longest tiles (last in their sequence) first balances better: walk tiles backwards
+      const int64_t ti = nt - 1 - w / Hq, h = w % Hq, kh = h / group;
+      const int64_t s = tiles.seq[static_cast<size_t>(ti)], i0 = tiles.q0[static_cast<size_t>(ti)];
+      const int64_t start = cu[s], i1 = std::min<int64_t>(cu[s + 1], i0 + QB);
+      const int64_t rows = i1 - i0, Lp = i1 - start;
+      sgemm('N', 'T', rows, Lp, D, scale, q + i0 * qs + h * D, qs, k + start * ks + kh * D, ks, 0.f, sc.data(), Lp);
+      for (int64_t r = 0; r < rows; r++)
+        lse[h * T + i0 + r] = softmax_row(sc.data() + r * Lp, i0 + r - start + 1, Lp);
+      sgemm('N', 'N', rows, D, Lp, 1.f, sc.data(), Lp, v + start * ks + kh * D, ks, 0.f, out + i0 * qs + h * D, qs);
     }
   }
 }
 
-HOT void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                            const float* q, const float* k, const float* v, const int32_t* cu, int64_t S, int64_t T,
-                            int64_t Hq, int64_t Hkv, int64_t D, float scale) {
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        const float* q, const float* k, const float* v, const int32_t* cu, int64_t S, int64_t T,
+                        int64_t Hq, int64_t Hkv, int64_t D, float scale) {
   // Work item = (sequence, kv head): it alone writes dk/dv of that head in that sequence and dq of the
   // query heads of its group, so there are no races and the summation order is fixed.
   const int64_t group = Hq / Hkv;
-  const int64_t kvStride = Hkv * D;
+  const int64_t qs = Hq * D, ks = Hkv * D;
   const int64_t items = S * Hkv;
   int64_t maxL = 0;
   for (int64_t s = 0; s < S; s++) maxL = std::max<int64_t>(maxL, cu[s + 1] - cu[s]);
   const bool par = items > 1 && maxL * T * Hq * D > PAR_MIN;
 #pragma omp parallel if (par)
   {
-    std::vector<float> dqa(static_cast<size_t>(D));
+    std::vector<float> sc(static_cast<size_t>(QB * std::max<int64_t>(maxL, 1)));
+    std::vector<float> dp(sc.size());
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
       const int64_t s = it / Hkv, kh = it % Hkv;
       const int64_t start = cu[s], end = cu[s + 1];
-      const float* kb = k + kh * D;
-      const float* vb = v + kh * D;
-      float* dkb = dk + kh * D;
-      float* dvb = dv + kh * D;
+      const float* kp = k + start * ks + kh * D;
+      const float* vp = v + start * ks + kh * D;
+      float* dkp = dk + start * ks + kh * D;
+      float* dvp = dv + start * ks + kh * D;
       for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
-        for (int64_t i = start; i < end; i++) {
-          const int64_t qo = (i * Hq + h) * D;
-          const float* qi = q + qo;
-          const float* doi = dout + qo;
-          const float delta = dot(doi, out + qo, D);
-          const float l = lse[h * T + i];
-          for (int64_t d = 0; d < D; d++) dqa[static_cast<size_t>(d)] = 0.f;
-          for (int64_t j = start; j <= i; j++) {
-            const float* kj = kb + j * kvStride;
-            const float* vj = vb + j * kvStride;
-            const float p = exp_f(dot(qi, kj, D) * scale - l);
-            const float dp = dot(doi, vj, D);
-            const float ds = p * (dp - delta) * scale;
-            axpy(dvb + j * kvStride, p, doi, D);
-            axpy(dkb + j * kvStride, ds, qi, D);
-            axpy(dqa.data(), ds, kj, D);
+        for (int64_t i0 = start; i0 < end; i0 += QB) {
+          const int64_t i1 = std::min(end, i0 + QB);
+          const int64_t rows = i1 - i0, Lp = i1 - start;
+          const float* qb = q + i0 * qs + h * D;
+          const float* dob = dout + i0 * qs + h * D;
+          sgemm('N', 'T', rows, Lp, D, scale, qb, qs, kp, ks, 0.f, sc.data(), Lp);
+          sgemm('N', 'T', rows, Lp, D, 1.f, dob, qs, vp, ks, 0.f, dp.data(), Lp);
+          for (int64_t r = 0; r < rows; r++) {
+            const int64_t i = i0 + r;
+            const float delta = dot(dout + i * qs + h * D, out + i * qs + h * D, D);
+            softmax_back_row(sc.data() + r * Lp, dp.data() + r * Lp, lse[h * T + i], delta, scale, i - start + 1, Lp);
           }
-          float* dqi = dq + qo;
-#pragma omp simd
-          for (int64_t d = 0; d < D; d++) dqi[d] += dqa[static_cast<size_t>(d)];
+          sgemm('T', 'N', Lp, D, rows, 1.f, sc.data(), Lp, dob, qs, 1.f, dvp, ks);              // dV += Pᵀ dO
+          sgemm('T', 'N', Lp, D, rows, 1.f, dp.data(), Lp, qb, qs, 1.f, dkp, ks);               // dK += dSᵀ Q
+          sgemm('N', 'N', rows, D, Lp, 1.f, dp.data(), Lp, kp, ks, 1.f, dq + i0 * qs + h * D, qs);  // dQ += dS K
         }
       }
     }
