@@ -7,6 +7,8 @@
  *     links) and /etc/ld.so.cache only — no $HOME, no project, no other runs, no /sys; fresh /proc
  *     and a minimal /dev; /tmp and the working dir /work are fresh size-capped tmpfs mounts that vanish
  *     with the sandbox; the program is copied in from a pipe (nothing is written on the host disk).
+ *   - a seccomp deny list (seccomp.ts): no new namespaces, mounts, keyrings, bpf, ptrace, io_uring…,
+ *     and no syscalls of another ABI.
  *   - inside, `setpriv` drops to a per-run random unprivileged uid/gid with no groups, no capabilities
  *     (inheritable, ambient and bounding sets cleared) and no_new_privs, then `prlimit` sets CPU time,
  *     address space, process count, open files and file size. The uid is unique to the run, so
@@ -24,6 +26,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { AhaError } from "../../errors.js";
 import { RunCgroup } from "./cgroup.js";
+import { seccompFilter } from "./seccomp.js";
 
 export type Language = "python" | "javascript";
 
@@ -80,6 +83,8 @@ export interface SandboxOptions {
   cgroups?: "auto" | "off";
   /** Relative name of a parent cgroup (in both hierarchies) to nest per-run cgroups in (tests). */
   cgroupParent?: string;
+  /** Install the seccomp deny list (seccomp.ts) where we have a syscall table for this arch. Default true. */
+  seccomp?: boolean;
   /** Extra environment variables for the program (after scrubbing). */
   env?: Record<string, string>;
 }
@@ -185,9 +190,9 @@ const SIGNALS: Record<number, string> = { 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSE
 
 /**
  * The command line that runs `bin args… /work/<file>` in the sandbox as `uid`, reading the program
- * from fd 3. Exported so the report and the tests can show the exact flags.
+ * from fd 3 and (with `seccomp`) the seccomp filter (seccomp.ts) from fd 4. Exported so the report and the tests can show the exact flags.
  */
-export function sandboxArgv(t: Tools, language: Language, uid: number, limits: SandboxLimits): string[] {
+export function sandboxArgv(t: Tools, language: Language, uid: number, limits: SandboxLimits, seccomp = true): string[] {
   const it = interpreter(language, t);
   const as = language === "javascript" ? Math.max(limits.memoryBytes, NODE_MIN_ADDRESS_SPACE) : limits.memoryBytes;
   const argv = [
@@ -204,6 +209,7 @@ export function sandboxArgv(t: Tools, language: Language, uid: number, limits: S
     "--size", String(limits.tmpfsBytes), "--perms", "1777", "--tmpfs", "/tmp",
     "--size", String(limits.tmpfsBytes), "--perms", "0777", "--tmpfs", "/work",
     "--perms", "0444", "--file", "3", `/work/${it.file}`,
+    ...(seccomp ? ["--seccomp", "4"] : []),
     "--chdir", "/work",
     "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
     "--setenv", "HOME", "/work", "--setenv", "OPENSSL_CONF", "/dev/null",
@@ -234,6 +240,12 @@ function rlimitArgv(t: Tools, limits: SandboxLimits, as: number): string[] {
 const MEMORY_PATTERNS = /MemoryError|heap out of memory|Cannot allocate memory|std::bad_alloc|Fatal process out of memory|ENOMEM|Array buffer allocation failed|Invalid array length|Invalid typed array length/;
 const VIOLATION_PATTERNS = /PermissionError|Operation not permitted|Permission denied|Read-only file system|EACCES|EPERM|EROFS|Network is unreachable|ENETUNREACH|ECONNREFUSED|Connection refused|BlockingIOError|Resource temporarily unavailable|EAGAIN|ProcessLookupError|ESRCH|No such process|getaddrinfo|EAI_AGAIN|Name or service not known|Temporary failure in name resolution/;
 
+/** The last stderr line matching `re` (trimmed, at most 200 characters). */
+function lineMatching(stderr: string, re: RegExp): string {
+  const lines = stderr.split("\n").filter((l) => re.test(l));
+  return (lines[lines.length - 1] ?? "").trim().slice(0, 200);
+}
+
 /** A random uid/gid for one run: far above any real account, so RLIMIT_NPROC counts only this run. */
 function runUid(): number {
   return 0x40000000 + randomInt(0x3fff0000);
@@ -252,6 +264,7 @@ export async function runProgram(req: RunRequest, opts: SandboxOptions = {}): Pr
     cg = RunCgroup.create(opts.cgroupParent ?? "", limits.maxProcesses + 8, limits.memoryBytes + limits.tmpfsBytes * 2);
   let workdir: string | null = null;
   const uid = opts.unsafeNoSandbox ? null : runUid();
+  let filter: Buffer | null = null;
   try {
     let argv: string[];
     const env: Record<string, string> = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" };
@@ -263,7 +276,8 @@ export async function runProgram(req: RunRequest, opts: SandboxOptions = {}): Pr
       argv = [...(t.prlimit ? rlimitArgv(t, limits, as) : []), it.bin, ...it.args, it.file];
       Object.assign(env, { HOME: workdir, OPENSSL_CONF: "/dev/null" }, opts.env);
     } else {
-      argv = sandboxArgv(t, req.language, uid!, limits);
+      filter = opts.seccomp === false ? null : seccompFilter();
+      argv = sandboxArgv(t, req.language, uid!, limits, filter !== null);
       if (opts.env) {
         // --setenv pairs go before the "--" that ends bwrap's options.
         const i = argv.indexOf("--");
@@ -275,20 +289,20 @@ export async function runProgram(req: RunRequest, opts: SandboxOptions = {}): Pr
       const [p, m] = cg.procsFiles;
       argv = ["/bin/sh", "-c", 'echo $$ > "$1" && echo $$ > "$2" && shift 2 && exec "$@"', "sh", p, m, ...argv];
     }
-    return { ...(await execute(argv, env, req, limits, cg, workdir ?? "/")), uid };
+    return { ...(await execute(argv, env, req, filter, limits, cg, workdir ?? "/")), uid };
   } finally {
     if (workdir) rmSync(workdir, { recursive: true, force: true });
     if (cg) await cg.remove();
   }
 }
 
-function execute(argv: string[], env: Record<string, string>, req: RunRequest, limits: SandboxLimits, cg: RunCgroup | null, cwd: string): Promise<Omit<RunResult, "uid">> {
+function execute(argv: string[], env: Record<string, string>, req: RunRequest, filter: Buffer | null, limits: SandboxLimits, cg: RunCgroup | null, cwd: string): Promise<Omit<RunResult, "uid">> {
   return new Promise((resolve) => {
     const start = performance.now();
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd,
       env, // scrubbed: nothing of ours (tokens, keys) reaches the program
-      stdio: ["pipe", "pipe", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe", "pipe", "pipe"],
       detached: true, // own process group: the wall-time kill takes everything started from here
     });
     let killedFor: "wall" | "output" | null = null;
@@ -342,6 +356,11 @@ function execute(argv: string[], env: Record<string, string>, req: RunRequest, l
       if (argv.includes("--file")) progFd.end(req.source);
       else progFd.end();
     }
+    const filterFd = child.stdio[4] as NodeJS.WritableStream | null;
+    if (filterFd) {
+      filterFd.on("error", () => {});
+      filterFd.end(filter ?? Buffer.alloc(0));
+    }
     child.stdin!.on("error", () => {}); // EPIPE when the program does not read its input
     child.stdin!.end(req.stdin ?? "");
 
@@ -377,10 +396,10 @@ function execute(argv: string[], env: Record<string, string>, req: RunRequest, l
       else if (sig === "SIGXCPU" || (sig === "SIGKILL" && !hitMem && wallMs >= limits.cpuSeconds * 1000))
         [r.status, r.detail] = ["time_limit", `CPU time exceeded ${limits.cpuSeconds} s`];
       else if (failed && (hitMem || MEMORY_PATTERNS.test(stderr)))
-        [r.status, r.detail] = ["memory_limit", hitMem ? "memory cgroup limit hit" : `out of memory: ${lastErr}`];
+        [r.status, r.detail] = ["memory_limit", hitMem ? "memory cgroup limit hit" : `out of memory: ${lineMatching(stderr, MEMORY_PATTERNS)}`];
       else if (sig === "SIGXFSZ") [r.status, r.detail] = ["sandbox_violation", `file size limit ${limits.maxFileBytes} bytes`];
       else if (failed && hitProcs) [r.status, r.detail] = ["sandbox_violation", `process limit ${limits.maxProcesses} hit`];
-      else if (failed && VIOLATION_PATTERNS.test(stderr)) [r.status, r.detail] = ["sandbox_violation", lastErr];
+      else if (failed && VIOLATION_PATTERNS.test(stderr)) [r.status, r.detail] = ["sandbox_violation", lineMatching(stderr, VIOLATION_PATTERNS)];
       else if (failed) [r.status, r.detail] = ["runtime_error", sig ? `killed by ${sig}` : `exit code ${code}: ${lastErr}`];
       resolve(r);
     });

@@ -155,7 +155,10 @@ os.listdir("/root")
     expect(r.status).toBe("memory_limit");
     const grow = await py("xs = []\nwhile True:\n    xs.append(bytearray(10**7))\n");
     expect(grow.status).toBe("memory_limit");
-    const res = await score("javascript", "const xs = []; for (;;) xs.push(Buffer.alloc(1e7, 1));", "x");
+    // Node starts slowly on a loaded machine: more time, so that memory (not time) is what runs out.
+    const slow = { ...group.options, limits: { ...group.options.limits, wallMs: 8_000, cpuSeconds: 4 } };
+    const res = await codeReward("```js\nconst xs = []; for (;;) xs.push(Buffer.alloc(1e7, 1));\n```", { language: "javascript", tests: [{ stdin: "", stdout: "x" }] }, slow);
+    for (const t of res.tests) seen.push({ uid: t.uid } as RunResult);
     expect(res.score).toBe(0);
     expect(res.tests[0]!.verdict).toBe("memory_limit");
   });
@@ -218,5 +221,31 @@ os.kill(-1, signal.SIGKILL)
     } finally {
       delete process.env.SECRET_TOKEN;
     }
+  });
+  it("cannot create namespaces (seccomp): no nested user namespace, no own mounts", async () => {
+    const r = await py(`import ctypes, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.unshare(0x10000000), ctypes.get_errno())
+print(subprocess.run(["/usr/bin/unshare", "-r", "--mount", "true"], capture_output=True).returncode)
+`);
+    expect(r.stdout).toBe("-1 1\n1\n"); // EPERM both ways; threads and fork still work (other tests)
+  });
+
+  it("cannot outlive its run by daemonizing", async () => {
+    const t0 = performance.now();
+    const r = await py(`import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.close(1)
+        os.close(2)
+        time.sleep(30)
+    os._exit(0)
+time.sleep(0.2)
+print("parent done")
+`);
+    expect(r.status).toBe("ok");
+    expect(performance.now() - t0).toBeLessThan(1_900); // did not wait for the sleeper: it died with the run
+    // afterEach: no process of its uid is left.
   });
 });
