@@ -2,7 +2,8 @@
 """Golden fixtures for src/formats/** and src/model/lora.ts, from sources independent of our TypeScript.
 
 Run with Debian's interpreter (it has torch):   /usr/bin/python3 scripts/make_hf_fixtures.py [part ...]
-Parts: tokenizer, models, lora (default: all). Output goes to fixtures/hf/ and is committed; CI never runs
+Parts: tokenizer, models, lora (default: these three), saved (after the test wrote fixtures/hf/saved, see
+make_saved). `check MODEL_DIR SCORE_OUTPUT.jsonl` compares an `aha score` output with the torch forward. Output goes to fixtures/hf/ and is committed; CI never runs
 this script (it has no torch and no Python packages), the tests only read what it wrote.
 
 Needs Debian packages: python3-torch (CPU), python3-regex (\\p{L} classes), python3-jinja2 (chat templates).
@@ -712,11 +713,77 @@ def response_logprobs_t(cfg, P, prompt, response, lora):
     return [lp[len(prompt) - 1 + j, response[j]] for j in range(len(response))]
 
 
-PARTS = {"tokenizer": make_tokenizer, "models": make_models, "lora": make_lora}
+# ----------------------------------------------------------------------------------------------------------
+# saved: folders written by OUR saver (test/formats/hf-saved.test.ts with AHA_WRITE_HF_SAVED=1), read here by
+# the hand-written parser and scored by the torch forward: "plain PyTorch reading our safetensors"
+# ----------------------------------------------------------------------------------------------------------
+
+def make_saved():
+    root = os.path.join(OUT, "saved")
+    if not os.path.isdir(root):
+        sys.exit(f"{root} missing: first run  AHA_WRITE_HF_SAVED=1 npx vitest run test/formats/hf-saved.test.ts")
+    src_rows = os.path.join(OUT, "models", "qwen2-bf16-sharded", "score_input.jsonl")
+    with open(src_rows) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    for name in sorted(os.listdir(root)):
+        d = os.path.join(root, name)
+        with open(os.path.join(d, "config.json")) as f:
+            cfg = json.load(f)
+        P = read_model_folder(d)
+        assert set(P) == set(hf_param_shapes(cfg)), sorted(set(P) ^ set(hf_param_shapes(cfg)))
+        expected = []
+        for r in rows:
+            tl = response_logprobs(cfg, P, r["prompt_ids"], r["response_ids"])
+            expected.append({**r, "logprob": sum(tl), "token_logprobs": tl})
+        write_json(os.path.join(d, "score_expected.json"), {"magic": "aha-hf-fixture", "version": 1, "rows": expected})
+        print(f"saved {name}: {len(P)} tensors read by torch")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# check: compare an `aha score` output (id rows) on ANY model folder with this torch forward
+#   /usr/bin/python3 scripts/make_hf_fixtures.py check MODEL_DIR SCORE_OUTPUT.jsonl
+# Text rows are tokenized with the reference BPE when the folder's tokenizer is Qwen-style (NFC + Split +
+# ByteLevel); prompt with special tokens is not supported there (Qwen adds none).
+# ----------------------------------------------------------------------------------------------------------
+
+def check(model_dir, score_out):
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    P = read_model_folder(model_dir)
+    if cfg.get("tie_word_embeddings", False):
+        P.pop("lm_head.weight", None)
+    P = {k: v for k, v in P.items() if not k.endswith("rotary_emb.inv_freq")}
+    ref = None
+    worst, n = 0.0, 0
+    with open(score_out) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if "prompt_ids" in r:
+                prompt, response = r["prompt_ids"], r["response_ids"]
+            else:
+                if ref is None:
+                    with open(os.path.join(model_dir, "tokenizer.json"), encoding="utf-8") as tf:
+                        ref = RefByteLevelBPE(json.load(tf))
+                prompt, response = ref.encode(r["prompt"]), ref.encode(r["response"])
+            tl = response_logprobs(cfg, P, prompt, response)
+            assert len(tl) == len(r["token_logprobs"]), ("token count", len(tl), len(r["token_logprobs"]))
+            worst = max(worst, max(abs(a - b) for a, b in zip(tl, r["token_logprobs"])))
+            n += len(tl)
+    print(json.dumps({"tokens": n, "max_abs_logprob_diff": worst, "ok_2e-3": worst <= 2e-3}))
+    return 0 if worst <= 2e-3 else 1
+
+
+PARTS = {"tokenizer": make_tokenizer, "models": make_models, "lora": make_lora, "saved": make_saved}
 
 
 def main(argv):
-    parts = argv or list(PARTS)
+    if argv[:1] == ["check"]:
+        if len(argv) != 3:
+            sys.exit("usage: make_hf_fixtures.py check MODEL_DIR SCORE_OUTPUT.jsonl")
+        sys.exit(check(argv[1], argv[2]))
+    parts = argv or [p for p in PARTS if p != "saved"]
     for p in parts:
         if p not in PARTS:
             sys.exit(f"unknown part {p}; parts: {', '.join(PARTS)}")
