@@ -5,7 +5,7 @@
  *   - bubblewrap, run as root *without* a user namespace: new PID, network, IPC, UTS and cgroup
  *     namespaces; the root is an empty tmpfs holding read-only binds of /usr (+ /lib, /lib64, /bin
  *     links) and /etc/ld.so.cache only — no $HOME, no project, no other runs, no /sys; fresh /proc
- *     and a minimal /dev; /tmp and the working dir /work are fresh size-capped tmpfs mounts that vanish
+ *     and a minimal /dev; /tmp, /dev/shm and the working dir /work are fresh size-capped tmpfs mounts that vanish
  *     with the sandbox; the program is copied in from a pipe (nothing is written on the host disk).
  *   - a seccomp deny list (seccomp.ts): no new namespaces, mounts, keyrings, bpf, ptrace, io_uring…,
  *     and no syscalls of another ABI.
@@ -48,11 +48,11 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   wallMs: 5_000, // typical competitive-programming tests finish in well under 1 s of Python
   cpuSeconds: 4, // RLIMIT_CPU (whole seconds); below wall time so busy loops die by CPU first
   memoryBytes: 512 * MiB, // RLIMIT_AS for Python and the cgroup cap; Node gets NODE_MIN_ADDRESS_SPACE
-  maxProcesses: 32, // enough for a small multiprocessing pool, far from a fork bomb
+  maxProcesses: 16, // processes + threads (Node runs ~11); a small multiprocessing pool fits, a fork bomb does not
   maxOpenFiles: 64, // stdin/out/err + a few files
   maxFileBytes: 16 * MiB, // RLIMIT_FSIZE: no single file larger than this
   maxOutputBytes: 1 * MiB, // stdout past this kills the run (output limit); stderr is cut silently
-  tmpfsBytes: 32 * MiB, // size of /tmp and of /work each
+  tmpfsBytes: 32 * MiB, // size of /tmp, /dev/shm and /work each
 };
 
 /** Node reserves ~700 MB of address space at start (V8 cages), so its RLIMIT_AS can't go below this. */
@@ -207,6 +207,7 @@ export function sandboxArgv(t: Tools, language: Language, uid: number, limits: S
   argv.push(
     "--proc", "/proc", "--dev", "/dev",
     "--size", String(limits.tmpfsBytes), "--perms", "1777", "--tmpfs", "/tmp",
+    "--size", String(limits.tmpfsBytes), "--perms", "1777", "--tmpfs", "/dev/shm", // POSIX semaphores (multiprocessing)
     "--size", String(limits.tmpfsBytes), "--perms", "0777", "--tmpfs", "/work",
     "--perms", "0444", "--file", "3", `/work/${it.file}`,
     ...(seccomp ? ["--seccomp", "4"] : []),
@@ -261,7 +262,7 @@ export async function runProgram(req: RunRequest, opts: SandboxOptions = {}): Pr
   const t = findTools();
   let cg: RunCgroup | null = null;
   if (opts.cgroups !== "off")
-    cg = RunCgroup.create(opts.cgroupParent ?? "", limits.maxProcesses + 8, limits.memoryBytes + limits.tmpfsBytes * 2);
+    cg = RunCgroup.create(opts.cgroupParent ?? "", limits.maxProcesses + 8, limits.memoryBytes + limits.tmpfsBytes * 3);
   let workdir: string | null = null;
   const uid = opts.unsafeNoSandbox ? null : runUid();
   let filter: Buffer | null = null;
@@ -365,10 +366,15 @@ function execute(argv: string[], env: Record<string, string>, req: RunRequest, f
     child.stdin!.end(req.stdin ?? "");
 
     let spawnError: Error | null = null;
+    let done = false;
     child.on("error", (e) => {
       spawnError = e;
+      if (child.pid === undefined) finish(null, null); // never started: no 'close' will follow
     });
-    child.on("close", (code, signal) => {
+    child.on("close", (code, signal) => finish(code, signal));
+    function finish(code: number | null, signal: NodeJS.Signals | null): void {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       const wallMs = performance.now() - start;
       const stdout = Buffer.concat(out).toString("utf8");
@@ -402,7 +408,7 @@ function execute(argv: string[], env: Record<string, string>, req: RunRequest, f
       else if (failed && VIOLATION_PATTERNS.test(stderr)) [r.status, r.detail] = ["sandbox_violation", lineMatching(stderr, VIOLATION_PATTERNS)];
       else if (failed) [r.status, r.detail] = ["runtime_error", sig ? `killed by ${sig}` : `exit code ${code}: ${lastErr}`];
       resolve(r);
-    });
+    }
   });
 }
 

@@ -71,6 +71,13 @@ describe("codeReward", () => {
     const echo = await codeReward(fence("python", "import sys\nsys.stdout.write(sys.stdin.read())"), { language: "python", tests: [{ stdin: "x\n".repeat(100_000), stdout: "x\n".repeat(100_000) }] }, { ...group.options, limits: { ...TEST_LIMITS, maxOutputBytes: 1 << 20 } });
     expect(echo.score).toBe(1);
   });
+
+  it("ordinary programs that use processes and threads still work inside the limits", async () => {
+    const mp = fence("python", "from multiprocessing import Pool\nwith Pool(3) as p:\n    print(sum(p.map(abs, [-1, -2, -3])))");
+    expect((await codeReward(mp, { language: "python", tests: [{ stdin: "", stdout: "6" }] }, group.options)).reason).toBe("passed");
+    const js = fence("js", "const { execFileSync } = require('child_process');\nconsole.log(execFileSync('/bin/echo', ['hi']).toString().trim());");
+    expect((await codeReward(js, { language: "javascript", tests: [{ stdin: "", stdout: "hi" }] }, group.options)).reason).toBe("passed");
+  });
 });
 
 describe("sandbox availability", () => {
