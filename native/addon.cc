@@ -76,7 +76,7 @@ struct Args {
 
 #define ARGS(name) Args A{info, name}
 
-std::vector<uint16_t> scratchA, scratchB;
+thread_local std::vector<uint16_t> scratchA, scratchB;  // bf16 copies of fp32 operands
 
 const uint16_t* asBf16(const Args& A, void* data, napi_typedarray_type type, int64_t n, std::vector<uint16_t>& scratch) {
   if (type == napi_uint16_array) return static_cast<const uint16_t*>(data);

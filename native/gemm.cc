@@ -1,6 +1,6 @@
 // Matrix products through oneDNN (Debian libdnnl 2.6, OpenMP runtime — the same libgomp threads as
 // our kernels). One oneDNN matmul primitive per (M, N, K, transA, transB, accumulate, dtype), created
-// on first use and cached: creating a primitive costs far more than running a small one. Per call only
+// on first use and cached (per thread): creating a primitive costs far more than running a small one. Per call only
 // the data handles of three cached memory objects change. bf16 runs on real bf16 buffers (that is what
 // makes oneDNN pick its AMX / avx512_bf16 kernels) with fp32 accumulation and fp32 output.
 #include "gemm.h"
@@ -10,7 +10,6 @@
 #include <cstring>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <tuple>
 
@@ -26,8 +25,9 @@ struct Ctx {
   dnnl::stream strm{eng};
 };
 
+// Per thread (the addon may be loaded in several worker threads): engine, stream and primitive cache.
 Ctx& ctx() {
-  static Ctx c;
+  thread_local Ctx c;
   return c;
 }
 
@@ -38,12 +38,10 @@ struct Prim {
 };
 
 using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool>;
-std::map<Key, std::unique_ptr<Prim>> cache;
-std::mutex cacheMu;
+thread_local std::map<Key, std::unique_ptr<Prim>> cache;
 
 Prim& get(int64_t m, int64_t n, int64_t k, bool transA, bool transB, bool acc, bool bf16) {
   Key key{m, n, k, transA, transB, acc, bf16};
-  std::lock_guard<std::mutex> lock(cacheMu);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   const auto dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
