@@ -69,6 +69,11 @@ export interface SampleRequest {
   /** Tokens that end a sequence (finish reason "stop"); the stop token is included in the output. */
   stopTokenIds?: readonly number[];
   /**
+   * Called after each new token with the tokens so far (e.g. to look for stop strings); true ends the
+   * sequence with finish reason "stop", keeping that token. Must be pure and cheap.
+   */
+  stopWhen?: (tokens: readonly number[]) => boolean;
+  /**
    * RNG seed for this request's samples (stream = (seed, sample index)). Default: the sampler's seed
    * with this request's index (stream = (seed, request index, sample index)).
    */
@@ -335,6 +340,7 @@ interface ReqState {
   maxNew: number;
   params: SamplingParams;
   stop: Set<number>;
+  stopWhen: ((tokens: readonly number[]) => boolean) | null;
   streamSeed: number;
   streamA: number;
   outputs: (SampleOutput | undefined)[];
@@ -389,6 +395,7 @@ function normalise(r: SampleRequest, index: number, vocabSize: number, maxLen: n
     maxNew,
     params: { temperature, topP, topK },
     stop,
+    stopWhen: r.stopWhen ?? null,
     streamSeed: r.seed ?? defaultSeed,
     streamA: r.seed !== undefined ? 0xffffffff : index,
   };
@@ -503,7 +510,7 @@ export class BatchSampler<C> {
     seq.logprobs.push(this.tok.logprob);
     seq.samplerLogprobs.push(this.tok.samplerLogprob);
     events.push({ type: "token", requestIndex: seq.req.index, sampleIndex: seq.sample, token: t, logprob: this.tok.logprob });
-    if (seq.req.stop.has(t)) return this.finish(seq, "stop", events);
+    if (seq.req.stop.has(t) || seq.req.stopWhen?.(seq.tokens) === true) return this.finish(seq, "stop", events);
     if (seq.tokens.length >= seq.req.maxNew) return this.finish(seq, "length", events);
     return false;
   }
@@ -680,7 +687,8 @@ export function generateFullRecompute<C>(model: InferenceModel<C>, requests: rea
       s.toks.push(t);
       s.lp.push(tok.logprob);
       s.slp.push(tok.samplerLogprob);
-      const reason: FinishReason | null = s.req.stop.has(t) ? "stop" : s.toks.length >= s.req.maxNew ? "length" : null;
+      const stopped = s.req.stop.has(t) || s.req.stopWhen?.(s.toks) === true;
+      const reason: FinishReason | null = stopped ? "stop" : s.toks.length >= s.req.maxNew ? "length" : null;
       if (reason !== null) done(s, reason);
       return reason === null;
     });

@@ -23,6 +23,11 @@ export interface RolloutRequest {
   topK?: number;
   /** Token ids that end a completion; the stop token is part of the completion's tokenIds. */
   stopTokenIds?: readonly number[];
+  /**
+   * Strings that end a completion once its decoded text contains one (finish reason "stop"). The
+   * tokens up to and including the one that completed the string are kept, and the text is not trimmed.
+   */
+  stopStrings?: readonly string[];
   /** Seed of this request's samples; default derived from the call's seed and the request's position. */
   seed?: number;
 }

@@ -9,7 +9,7 @@
  * Log-probs are the model's own, temperature 1 (`logprobKind = "model"`).
  */
 import { setImmediate as yieldToLoop } from "node:timers/promises";
-import { AhaError } from "../errors.js";
+import { AhaError, UserError } from "../errors.js";
 import { BatchSampler, SeqRng, type InferenceModel, type SampleEvent, type SampleRequest } from "../model/sample.js";
 import type { Completion, GenerateOptions, RolloutEngine, RolloutEvent, RolloutRequest } from "./engine.js";
 
@@ -65,7 +65,10 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
     this.calls++;
     const added: number[] = [];
     try {
-      requests.forEach((r, i) => added.push(this.sampler.add(toSampleRequest(r, r.seed ?? new SeqRng(callSeed, i, 0x5eed).nextU32()))));
+      requests.forEach((r, i) => {
+        const seed = r.seed ?? new SeqRng(callSeed, i, 0x5eed).nextU32();
+        added.push(this.sampler.add(toSampleRequest(r, seed, this.stopWhen(r, i))));
+      });
     } catch (e) {
       for (const idx of added) this.drop(idx);
       return Promise.reject(e);
@@ -88,6 +91,20 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
       opts.signal?.addEventListener("abort", call.onAbort, { once: true });
       void this.pump();
     });
+  }
+
+  /** Stop strings → a check on the decoded tail (long enough to hold the longest stop string). */
+  private stopWhen(r: RolloutRequest, i: number): ((tokens: readonly number[]) => boolean) | undefined {
+    const stops = r.stopStrings ?? [];
+    if (stops.length === 0) return undefined;
+    const decode = this.decode;
+    if (!decode) throw new UserError(`request ${i}: stopStrings need the engine's decode function (LocalEngineOptions.decode)`);
+    if (stops.some((s) => s.length === 0)) throw new UserError(`request ${i}: stopStrings must not be empty strings`);
+    const window = Math.max(...stops.map((s) => s.length)) + 8; // tokens: each decodes to ≥ 1 character or joins one
+    return (tokens) => {
+      const text = decode(Int32Array.from(tokens.slice(-window)));
+      return stops.some((s) => text.includes(s));
+    };
   }
 
   async close(): Promise<void> {
@@ -156,11 +173,12 @@ function aborted(): AhaError {
   return new AhaError("AHA_ABORTED", "generation was aborted");
 }
 
-function toSampleRequest(r: RolloutRequest, seed: number): SampleRequest {
+function toSampleRequest(r: RolloutRequest, seed: number, stopWhen: ((tokens: readonly number[]) => boolean) | undefined): SampleRequest {
   return {
     promptIds: r.promptIds,
     maxNewTokens: r.maxNewTokens,
     seed,
+    ...(stopWhen ? { stopWhen } : {}),
     ...(r.n !== undefined ? { n: r.n } : {}),
     ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
     ...(r.topP !== undefined ? { topP: r.topP } : {}),

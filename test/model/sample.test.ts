@@ -18,6 +18,9 @@ import {
 const simplify = (o: SampleOutput[][]): unknown =>
   o.map((r) => r.map((s) => ({ t: [...s.tokens], lp: [...s.logprobs], slp: [...s.samplerLogprobs], f: s.finishReason })));
 
+/** A stand-in for stop strings: stop once the token sum is a multiple of 11. */
+const sumStop = (t: readonly number[]): boolean => t.reduce((a, b) => a + b, 0) % 11 === 0;
+
 function mixedRequests(V: number): SampleRequest[] {
   const prompt = (len: number, k: number): number[] => Array.from({ length: len }, (_, i) => (i * 7 + k * 13) % V);
   return [
@@ -28,6 +31,7 @@ function mixedRequests(V: number): SampleRequest[] {
     { promptIds: prompt(2, 5), n: 5, maxNewTokens: 15, temperature: 1.3, topP: 0.8, stopTokenIds: [1, 2, 5] },
     { promptIds: prompt(4, 6), n: 2, maxNewTokens: 1, temperature: 1 },
     { promptIds: prompt(6, 7), n: 1, maxNewTokens: 9, temperature: 0.5, topK: 3, topP: 0.9, seed: 99 },
+    { promptIds: prompt(3, 8), n: 6, maxNewTokens: 14, temperature: 1, stopWhen: sumStop },
   ];
 }
 
@@ -50,14 +54,16 @@ describe("KV-cache sampler vs full-recompute oracle (fake model)", () => {
     o.forEach((r, i) =>
       r.forEach((s) => {
         expect(s.t.length).toBeLessThanOrEqual(reqs[i]!.maxNewTokens);
+        const stopped = (t: number[]): boolean => stops[i]!.has(t[t.length - 1]!) || reqs[i]!.stopWhen?.(t) === true;
         if (s.f === "stop") {
           sawStop++;
-          expect(stops[i]!.has(s.t[s.t.length - 1]!)).toBe(true);
+          expect(stopped(s.t)).toBe(true);
         } else expect(s.t.length).toBe(reqs[i]!.maxNewTokens);
-        expect(s.t.slice(0, -1).some((t) => stops[i]!.has(t))).toBe(false);
+        for (let k = 1; k < s.t.length; k++) expect(stopped(s.t.slice(0, k))).toBe(false);
       }),
     );
     expect(sawStop).toBeGreaterThan(0);
+    expect(o[7]!.filter((s) => s.f === "stop").length).toBeGreaterThan(0); // stopWhen fired
     // Request 1 is greedy: each token is the argmax of the logits of the history so far.
     const m = new FakeModel(V);
     const hist = [...reqs[1]!.promptIds as number[]];
@@ -105,7 +111,7 @@ describe("KV-cache sampler vs full-recompute oracle (fake model)", () => {
     const target: SampleRequest = { promptIds: [9, 8, 7], n: 3, maxNewTokens: 10, temperature: 1.1, topP: 0.95, seed: 1234 };
     const alone = generate(new FakeModel(V), [target], { slots: 1, maxLen: 16 });
     const crowd = generate(new FakeModel(V), [...mixedRequests(V), target, ...mixedRequests(V)], { slots: 4, maxLen: 32, seed: 77 });
-    expect(simplify([crowd[7]!])).toEqual(simplify(alone));
+    expect(simplify([crowd[8]!])).toEqual(simplify(alone));
     // Different seeds give different samples (the seed is used at all).
     const other = generate(new FakeModel(V), [{ ...target, seed: 1235 }], { slots: 1, maxLen: 16 });
     expect(simplify(other)).not.toEqual(simplify(alone));

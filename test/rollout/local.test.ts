@@ -90,6 +90,23 @@ describe("LocalRolloutEngine", () => {
     expect(ok[0]![0]!.tokenIds.length).toBe(9);
   });
 
+  it("stop strings end a completion on the token that completes them (decoded text kept whole)", async () => {
+    const eng = new LocalRolloutEngine(new FakeModel(V), { slots: 4, maxLen: 64, decode });
+    const out = await eng.generate([{ promptIds: [2, 3], n: 8, maxNewTokens: 40, temperature: 1, stopStrings: ["c", "ab"], seed: 3 }]);
+    const has = (t: string): boolean => t.includes("c") || t.includes("ab");
+    let stopped = 0;
+    for (const s of out[0]!) {
+      expect(s.text).toBe(decode(s.tokenIds));
+      expect(has(decode(s.tokenIds.subarray(0, -1)))).toBe(false);
+      if (s.finishReason === "stop") {
+        stopped++;
+        expect(has(s.text!)).toBe(true);
+      } else expect(s.tokenIds.length).toBe(40);
+    }
+    expect(stopped).toBeGreaterThan(0);
+    await expect(new LocalRolloutEngine(new FakeModel(V), { slots: 1, maxLen: 8 }).generate([{ promptIds: [1], maxNewTokens: 2, stopStrings: ["x"] }])).rejects.toThrow(/stopStrings need the engine's decode function/);
+  });
+
   it("close rejects pending calls and refuses new ones", async () => {
     const eng = new LocalRolloutEngine(new FakeModel(V), { slots: 1, maxLen: 64 });
     const p = eng.generate([{ promptIds: [1], maxNewTokens: 60 }]);
