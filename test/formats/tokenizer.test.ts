@@ -109,3 +109,26 @@ describe("tokenizer folder errors", () => {
     expect(() => new HfTokenizer(files, "x/tokenizer.json")).toThrow(/eos_token "<\|nope\|>" is not in the vocabulary/);
   });
 });
+
+describe("a post-processor that adds a BOS (Llama 3 style TemplateProcessing)", () => {
+  // The Qwen3 files with Llama 3's kind of post-processor: "<|endoftext|> $A" (Qwen has no BOS of its own).
+  const base = loadQwen3().files;
+  const tok = new HfTokenizer({
+    tokenizerJson: {
+      ...base.tokenizerJson,
+      post_processor: {
+        type: "TemplateProcessing",
+        single: [{ SpecialToken: { id: "<|endoftext|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+        pair: [{ SpecialToken: { id: "<|endoftext|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }],
+        special_tokens: { "<|endoftext|>": { id: "<|endoftext|>", ids: [151643], tokens: ["<|endoftext|>"] } },
+      },
+    },
+    tokenizerConfig: { ...base.tokenizerConfig, bos_token: "<|endoftext|>" },
+  });
+
+  it("adds the BOS only with addSpecialTokens (the default, as in HF), and resolves bos", () => {
+    expect(tok.bos).toEqual({ text: "<|endoftext|>", id: 151643 });
+    expect(tok.encode("Hello, world!")).toEqual([151643, 9707, 11, 1879, 0]);
+    expect(tok.encode("Hello, world!", { addSpecialTokens: false })).toEqual([9707, 11, 1879, 0]);
+  });
+});
