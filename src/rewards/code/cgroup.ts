@@ -1,7 +1,8 @@
 /**
- * Per-run cgroups (cgroup v1 `pids` + `memory`), the sandbox's defence in depth: a hard cap on the
- * number of processes and on the memory of everything a program starts, counted together, and a way to
- * find and kill every process of a run. Used when both controllers are mounted at /sys/fs/cgroup/<c>
+ * Per-run cgroups (cgroup v1 `pids` + `memory`, and `cpu` where mounted), the sandbox's defence in
+ * depth: a hard cap on the number of processes and on the memory of everything a program starts,
+ * counted together, a CPU quota (so a program's threads cannot starve the trainer), and a way to find
+ * and kill every process of a run. Used when both controllers are mounted at /sys/fs/cgroup/<c>
  * and writable (we run as root); otherwise the sandbox relies on rlimits + a per-run uid alone.
  *
  * Each run gets `<our own cgroup>/<parent?>/aha-<pid>-<seq>` in both hierarchies, removed afterwards.
@@ -11,7 +12,7 @@ import { join } from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
 const CONTROLLERS = ["pids", "memory"] as const;
-type Controller = (typeof CONTROLLERS)[number];
+type Controller = (typeof CONTROLLERS)[number] | "cpu";
 
 /** Our own cgroup path in a v1 hierarchy, from /proc/self/cgroup ("4:memory:/a/b" → "/a/b"). */
 function ownPath(controller: Controller): string | null {
@@ -28,13 +29,19 @@ function ownPath(controller: Controller): string | null {
   return null;
 }
 
-let probed: { pids: string; memory: string } | null | undefined;
+interface Bases {
+  pids: string;
+  memory: string;
+  cpu: string | null; // optional: the CPU quota is skipped without it
+}
+
+let probed: Bases | null | undefined;
 
 /**
  * The directories under which per-run cgroups are made (our own cgroup in each hierarchy), or null
  * when v1 pids+memory cgroups are not usable here (not mounted, or not writable: not root).
  */
-export function cgroupBases(): { pids: string; memory: string } | null {
+export function cgroupBases(): Bases | null {
   if (probed !== undefined) return probed;
   probed = null;
   const bases: Partial<Record<Controller, string>> = {};
@@ -60,7 +67,19 @@ export function cgroupBases(): { pids: string; memory: string } | null {
     }
     return probed;
   }
-  probed = { pids: bases.pids!, memory: bases.memory! };
+  let cpu: string | null = null;
+  const ownCpu = ownPath("cpu");
+  if (ownCpu !== null) {
+    const dir = join(ROOT, "cpu", ownCpu);
+    try {
+      mkdirSync(join(dir, probe));
+      rmdirSync(join(dir, probe));
+      if (existsSync(join(dir, "cpu.cfs_quota_us"))) cpu = dir;
+    } catch {
+      /* no cpu controller for us */
+    }
+  }
+  probed = { pids: bases.pids!, memory: bases.memory!, cpu };
   return probed;
 }
 
@@ -70,35 +89,47 @@ let seq = 0;
 export class RunCgroup {
   readonly pidsDir: string;
   readonly memoryDir: string;
+  readonly cpuDir: string | null;
 
-  private constructor(pidsDir: string, memoryDir: string) {
+  private constructor(pidsDir: string, memoryDir: string, cpuDir: string | null) {
     this.pidsDir = pidsDir;
     this.memoryDir = memoryDir;
+    this.cpuDir = cpuDir;
+  }
+
+  private get dirs(): string[] {
+    return this.cpuDir ? [this.pidsDir, this.memoryDir, this.cpuDir] : [this.pidsDir, this.memoryDir];
   }
 
   /**
    * Makes the pair under `parent` (a relative name below our own cgroup, which must already exist in
    * both hierarchies; "" for directly below). Returns null when cgroups are not usable.
    */
-  static create(parent: string, maxProcesses: number, memoryBytes: number): RunCgroup | null {
+  static create(parent: string, maxProcesses: number, memoryBytes: number, cpuCores: number): RunCgroup | null {
     const bases = cgroupBases();
     if (!bases) return null;
     const name = `aha-${process.pid}-${++seq}`;
-    const pidsDir = join(bases.pids, parent, name);
-    const memoryDir = join(bases.memory, parent, name);
-    mkdirSync(pidsDir);
+    // The cpu group sits directly below ours (test parents are made for pids and memory only).
+    const g = new RunCgroup(join(bases.pids, parent, name), join(bases.memory, parent, name), bases.cpu ? join(bases.cpu, name) : null);
+    const made: string[] = [];
     try {
-      mkdirSync(memoryDir);
+      for (const d of g.dirs) {
+        mkdirSync(d);
+        made.push(d);
+      }
     } catch (e) {
-      rmdirSync(pidsDir);
+      for (const d of made) rmdirSync(d);
       throw e;
     }
-    const g = new RunCgroup(pidsDir, memoryDir);
     try {
-      writeFileSync(join(pidsDir, "pids.max"), String(maxProcesses));
-      writeFileSync(join(memoryDir, "memory.limit_in_bytes"), String(memoryBytes));
+      if (g.cpuDir) {
+        const period = Number(readOr(join(g.cpuDir, "cpu.cfs_period_us")).trim() || "100000");
+        writeFileSync(join(g.cpuDir, "cpu.cfs_quota_us"), String(Math.max(1000, Math.round(period * cpuCores))));
+      }
+      writeFileSync(join(g.pidsDir, "pids.max"), String(maxProcesses));
+      writeFileSync(join(g.memoryDir, "memory.limit_in_bytes"), String(memoryBytes));
       // With swap accounting, also cap memory+swap so a program cannot escape into swap.
-      const memsw = join(memoryDir, "memory.memsw.limit_in_bytes");
+      const memsw = join(g.memoryDir, "memory.memsw.limit_in_bytes");
       if (existsSync(memsw)) writeFileSync(memsw, String(memoryBytes));
     } catch (e) {
       g.removeSync();
@@ -107,8 +138,9 @@ export class RunCgroup {
     return g;
   }
 
-  get procsFiles(): [string, string] {
-    return [join(this.pidsDir, "cgroup.procs"), join(this.memoryDir, "cgroup.procs")];
+  /** The files a wrapper writes its pid into (before exec) to join every group of the run. */
+  get procsFiles(): string[] {
+    return this.dirs.map((d) => join(d, "cgroup.procs"));
   }
 
   /** Did the pids controller refuse a fork (the process cap was hit)? */
@@ -126,7 +158,7 @@ export class RunCgroup {
   /** SIGKILL every process still in the group. */
   killAll(): number {
     let n = 0;
-    for (const dir of [this.pidsDir, this.memoryDir]) {
+    for (const dir of this.dirs) {
       for (const s of readOr(join(dir, "cgroup.procs")).split("\n")) {
         const pid = Number(s);
         if (!Number.isInteger(pid) || pid <= 0) continue;
@@ -143,7 +175,7 @@ export class RunCgroup {
 
   private removeSync(): boolean {
     let ok = true;
-    for (const dir of [this.pidsDir, this.memoryDir]) {
+    for (const dir of this.dirs) {
       try {
         rmdirSync(dir);
       } catch (e) {

@@ -13,7 +13,7 @@
  *     (inheritable, ambient and bounding sets cleared) and no_new_privs, then `prlimit` sets CPU time,
  *     address space, process count, open files and file size. The uid is unique to the run, so
  *     RLIMIT_NPROC (which the kernel ignores for root) counts only this run's processes.
- *   - where cgroup v1 pids+memory are writable (root), each run also gets its own cgroup pair with
+ *   - where cgroup v1 pids+memory are writable (root), each run also gets its own cgroups (+ a cpu quota) with
  *     a process cap and a memory cap (counting tmpfs), joined before bwrap starts.
  *   - the parent kills the sandbox at the wall-time limit (its process group; --die-with-parent
  *     takes the PID namespace down with it) and when stdout exceeds its cap.
@@ -36,6 +36,7 @@ export interface SandboxLimits {
   cpuSeconds: number;
   memoryBytes: number;
   maxProcesses: number;
+  cpuCores: number;
   maxOpenFiles: number;
   maxFileBytes: number;
   maxOutputBytes: number;
@@ -49,6 +50,7 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   cpuSeconds: 4, // RLIMIT_CPU (whole seconds); below wall time so busy loops die by CPU first
   memoryBytes: 512 * MiB, // RLIMIT_AS for Python and the cgroup cap; Node gets NODE_MIN_ADDRESS_SPACE
   maxProcesses: 16, // processes + threads (Node runs ~11); a small multiprocessing pool fits, a fork bomb does not
+  cpuCores: 1, // CPU quota per run (cgroup cpu controller, where there is one): leaves the trainer its share
   maxOpenFiles: 64, // stdin/out/err + a few files
   maxFileBytes: 16 * MiB, // RLIMIT_FSIZE: no single file larger than this
   maxOutputBytes: 1 * MiB, // stdout past this kills the run (output limit); stderr is cut silently
@@ -262,7 +264,7 @@ export async function runProgram(req: RunRequest, opts: SandboxOptions = {}): Pr
   const t = findTools();
   let cg: RunCgroup | null = null;
   if (opts.cgroups !== "off")
-    cg = RunCgroup.create(opts.cgroupParent ?? "", limits.maxProcesses + 8, limits.memoryBytes + limits.tmpfsBytes * 3);
+    cg = RunCgroup.create(opts.cgroupParent ?? "", limits.maxProcesses + 8, limits.memoryBytes + limits.tmpfsBytes * 3, limits.cpuCores);
   let workdir: string | null = null;
   const uid = opts.unsafeNoSandbox ? null : runUid();
   let filter: Buffer | null = null;
@@ -287,8 +289,9 @@ export async function runProgram(req: RunRequest, opts: SandboxOptions = {}): Pr
     }
     if (cg) {
       // Join both cgroups before anything else starts, then become the sandbox.
-      const [p, m] = cg.procsFiles;
-      argv = ["/bin/sh", "-c", 'echo $$ > "$1" && echo $$ > "$2" && shift 2 && exec "$@"', "sh", p, m, ...argv];
+      const files = cg.procsFiles;
+      const script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"';
+      argv = ["/bin/sh", "-c", script, "sh", String(files.length), ...files, ...argv];
     }
     return { ...(await execute(argv, env, req, filter, limits, cg, workdir ?? "/")), uid };
   } finally {

@@ -72,6 +72,7 @@ export function leftoverCgroups(): string[] {
   };
   walk(b.pids, 0);
   walk(b.memory, 0);
+  if (b.cpu) walk(b.cpu, 0);
   return out;
 }
 
