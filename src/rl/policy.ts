@@ -1,0 +1,76 @@
+/**
+ * The two ways to train a policy, as the trainer's Policy:
+ *   full fine-tuning — the optimizer over all weights; the reference (when β > 0) is a frozen copy of
+ *                      the starting weights in a second model;
+ *   LoRA             — the optimizer over the adapters only; the reference is the same model with the
+ *                      adapters switched off (no second copy).
+ * Weights are saved as an HF folder (full) or a PEFT adapter folder (LoRA), exactly (fp32).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { loadHfWeights, saveHfModel } from "../formats/hf.js";
+import { readSafetensors } from "../formats/safetensors.js";
+import type { LoraSet } from "../model/lora.js";
+import { Model } from "../model/model.js";
+import { AdamW, type AdamWConfig } from "../model/optim.js";
+import type { Policy } from "./trainer.js";
+
+export function adamConfig(t: { adamBeta1: number; adamBeta2: number; adamEps: number; weightDecay: number }): AdamWConfig {
+  return { beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay };
+}
+
+export function fullPolicy(model: Model, adam: AdamWConfig, o: { reference: boolean; saveOptions?: Parameters<typeof saveHfModel>[3] }): Policy {
+  let ref: Model | null = null;
+  if (o.reference) {
+    ref = new Model(model.cfg, { precision: model.precision, backend: model.be });
+    ref.params.data.set(model.params.data);
+    ref.params.markChanged();
+  }
+  return {
+    model,
+    optimizer: new AdamW(model.params, model.grads, adam, model.be),
+    referenceLogp: ref
+      ? (tokens, cu, targets) => ref.forward(tokens, cu, targets, { onlyTargets: true }).logp.slice()
+      : null,
+    saveWeights: (dir) => {
+      saveHfModel(dir, model.cfg, model.params, o.saveOptions ?? {});
+    },
+    loadWeights: (dir) => {
+      loadHfWeights(dir, model.params);
+      model.params.markChanged();
+    },
+  };
+}
+
+export function loraPolicy(lora: LoraSet, adam: AdamWConfig, o: { reference: boolean; baseModel?: string }): Policy {
+  const model = lora.model;
+  lora.training = true;
+  return {
+    model,
+    optimizer: new AdamW(lora.params, lora.grads, adam, model.be),
+    referenceLogp: o.reference
+      ? (tokens, cu, targets) => {
+          lora.enabled = false;
+          try {
+            return model.forward(tokens, cu, targets, { onlyTargets: true }).logp.slice();
+          } finally {
+            lora.enabled = true;
+          }
+        }
+      : null,
+    saveWeights: (dir) => {
+      lora.save(dir, o.baseModel !== undefined ? { baseModel: o.baseModel } : {});
+      fs.writeFileSync(path.join(dir, "dropout_step.json"), JSON.stringify({ dropoutStep: lora.dropoutStep }));
+    },
+    loadWeights: (dir) => {
+      const t = readSafetensors(path.join(dir, "adapter_model.safetensors")).tensors;
+      for (const s of lora.table.specs) {
+        const x = t.get(s.name);
+        if (!x) throw new Error(`${dir}: adapter tensor ${s.name} missing`);
+        lora.params.view(s.name).set(x.data);
+      }
+      const ds = path.join(dir, "dropout_step.json");
+      if (fs.existsSync(ds)) lora.dropoutStep = (JSON.parse(fs.readFileSync(ds, "utf8")) as { dropoutStep: number }).dropoutStep;
+    },
+  };
+}

@@ -1,0 +1,155 @@
+// The trainer loop end to end on a tiny random model and the arithmetic task: metrics and samples
+// in the run directory, exact resume (6 steps = 3 + resumed 3), NaN steps skipped then stopping,
+// Ctrl-C (abort) saving a checkpoint, LoRA with the adapters-off reference.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { defineConfig } from "../../src/cli/config.js";
+import { AhaError } from "../../src/errors.js";
+import type { ModelConfig } from "../../src/model/config.js";
+import { LoraSet } from "../../src/model/lora.js";
+import { Model } from "../../src/model/model.js";
+import { initParams } from "../../src/model/params.js";
+import { rlSection, trainSection } from "../../src/rl/config.js";
+import { adamConfig, fullPolicy, loraPolicy } from "../../src/rl/policy.js";
+import { isTimingKey, train, type MetricsRow, type TrainerOptions } from "../../src/rl/trainer.js";
+import { LocalRolloutEngine } from "../../src/rollout/local.js";
+import { readJsonl } from "../../src/runs/atomic.js";
+import { RunDir } from "../../src/runs/run-dir.js";
+import { readStatus } from "../../src/runs/status.js";
+import type { Task } from "../../src/tasks/types.js";
+import { ARITH_SPECIAL, ARITH_VOCAB, arithDecode, arithEncode, arithmeticTask } from "../../src/tasks/arithmetic.js";
+
+const roots: string[] = [];
+const tmp = (): string => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), "aha-trainer-"));
+  roots.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of roots) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const cfg: ModelConfig = {
+  architecture: "LlamaForCausalLM", vocabSize: ARITH_VOCAB.length, hiddenSize: 32, intermediateSize: 64, numLayers: 2,
+  numHeads: 2, numKvHeads: 2, headDim: 16, ropeTheta: 10000, ropeScaling: null, rmsNormEps: 1e-5, tieWordEmbeddings: true,
+  qkvBias: false, oBias: false, mlpBias: false, qkNorm: false, maxPositionEmbeddings: 128, initializerRange: 0.3,
+};
+const spec = defineConfig({ rl: rlSection, train: trainSection });
+const tokenizer = {
+  encode: (t: string) => [ARITH_SPECIAL.bos, ...arithEncode(t)],
+  decode: (ids: ArrayLike<number>) => arithDecode(Array.from(ids).filter((i) => i > ARITH_SPECIAL.eos)),
+  stopTokenIds: [ARITH_SPECIAL.eos],
+};
+
+function setup(argv: string[], o: { lora?: boolean } = {}) {
+  const c = spec.fromArgv(["--group-size", "4", "--prompts-per-step", "4", "--max-new-tokens", "12", "--lr", "0.01", "--seed", "3", ...argv], () => "").config;
+  const model = new Model(cfg);
+  initParams(model.params, cfg, 11);
+  let policy;
+  if (o.lora) {
+    const lora = new LoraSet(model, { rank: 2, alpha: 4, dropout: 0, targets: ["q", "v"] });
+    lora.init(5);
+    lora.attach();
+    policy = loraPolicy(lora, adamConfig(c.train), { reference: c.rl.klCoef !== 0 });
+  } else policy = fullPolicy(model, adamConfig(c.train), { reference: c.rl.klCoef !== 0 });
+  const engine = new LocalRolloutEngine(model, { slots: 16, maxLen: 32 });
+  // A random model never adds correctly: score the share of 7s instead, so groups have reward variance.
+  const arith = arithmeticTask({ seed: c.train.seed, heldOutPermille: 50 });
+  const task: Task<unknown> = {
+    ...arith,
+    score: (text) => {
+      const r = (text.match(/7/g)?.length ?? 0) / Math.max(text.length, 1);
+      return { reward: r, parts: { sevens: r, format: text.includes("<think>") ? 1 : 0 }, correct: r > 0.2, extracted: null, reason: "" };
+    },
+  } as Task<unknown>;
+  const opts: TrainerOptions = { rl: c.rl, train: c.train, task, template: "none", tokenizer, engine, policy, run: null };
+  return { c, opts, model };
+}
+
+const REQUIRED = ["reward/mean", "reward/std", "reward/sevens", "accuracy", "format_rate", "groups/zero_variance_frac", "length/mean", "length/min", "length/max", "length/truncated_frac", "recheck_share", "entropy", "kl", "clip/low_frac", "clip/high_frac", "loss/policy", "grad_norm", "lr", "tokens_per_s/rollout", "tokens_per_s/train", "seconds/generate", "seconds/reward", "seconds/reference", "seconds/train", "seconds/step"];
+const noTiming = (rows: MetricsRow[]) => rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !isTimingKey(k))));
+
+describe("trainer", () => {
+  it("writes every metric, samples, status and a final checkpoint; the weights change", async () => {
+    const { c, opts, model } = setup(["--steps", "2", "--kl-coef", "0.01", "--samples-per-step", "3"]);
+    const dir = path.join(tmp(), "run");
+    const run = RunDir.create(dir, spec.toFlat(c), { total_steps: 2, kind: "train", task: "arithmetic", model: "tiny", algorithm: "grpo" });
+    const before = model.params.data.slice();
+    const res = await train({ ...opts, run });
+    expect(res.steps).toBe(2);
+    const metrics = run.readMetrics();
+    expect(metrics.map((m) => m.step)).toEqual([1, 2]);
+    for (const k of REQUIRED) expect(metrics[0], k).toHaveProperty(k);
+    expect(metrics[0]!["lr"]).toBe(0.01);
+    const samples = readJsonl<{ step: number; response: string; reward: number }>(run.samplesPath).rows;
+    expect(samples.length).toBe(6);
+    expect(readStatus(dir)).toMatchObject({ state: "finished", step: 2 });
+    expect(fs.readFileSync(path.join(dir, "checkpoints", "latest"), "utf8").trim()).toBe("step-2");
+    expect(fs.existsSync(path.join(dir, "checkpoints", "step-2", "model", "model.safetensors"))).toBe(true);
+    let changed = 0;
+    for (let i = 0; i < before.length; i++) if (before[i] !== model.params.data[i]) changed++;
+    expect(changed).toBeGreaterThan(before.length / 2);
+  });
+
+  it("a run of 6 steps equals 3 steps, stopped (Ctrl-C), then resumed for 3 more", async () => {
+    const argv = ["--steps", "6", "--save-every", "0", "--epochs", "2", "--mini-batches", "2", "--micro-batch-tokens", "40", "--lr-schedule", "cosine", "--kl-coef", "0.02", "--clip-high", "0.28"];
+    const a = setup(argv);
+    const dirA = path.join(tmp(), "a");
+    const runA = RunDir.create(dirA, spec.toFlat(a.c), { total_steps: 6, kind: "train", task: "arithmetic", model: "tiny" });
+    await train({ ...a.opts, run: runA });
+
+    const b = setup(argv);
+    const dirB = path.join(tmp(), "b");
+    const runB = RunDir.create(dirB, spec.toFlat(b.c), { total_steps: 6, kind: "train", task: "arithmetic", model: "tiny" });
+    const ctl = new AbortController();
+    const first = await train({ ...b.opts, run: runB, signal: ctl.signal, onStep: (m) => m.step === 3 && ctl.abort() });
+    expect(first).toMatchObject({ steps: 3, stopped: true });
+    expect(readStatus(dirB)!.state).toBe("stopped");
+
+    const r = RunDir.resume(dirB);
+    const c2 = setup(argv); // a fresh process: new model, engine, optimizer
+    await train({ ...c2.opts, run: r.run, resume: r.checkpoint });
+    expect(noTiming(runB.readMetrics())).toEqual(noTiming(runA.readMetrics()));
+    expect(c2.model.params.data).toEqual(a.model.params.data);
+  });
+
+  it("NaN steps are skipped and reported; three in a row stop the run with a clear message", async () => {
+    const { opts, c } = setup(["--steps", "5"]);
+    const model = opts.policy.model;
+    const forward = model.forward.bind(model);
+    let calls = 0;
+    model.forward = (...args) => {
+      const r = forward(...args);
+      if (++calls > 2) r.logp.fill(Number.NaN); // step 1 is fine (old log-probs + one update), then NaN
+      return r;
+    };
+    const dir = path.join(tmp(), "nan");
+    const run = RunDir.create(dir, spec.toFlat(c), { total_steps: 5, kind: "train", task: "arithmetic", model: "tiny" });
+    const before = model.params.data.slice();
+    const err = await train({ ...opts, run }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AhaError);
+    expect((err as AhaError).message).toMatch(/3 steps in a row had a non-finite loss or gradient/);
+    expect(run.readMetrics().map((m) => m["skipped"])).toEqual([0, 1, 1, 1]);
+    expect(readStatus(dir)).toMatchObject({ state: "crashed" });
+    expect(readStatus(dir)!.error).toMatch(/non-finite/);
+    // only step 1 updated the weights
+    expect(model.params.data).not.toEqual(before);
+  });
+
+  it("LoRA: only the adapters train; the reference is the base (KL 0 before the first update)", async () => {
+    const { opts, model } = setup(["--steps", "2", "--kl-coef", "0.05"], { lora: true });
+    const base = model.params.data.slice();
+    const res = await train(opts);
+    expect(model.params.data).toEqual(base);
+    expect(res.metrics[0]!["kl"]).toBe(0); // B = 0 at init: policy = base exactly
+    expect(res.metrics[1]!["kl"]).toBeGreaterThan(0);
+  });
+
+  it("dynamic sampling keeps only groups with reward variance", async () => {
+    const { opts } = setup(["--steps", "2", "--dynamic-sampling", "--dynamic-sampling-rounds", "1"]);
+    const res = await train(opts);
+    for (const m of res.metrics) expect(m["groups/trained"]).toBeLessThanOrEqual(4);
+  });
+});
