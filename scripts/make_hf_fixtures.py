@@ -3,7 +3,8 @@
 
 Run with Debian's interpreter (it has torch):   /usr/bin/python3 scripts/make_hf_fixtures.py [part ...]
 Parts: tokenizer, models, lora (default: these three), saved (after the test wrote fixtures/hf/saved, see
-make_saved). `check MODEL_DIR SCORE_OUTPUT.jsonl` compares an `aha score` output with the torch forward. Output goes to fixtures/hf/ and is committed; CI never runs
+make_saved). `check MODEL_DIR SCORE_OUTPUT.jsonl` compares an `aha score` output with the torch forward;
+`random OUT_DIR SEED` writes a random folder of a random supported shape (acceptance on folders never seen). Output goes to fixtures/hf/ and is committed; CI never runs
 this script (it has no torch and no Python packages), the tests only read what it wrote.
 
 Needs Debian packages: python3-torch (CPU), python3-regex (\\p{L} classes), python3-jinja2 (chat templates).
@@ -775,10 +776,58 @@ def check(model_dir, score_out):
     return 0 if worst <= 2e-3 else 1
 
 
+def make_random(out_dir, seed):
+    """A random model folder of a random supported shape (for acceptance runs on folders never seen):
+    architecture, GQA ratio, explicit head_dim, tied/untied, bias, dtype and sharding all drawn from `seed`.
+    Writes score_input.jsonl (id rows) beside it; then
+        aha score --model OUT --input OUT/score_input.jsonl --output out.jsonl
+        /usr/bin/python3 scripts/make_hf_fixtures.py check OUT out.jsonl"""
+    import random
+    import torch
+    rnd = random.Random(seed)
+    arch = rnd.choice(["Qwen2ForCausalLM", "Qwen3ForCausalLM", "LlamaForCausalLM"])
+    kv = rnd.choice([1, 2, 3])
+    heads = kv * rnd.choice([1, 2, 3])
+    explicit = arch != "Qwen2ForCausalLM" and rnd.random() < 0.5
+    head_dim = rnd.choice([8, 12, 16, 20])
+    hidden = heads * head_dim if not explicit else rnd.choice([24, 32, 40, 48])
+    cfg = {"architectures": [arch], "model_type": {"Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "LlamaForCausalLM": "llama"}[arch],
+           "vocab_size": rnd.choice([97, 128, 200, 256]), "hidden_size": hidden, "intermediate_size": rnd.choice([32, 56, 96]),
+           "num_hidden_layers": rnd.choice([1, 2, 3]), "num_attention_heads": heads, "num_key_value_heads": kv,
+           "rope_theta": rnd.choice([10000.0, 500000.0, 1000000.0]), "rms_norm_eps": rnd.choice([1e-5, 1e-6]),
+           "tie_word_embeddings": rnd.random() < 0.5, "max_position_embeddings": 256, "hidden_act": "silu"}
+    if explicit:
+        cfg["head_dim"] = head_dim
+    if arch != "Qwen2ForCausalLM":
+        cfg["attention_bias"] = rnd.random() < 0.5
+    if arch == "LlamaForCausalLM":
+        cfg["mlp_bias"] = rnd.random() < 0.3
+        if rnd.random() < 0.5:
+            cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                   "original_max_position_embeddings": 16}
+    dtype = rnd.choice(["F32", "BF16", "F16"])
+    cfg["torch_dtype"] = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}[dtype]
+    gen = torch.Generator().manual_seed(seed)
+    P = random_weights(cfg, gen)
+    total = sum(t.numel() for t in P.values()) * (4 if dtype == "F32" else 2)
+    max_shard = total // 3 if rnd.random() < 0.5 else None
+    save_hf_folder(out_dir, cfg, P, dtype, max_shard)
+    rows = score_rows(cfg, gen, 6)
+    with open(os.path.join(out_dir, "score_input.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    print(json.dumps({"dir": out_dir, "arch": arch, "dtype": dtype, "sharded": max_shard is not None,
+                      "tied": cfg["tie_word_embeddings"], "head_dim": cfg.get("head_dim"), "heads": heads, "kv": kv}))
+
+
 PARTS = {"tokenizer": make_tokenizer, "models": make_models, "lora": make_lora, "saved": make_saved}
 
 
 def main(argv):
+    if argv[:1] == ["random"]:
+        if len(argv) != 3:
+            sys.exit("usage: make_hf_fixtures.py random OUT_DIR SEED")
+        return make_random(argv[1], int(argv[2]))
     if argv[:1] == ["check"]:
         if len(argv) != 3:
             sys.exit("usage: make_hf_fixtures.py check MODEL_DIR SCORE_OUTPUT.jsonl")

@@ -140,7 +140,9 @@ export function loadHfWeights(dir: string, params: Arena): LoadWeightsResult {
       if (!ckpt.has(spec.name)) {
         throw new UserError(
           `${where}: tensor "${spec.name}" (shape [${spec.shape.join(", ")}] from config.json) is missing`,
-          existsSync(join(dir, INDEX_FILE)) ? `check the weight_map of ${INDEX_FILE}` : undefined,
+          spec.name === "lm_head.weight"
+            ? "config.json has tie_word_embeddings false (or unset); if this model shares its embedding with the head, set it to true"
+            : existsSync(join(dir, INDEX_FILE)) ? `check the weight_map of ${INDEX_FILE}` : undefined,
           "AHA_MISSING_TENSOR",
         );
       }
