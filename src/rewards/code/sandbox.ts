@@ -260,6 +260,36 @@ function runUid(): number {
  */
 export async function runProgram(req: RunRequest, opts: SandboxOptions = {}): Promise<RunResult> {
   checkSandbox(opts);
+  if (!opts.unsafeNoSandbox) await selfTest(req.language, opts);
+  return runOnce(req, opts);
+}
+
+const selfTests = new Map<string, Promise<void>>();
+
+/**
+ * Once per language and process: a trivial program must run in the sandbox. Where bubblewrap cannot
+ * make its namespaces (a restricted container), every run would otherwise fail and score 0 silently.
+ */
+function selfTest(language: Language, opts: SandboxOptions): Promise<void> {
+  const key = `${language}:${opts.cgroups ?? "auto"}:${opts.seccomp ?? true}`;
+  let p = selfTests.get(key);
+  if (!p) {
+    const source = language === "python" ? "print(6 * 7)" : "console.log(6 * 7)";
+    const probe: SandboxOptions = { ...opts, limits: { wallMs: 30_000, cpuSeconds: 10 } };
+    p = runOnce({ language, source }, probe).then((r) => {
+      if (r.status !== "ok" || r.stdout !== "42\n")
+        throw new SandboxUnavailable(
+          `the code sandbox does not work here: a trivial ${language} program gave ${r.status} (${r.stderr.trim().split("\n")[0] ?? r.detail})`,
+          "bubblewrap must be able to create namespaces: run as root outside a restricted container (or with --cap-add SYS_ADMIN and seccomp unconfined), or pass --unsafe-no-sandbox for trusted code only",
+        );
+    });
+    p.catch(() => selfTests.delete(key)); // try again next time (a transient failure under load)
+    selfTests.set(key, p);
+  }
+  return p;
+}
+
+async function runOnce(req: RunRequest, opts: SandboxOptions): Promise<RunResult> {
   const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const t = findTools();
   let cg: RunCgroup | null = null;

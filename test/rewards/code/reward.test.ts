@@ -1,6 +1,6 @@
 // codeReward end to end in the sandbox: correct, wrong, and failing programs; both score modes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkSandbox, findTools, SandboxUnavailable } from "../../../src/rewards/code/sandbox.js";
+import { checkSandbox, findTools, runProgram, SandboxUnavailable } from "../../../src/rewards/code/sandbox.js";
 import { codeReward } from "../../../src/rewards/code/reward.js";
 import { openTestGroup, TEST_LIMITS, type TestGroup } from "./harness.js";
 
@@ -91,6 +91,13 @@ describe("sandbox availability", () => {
       expect((e as SandboxUnavailable).hint).toMatch(/--unsafe-no-sandbox/);
     }
     expect(() => checkSandbox({ unsafeNoSandbox: true }, noBwrap)).not.toThrow();
+  });
+
+  it("refuses to run when bubblewrap cannot set up the sandbox (self-test), instead of scoring everything 0", async () => {
+    // An environment variable name bwrap rejects makes its setup fail, as a restricted container would.
+    const broken = { ...group.options, env: { "BAD=NAME": "x" } };
+    await expect(runProgram({ language: "python", source: "print(1)" }, broken)).rejects.toThrow(/sandbox does not work here.*bwrap/);
+    expect((await runProgram({ language: "python", source: "print(1)" }, group.options)).stdout).toBe("1\n");
   });
 
   it("the unsafe path (trusted code only) still scrubs the environment and removes its directory", async () => {
