@@ -3,7 +3,7 @@
 
 Run with Debian's interpreter (it has torch):   /usr/bin/python3 scripts/make_hf_fixtures.py [part ...]
 Parts: tokenizer, models, lora (default: these three), saved (after the test wrote fixtures/hf/saved, see
-make_saved). `check MODEL_DIR SCORE_OUTPUT.jsonl` compares an `aha score` output with the torch forward;
+make_saved). `check MODEL_DIR SCORE_OUTPUT.jsonl [ADAPTER_DIR]` compares an `aha score` output with the torch forward;
 `random OUT_DIR SEED` writes a random folder of a random supported shape (acceptance on folders never seen). Output goes to fixtures/hf/ and is committed; CI never runs
 this script (it has no torch and no Python packages), the tests only read what it wrote.
 
@@ -474,7 +474,8 @@ def torch_forward(cfg, P, ids, lora=None):
 def response_logprobs(cfg, P, prompt, response, lora=None):
     import torch
     ids = prompt + response
-    lp = torch.log_softmax(torch_forward(cfg, P, ids, lora), -1)
+    with torch.no_grad():
+        lp = torch.log_softmax(torch_forward(cfg, P, ids, lora), -1)
     return [lp[len(prompt) - 1 + j, response[j]].item() for j in range(len(response))]
 
 
@@ -747,9 +748,25 @@ def make_saved():
 # ByteLevel); prompt with special tokens is not supported there (Qwen adds none).
 # ----------------------------------------------------------------------------------------------------------
 
-def check(model_dir, score_out):
+def read_peft_adapter(adapter_dir):
+    """A PEFT LoRA folder -> {module: (A, B, scale)} for torch_forward."""
+    with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
+        ac = json.load(f)
+    r = ac["r"]
+    scale = ac.get("lora_alpha", r) / (math.sqrt(r) if ac.get("use_rslora") else r)
+    S = st_read(os.path.join(adapter_dir, "adapter_model.safetensors"))
+    out = {}
+    for name, t in S.items():
+        if name.endswith(".lora_A.weight"):
+            m = name[len("base_model.model."):-len(".lora_A.weight")]
+            out[m] = (t, S[name.replace(".lora_A.", ".lora_B.")], scale)
+    return out
+
+
+def check(model_dir, score_out, adapter_dir=None):
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
+    lora = read_peft_adapter(adapter_dir) if adapter_dir else None
     P = read_model_folder(model_dir)
     if cfg.get("tie_word_embeddings", False):
         P.pop("lm_head.weight", None)
@@ -768,7 +785,7 @@ def check(model_dir, score_out):
                     with open(os.path.join(model_dir, "tokenizer.json"), encoding="utf-8") as tf:
                         ref = RefByteLevelBPE(json.load(tf))
                 prompt, response = ref.encode(r["prompt"]), ref.encode(r["response"])
-            tl = response_logprobs(cfg, P, prompt, response)
+            tl = response_logprobs(cfg, P, prompt, response, lora)
             assert len(tl) == len(r["token_logprobs"]), ("token count", len(tl), len(r["token_logprobs"]))
             worst = max(worst, max(abs(a - b) for a, b in zip(tl, r["token_logprobs"])))
             n += len(tl)
@@ -829,9 +846,9 @@ def main(argv):
             sys.exit("usage: make_hf_fixtures.py random OUT_DIR SEED")
         return make_random(argv[1], int(argv[2]))
     if argv[:1] == ["check"]:
-        if len(argv) != 3:
-            sys.exit("usage: make_hf_fixtures.py check MODEL_DIR SCORE_OUTPUT.jsonl")
-        sys.exit(check(argv[1], argv[2]))
+        if len(argv) not in (3, 4):
+            sys.exit("usage: make_hf_fixtures.py check MODEL_DIR SCORE_OUTPUT.jsonl [ADAPTER_DIR]")
+        sys.exit(check(*argv[1:]))
     parts = argv or [p for p in PARTS if p != "saved"]
     for p in parts:
         if p not in PARTS:
