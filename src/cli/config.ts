@@ -308,10 +308,12 @@ export class ConfigSpec<T extends Sections> {
     const lines = [usage, "", "Every option is also a key of a YAML file given with --config FILE (flat: 'clip-high: 0.28');", "flags override the file. Precedence: defaults < preset < --config file < flags.", ""];
     for (const [name, sec] of Object.entries(this.sections)) {
       lines.push(`${sec.title}:`);
+      const byPreset = new Set(Object.values(sec.presets?.table ?? {}).flatMap((p) => Object.keys(p.values)));
       for (const f of this.fields.values()) {
         if (f.section !== name) continue;
         const arg = f.kind === "boolean" ? "" : f.kind === "enum" ? ` <${f.options.join("|")}>` : ` <${f.kind}>`;
-        lines.push(`  --${f.key}${arg}   (default: ${fmt(f.defaultValue)})`);
+        const preset = byPreset.has(f.field) ? `; set by --${sec.presets!.key}` : "";
+        lines.push(`  --${f.key}${arg}   (default: ${fmt(f.defaultValue)}${preset})`);
         lines.push(`      ${f.meta.description}${f.kind === "enum" ? "" : ` Allowed: ${f.allowed}.`}`);
         if (f.meta.source) lines.push(`      Source: ${f.meta.source}`);
       }

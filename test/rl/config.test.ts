@@ -111,8 +111,9 @@ describe("config: --help is generated from the schema", () => {
   const help = spec.help("Usage: aha train [options]");
   it("lists every key with its default and source", () => {
     for (const f of spec.fields.values()) expect(help, f.key).toContain(`--${f.key}`);
-    expect(help).toMatch(/--clip-high <number> {3}\(default: 0\.2\)\n.*\n {6}Source: DAPO: 0\.28/);
-    expect(help).toMatch(/--loss-agg <token-mean\|seq-mean-token-mean\|seq-mean-token-sum\|seq-mean-token-sum-norm> {3}\(default: seq-mean-token-mean\)/);
+    expect(help).toMatch(/--clip-high <number> {3}\(default: 0\.2; set by --algorithm\)\n.*\n {6}Source: DAPO: 0\.28/);
+    expect(help).toMatch(/--group-size <integer> {3}\(default: 8\)\n/);
+    expect(help).toMatch(/--loss-agg <token-mean\|seq-mean-token-mean\|seq-mean-token-sum\|seq-mean-token-sum-norm> {3}\(default: seq-mean-token-mean; set by --algorithm\)/);
   });
   it("lists the presets with their settings", () => {
     for (const name of PRESET_NAMES) expect(help).toContain(`    ${name.padEnd(12)} ${PRESETS[name].description}`);

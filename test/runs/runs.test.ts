@@ -175,3 +175,20 @@ describe("progress line", () => {
     expect([formatDuration(5), formatDuration(65), formatDuration(3725), formatDuration(Number.NaN)]).toEqual(["5s", "1m05s", "1h02m", "?"]);
   });
 });
+
+describe("interrupt", () => {
+  it("first SIGINT aborts, second exits with 130", async () => {
+    const { installInterrupt } = await import("../../src/runs/interrupt.js");
+    const ctl = new AbortController();
+    const out: string[] = [];
+    const exits: number[] = [];
+    const remove = installInterrupt(ctl, { write: (s) => out.push(s), exit: (c) => exits.push(c) });
+    process.emit("SIGINT");
+    expect(ctl.signal.aborted).toBe(true);
+    expect(exits).toEqual([]);
+    process.emit("SIGINT");
+    expect(exits).toEqual([130]);
+    remove();
+    expect(out[0]).toMatch(/stopping after this step/);
+  });
+});
