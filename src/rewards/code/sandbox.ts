@@ -271,7 +271,7 @@ const selfTests = new Map<string, Promise<void>>();
  * make its namespaces (a restricted container), every run would otherwise fail and score 0 silently.
  */
 function selfTest(language: Language, opts: SandboxOptions): Promise<void> {
-  const key = `${language}:${opts.cgroups ?? "auto"}:${opts.seccomp ?? true}`;
+  const key = JSON.stringify([language, opts.cgroups ?? "auto", opts.seccomp ?? true, opts.cgroupParent ?? "", opts.env ?? {}]);
   let p = selfTests.get(key);
   if (!p) {
     const source = language === "python" ? "print(6 * 7)" : "console.log(6 * 7)";
