@@ -147,6 +147,14 @@ describe("trainer", () => {
     expect(res.metrics[1]!["kl"]).toBeGreaterThan(0);
   });
 
+  it("learns: the share of 7s goes from ~0 to most of the response (gradient signs end to end)", async () => {
+    const { opts } = setup(["--steps", "10", "--algorithm", "dr-grpo", "--lr", "0.02"]);
+    const res = await train(opts);
+    const r = res.metrics.map((m) => m["reward/mean"]!);
+    expect(r[0]).toBeLessThan(0.1);
+    expect(Math.max(...r.slice(-3))).toBeGreaterThan(0.5);
+  });
+
   it("dynamic sampling keeps only groups with reward variance", async () => {
     const { opts } = setup(["--steps", "2", "--dynamic-sampling", "--dynamic-sampling-rounds", "1"]);
     const res = await train(opts);
