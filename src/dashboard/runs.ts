@@ -283,6 +283,14 @@ export class RunsDir {
     return f ? readJsonlFrom(f, since) : { rows: [], offset: 0, skipped: 0 };
   }
 
+  /** Identity of metrics.jsonl: a resumed run rewrites it (truncated to its checkpoint) under a new inode. */
+  async metricsIdentity(rel: string): Promise<{ ino: number; size: number } | null> {
+    const f = await this.fileIn(rel, "metrics.jsonl");
+    if (!f) return null;
+    const st = await stat(f);
+    return { ino: st.ino, size: st.size };
+  }
+
   async samples(rel: string): Promise<Sample[]> {
     await this.resolve(rel);
     const f = await this.fileIn(rel, "samples.jsonl");

@@ -178,15 +178,24 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     res.write("retry: 2000\n\n");
     live.add(res);
     let lastInfo = "";
+    let ino: number | null = null;
     let busy = false;
     let ticks = 0;
     const tick = async (): Promise<void> => {
       if (busy) return;
       busy = true;
       try {
+        // A file replaced (resume truncates it to the checkpoint's step) or shortened is read again whole.
+        const id = await runs.metricsIdentity(run);
+        let reset = false;
+        if (id && ((ino !== null && id.ino !== ino) || id.size < offset)) {
+          offset = 0;
+          reset = true;
+        }
+        if (id) ino = id.ino;
         const chunk = await runs.metrics(run, offset);
-        if (chunk.rows.length > 0 || chunk.offset < offset) {
-          res.write(`event: metrics\ndata: ${JSON.stringify({ rows: chunk.rows, offset: chunk.offset, reset: chunk.offset < offset })}\n\n`);
+        if (chunk.rows.length > 0 || reset) {
+          res.write(`event: metrics\ndata: ${JSON.stringify({ rows: chunk.rows, offset: chunk.offset, reset })}\n\n`);
         }
         offset = chunk.offset;
         const info = JSON.stringify(await runs.runInfo(run));

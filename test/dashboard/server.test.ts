@@ -194,6 +194,40 @@ describe("dashboard API", () => {
     expect((JSON.parse(data) as { rows: unknown[] }).rows).toEqual([{ step: 77, time: 3, accuracy: 0.9 }]);
   });
 
+  it("sends a reset when metrics.jsonl is replaced (a resumed run truncates it)", async () => {
+    const dir = join(runs, "resumed-run");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "status.json"), JSON.stringify({ state: "running", pid: process.pid, updated: new Date().toISOString(), step: 3 }));
+    writeFileSync(join(dir, "metrics.jsonl"), '{"step":1}\n{"step":2}\n{"step":3}\n');
+    const first = await getJson("/api/metrics?run=resumed-run");
+    const u = new URL(dash.url);
+    const got = await new Promise<string>((resolve, reject) => {
+      let buf = "";
+      let replaced = false;
+      const req = request({ host: u.hostname, port: u.port, path: `/api/live?run=resumed-run&since=${first.json.offset as number}` }, (res) => {
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          buf += c;
+          if (!replaced && buf.includes("event: status")) {
+            replaced = true;
+            // Resume from the step-1 checkpoint: a new file renamed into place, then one more step.
+            writeFileSync(join(dir, "metrics.jsonl.tmp"), '{"step":1}\n{"step":2,"resumed":1}\n');
+            renameSync(join(dir, "metrics.jsonl.tmp"), join(dir, "metrics.jsonl"));
+          }
+          if (buf.includes("event: metrics")) {
+            req.destroy();
+            resolve(buf);
+          }
+        });
+      });
+      req.on("error", (e) => (buf.includes("event: metrics") ? undefined : reject(e)));
+      req.end();
+    });
+    const data = JSON.parse(/event: metrics\ndata: (.*)\n/.exec(got)?.[1] ?? "{}") as { rows: unknown[]; reset: boolean };
+    expect(data.reset).toBe(true);
+    expect(data.rows).toEqual([{ step: 1 }, { step: 2, resumed: 1 }]);
+  });
+
   it("serves the web app and files inside the runs directory", async () => {
     const index = await rawGet(dash.url, "/");
     expect(index.status).toBe(200);

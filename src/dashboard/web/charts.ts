@@ -1,125 +1,13 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 /**
- * Metric curves: which metrics go on which chart (a lookup table, in the order people read them),
- * smoothing, and the uPlot charts themselves (one per metric group, cursors synced, click → step).
+ * Metric curves drawn with uPlot: one chart per metric group (layout.ts), cursors synced across
+ * charts, raw values faint behind the smoothed curve, click → that step's samples.
  */
 import uPlot from "uplot";
 import { fmtDuration, fmtNum, fmtTick, h, type Child } from "./dom.js";
+import { NOTES, smooth, yRange, type ChartSpec } from "./layout.js";
 import type { Row } from "./api.js";
-
-export interface ChartSpec {
-  id: string;
-  title: string;
-  /** The metric keys drawn on this chart (those present in the data). */
-  keys: string[];
-  big?: boolean;
-  /** Values are fractions: the y axis reads as percent. */
-  frac?: boolean;
-}
-
-export interface Section {
-  title: string;
-  note?: string;
-  charts: ChartSpec[];
-}
-
-const LABELS: Record<string, string> = {
-  accuracy: "Accuracy",
-  "length/mean": "Response length (mean tokens)",
-  recheck_share: "Re-check share",
-  "reward/mean": "Reward (mean)",
-  "reward/std": "Reward (std within groups)",
-  format_rate: "Format rate",
-  "groups/zero_variance_frac": "Groups with zero reward variance",
-  "length/truncated_frac": "Truncated responses",
-  entropy: "Entropy (nats/token)",
-  kl: "KL to reference",
-  "loss/policy": "Policy loss",
-  grad_norm: "Gradient norm",
-  lr: "Learning rate",
-  loss: "Loss",
-};
-const NOTES: Record<string, string> = {
-  recheck_share: "responses that stop and re-check (\"wait\", \"let me check\")",
-  "groups/zero_variance_frac": "prompts whose samples all got the same reward (no learning signal)",
-};
-const FRACTIONS = new Set(["accuracy", "recheck_share", "format_rate", "groups/zero_variance_frac", "length/truncated_frac", "clip/low_frac", "clip/high_frac"]);
-
-export function label(key: string): string {
-  return LABELS[key] ?? key;
-}
-
-/** Groups the metric keys present into sections of charts; keys no rule claims go to "Other". */
-export function sections(keys: Set<string>): Section[] {
-  const used = new Set<string>(["step", "time"]);
-  const take = (pred: (k: string) => boolean): string[] => {
-    const ks = [...keys].filter((k) => !used.has(k) && pred(k)).sort();
-    for (const k of ks) used.add(k);
-    return ks;
-  };
-  const one = (key: string, extra: Partial<ChartSpec> = {}): ChartSpec[] =>
-    keys.has(key) && !used.has(key) ? (used.add(key), [{ id: key, title: label(key), keys: [key], frac: FRACTIONS.has(key), ...extra }]) : [];
-  const many = (id: string, title: string, pred: (k: string) => boolean, extra: Partial<ChartSpec> = {}): ChartSpec[] => {
-    const ks = take(pred);
-    return ks.length > 0 ? [{ id, title, keys: ks, ...extra }] : [];
-  };
-  const out: Section[] = [
-    {
-      title: "The aha moment",
-      note: "accuracy rising while responses grow longer and start re-checking themselves",
-      charts: [...one("accuracy", { big: true }), ...one("length/mean", { big: true }), ...one("recheck_share", { big: true }), ...one("reward/mean", { big: true })],
-    },
-    {
-      title: "Reward",
-      charts: [
-        ...many("reward-parts", "Reward parts", (k) => k.startsWith("reward/") && k !== "reward/std"),
-        ...one("reward/std"),
-        ...one("format_rate"),
-        ...one("groups/zero_variance_frac"),
-      ],
-    },
-    {
-      title: "Length",
-      charts: [
-        ...(keys.has("length/min") || keys.has("length/max")
-          ? (take((k) => k === "length/min" || k === "length/max"), [{ id: "length", title: "Response length (min / mean / max)", keys: ["length/min", "length/mean", "length/max"].filter((k) => keys.has(k)) }])
-          : []),
-        ...one("length/truncated_frac"),
-        ...many("length-other", "Other length metrics", (k) => k.startsWith("length/")),
-      ],
-    },
-    {
-      title: "Policy",
-      charts: [...one("entropy"), ...one("kl"), ...many("clip", "Clipped tokens (low / high)", (k) => k.startsWith("clip/"), { frac: true }), ...many("loss", "Loss", (k) => k === "loss" || k.startsWith("loss/"))],
-    },
-    { title: "Optimizer", charts: [...one("grad_norm"), ...one("lr")] },
-    {
-      title: "Speed",
-      charts: [
-        ...many("tps", "Tokens per second", (k) => k.startsWith("tokens_per_s")),
-        ...one("seconds/step", { title: "Seconds per step" }),
-        ...many("phases", "Seconds per phase", (k) => k.startsWith("seconds/")),
-      ],
-    },
-  ];
-  const rest = [...keys].filter((k) => !used.has(k)).sort();
-  out.push({ title: "Other", charts: rest.map((k) => ({ id: k, title: k, keys: [k] })) });
-  return out.filter((s) => s.charts.length > 0);
-}
-
-/** TensorBoard's smoothing: an exponential moving average, debiased at the start. */
-export function smooth(ys: (number | null)[], weight: number): (number | null)[] {
-  if (weight <= 0) return ys;
-  let last = 0;
-  let n = 0;
-  return ys.map((y) => {
-    if (y === null) return null;
-    last = last * weight + (1 - weight) * y;
-    n++;
-    return last / (1 - Math.pow(weight, n));
-  });
-}
 
 export const PALETTE = ["#2563eb", "#e8590c", "#0ca678", "#ae3ec9", "#d6336c", "#0b7285", "#f59f00", "#5c7cfa", "#495057"];
 const DASHES: number[][] = [[], [6, 4], [2, 3], [10, 3, 2, 3]];
@@ -212,8 +100,10 @@ export class MetricChart {
     };
     // The last value of each drawn (smoothed when smoothing) series, for the read-out.
     const lastVals: Child[] = [];
+    const drawn = meta.filter((m) => !m.faint);
+    const crowded = drawn.length > 4;
     meta.forEach((m, i) => {
-      if (m.faint) return;
+      if (m.faint || (crowded && m.run !== meta[0]?.run)) return;
       const col = data[i + 1] ?? [];
       let v: number | null | undefined = null;
       for (let j = col.length - 1; j >= 0; j--) if (col[j] !== null && col[j] !== undefined) { v = col[j]; break; }
@@ -235,7 +125,7 @@ export class MetricChart {
       height,
       legend: { show: false },
       cursor: { sync: { key: "aha", setSeries: false }, drag: { x: true, y: false }, points: { size: 7 } },
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: { range: (_u, min, max) => yRange(min, max, this.spec.frac === true) } },
       axes: [
         {
           stroke: "#6b7280",
@@ -297,8 +187,11 @@ export class MetricChart {
     }
     const x = p.data[0][idx];
     const parts: Node[] = [h("span", { class: "rx" }, this.opts.xMode === "time" ? fmtDuration(x ?? NaN) : `step ${fmtNum(x)}`)];
+    const smoothing = this.seriesMeta.some((o) => o.smoothed);
+    const crowded = this.seriesMeta.filter((o) => o.smoothed || !smoothing).length > 4;
     this.seriesMeta.forEach((m, i) => {
-      if (!m.smoothed && this.seriesMeta.some((o) => o.smoothed)) return;
+      if (!m.smoothed && smoothing) return;
+      if (crowded && m.run !== this.seriesMeta[0]?.run) return;
       const v = p.data[i + 1]?.[idx];
       const s = p.series[i + 1];
       parts.push(h("span", { class: "rv", style: `color:${String(s?.stroke ?? "#333")}` }, v === null || v === undefined ? "–" : this.spec.frac ? `${fmtNum(v * 100)}%` : fmtNum(v)));
@@ -306,20 +199,20 @@ export class MetricChart {
     this.readout.replaceChildren(...parts);
   }
 
+  /** Keys only: runs are told apart by colour in the page's run legend, keys by colour or dash here. */
   private renderLegend(meta: { run: string; key: string; color: string; dash: number[] }[], multiRun: boolean): void {
-    if (!multiRun && this.spec.keys.length <= 1) {
+    const keys = [...new Set(meta.map((m) => m.key))];
+    if (keys.length <= 1) {
       this.legendEl.replaceChildren();
       return;
     }
     this.legendEl.replaceChildren(
-      ...meta.map((m) =>
-        h(
-          "span",
-          { class: "lg" },
-          h("span", { class: `sw${m.dash.length > 0 ? " dashed" : ""}`, style: `border-color:${m.color}` }),
-          multiRun && this.spec.keys.length > 1 ? `${m.run} · ${shortKey(m.key)}` : multiRun ? m.run : shortKey(m.key),
-        ),
-      ),
+      ...keys.map((k) => {
+        const m = meta.find((x) => x.key === k);
+        const dashed = (m?.dash.length ?? 0) > 0;
+        const color = multiRun ? "#6b7280" : (m?.color ?? "#333");
+        return h("span", { class: "lg" }, h("span", { class: `sw${dashed ? " dashed" : ""}`, style: `border-color:${color}` }), shortKey(k));
+      }),
     );
   }
 

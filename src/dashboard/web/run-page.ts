@@ -5,7 +5,8 @@
  * Curves of the run (and of runs overlaid on it) update live from server-sent events.
  */
 import { api, type Row, type RunInfo, type Verdict } from "./api.js";
-import { MetricChart, PALETTE, sections, type ChartOptions, type RunSeries } from "./charts.js";
+import { MetricChart, PALETTE, type ChartOptions, type RunSeries } from "./charts.js";
+import { sections } from "./layout.js";
 import { append, clear, fmtAgo, fmtDuration, fmtNum, fmtPct, h } from "./dom.js";
 import { sampleCard } from "./samples.js";
 import { card, debounce, errorBox, hrefOf, progress, replaceParams, segmented, statusBadge, type Params } from "./ui.js";
@@ -384,13 +385,17 @@ export async function runPage(root: HTMLElement, params: Params, onCleanup: (f: 
     const flat = (prefix: string, v: unknown, top: string): void => {
       if (v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length > 0) {
         for (const [k, x] of Object.entries(v as Row)) flat(prefix ? `${prefix}.${k}` : k, x, top);
+      } else if (Array.isArray(v) && v.some((x) => x !== null && typeof x === "object")) {
+        v.forEach((x, i) => flat(`${prefix}[${i}]`, x, top));
       } else {
         const g = groups.get(top) ?? [];
         g.push([prefix, v]);
         groups.set(top, g);
       }
     };
-    for (const [k, v] of Object.entries(cfg)) flat(v !== null && typeof v === "object" && !Array.isArray(v) ? "" : k, v, v !== null && typeof v === "object" && !Array.isArray(v) ? k : "(top level)");
+    const isSection = (v: unknown): boolean => v !== null && typeof v === "object";
+    for (const [k, v] of Object.entries(cfg)) if (!isSection(v)) flat(k, v, "general");
+    for (const [k, v] of Object.entries(cfg)) if (isSection(v)) flat(Array.isArray(v) ? k : "", v, Array.isArray(v) ? "general" : k);
     panes.config.append(
       h(
         "div",

@@ -103,7 +103,11 @@ function answerLine(extracted: string | null, needle: string): HTMLElement {
     "div",
     { class: "extracted" },
     h("span", { class: "k" }, "extracted answer"),
-    extracted === null ? h("span", { class: "none" }, "none (no parsable answer)") : h("code", null, highlight(extracted, needle)),
+    extracted === null
+      ? h("span", { class: "none" }, "none (no parsable answer)")
+      : extracted === ""
+        ? h("span", { class: "none" }, "an empty string")
+        : h("code", null, highlight(extracted, needle)),
   );
 }
 
