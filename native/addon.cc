@@ -155,7 +155,9 @@ __attribute__((target("avx512f"))) double fmaPeakAvx512(int64_t iters) {
       for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
     __m512 s = acc[0];
     for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, acc[i]);
-    sink += _mm512_reduce_add_ps(s);
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, s);
+    for (float l : lanes) sink += l;
   }
   const double dt = omp_get_wtime() - t0;
   volatile float keep = sink;
