@@ -11,9 +11,11 @@
  */
 import { readFileSync } from "node:fs";
 import { UserError } from "../errors.js";
-import type { CodeioMode, CodeioRecord, CodeioReference } from "../rewards/code/codeio.js";
-import { asText } from "../rewards/code/codeio.js";
-import { Rng } from "../util/rng.js";
+import type { CodeioMode, CodeioOptions, CodeioRecord, CodeioReference } from "../rewards/code/codeio.js";
+import { asText, codeioReward, extractAnswer, valuesMatch } from "../rewards/code/codeio.js";
+import { fnv1a32, Rng } from "../util/rng.js";
+import { isHeldOut } from "./split.js";
+import type { Problem, ProblemSource, Scored, Task } from "./types.js";
 
 type Py = number | boolean | string | Py[] | { tuple: Py[] } | { dict: [Py, Py][] };
 
@@ -410,4 +412,66 @@ export function loadCodeioJsonl(path: string): CodeioRecord[] {
     if (line.trim() !== "") out.push(parseCodeioRecord(line, `${path}:${i + 1}`));
   });
   return out;
+}
+
+export interface CodeioTaskOptions {
+  seed: number;
+  heldOutPermille: number;
+  /** Which direction(s) to ask; "mixed" alternates. Default "output" (scorable without the sandbox). */
+  mode?: CodeioMode | "mixed";
+  /** Sandbox options for scoreAsync's "input" problems. */
+  sandbox?: CodeioOptions;
+}
+
+/** The CodeI/O task over the built-in programs, with the hash split of the other generated tasks. */
+export interface CodeioTask extends Task<CodeioReference> {
+  /** Scores both modes ("input" runs the program in the sandbox). */
+  scoreAsync(response: string, problem: Problem<CodeioReference>): Promise<Scored>;
+}
+
+function source(side: "train" | "test", seed: number, permille: number, mode: CodeioMode | "mixed"): ProblemSource<CodeioReference> {
+  const cache: Problem<CodeioReference>[] = [];
+  let i = 0;
+  const s = fnv1a32(`codeio/${side}/${seed}`);
+  return {
+    size: null,
+    get(k) {
+      while (cache.length <= k) {
+        const n = i++;
+        const r = builtinRecord(s, n);
+        const m: CodeioMode = mode === "mixed" ? (n % 2 === 0 ? "output" : "input") : mode;
+        const question = codeioPrompt(r, m);
+        if (isHeldOut(question, permille) !== (side === "test")) continue;
+        cache.push({ id: `codeio-${side}-${cache.length}`, question, answer: asText(m === "output" ? r.output : r.input), reference: { ...r, mode: m }, category: BUILTIN_PROGRAMS[n % BUILTIN_PROGRAMS.length]!.name });
+      }
+      return cache[k]!;
+    },
+  };
+}
+
+function scored(score: number, reason: string, extracted: string | null): Scored {
+  return { reward: score, parts: { accuracy: score }, correct: score === 1, extracted, reason };
+}
+
+export function codeioTask(o: CodeioTaskOptions): CodeioTask {
+  const mode = o.mode ?? "output";
+  const test = source("test", 0, o.heldOutPermille, mode);
+  return {
+    name: "codeio",
+    train: source("train", o.seed, o.heldOutPermille, mode),
+    heldOut: (count) => Array.from({ length: count }, (_, i) => test.get(i)),
+    // Synchronous scoring covers "output" problems (pure); "input" ones need the sandbox: unscorable here.
+    score: (response, problem) => {
+      const answer = extractAnswer(response);
+      if (problem.reference.mode === "input") return { ...scored(0, "needs the sandbox: use scoreAsync", answer), reward: null };
+      if (answer === null) return scored(0, "no_answer", null);
+      const ok = valuesMatch(answer, problem.reference.output);
+      return scored(ok ? 1 : 0, ok ? "correct" : "wrong_output", answer);
+    },
+    scoreAsync: async (response, problem) => {
+      const r = await codeioReward(response, problem.reference, o.sandbox ?? {});
+      return scored(r.score, r.reason, r.answer);
+    },
+    defaultTemplate: "r1-zero",
+  };
 }

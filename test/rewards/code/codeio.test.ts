@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codeioReward, extractAnswer, valuesMatch } from "../../../src/rewards/code/codeio.js";
 import { SandboxPool } from "../../../src/rewards/code/sandbox.js";
 import { verifyCodeioLine, verifyCodeLine } from "../../../src/rewards/code/verify.js";
-import { BUILTIN_PROGRAMS, builtinRecord, generateCodeio, parseCodeioRecord, pyRepr } from "../../../src/tasks/codeio.js";
+import { BUILTIN_PROGRAMS, builtinRecord, codeioTask, generateCodeio, parseCodeioRecord, pyRepr } from "../../../src/tasks/codeio.js";
 import { openTestGroup, type TestGroup } from "./harness.js";
 
 let group: TestGroup;
@@ -86,5 +86,21 @@ describe("aha verify handlers", () => {
     expect(await verifyCodeioLine({ ...r, mode: "output", response: `<answer>${r.output as string}</answer>` }, "g:1")).toMatchObject({ score: 1 });
     expect(await verifyCodeioLine({ ...r, mode: "input", response: `<answer>${r.input as string}</answer>` }, "g:2")).toMatchObject({ score: 1 });
     expect(() => parseCodeioRecord('{"code": 1}', "g:3")).toThrow(/g:3: field "code"/);
+  });
+});
+
+describe("codeioTask", () => {
+  it("splits train from held-out, scores output problems synchronously and input problems in the sandbox", async () => {
+    const task = codeioTask({ seed: 1, heldOutPermille: 200, mode: "mixed", sandbox: { pool } });
+    const held = new Set(task.heldOut(20).map((p) => p.question));
+    const train = Array.from({ length: 60 }, (_, i) => task.train.get(i));
+    expect(train.some((p) => held.has(p.question))).toBe(false);
+    const out = train.find((p) => p.reference.mode === "output")!;
+    const inp = train.find((p) => p.reference.mode === "input")!;
+    const ctx = { responsePrefix: "<think>" };
+    expect(task.score(`</think> <answer>${out.answer}</answer>`, out, ctx)).toMatchObject({ reward: 1, correct: true });
+    expect(task.score("</think> <answer>nope</answer>", out, ctx)).toMatchObject({ reward: 0, correct: false });
+    expect(task.score(`<answer>${inp.answer}</answer>`, inp, ctx).reward).toBeNull(); // needs the sandbox
+    expect(await task.scoreAsync(`<answer>${inp.answer}</answer>`, inp)).toMatchObject({ reward: 1, correct: true });
   });
 });
