@@ -41,6 +41,8 @@ export interface EncodeOptions {
 export interface DecodeOptions {
   /** Drop special tokens (added tokens marked `special`). Default false, as in HF. */
   skipSpecialTokens?: boolean;
+  /** Override tokenizer_config.json's clean_up_tokenization_spaces (" ." → "."). Default: the config's. */
+  cleanUpTokenizationSpaces?: boolean;
 }
 
 function readJson(path: string): Record<string, unknown> {
@@ -143,7 +145,9 @@ export class HfTokenizer {
 
   decode(ids: readonly number[], opts: DecodeOptions = {}): string {
     if (ids.length === 0) return ""; // the library rejects an empty list
-    return this.tok.decode(ids as number[], { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    const o: { skip_special_tokens: boolean; clean_up_tokenization_spaces?: boolean } = { skip_special_tokens: opts.skipSpecialTokens ?? false };
+    if (opts.cleanUpTokenizationSpaces !== undefined) o.clean_up_tokenization_spaces = opts.cleanUpTokenizationSpaces;
+    return this.tok.decode(ids as number[], o);
   }
 
   tokenToId(token: string): number | undefined {
@@ -165,9 +169,13 @@ export class HfTokenizer {
     return m;
   }
 
-  /** A decoder for a stream of generated ids: `push(id)` returns the new complete text (maybe ""). */
+  /**
+   * A decoder for a stream of generated ids: `push(id)` returns the new complete text (maybe "").
+   * Space clean-up is off (it rewrites text across token boundaries, so a window's text would stop being
+   * a prefix of the next one), as in text-generation-inference's streaming.
+   */
   streamDecoder(opts: DecodeOptions = {}): StreamDecoder {
-    return new StreamDecoder((ids) => this.decode(ids, opts));
+    return new StreamDecoder((ids) => this.decode(ids, { cleanUpTokenizationSpaces: false, ...opts }));
   }
 }
 

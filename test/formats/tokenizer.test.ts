@@ -96,6 +96,20 @@ describe("streaming decode", () => {
   });
 });
 
+describe("streaming with clean_up_tokenization_spaces (Llama-style configs)", () => {
+  const base = loadQwen3().files;
+  const tok = new HfTokenizer({ ...base, tokenizerConfig: { ...base.tokenizerConfig, clean_up_tokenization_spaces: true } });
+
+  it("decode cleans \" ,\" as HF does; the stream keeps streaming (no clean-up across windows)", () => {
+    const ids = tok.encode("Hello , world . Yes !");
+    expect(tok.decode(ids)).toBe("Hello, world. Yes!");
+    const dec = tok.streamDecoder();
+    const parts = ids.map((id) => dec.push(id));
+    expect(parts.filter((p) => p.length > 0).length).toBeGreaterThanOrEqual(ids.length - 1);
+    expect(parts.join("") + dec.flush()).toBe("Hello , world . Yes !");
+  });
+});
+
 describe("tokenizer folder errors", () => {
   it("names the missing tokenizer.json", () => {
     expect(() => HfTokenizer.fromFolder("/nonexistent-dir")).toThrow(/\/nonexistent-dir\/tokenizer\.json not found/);
