@@ -241,6 +241,23 @@ describe("dashboard API", () => {
   });
 });
 
+describe("a runs directory that is itself one run", () => {
+  it("lists that run at path '' and serves it", async () => {
+    const one = await startDashboard({ runsDir: join(runs, FINISHED), assetsDir: join(base, "assets"), port: 0 });
+    try {
+      const list = JSON.parse((await rawGet(one.url, "/api/runs")).body) as { runs: { path: string; name: string }[]; evals: { path: string }[] };
+      expect(list.runs).toHaveLength(1);
+      expect(list.runs[0]).toMatchObject({ path: "", name: FINISHED });
+      expect(list.evals.map((e) => e.path)).toEqual(["eval/base", "eval/final"]);
+      const m = JSON.parse((await rawGet(one.url, "/api/metrics?run=")).body) as { rows: unknown[] };
+      expect(m.rows).toHaveLength(100);
+      expect((await rawGet(one.url, "/api/metrics?run=..")).status).toBe(403);
+    } finally {
+      await one.close();
+    }
+  });
+});
+
 describe("dashboard refuses everything outside the runs directory", () => {
   const refused = (r: { status: number; body: string }): void => {
     expect([400, 403, 404]).toContain(r.status);

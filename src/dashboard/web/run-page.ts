@@ -171,7 +171,7 @@ export async function runPage(root: HTMLElement, params: Params, onCleanup: (f: 
           const color = on ? (runs.get(r.path)?.color ?? "#999") : "#c9ced6";
           return h(
             "a",
-            { class: `pick${on ? " on" : ""}`, href: hrefOf("run", { p: path, with: (on ? overlay.filter((o) => o !== r.path) : [...overlay, r.path]).join(","), smooth: chartOpts.smoothing, x: chartOpts.xMode === "time" ? "time" : null }) },
+            { class: `pick${on ? " on" : ""}`, href: hrefOf("run", { p: path, with: (on ? overlay.filter((o) => o !== r.path) : [...overlay, r.path]).join(",") || null, smooth: chartOpts.smoothing, x: chartOpts.xMode === "time" ? "time" : null }) },
             h("span", { class: "sw", style: `background:${color}` }),
             r.name,
           );
@@ -441,6 +441,12 @@ export async function runPage(root: HTMLElement, params: Params, onCleanup: (f: 
     es.addEventListener("status", (ev) => {
       r.info = JSON.parse((ev as MessageEvent<string>).data) as RunInfo;
       if (r.name === path) renderHead();
+      // Reading the newest step of a live run: follow it as new steps arrive.
+      const newest = stepList[stepList.length - 1];
+      if (tab === "samples" && r.name === sampleState.run && !sampleState.allSteps && newest !== undefined && sampleState.step === newest && (r.info.step ?? 0) > newest) {
+        sampleState.step = null;
+        void loadSamples();
+      }
     });
     onCleanup(() => es.close());
   }

@@ -11,7 +11,7 @@ export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => 
   const compareBtn = h("button", { type: "button", class: "btn primary", disabled: true, "data-testid": "compare" }, "Compare selected");
   compareBtn.addEventListener("click", () => {
     const [first, ...rest] = [...selected];
-    if (first !== undefined) location.hash = hrefOf("run", { p: first, with: rest.join(",") });
+    if (first !== undefined) location.hash = hrefOf("run", { p: first, with: rest.length > 0 ? rest.join(",") : null });
   });
   const rootLabel = h("span", { class: "muted mono" });
   root.replaceChildren(

@@ -5,9 +5,10 @@ import type { RunInfo } from "./api.js";
 
 export type Params = URLSearchParams;
 
+/** A hash route; null/undefined parameters are left out ("" is kept: the run at the root is p=""). */
 export function hrefOf(route: string, params: Record<string, string | number | null | undefined> = {}): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") q.set(k, String(v));
+  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined) q.set(k, String(v));
   const s = q.toString();
   return `#/${route}${s ? `?${s}` : ""}`;
 }
