@@ -211,20 +211,22 @@ function generationToHf(g: GenerationDefaults): Record<string, unknown> {
 /**
  * Writes a model folder that transformers (and our loader) read: config.json, the weights in table order
  * (lm_head omitted when tied), generation_config.json and tokenizer files. Each file is written to a
- * temporary name and renamed; weight files of an earlier save that this save does not rewrite are removed.
+ * temporary name and renamed; weight files of an earlier save that this save does not rewrite are removed
+ * afterwards.
  */
 export function saveHfModel(dir: string, cfg: ModelConfig, params: Arena, opts: SaveOptions = {}): string[] {
   mkdirSync(dir, { recursive: true });
   const dtype = opts.dtype ?? "F32";
   const tensors: TensorToWrite[] = params.table.specs.map((s) => ({ name: s.name, shape: s.shape, data: params.view(s.name), dtype }));
-  // Stale weight files would be picked up by a later load (an index wins over model.safetensors).
-  for (const f of readdirSync(dir)) {
-    if (f === SINGLE_FILE || f === INDEX_FILE || /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)) rmSync(join(dir, f));
-  }
   const written = writeShardedSafetensors(dir, tensors, {
     maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES,
     metadata: { format: "pt" }, // transformers requires format=pt in the metadata of safetensors it loads
   });
+  // Weight files of an earlier save would be picked up by a later load (an index wins over
+  // model.safetensors). Removed only after the new files are in place; a stale index goes first.
+  const stale = readdirSync(dir).filter((f) => !written.includes(f) && (f === SINGLE_FILE || f === INDEX_FILE || /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)));
+  stale.sort((a, b) => Number(b === INDEX_FILE) - Number(a === INDEX_FILE));
+  for (const f of stale) rmSync(join(dir, f));
   const config = { ...opts.rawConfig, ...toHfConfig(cfg), torch_dtype: dtype === "BF16" ? "bfloat16" : "float32" };
   writeJsonAtomic(join(dir, "config.json"), config);
   written.push("config.json");

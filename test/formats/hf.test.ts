@@ -123,6 +123,9 @@ describe("save → load", () => {
     const back = loadHfModel(out, { tokenizer: "skip" });
     expect(back.dtypes).toEqual(["BF16"]);
     expect(Buffer.from(back.model.params.data.buffer).equals(Buffer.from(src.model.params.data.buffer))).toBe(true);
+    saveHfModel(out, src.config, src.model.params, { maxShardBytes: 40_000 }); // and back to shards: no model.safetensors left
+    expect(readdirSync(out).filter((f) => f.endsWith(".safetensors")).every((f) => f.startsWith("model-0000"))).toBe(true);
+    expect(loadHfModel(out, { tokenizer: "skip" }).dtypes).toEqual(["F32"]);
   });
 
   it("copies tokenizer files and generation_config.json from the source folder", () => {
