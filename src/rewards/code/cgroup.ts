@@ -7,7 +7,7 @@
  *
  * Each run gets `<our own cgroup>/<parent?>/aha-<pid>-<seq>` in both hierarchies, removed afterwards.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
@@ -80,7 +80,41 @@ export function cgroupBases(): Bases | null {
     }
   }
   probed = { pids: bases.pids!, memory: bases.memory!, cpu };
+  sweepStale(probed);
   return probed;
+}
+
+/** Removes the (empty) groups left by aha processes that died mid-run: `aha-<pid>-<n>`, `aha-test-<name>-<pid>`. */
+function sweepStale(b: Bases): void {
+  const dead = (pid: string): boolean => {
+    try {
+      process.kill(Number(pid), 0);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "ESRCH";
+    }
+  };
+  const rm = (dir: string): void => {
+    try {
+      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rm(join(dir, e.name));
+      rmdirSync(dir);
+    } catch {
+      /* busy or gone: leave it */
+    }
+  };
+  for (const base of [b.pids, b.memory, b.cpu]) {
+    if (!base) continue;
+    let names: string[];
+    try {
+      names = readdirSync(base);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const m = /^aha-(\d+)-\d+$/.exec(n) ?? /^aha-test-[\w-]+-(\d+)$/.exec(n);
+      if (m && dead(m[1]!)) rm(join(base, n));
+    }
+  }
 }
 
 let seq = 0;
