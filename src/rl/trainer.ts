@@ -132,6 +132,8 @@ export interface TrainerOptions {
   signal?: AbortSignal;
   /** The progress line (none when absent). */
   progress?: ProgressSink | null;
+  /** Always run the separate old-log-prob pass (tests compare it with the fused one). */
+  separateOldPass?: boolean;
   /** Called after every step with its metrics (tests, the dashboard's live feed). */
   onStep?: (m: MetricsRow) => void;
 }
@@ -271,17 +273,21 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
       const tRef = performance.now();
       const logpOld = new Float64Array(total);
       const logpRef = needRef ? new Float64Array(total) : null;
+      // With one update per rollout (1 epoch, 1 mini-batch) π_old = π_θ: the update's own forward gives
+      // the old log-probs (saves a forward pass), unless KL in the reward needs them for the advantages.
+      const fuseOld = rl.epochs === 1 && rl.miniBatches === 1 && !(needRef && rl.klIn === "reward") && !o.separateOldPass;
       const all_ = batch.map((_, i) => i);
-      for (const mb of microBatches(seqs, all_, rl.microBatchTokens)) {
-        const pk = packSequences(seqs, mb);
-        const { logp } = policy.model.forward(pk.tokens, pk.cuSeqlens, pk.targets, { onlyTargets: true });
-        gather(logpOld, logp, pk.respPos, mb, offsets);
-        if (logpRef) gather(logpRef, policy.referenceLogp!(pk.tokens, pk.cuSeqlens, pk.targets), pk.respPos, mb, offsets);
+      if (!fuseOld || logpRef) {
+        for (const mb of microBatches(seqs, all_, rl.microBatchTokens)) {
+          const pk = packSequences(seqs, mb);
+          if (!fuseOld) gather(logpOld, policy.model.forward(pk.tokens, pk.cuSeqlens, pk.targets, { onlyTargets: true }).logp, pk.respPos, mb, offsets);
+          if (logpRef) gather(logpRef, policy.referenceLogp!(pk.tokens, pk.cuSeqlens, pk.targets), pk.respPos, mb, offsets);
+        }
       }
       phase.reference = (performance.now() - tRef) / 1000;
 
       // ---- advantages
-      const kl = logpRef ? klPerToken(rl.klEstimator, logpOld, logpRef) : null;
+      const kl = logpRef && !fuseOld ? klPerToken(rl.klEstimator, logpOld, logpRef) : null;
       const adv = computeAdvantages(
         rl.advantage,
         { rewards: batch.map((s) => s.reward), groupSize: G, lengths, ...(kl && rl.klIn === "reward" ? { klPerToken: kl, klCoef: rl.klCoef } : {}) },
@@ -312,6 +318,7 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
             const pk = packSequences(seqs, mb);
             const fw = policy.model.forward(pk.tokens, pk.cuSeqlens, pk.targets, { onlyTargets: true });
             const sub = subset(mb, offsets);
+            if (fuseOld) gather(logpOld, fw.logp, pk.respPos, mb, offsets);
             const input = {
               logp: pick(fw.logp, pk.respPos),
               logpOld: slice(logpOld, sub),
@@ -360,7 +367,9 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
         m["clip/high_frac"] = agg.high / agg.tokens;
         m["tokens_per_s/train"] = agg.trainTokens / Math.max(phase.train, 1e-9);
       }
-      if (kl) {
+      const klAll = logpRef ? (kl ?? klPerToken(rl.klEstimator, logpOld, logpRef)) : null;
+      if (klAll && !skipped) {
+        const kl = klAll;
         let s = 0;
         let n = 0;
         for (let t = 0; t < total; t++) if (mask[t]) { s += kl[t]!; n++; }

@@ -12,6 +12,7 @@ import { LoraSet } from "../../src/model/lora.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
 import { rlSection, trainSection } from "../../src/rl/config.js";
+import { PRESET_NAMES } from "../../src/rl/presets.js";
 import { adamConfig, fullPolicy, loraPolicy } from "../../src/rl/policy.js";
 import { isTimingKey, train, type MetricsRow, type TrainerOptions } from "../../src/rl/trainer.js";
 import { LocalRolloutEngine } from "../../src/rollout/local.js";
@@ -122,7 +123,7 @@ describe("trainer", () => {
     let calls = 0;
     model.forward = (...args) => {
       const r = forward(...args);
-      if (++calls > 2) r.logp.fill(Number.NaN); // step 1 is fine (old log-probs + one update), then NaN
+      if (++calls > 1) r.logp.fill(Number.NaN); // step 1 is fine (one fused forward), then NaN
       return r;
     };
     const dir = path.join(tmp(), "nan");
@@ -153,6 +154,22 @@ describe("trainer", () => {
     const r = res.metrics.map((m) => m["reward/mean"]!);
     expect(r[0]).toBeLessThan(0.1);
     expect(Math.max(...r.slice(-3))).toBeGreaterThan(0.5);
+  });
+
+  it("one update per rollout: old log-probs from the update's own forward = a separate pass", async () => {
+    const a = setup(["--steps", "3", "--kl-coef", "0.02"]);
+    const b = setup(["--steps", "3", "--kl-coef", "0.02"]);
+    const ra = await train(a.opts);
+    const rb = await train({ ...b.opts, separateOldPass: true });
+    const keys = ["reward/mean", "loss/policy", "grad_norm", "kl", "entropy", "clip/high_frac"];
+    for (let i = 0; i < 3; i++) for (const k of keys) expect(Math.abs(ra.metrics[i]![k]! - rb.metrics[i]![k]!), `${k} step ${i + 1}`).toBeLessThan(1e-5);
+  });
+
+  it.each(PRESET_NAMES)("preset %s runs a step with its switches (and overlong mask, TIS)", async (name) => {
+    const { opts } = setup(["--steps", "1", "--algorithm", name, "--overlong", "mask", "--tis-cap", "2", "--entropy-coef", "0.01", "--dual-clip", "3"]);
+    const res = await train(opts);
+    expect(res.metrics[0]!["skipped"]).toBe(0);
+    expect(Number.isFinite(res.metrics[0]!["loss/policy"] ?? 0)).toBe(true);
   });
 
   it("dynamic sampling keeps only groups with reward variance", async () => {
