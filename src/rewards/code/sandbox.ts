@@ -240,7 +240,7 @@ function rlimitArgv(t: Tools, limits: SandboxLimits, as: number): string[] {
 }
 
 // Heuristics on stderr, used only to name the reason of a failed run (never to pass one).
-const MEMORY_PATTERNS = /MemoryError|heap out of memory|Cannot allocate memory|std::bad_alloc|Fatal process out of memory|ENOMEM|Array buffer allocation failed|Invalid array length|Invalid typed array length/;
+const MEMORY_PATTERNS = /MemoryError|could not allocate memory|Fatal process OOM|Failed to reserve virtual memory|heap out of memory|Cannot allocate memory|std::bad_alloc|Fatal process out of memory|ENOMEM|Array buffer allocation failed/;
 const VIOLATION_PATTERNS = /PermissionError|Operation not permitted|Permission denied|Read-only file system|EACCES|EPERM|EROFS|Network is unreachable|ENETUNREACH|ECONNREFUSED|Connection refused|BlockingIOError|Resource temporarily unavailable|EAGAIN|ProcessLookupError|ESRCH|No such process|getaddrinfo|EAI_AGAIN|Name or service not known|Temporary failure in name resolution/;
 
 /** The last stderr line matching `re` (trimmed, at most 200 characters). */
