@@ -16,8 +16,10 @@ interface CommandModule {
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   bench: () => import("./bench.js"),
   dashboard: () => import("./dashboard.js"),
+  eval: () => import("./eval.js"),
   generate: () => import("./generate.js"),
   score: () => import("./score.js"),
+  serve: () => import("./serve.js"),
 };
 
 function usage(): string {

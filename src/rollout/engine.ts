@@ -47,6 +47,8 @@ export interface Completion {
   finishReason: FinishReason;
   /** Decoded completion, when the engine has a decoder. */
   text?: string;
+  /** Length in tokens when `tokenIds` is unknown (an endpoint that returns text only); else tokenIds.length. */
+  numTokens?: number;
 }
 
 export type RolloutEvent =

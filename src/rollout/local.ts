@@ -107,6 +107,11 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
     };
   }
 
+  /** Sampler requests (prompts) of calls still in flight: 0 when idle (a server's leak check reads it). */
+  get inFlight(): number {
+    return this.byRequest.size;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const calls = new Set(this.byRequest.values());

@@ -1,0 +1,201 @@
+/**
+ * Evaluation by the R1 protocol: k samples per question from any rollout engine, each scored by the
+ * task's verifier; per-question rows (results.jsonl) and a summary (summary.json, ./summary.ts).
+ *
+ * - `runEval`: the general form (an engine, problems, a prompt builder, a scorer). Every question is
+ *   submitted at once: the local engine decodes them all in one continuous batch, a remote engine sends
+ *   them concurrently (its client bounds the requests in flight). Each question's row is appended to
+ *   results.jsonl as soon as its k samples are scored; with `out`, questions already in results.jsonl
+ *   (same settings, checked against eval.json) are skipped — an interrupted evaluation resumes.
+ *   Sampling seeds come from (seed, question id), so a resumed evaluation gives what an uninterrupted
+ *   one would.
+ * - `evaluate`: the trainer's form: a model already in memory, a task's held-out problems, no files.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../errors.js";
+import type { InferenceModel } from "../model/sample.js";
+import type { RolloutEngine, RolloutRequest } from "../rollout/engine.js";
+import { LocalRolloutEngine } from "../rollout/local.js";
+import type { RemoteRolloutRequest } from "../rollout/remote.js";
+import { appendJsonl, readJson, readJsonl, writeJsonAtomic } from "../runs/atomic.js";
+import type { Problem, Task } from "../tasks/types.js";
+import { renderPrompt, type ChatRenderer, type TemplateName } from "../tasks/templates.js";
+import { fnv1a32 } from "../util/rng.js";
+import { summarize, type EvalSummary, type ResultRow, type SampleRow } from "./summary.js";
+
+export interface Sampling {
+  samples: number;
+  temperature: number;
+  topP: number;
+  topK?: number;
+  maxTokens: number;
+  seed: number;
+}
+
+/** R1 protocol defaults (REFERENCE.md, "Evaluation"). */
+export const R1_SAMPLING: Omit<Sampling, "maxTokens"> = { samples: 4, temperature: 0.6, topP: 0.95, seed: 0 };
+
+export interface Prepared {
+  /** Fields of the rollout request (promptIds may be empty when the engine takes text). */
+  request: Pick<RemoteRolloutRequest, "promptIds" | "promptText" | "messages">;
+  /** What the template put at the start of the response (the r1-zero "<think>"), for the scorer. */
+  responsePrefix: string;
+}
+
+export interface EvalOptions {
+  engine: RolloutEngine;
+  problems: readonly Problem<unknown>[];
+  /** Problem → prompt. */
+  prepare: (p: Problem<unknown>) => Prepared;
+  score: Task<unknown>["score"];
+  sampling: Sampling;
+  stopTokenIds?: readonly number[];
+  stopStrings?: readonly string[];
+  /** Token ids → response text (the stop token already removed); default: the completion's `text`. */
+  decode?: (ids: Int32Array) => string;
+  /** Write results.jsonl / summary.json / eval.json here, resuming what is there. */
+  outDir?: string;
+  /** Names in the summary. */
+  model: string;
+  task: string;
+  /** Settings recorded in eval.json; a resume with other settings is refused. */
+  settings?: Record<string, unknown>;
+  onProgress?: (done: number, total: number, row: ResultRow | null) => void;
+  signal?: AbortSignal;
+}
+
+export interface EvalResult {
+  rows: ResultRow[];
+  summary: EvalSummary;
+  /** Questions taken from an earlier, interrupted run. */
+  resumed: number;
+}
+
+const normaliseAnswer = (s: string | null): string | null => (s === null ? null : s.trim().replace(/\s+/g, " "));
+
+export async function runEval(o: EvalOptions): Promise<EvalResult> {
+  const k = o.sampling.samples;
+  if (!Number.isInteger(k) || k < 1) throw new UserError(`samples must be a positive integer, got ${k}`);
+  const ids = new Set<string>();
+  for (const p of o.problems) {
+    if (ids.has(p.id)) throw new UserError(`two questions have the id '${p.id}'`);
+    ids.add(p.id);
+  }
+  const settings = { model: o.model, task: o.task, samples: k, temperature: o.sampling.temperature, top_p: o.sampling.topP, top_k: o.sampling.topK ?? 0, max_tokens: o.sampling.maxTokens, seed: o.sampling.seed, ...o.settings };
+  const done = new Map<string, ResultRow>();
+  let results: string | null = null;
+  if (o.outDir) {
+    fs.mkdirSync(o.outDir, { recursive: true });
+    results = path.join(o.outDir, "results.jsonl");
+    const cfgFile = path.join(o.outDir, "eval.json");
+    const prev = readJson<Record<string, unknown>>(cfgFile);
+    if (prev) {
+      const diff = Object.keys(settings).filter((key) => JSON.stringify(prev[key]) !== JSON.stringify((settings as Record<string, unknown>)[key]));
+      if (diff.length > 0) {
+        throw new UserError(`${o.outDir} holds an evaluation with other settings (${diff.map((d) => `${d}: ${JSON.stringify(prev[d])} there, ${JSON.stringify((settings as Record<string, unknown>)[d])} now`).join("; ")})`, "use another --out, or delete that folder to start over");
+      }
+    } else writeJsonAtomic(cfgFile, settings);
+    for (const r of readJsonl<ResultRow>(results).rows) {
+      if (r && typeof r.id === "string" && ids.has(r.id) && Array.isArray(r.samples) && r.samples.length === k && !done.has(r.id)) done.set(r.id, r);
+    }
+  }
+  const resumed = done.size;
+  const todo = o.problems.filter((p) => !done.has(p.id));
+  let finished = resumed;
+  o.onProgress?.(finished, o.problems.length, null);
+  const stops = new Set(o.stopTokenIds ?? []);
+  await Promise.all(
+    todo.map(async (p) => {
+      const prep = o.prepare(p);
+      const req: RolloutRequest & Prepared["request"] = {
+        ...prep.request,
+        n: k,
+        maxNewTokens: o.sampling.maxTokens,
+        temperature: o.sampling.temperature,
+        topP: o.sampling.topP,
+        ...(o.sampling.topK ? { topK: o.sampling.topK } : {}),
+        ...(o.stopTokenIds && o.stopTokenIds.length > 0 ? { stopTokenIds: o.stopTokenIds } : {}),
+        ...(o.stopStrings && o.stopStrings.length > 0 ? { stopStrings: o.stopStrings } : {}),
+        seed: fnv1a32(`aha-eval/${o.sampling.seed}/${p.id}`),
+      };
+      const [completions] = await o.engine.generate([req], o.signal ? { signal: o.signal } : {});
+      const samples = completions!.map((c): SampleRow => {
+        const idsOut = c.tokenIds;
+        const body = c.finishReason === "stop" && idsOut.length > 0 && stops.has(idsOut[idsOut.length - 1]!) ? idsOut.subarray(0, idsOut.length - 1) : idsOut;
+        const response = o.decode && idsOut.length > 0 ? o.decode(body) : c.text ?? "";
+        const s = o.score(response, p, { responsePrefix: prep.responsePrefix });
+        return { response, extracted: normaliseAnswer(s.extracted), correct: s.correct, length: c.numTokens ?? idsOut.length, truncated: c.finishReason === "length" };
+      });
+      const row: ResultRow = {
+        id: p.id, question: p.question, answer: p.answer, ...(p.category !== undefined ? { category: p.category } : {}),
+        samples, "pass@1": samples.filter((s) => s.correct).length / k,
+      };
+      done.set(p.id, row);
+      if (results) appendJsonl(results, row);
+      finished++;
+      o.onProgress?.(finished, o.problems.length, row);
+    }),
+  );
+  const rows = o.problems.map((p) => done.get(p.id)!);
+  const summary = summarize(rows, {
+    model: o.model, task: o.task, samples: k,
+    extra: { temperature: o.sampling.temperature, top_p: o.sampling.topP, max_tokens: o.sampling.maxTokens, seed: o.sampling.seed },
+  });
+  if (o.outDir) writeJsonAtomic(path.join(o.outDir, "summary.json"), summary);
+  return { rows, summary, resumed };
+}
+
+/** Prompt builder for token-id engines: the task's template, then the tokenizer. */
+export function idsPrompter(template: TemplateName, encode: (text: string) => number[], chat?: ChatRenderer): (p: Problem<unknown>) => Prepared {
+  return (p) => {
+    const r = renderPrompt(template, p.question, chat ? { chat } : {});
+    return { request: { promptIds: encode(r.prompt), promptText: r.prompt }, responsePrefix: r.responsePrefix };
+  };
+}
+
+export interface EvaluateOptions {
+  task: Task<unknown>;
+  /** Held-out problems (default 200) or an explicit list. */
+  problems?: readonly Problem<unknown>[];
+  questions?: number;
+  template: TemplateName;
+  chat?: ChatRenderer;
+  tokenizer: { encode(text: string): number[]; decode(ids: ArrayLike<number>): string; stopTokenIds: readonly number[] };
+  /** maxTokens, and the rest by default 8 samples at temperature 1.0, top-p 1 (the demo's base-vs-final protocol), seed 0. */
+  sampling: Partial<Omit<Sampling, "maxTokens">> & { maxTokens: number };
+  /** KV-cache slots (sequences decoded together). Default min(questions × samples, 256). */
+  slots?: number;
+  /** Longest prompt + maxTokens must fit; default: measured from the prompts. */
+  maxLen?: number;
+  outDir?: string;
+  model?: string;
+  onProgress?: EvalOptions["onProgress"];
+}
+
+/**
+ * The trainer's evaluation: `model` as it is in memory now (e.g. before and after training), all
+ * questions × samples through one local engine's continuous batch. Returns the summary and the rows.
+ */
+export async function evaluate<C>(model: InferenceModel<C>, o: EvaluateOptions): Promise<EvalResult> {
+  const problems = o.problems ?? o.task.heldOut(o.questions ?? 200);
+  const sampling: Sampling = { samples: 8, temperature: 1, topP: 1, seed: 0, ...o.sampling };
+  const prepare = idsPrompter(o.template, (t) => o.tokenizer.encode(t), o.chat);
+  const prepared = new Map(problems.map((p) => [p.id, prepare(p)]));
+  const longest = Math.max(1, ...[...prepared.values()].map((x) => x.request.promptIds.length));
+  const engine = new LocalRolloutEngine(model, {
+    slots: o.slots ?? Math.max(1, Math.min(problems.length * sampling.samples, 256)),
+    maxLen: o.maxLen ?? longest + sampling.maxTokens,
+    decode: (ids) => o.tokenizer.decode(ids),
+  });
+  try {
+    return await runEval({
+      engine, problems, prepare: (p) => prepared.get(p.id)!, score: (r, p, ctx) => o.task.score(r, p, ctx), sampling,
+      stopTokenIds: o.tokenizer.stopTokenIds, ...(o.task.stop ? { stopStrings: o.task.stop } : {}),
+      decode: (ids) => o.tokenizer.decode(ids), model: o.model ?? "in-memory", task: o.task.name,
+      ...(o.outDir ? { outDir: o.outDir } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    });
+  } finally {
+    await engine.close();
+  }
+}

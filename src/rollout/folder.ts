@@ -1,0 +1,45 @@
+/**
+ * A local rollout engine from a Hugging Face model folder (+ optional PEFT adapter): what `aha serve` and
+ * `aha eval --model` start from. Stop ids = generation_config.json's eos ids + the tokenizer's eos.
+ */
+import { UserError } from "../errors.js";
+import { loadHfModel, type LoadedHfModel } from "../formats/hf.js";
+import type { HfTokenizer } from "../formats/tokenizer.js";
+import { loadPeftAdapter } from "../model/lora.js";
+import type { Precision } from "../model/model.js";
+import { LocalRolloutEngine } from "./local.js";
+
+export interface FolderEngineOptions {
+  adapter?: string;
+  precision?: Precision;
+  /** Sequences decoded together (KV-cache slots). */
+  slots: number;
+  /** Context length (prompt + completion); default min(max_position_embeddings, 4096). */
+  maxLen?: number;
+  seed?: number;
+}
+
+export interface FolderEngine {
+  loaded: LoadedHfModel;
+  tokenizer: HfTokenizer;
+  engine: LocalRolloutEngine<unknown>;
+  maxLen: number;
+  stopTokenIds: number[];
+}
+
+export function engineFromFolder(dir: string, o: FolderEngineOptions): FolderEngine {
+  const loaded = loadHfModel(dir, { tokenizer: "required", ...(o.precision ? { precision: o.precision } : {}) });
+  if (o.adapter) loadPeftAdapter(o.adapter, loaded.model);
+  const tokenizer = loaded.tokenizer!;
+  const maxLen = o.maxLen ?? Math.min(loaded.config.maxPositionEmbeddings, 4096);
+  if (!Number.isInteger(maxLen) || maxLen < 2) throw new UserError(`the context length must be an integer ≥ 2, got ${maxLen}`);
+  const stop = new Set(loaded.generation.eosTokenIds);
+  if (tokenizer.eos) stop.add(tokenizer.eos.id);
+  const engine = new LocalRolloutEngine(loaded.model as never, {
+    slots: o.slots,
+    maxLen,
+    decode: (ids) => tokenizer.decode([...ids], { skipSpecialTokens: true }),
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
+  }) as LocalRolloutEngine<unknown>;
+  return { loaded, tokenizer, engine, maxLen, stopTokenIds: [...stop] };
+}

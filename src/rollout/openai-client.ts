@@ -1,0 +1,145 @@
+/**
+ * A small client for OpenAI-compatible HTTP APIs (vLLM, SGLang, llama.cpp's server, Ollama, hosted APIs,
+ * `aha serve`): POST JSON with a bearer key, at most `concurrency` requests in flight, retries with
+ * exponential backoff (and Retry-After) on 429, 5xx and network errors, a per-request timeout, and clear
+ * errors: AHA_ENDPOINT_UNREACHABLE when the server cannot be reached after the retries,
+ * AHA_ENDPOINT_ERROR for an answer it will not retry (4xx: the server's own message is shown).
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { AhaError } from "../errors.js";
+
+export interface OpenAIClientOptions {
+  /** Base URL, e.g. http://127.0.0.1:8000/v1 (a URL without /v1 gets it appended). */
+  baseUrl: string;
+  apiKey?: string;
+  /** Requests in flight at once. Default 16. */
+  concurrency?: number;
+  /** Retries after the first try. Default 5. */
+  retries?: number;
+  /** First backoff (ms); doubles each retry, ±25 % jitter, capped at 30 s. Default 500. */
+  backoffMs?: number;
+  /** Per-request timeout (ms). Default 600 000. */
+  timeoutMs?: number;
+}
+
+/** Normalises a base URL: no trailing slash, ends in /v1 unless it already names a version path. */
+export function normaliseBaseUrl(u: string): string {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    throw new AhaError("AHA_BAD_INPUT", `not a URL: ${u}`, "e.g. http://127.0.0.1:8000/v1");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new AhaError("AHA_BAD_INPUT", `endpoint ${u}: only http and https are supported`);
+  let s = url.toString().replace(/\/+$/, "");
+  if (!/\/v\d+[a-z]*$/.test(s)) s += "/v1";
+  return s;
+}
+
+const RETRY_STATUS = (s: number): boolean => s === 429 || s === 408 || s >= 500;
+
+export class OpenAIClient {
+  readonly baseUrl: string;
+  private readonly o: Required<Omit<OpenAIClientOptions, "apiKey">> & { apiKey: string | undefined };
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** Retries done so far (tests and logs). */
+  retriesDone = 0;
+
+  constructor(o: OpenAIClientOptions) {
+    this.baseUrl = normaliseBaseUrl(o.baseUrl);
+    this.o = { concurrency: 16, retries: 5, backoffMs: 500, timeoutMs: 600_000, ...o, apiKey: o.apiKey };
+    if (!Number.isInteger(this.o.concurrency) || this.o.concurrency < 1) throw new AhaError("AHA_BAD_INPUT", `concurrency must be a positive integer, got ${this.o.concurrency}`);
+  }
+
+  private async slot(): Promise<void> {
+    if (this.active < this.o.concurrency) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next(); // the slot passes straight on
+    else this.active--;
+  }
+
+  /** GET path → parsed JSON (retried like post). */
+  get<T>(path: string, signal?: AbortSignal): Promise<T> {
+    return this.request<T>("GET", path, undefined, signal);
+  }
+
+  /** POST body to path (relative to the base URL) → parsed JSON. */
+  post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.request<T>("POST", path, body, signal);
+  }
+
+  private async request<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    await this.slot();
+    try {
+      return await this.withRetries<T>(method, path, body, signal);
+    } finally {
+      this.release();
+    }
+  }
+
+  private async withRetries<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    const url = this.baseUrl + path;
+    let lastProblem = "";
+    for (let attempt = 0; attempt <= this.o.retries; attempt++) {
+      if (signal?.aborted) throw new AhaError("AHA_ABORTED", "generation was aborted");
+      let retryAfterMs: number | null = null;
+      const timeout = AbortSignal.timeout(this.o.timeoutMs);
+      try {
+        const res = await fetch(url, {
+          method,
+          headers: { "content-type": "application/json", ...(this.o.apiKey ? { authorization: `Bearer ${this.o.apiKey}` } : {}) },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+        const text = await res.text();
+        if (res.ok) {
+          try {
+            return JSON.parse(text) as T;
+          } catch {
+            throw new AhaError("AHA_ENDPOINT_ERROR", `${method} ${url}: the answer is not JSON: ${text.slice(0, 200)}`);
+          }
+        }
+        const message = errorMessage(text);
+        if (!RETRY_STATUS(res.status)) throw new AhaError("AHA_ENDPOINT_ERROR", `${method} ${url} → HTTP ${res.status}: ${message}`);
+        lastProblem = `HTTP ${res.status}: ${message}`;
+        const ra = res.headers.get("retry-after");
+        if (ra !== null && Number.isFinite(Number(ra))) retryAfterMs = Math.min(Number(ra) * 1000, 60_000);
+      } catch (e) {
+        if (e instanceof AhaError) throw e;
+        if (signal?.aborted) throw new AhaError("AHA_ABORTED", "generation was aborted");
+        const err = e as Error & { cause?: { code?: string; message?: string } };
+        lastProblem = timeout.aborted ? `no answer within ${this.o.timeoutMs} ms` : `${err.cause?.code ?? err.name}: ${err.cause?.message ?? err.message}`;
+      }
+      if (attempt === this.o.retries) break;
+      this.retriesDone++;
+      const backoff = Math.min(this.o.backoffMs * 2 ** attempt, 30_000) * (0.75 + 0.5 * Math.random());
+      await sleep(retryAfterMs ?? backoff, undefined, signal ? { signal } : {}).catch(() => undefined);
+    }
+    throw new AhaError(
+      "AHA_ENDPOINT_UNREACHABLE",
+      `${method} ${url} failed after ${this.o.retries + 1} tries: ${lastProblem}`,
+      "is the server running, and is the URL right (e.g. http://127.0.0.1:8000/v1)?",
+    );
+  }
+}
+
+function errorMessage(text: string): string {
+  try {
+    const j = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown; detail?: unknown };
+    if (typeof j.error === "string") return j.error;
+    if (j.error && typeof j.error.message === "string") return j.error.message;
+    if (typeof j.message === "string") return j.message;
+    if (typeof j.detail === "string") return j.detail;
+  } catch {
+    // not JSON
+  }
+  return text.slice(0, 300) || "(empty body)";
+}
