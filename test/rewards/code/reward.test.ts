@@ -103,7 +103,7 @@ describe("sandbox availability", () => {
   it("the unsafe path (trusted code only) still scrubs the environment and removes its directory", async () => {
     process.env.SECRET_TOKEN = "s3cret";
     try {
-      const r = await codeReward(fence("python", "import os\nprint(os.environ.get('SECRET_TOKEN', 'none'), os.getcwd().startswith('/tmp/aha-code-'))"), { language: "python", tests: [{ stdin: "", stdout: "none True" }] }, { ...group.options, unsafeNoSandbox: true });
+      const r = await codeReward(fence("python", "import os\nprint(os.environ.get('SECRET_TOKEN', 'none'), os.getcwd().startswith('/tmp/aha-code-'), os.getuid() != 0)"), { language: "python", tests: [{ stdin: "", stdout: "none True True" }] }, { ...group.options, unsafeNoSandbox: true });
       expect(r.score).toBe(1);
     } finally {
       delete process.env.SECRET_TOKEN;
