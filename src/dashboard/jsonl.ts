@@ -8,8 +8,8 @@ import { open, stat } from "node:fs/promises";
 
 /** Largest single read from a JSONL file (a bound on memory per request). */
 export const MAX_READ_BYTES = 64 * 1024 * 1024;
-/** A line longer than this is skipped without parsing (model output is untrusted). */
-export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+/** A line longer than this is skipped without parsing (model output is untrusted; an eval line with 64 long samples stays under it). */
+export const MAX_LINE_BYTES = 32 * 1024 * 1024;
 
 export type Row = Record<string, unknown>;
 
@@ -52,7 +52,7 @@ export function parseJsonlBuffer(buf: Buffer): { rows: Row[]; consumed: number; 
  * Reads the complete lines of `file` from byte `since` on. A missing file reads as empty. When the
  * file is shorter than `since` (it was replaced), reading starts over from 0.
  */
-export async function readJsonlFrom(file: string, since = 0): Promise<JsonlChunk> {
+export async function readJsonlFrom(file: string, since = 0, maxRead = MAX_READ_BYTES): Promise<JsonlChunk> {
   let size: number;
   try {
     size = (await stat(file)).size;
@@ -61,13 +61,22 @@ export async function readJsonlFrom(file: string, since = 0): Promise<JsonlChunk
   }
   let from = Number.isFinite(since) && since > 0 ? Math.floor(since) : 0;
   if (from > size) from = 0;
-  const length = Math.min(size - from, MAX_READ_BYTES);
+  const length = Math.min(size - from, maxRead);
   if (length <= 0) return { rows: [], offset: from, skipped: 0 };
   const fh = await open(file, "r");
   try {
     const buf = Buffer.alloc(length);
     const { bytesRead } = await fh.read(buf, 0, length, from);
     const { rows, consumed, skipped } = parseJsonlBuffer(buf.subarray(0, bytesRead));
+    if (consumed === 0 && bytesRead === maxRead && from + bytesRead < size) {
+      // One line longer than a whole read: skip to the byte after its newline (if it has one yet).
+      const block = Buffer.alloc(1 << 20);
+      for (let pos = from + bytesRead; pos < size; pos += block.length) {
+        const { bytesRead: n } = await fh.read(block, 0, block.length, pos);
+        const nl = block.subarray(0, n).indexOf(0x0a);
+        if (nl >= 0) return { rows: [], offset: pos + nl + 1, skipped: 1 };
+      }
+    }
     return { rows, offset: from + consumed, skipped };
   } finally {
     await fh.close();
@@ -92,9 +101,11 @@ export class JsonlCache {
     let entry = this.files.get(file);
     if (entry && (st.ino !== entry.ino || st.size < entry.offset)) entry = undefined; // replaced
     if (!entry) entry = { rows: [], offset: 0, mtimeMs: 0, ino: st.ino };
-    if (st.size > entry.offset) {
+    // Reads in bounded chunks until the end (or until only a half-written line is left).
+    while (st.size > entry.offset) {
       const chunk = await readJsonlFrom(file, entry.offset);
       for (const r of chunk.rows) entry.rows.push(r);
+      if (chunk.offset <= entry.offset) break;
       entry.offset = chunk.offset;
     }
     entry.mtimeMs = st.mtimeMs;

@@ -63,6 +63,20 @@ describe("tolerant JSONL reading", () => {
     expect(r.skipped).toBe(2);
   });
 
+  it("skips a line longer than one read instead of stalling on it", async () => {
+    const f = join(base, "long.jsonl");
+    writeFileSync(f, `{"a":1}\n{"long":"${"x".repeat(100)}"}\n{"b":2}\n`);
+    const rows: unknown[] = [];
+    let offset = 0;
+    for (let i = 0; i < 10; i++) {
+      const c = await readJsonlFrom(f, offset, 32);
+      rows.push(...c.rows);
+      if (c.offset === offset) break;
+      offset = c.offset;
+    }
+    expect(rows).toEqual([{ a: 1 }, { b: 2 }]);
+  });
+
   it("starts over when the file became shorter than the offset", async () => {
     const f = join(base, "short.jsonl");
     writeFileSync(f, '{"x":1}\n');
