@@ -28,7 +28,7 @@ export function lastBoxed(text: string): string | null | "unbalanced" {
   for (const c of BOX_CMDS) {
     let i = text.lastIndexOf(c);
     // skip \boxedfoo-like longer command names
-    while (i >= 0 && /[a-zA-Z]/.test(text[i + c.length] ?? "")) i = text.lastIndexOf(c, i - 1);
+    while (i >= 0 && /[a-zA-Z]/.test(text[i + c.length] ?? "")) i = i === 0 ? -1 : text.lastIndexOf(c, i - 1);
     if (i > at) {
       at = i;
       cmd = c;

@@ -317,7 +317,7 @@ function relEqual(g: Extract<Node, { k: "rel" }>, a: Extract<Node, { k: "rel" }>
     if (g.parts.length !== 2) return false;
     const f = diff(g.parts[0] as Node, g.parts[1] as Node);
     const h = diff(a.parts[0] as Node, a.parts[1] as Node);
-    return tryScalar(() => proportional(f, h, false, b));
+    return tryScalar(() => proportional(f, h, false, b), g, a);
   }
   if (g.ops.length !== 1) return orderedRelEqual(g, a, b);
   // one inequality each: normalise to  F < 0 / F <= 0 / F != 0
@@ -333,18 +333,19 @@ function relEqual(g: Extract<Node, { k: "rel" }>, a: Extract<Node, { k: "rel" }>
   const x = norm(g);
   const y = norm(a);
   if (!x || !y || x.op !== y.op || x.strict !== y.strict) return false;
-  return tryScalar(() => proportional(x.f, y.f, x.op === "<", b));
+  return tryScalar(() => proportional(x.f, y.f, x.op === "<", b), g, a);
 }
 
 function orderedRelEqual(g: Extract<Node, { k: "rel" }>, a: Extract<Node, { k: "rel" }>, b: Budget): boolean {
   return g.ops.every((o, i) => o === a.ops[i]) && orderedEqual(g.parts, a.parts, b);
 }
 
-function tryScalar(f: () => boolean): boolean {
+/** Runs a scalar comparison; a tuple/set inside arithmetic (not a scalar) falls back to structural identity. */
+function tryScalar(f: () => boolean, g: Node, a: Node): boolean {
   try {
     return f();
   } catch (e) {
-    if (e instanceof NotScalar) return false;
+    if (e instanceof NotScalar) return show(g) === show(a);
     throw e;
   }
 }
@@ -422,5 +423,5 @@ export function equiv(g: Node, a: Node, b: Budget): boolean {
   }
   if (g.k === "seq" || a.k === "seq") return false;
 
-  return tryScalar(() => scalarEqualPct(g, a, b));
+  return tryScalar(() => scalarEqualPct(g, a, b), g, a);
 }

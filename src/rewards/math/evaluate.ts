@@ -23,7 +23,7 @@ export class Budget {
     return new Budget(performance.now() + ms);
   }
   tick(): void {
-    if ((++this.ticks & 63) === 0 && performance.now() > this.deadline) throw new BudgetExceeded();
+    if ((++this.ticks & 15) === 0 && performance.now() > this.deadline) throw new BudgetExceeded();
   }
   check(): void {
     if (performance.now() > this.deadline) throw new BudgetExceeded();

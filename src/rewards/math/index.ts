@@ -82,6 +82,7 @@ export function verifyMath(response: string, gold: string, opts: MathOptions = {
       const ok = sameText(gold, extracted);
       return { correct: ok, extracted, reason: ok ? "correct (same text)" : `bad gold: ${g.message}` };
     }
+    budget.check();
     const ok = equiv(g, a, budget);
     return { correct: ok, extracted, reason: ok ? "correct" : "wrong" };
   } catch (e) {
