@@ -9,6 +9,7 @@ export const SUITES: Record<string, () => Promise<BenchSuite>> = {
   train: async () => (await import("./model.js")).trainSuite,
   sample: async () => (await import("./model.js")).sampleSuite,
   code: async () => (await import("../rewards/code/bench.js")).codeSuite,
+  serve: async () => (await import("./serve.js")).serveSuite,
 };
 
 /** What `aha bench` runs with no suite named: the engine set. */

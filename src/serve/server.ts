@@ -42,8 +42,12 @@ export interface ServeOptions {
 export interface ServeStats {
   /** HTTP requests currently generating. */
   activeRequests: number;
+  /** Most prompts the engine held at once (> 1: requests were decoded together). */
+  peakInFlight: number;
   requests: number;
   errors: number;
+  /** Generations stopped because their client went away. */
+  aborted: number;
   completionTokens: number;
 }
 
@@ -161,7 +165,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
 }
 
 export class OpenAIServer {
-  readonly stats: ServeStats = { activeRequests: 0, requests: 0, errors: 0, completionTokens: 0 };
+  readonly stats: ServeStats = { activeRequests: 0, peakInFlight: 0, requests: 0, errors: 0, aborted: 0, completionTokens: 0 };
   constructor(private readonly o: ServeOptions) {}
 
   /** The node:http request listener. */
@@ -202,8 +206,10 @@ export class OpenAIServer {
       model: this.o.modelName,
       active_requests: this.stats.activeRequests,
       engine_in_flight: this.o.engine.inFlight ?? null,
+      peak_in_flight: this.stats.peakInFlight,
       requests: this.stats.requests,
       errors: this.stats.errors,
+      aborted: this.stats.aborted,
       completion_tokens: this.stats.completionTokens,
     };
   }
@@ -314,9 +320,14 @@ export class OpenAIServer {
     this.stats.activeRequests++;
     let out: Completion[][];
     try {
-      out = await this.o.engine.generate(requests, { onEvent, signal: ac.signal });
+      const pending = this.o.engine.generate(requests, { onEvent, signal: ac.signal });
+      this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.o.engine.inFlight ?? 0);
+      out = await pending;
     } catch (e) {
-      if (e instanceof AhaError && e.code === "AHA_ABORTED") return; // the client is gone
+      if (e instanceof AhaError && e.code === "AHA_ABORTED") {
+        this.stats.aborted++; // the client is gone; the engine has freed its slots
+        return;
+      }
       throw e;
     } finally {
       this.stats.activeRequests--;
