@@ -1,0 +1,38 @@
+/** `aha bench`: the CLI parses its flags, runs a suite and writes the documented JSON shape. */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { run } from "../../src/cli/bench.js";
+import { UserError } from "../../src/errors.js";
+
+describe("aha bench", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    vi.restoreAllMocks();
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("writes {machine, rows} for one GEMM case (no peer)", async () => {
+    const out: string[] = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((s) => { out.push(String(s)); return true; });
+    vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    const dir = mkdtempSync(path.join(tmpdir(), "aha-bench-"));
+    dirs.push(dir);
+    const file = path.join(dir, "b.json");
+    expect(await run(["gemm", "--quick", "--no-peer", "--only", "64x512x512", "--json", file])).toBe(0);
+    const j = JSON.parse(readFileSync(file, "utf8")) as { machine: Record<string, unknown>; rows: Array<Record<string, unknown>> };
+    expect(j.machine["threads"]).toBe(2);
+    expect(j.rows.map((r) => [r["what"], r["case"], r["dtype"], r["unit"], r["peer"]])).toEqual([
+      ["gemm", "64x512x512", "fp32", "GFLOP/s", null],
+      ["gemm", "64x512x512", "bf16", "GFLOP/s", null],
+    ]);
+    for (const r of j.rows) expect(r["aha"]).toBeGreaterThan(0);
+    expect(out.join("")).toMatch(/64x512x512/);
+  });
+
+  it("rejects unknown suites and bad --threads", async () => {
+    await expect(run(["nope"])).rejects.toThrow(UserError);
+    await expect(run(["gemm", "--threads", "0"])).rejects.toThrow(/--threads/);
+  });
+});
