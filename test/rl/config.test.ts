@@ -124,6 +124,17 @@ describe("config: --help is generated from the schema", () => {
   });
 });
 
+describe("config: the sections of aha train and aha sft combine", () => {
+  it("task + rl + train and sft + train have unique keys and resolve", async () => {
+    const { taskSection } = await import("../../src/tasks/config.js");
+    const { sftSection } = await import("../../src/rl/sft.js");
+    const t = defineConfig({ task: taskSection, rl: rlSection, train: trainSection });
+    expect(t.fromArgv(["--task", "countdown", "--algorithm", "dapo"], noFile).config.task.task).toBe("countdown");
+    const s = defineConfig({ sft: sftSection, train: trainSection });
+    expect(s.fromArgv(["--data", "d.jsonl"], noFile).config.sft.batchSize).toBe(16);
+  });
+});
+
 describe("config: the machinery refuses a badly declared schema", () => {
   it("duplicate keys across sections", () => {
     const s = { title: "t", prefix: "", schema: z.strictObject({ lr: field(z.number(), 1, { description: "x" }) }) };
