@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   generate: () => import("./generate.js"),
   score: () => import("./score.js"),
   serve: () => import("./serve.js"),
+  verify: () => import("./verify.js"),
 };
 
 function usage(): string {
