@@ -16,6 +16,23 @@ import { resolveInside } from "./safe-path.js";
  * responses stays well under 30 minutes.
  */
 export const STALE_AFTER_MS = 30 * 60 * 1000;
+/** Points in the runs list's accuracy sparkline. */
+export const SPARK_POINTS = 48;
+
+/** Averages `xs` into at most `n` equal buckets, in order. */
+export function downsample(xs: number[], n: number): number[] {
+  if (xs.length <= n) return xs.map((x) => Math.round(x * 1e4) / 1e4);
+  const out: number[] = [];
+  for (let b = 0; b < n; b++) {
+    const lo = Math.floor((b * xs.length) / n);
+    const hi = Math.floor(((b + 1) * xs.length) / n);
+    let s = 0;
+    for (let i = lo; i < hi; i++) s += xs[i] ?? 0;
+    out.push(Math.round((s / Math.max(1, hi - lo)) * 1e4) / 1e4);
+  }
+  return out;
+}
+
 /** Largest JSON file (config.json, summary.json, status.json) read whole. */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
 
@@ -41,6 +58,8 @@ export interface RunInfo {
   error: string | null;
   has_summary: boolean;
   metrics_rows: number;
+  /** accuracy over the run, averaged into at most SPARK_POINTS buckets (the runs list's sparkline). */
+  spark: number[];
   evals: string[];
 }
 
@@ -222,9 +241,11 @@ export class RunsDir {
     let best: number | null = null;
     let last: number | null = null;
     let lastStep: number | null = null;
+    const accs: number[] = [];
     for (const m of metrics) {
       const a = num(m.accuracy);
       if (a !== null) {
+        accs.push(a);
         best = best === null ? a : Math.max(best, a);
         last = a;
       }
@@ -262,6 +283,7 @@ export class RunsDir {
       error: str(st?.error),
       has_summary: (await this.fileIn(rel, "summary.json")) !== null,
       metrics_rows: metrics.length,
+      spark: downsample(accs, SPARK_POINTS),
       evals,
     };
   }

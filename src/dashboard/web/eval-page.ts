@@ -12,6 +12,7 @@ const FIRST_SAMPLES = 2;
 export async function evalPage(root: HTMLElement, params: Params): Promise<void> {
   const path = params.get("p") ?? "";
   const { info, summary } = await api.evalSummary(path);
+  document.title = `${path} · aha eval`;
   const s = summary ?? {};
   const state: { verdict: Verdict; q: string; category: string; offset: number } = { verdict: "all", q: "", category: params.get("category") ?? "", offset: 0 };
 

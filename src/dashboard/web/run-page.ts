@@ -50,10 +50,11 @@ export async function runPage(root: HTMLElement, params: Params, onCleanup: (f: 
   const head = h("div", { class: "run-head" });
   const renderHead = (): void => {
     const info = runs.get(path)?.info ?? main.info;
+    document.title = `${info.step ?? "–"}${info.total_steps ? `/${info.total_steps}` : ""} · ${info.name} · aha`;
     clear(head);
     append(head, [
       h("div", { class: "crumbs" }, h("a", { href: hrefOf("") }, "Runs"), " / "),
-      h("div", { class: "title-row" }, h("h1", null, info.name), statusBadge(info)),
+      h("div", { class: "title-row" }, h("h1", null, info.name), statusBadge(info), info.status_note ? h("span", { class: "muted" }, info.status_note) : null),
       h(
         "div",
         { class: "meta-row" },

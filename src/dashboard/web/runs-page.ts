@@ -2,9 +2,10 @@
 /** The first page: every training run and evaluation in the runs directory. */
 import { api, type EvalInfo, type RunInfo } from "./api.js";
 import { clear, fmtAgo, fmtNum, fmtPct, h } from "./dom.js";
-import { card, errorBox, hrefOf, progress, statusBadge } from "./ui.js";
+import { breakable, card, errorBox, hrefOf, progress, statusBadge, statusNote } from "./ui.js";
 
 export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => void): Promise<void> {
+  document.title = "aha dashboard";
   const selected = new Set<string>();
   const runsBox = h("div");
   const evalsBox = h("div");
@@ -29,9 +30,12 @@ export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => 
     const sorted = [...runs].sort((a, b) => (b.updated ?? "").localeCompare(a.updated ?? ""));
     runsBox.append(
       h(
+        "div",
+        { class: "table-wrap" },
+        h(
         "table",
         { class: "table runs-table", "data-testid": "runs-table" },
-        h("thead", null, h("tr", null, h("th", { class: "sel" }), ["Run", "Status", "Task", "Model", "Algorithm", "Steps", "Best accuracy", "Updated"].map((t) => h("th", { class: t === "Best accuracy" ? "num" : "" }, t)))),
+        h("thead", null, h("tr", null, h("th", { class: "sel" }), ["Run", "Status", "Task", "Model", "Algorithm", "Steps", "Accuracy", "Best", "Updated"].map((t) => h("th", { class: t === "Best" ? "num" : "" }, t)))),
         h(
           "tbody",
           null,
@@ -40,7 +44,7 @@ export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => 
             box.addEventListener("change", () => {
               if (box.checked) selected.add(r.path);
               else selected.delete(r.path);
-              compareBtn.disabled = selected.size < 1;
+              compareBtn.disabled = selected.size < 2;
               compareBtn.textContent = selected.size > 1 ? `Compare ${selected.size} runs` : "Compare selected";
             });
             return h(
@@ -48,16 +52,18 @@ export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => 
               { "data-run": r.path },
               h("td", { class: "sel" }, box),
               h("td", null, h("a", { href: hrefOf("run", { p: r.path }), class: "run-link" }, r.name), r.kind !== "train" ? h("span", { class: "chip" }, r.kind) : null),
-              h("td", null, statusBadge(r), r.error ? h("div", { class: "err-line", title: r.error }, r.error) : null),
+              h("td", null, statusBadge(r), statusNote(r)),
               h("td", null, r.task ?? "–"),
-              h("td", { class: "mono small" }, r.model ?? "–"),
+              h("td", { class: "mono small" }, r.model ? breakable(r.model) : "–"),
               h("td", null, r.algorithm ?? "–"),
               h("td", null, progress(r.step, r.total_steps)),
+              h("td", { class: "spark-cell" }, sparkline(r.spark)),
               h("td", { class: "num" }, r.best_accuracy === null ? "–" : h("b", null, fmtPct(r.best_accuracy))),
               h("td", { class: "muted", title: r.updated ?? "" }, fmtAgo(r.updated)),
             );
           }),
         ),
+      ),
       ),
     );
   };
@@ -106,4 +112,26 @@ export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => 
   await load();
   const timer = setInterval(() => void load(), 5000);
   onCleanup(() => clearInterval(timer));
+}
+
+/** Accuracy over the run as a small line (0 at the bottom, 100% at the top). */
+function sparkline(ys: number[]): Element | string {
+  if (ys.length < 2) return "";
+  const W = 120;
+  const H = 28;
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("width", String(W));
+  svg.setAttribute("height", String(H));
+  svg.setAttribute("class", "spark");
+  const pts = ys.map((y, i) => `${((i / (ys.length - 1)) * (W - 2) + 1).toFixed(1)},${(H - 1 - Math.max(0, Math.min(1, y)) * (H - 2)).toFixed(1)}`);
+  const area = document.createElementNS(NS, "polygon");
+  area.setAttribute("points", `1,${H - 1} ${pts.join(" ")} ${W - 1},${H - 1}`);
+  area.setAttribute("class", "spark-area");
+  const line = document.createElementNS(NS, "polyline");
+  line.setAttribute("points", pts.join(" "));
+  line.setAttribute("class", "spark-line");
+  svg.append(area, line);
+  return svg;
 }

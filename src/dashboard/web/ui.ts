@@ -26,13 +26,18 @@ export function replaceParams(update: Record<string, string | number | null | un
 }
 
 export function statusBadge(info: Pick<RunInfo, "status" | "status_note">): HTMLElement {
-  return h(
-    "span",
-    { class: `status st-${info.status}`, title: info.status_note ?? info.status, "data-testid": "status" },
-    h("span", { class: "dot" }),
-    info.status,
-    info.status_note ? h("span", { class: "st-note" }, ` · ${info.status_note}`) : null,
-  );
+  return h("span", { class: `status st-${info.status}`, title: info.status_note ?? info.status, "data-testid": "status" }, h("span", { class: "dot" }), info.status);
+}
+
+/** Why a run reads as crashed ("process 123 is gone"), or its error message, as a short line. */
+export function statusNote(info: Pick<RunInfo, "status_note" | "error">): HTMLElement | null {
+  const text = info.error ?? info.status_note;
+  return text ? h("div", { class: info.error ? "err-line" : "note-line", title: text }, text) : null;
+}
+
+/** A path-like name with line-break opportunities after each "/". */
+export function breakable(name: string): (string | HTMLElement)[] {
+  return name.split("/").flatMap((part, i, all) => (i < all.length - 1 ? [`${part}/`, h("wbr")] : [part]));
 }
 
 export function segmented<T extends string>(options: { value: T; label: string }[], value: T, onChange: (v: T) => void, testid?: string): HTMLElement {
