@@ -162,7 +162,7 @@ export function checkSandbox(opts: SandboxOptions = {}, t: Tools = findTools()):
   if (opts.unsafeNoSandbox) return;
   if (!t.bwrap)
     throw new SandboxUnavailable(
-      "the code reward needs bubblewrap (bwrap) to run model-written programs safely, and it is not installed",
+      "the code reward needs bubblewrap (bwrap) to run model-written programs safely, and it is not installed: apt-get install bubblewrap",
       "apt-get install bubblewrap   (or pass --unsafe-no-sandbox / unsafeNoSandbox: true to run programs unisolated — only for trusted code)",
     );
   if (!t.setpriv || !t.prlimit)

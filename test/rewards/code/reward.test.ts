@@ -84,6 +84,7 @@ describe("sandbox availability", () => {
   it("refuses to run without bubblewrap, naming the package, unless unsafeNoSandbox is given", () => {
     const noBwrap = { ...findTools(), bwrap: null };
     expect(() => checkSandbox({}, noBwrap)).toThrow(SandboxUnavailable);
+    expect(() => checkSandbox({}, noBwrap)).toThrow(/apt-get install bubblewrap/); // in the message itself (aha verify prints only that)
     try {
       checkSandbox({}, noBwrap);
     } catch (e) {
