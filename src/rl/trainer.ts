@@ -136,6 +136,8 @@ export interface TrainerOptions {
   separateOldPass?: boolean;
   /** Called after every step with its metrics (tests, the dashboard's live feed). */
   onStep?: (m: MetricsRow) => void;
+  /** Messages for the user (a skipped step); default none. */
+  warn?: (message: string) => void;
 }
 
 export interface TrainerResult {
@@ -380,6 +382,7 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
     step++;
     badSteps = skipped ? badSteps + 1 : 0;
     m["skipped"] = skipped ? 1 : 0;
+    if (skipped) o.warn?.(`step ${step}: non-finite loss or gradient (NaN/Inf); update skipped (${badSteps} in a row, the run stops at ${tc.maxBadSteps})`);
     m["lr"] = lrAt(step, schedule);
     m["seconds/generate"] = phase.generate;
     m["seconds/reward"] = phase.reward;

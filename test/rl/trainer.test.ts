@@ -85,7 +85,9 @@ describe("trainer", () => {
     const dir = path.join(tmp(), "nan");
     const run = RunDir.create(dir, spec.toFlat(c), { total_steps: 5, kind: "train", task: "arithmetic", model: "tiny" });
     const before = model.params.data.slice();
-    const err = await train({ ...opts, run }).catch((e: unknown) => e);
+    const warnings: string[] = [];
+    const err = await train({ ...opts, run, warn: (w) => warnings.push(w) }).catch((e: unknown) => e);
+    expect(warnings[0]).toMatch(/^step 2: non-finite loss or gradient \(NaN\/Inf\); update skipped \(1 in a row/);
     expect(err).toBeInstanceOf(AhaError);
     expect((err as AhaError).message).toMatch(/3 steps in a row had a non-finite loss or gradient/);
     expect(run.readMetrics().map((m) => m["skipped"])).toEqual([0, 1, 1, 1]);
