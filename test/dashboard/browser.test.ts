@@ -107,6 +107,9 @@ describe("dashboard in chromium", () => {
     expect(cardSteps.length).toBeGreaterThan(0);
     expect(new Set(cardSteps)).toEqual(new Set([step]));
     expect(await page.$$eval(".sample .seg-think", (e) => e.length)).toBeGreaterThan(0);
+    await page.keyboard.press("ArrowRight");
+    await page.waitForFunction((s) => (document.querySelector('[data-testid="step-select"]') as HTMLSelectElement | null)?.value === String(s), step + 1);
+    expect(await page.$$eval(".sample", (els) => els.map((e) => Number((e as HTMLElement).dataset.step)))).toContain(step + 1);
     await page.fill('[data-testid="search"]', "wait");
     await page.check(".sample-controls .check input");
     await page.waitForSelector(".sample mark.hit");

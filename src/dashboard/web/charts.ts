@@ -113,7 +113,14 @@ export class MetricChart {
     this.showReadout(null);
     this.renderLegend(meta.filter((m) => !m.faint), multiRun);
     if (this.plot && (this.plot as unknown as { __sig?: string }).__sig === signature) {
+      // Keep a zoom the reader made (drag) while new steps arrive; a full view follows the data.
+      const xs = this.plot.data[0];
+      const { min, max } = this.plot.scales.x ?? {};
+      const first = xs[0];
+      const last = xs[xs.length - 1];
+      const zoomed = min !== undefined && max !== undefined && first !== undefined && last !== undefined && (min > first || max < last);
       this.plot.setData(data);
+      if (zoomed) this.plot.setScale("x", { min, max });
       return;
     }
     this.plot?.destroy();

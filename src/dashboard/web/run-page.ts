@@ -322,6 +322,16 @@ export async function runPage(root: HTMLElement, params: Params, onCleanup: (f: 
       void loadSamples();
     }
   };
+  // ← / → step through the samples (when not typing in a field).
+  const onKey = (e: KeyboardEvent): void => {
+    if (tab !== "samples" || e.altKey || e.ctrlKey || e.metaKey) return;
+    const t = e.target as HTMLElement | null;
+    if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) return;
+    if (e.key === "ArrowLeft") stepBy(-1);
+    else if (e.key === "ArrowRight") stepBy(1);
+  };
+  document.addEventListener("keydown", onKey);
+  onCleanup(() => document.removeEventListener("keydown", onKey));
   searchBox.addEventListener(
     "input",
     debounce(() => {
@@ -346,9 +356,9 @@ export async function runPage(root: HTMLElement, params: Params, onCleanup: (f: 
         "div",
         { class: "ctl" },
         h("span", { class: "k" }, "Step"),
-        h("button", { type: "button", class: "btn icon", title: "previous step", onclick: () => stepBy(-1) }, "‹"),
+        h("button", { type: "button", class: "btn icon", title: "previous step (←)", onclick: () => stepBy(-1) }, "‹"),
         stepSelect,
-        h("button", { type: "button", class: "btn icon", title: "next step", onclick: () => stepBy(1) }, "›"),
+        h("button", { type: "button", class: "btn icon", title: "next step (→)", onclick: () => stepBy(1) }, "›"),
         stepSlider,
       ),
       h(
