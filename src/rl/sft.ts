@@ -75,6 +75,8 @@ export interface SftOptions {
   signal?: AbortSignal;
   progress?: ProgressSink | null;
   onStep?: (m: MetricsRow) => void;
+  /** Messages for the user (a skipped step); default none. */
+  warn?: (message: string) => void;
 }
 
 interface SftState extends CheckpointState {
@@ -143,6 +145,7 @@ export async function sft(o: SftOptions): Promise<{ steps: number; stopped: bool
     if (!skipped) policy.optimizer.update(lrAt(step + 1, schedule));
     step++;
     badSteps = skipped ? badSteps + 1 : 0;
+    if (skipped) o.warn?.(`step ${step}: non-finite loss or gradient (NaN/Inf); update skipped (${badSteps} in a row, the run stops at ${tc.maxBadSteps})`);
     const secs = (performance.now() - t0) / 1000;
     const row: MetricsRow = { step, time: performance.now() / 1000 - startTime, loss, grad_norm: norm, lr: lrAt(step, schedule), skipped: skipped ? 1 : 0, "tokens_per_s/train": tokens / Math.max(secs, 1e-9), "seconds/step": secs };
     all.push(row);
