@@ -108,6 +108,21 @@ function levenshtein(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
+/** Word-wraps text at 100 columns with the given indent. */
+function wrap(text: string, indent: number, width = 100): string[] {
+  const pad = " ".repeat(indent);
+  const out: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    if (line && pad.length + line.length + 1 + word.length > width) {
+      out.push(pad + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(pad + line);
+  return out;
+}
+
 const fmt = (v: unknown): string => (v === null ? "none" : Array.isArray(v) ? v.join(",") : typeof v === "string" ? v : JSON.stringify(v));
 
 export interface ParsedArgs {
@@ -314,8 +329,8 @@ export class ConfigSpec<T extends Sections> {
         const arg = f.kind === "boolean" ? "" : f.kind === "enum" ? ` <${f.options.join("|")}>` : ` <${f.kind}>`;
         const preset = byPreset.has(f.field) ? `; set by --${sec.presets!.key}` : "";
         lines.push(`  --${f.key}${arg}   (default: ${fmt(f.defaultValue)}${preset})`);
-        lines.push(`      ${f.meta.description}${f.kind === "enum" ? "" : ` Allowed: ${f.allowed}.`}`);
-        if (f.meta.source) lines.push(`      Source: ${f.meta.source}`);
+        lines.push(...wrap(`${f.meta.description}${f.kind === "enum" ? "" : ` Allowed: ${f.allowed}.`}`, 6));
+        if (f.meta.source) lines.push(...wrap(`Source: ${f.meta.source}`, 6));
       }
       if (sec.presets) {
         lines.push("", `  Presets (--${sec.presets.key} NAME sets these; explicit keys override them):`);

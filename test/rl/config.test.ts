@@ -115,6 +115,9 @@ describe("config: --help is generated from the schema", () => {
     expect(help).toMatch(/--group-size <integer> {3}\(default: 8\)\n/);
     expect(help).toMatch(/--loss-agg <token-mean\|seq-mean-token-mean\|seq-mean-token-sum\|seq-mean-token-sum-norm> {3}\(default: seq-mean-token-mean; set by --algorithm\)/);
   });
+  it("wraps descriptions at 100 columns", () => {
+    for (const line of help.split("\n")) if (line.startsWith("      ") && !line.includes("=")) expect(line.length, line).toBeLessThanOrEqual(100);
+  });
   it("lists the presets with their settings", () => {
     for (const name of PRESET_NAMES) expect(help).toContain(`    ${name.padEnd(12)} ${PRESETS[name].description}`);
     expect(help).toMatch(/dapo .*\n .*clip-high=0\.28.*loss-agg=token-mean/);
