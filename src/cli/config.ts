@@ -336,7 +336,7 @@ export class ConfigSpec<T extends Sections> {
         lines.push("", `  Presets (--${sec.presets.key} NAME sets these; explicit keys override them):`);
         for (const [pname, p] of Object.entries(sec.presets.table)) {
           const settings = Object.entries(p.values).map(([k, v]) => `${sec.prefix}${kebab(k)}=${fmt(v)}`).join(" ");
-          lines.push(`    ${pname.padEnd(12)} ${p.description}`, `      ${settings}`, `      Source: ${p.source}`);
+          lines.push(`    ${pname.padEnd(12)} ${p.description}`, ...wrap(settings, 6), ...wrap(`Source: ${p.source}`, 6));
         }
       }
       lines.push("");
