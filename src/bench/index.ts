@@ -9,6 +9,7 @@ export const SUITES: Record<string, () => Promise<BenchSuite>> = {
   train: async () => (await import("./model.js")).trainSuite,
   sample: async () => (await import("./model.js")).sampleSuite,
   code: async () => (await import("../rewards/code/bench.js")).codeSuite,
+  verify: async () => (await import("../rewards/bench.js")).verifySuite,
   serve: async () => (await import("./serve.js")).serveSuite,
 };
 
