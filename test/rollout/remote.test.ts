@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFromArgs } from "../../src/cli/serve.js";
 import { AhaError } from "../../src/errors.js";
 import type { Completion, RolloutEngine, RolloutEvent, RolloutRequest } from "../../src/rollout/engine.js";
+import { defineConfig } from "../../src/cli/config.js";
+import { rolloutEngineFromConfig, rolloutSchema, rolloutSection } from "../../src/rollout/config.js";
 import { createRolloutEngine } from "../../src/rollout/factory.js";
 import { OpenAIClient, normaliseBaseUrl } from "../../src/rollout/openai-client.js";
 import { RemoteRolloutEngine } from "../../src/rollout/remote.js";
@@ -164,5 +166,23 @@ describe("OpenAIClient: retries, backoff, errors", () => {
     expect(auth).toBe("Bearer sk-test");
     expect(out.flat().map((c) => [c.numTokens, c.finishReason, c.logprobs])).toEqual(Array.from({ length: 10 }, () => [3, "length", null]));
     await new Promise<void>((r) => server.close(() => r()));
+  });
+});
+
+describe("rollout config section", () => {
+  it("flat keys rollout-*; remote needs an endpoint and a model name; the engine it builds talks to aha serve", async () => {
+    const spec = defineConfig({ rollout: rolloutSection });
+    const read = (): string => "";
+    expect(() => spec.fromArgv(["--rollout-engine", "remote"], read)).toThrow(/rollout-endpoint/);
+    const cfg = spec.fromArgv(["--rollout-engine", "remote", "--rollout-endpoint", srv.url, "--rollout-model-name", "tiny-qwen"], read).config.rollout;
+    const eng = rolloutEngineFromConfig(cfg, { model: folder.model, slots: 2, maxLen: 64 });
+    expect(eng.name).toBe(`remote:${srv.url}/v1`);
+    const [[c]] = (await eng.generate([{ promptIds: [70, 71], maxNewTokens: 3, temperature: 0 }])) as [[Completion]];
+    expect(c.tokenIds.length).toBeGreaterThan(0);
+    expect(c.logprobs!.length).toBe(c.tokenIds.length);
+    const local = rolloutEngineFromConfig(rolloutSchema.parse({}), { model: folder.model, slots: 2, maxLen: 64 });
+    expect(local.name).toBe("local");
+    const [[d]] = (await local.generate([{ promptIds: [70, 71], maxNewTokens: 3, temperature: 0 }])) as [[Completion]];
+    expect([...d.tokenIds]).toEqual([...c.tokenIds]);
   });
 });

@@ -1,0 +1,57 @@
+/**
+ * The rollout section of the config (keys: rollout-engine, rollout-endpoint, …; see src/cli/config.ts)
+ * and the engine it describes: `rolloutEngineFromConfig(c, { model, … })` is the one call a trainer makes
+ * for `rollout-engine: local | remote`.
+ */
+import { z } from "zod";
+import type { InferenceModel } from "../model/sample.js";
+import type { RolloutEngine } from "./engine.js";
+import { createRolloutEngine } from "./factory.js";
+
+const f = <S extends z.ZodType>(schema: S, value: z.output<S>, description: string, source?: string): z.ZodDefault<S> =>
+  schema.default(value as never).meta(source ? { description, source } : { description }) as z.ZodDefault<S>;
+
+export const rolloutSchema = z.strictObject({
+  engine: f(z.enum(["local", "remote"]), "local", "Where rollouts are sampled: local (the policy in this process, KV-cache batch) or remote (an OpenAI-compatible server: vLLM, SGLang, aha serve; set endpoint and model-name, and tis-cap)."),
+  endpoint: f(z.string().min(1).nullable(), null, "Base URL of the remote engine, e.g. http://127.0.0.1:8000/v1."),
+  modelName: f(z.string().min(1).nullable(), null, "The model's name at the remote engine."),
+  apiKey: f(z.string().min(1).nullable(), null, "Bearer key for the remote engine (default: $OPENAI_API_KEY)."),
+  concurrency: f(z.int().min(1), 16, "Remote requests in flight at once (one request per prompt, n = group size)."),
+  retries: f(z.int().min(0), 5, "Retries of a remote request on 429 / 5xx / network errors (exponential backoff)."),
+  slots: f(z.int().min(1).nullable(), null, "Local: sequences decoded at once (KV-cache slots); none = prompts per step × group size."),
+});
+
+export type RolloutConfig = z.output<typeof rolloutSchema>;
+
+export function checkRollout(c: RolloutConfig): string[] {
+  const out: string[] = [];
+  if (c.engine === "remote" && c.endpoint === null) out.push("rollout-engine = remote needs rollout-endpoint URL");
+  if (c.engine === "remote" && c.modelName === null) out.push("rollout-engine = remote needs rollout-model-name (the model's name at the endpoint)");
+  return out;
+}
+
+export const rolloutSection = { title: "Rollout engine", prefix: "rollout-", schema: rolloutSchema, check: checkRollout };
+
+export interface LocalParts<C> {
+  model: InferenceModel<C>;
+  /** Slots when the config leaves them to the trainer. */
+  slots: number;
+  maxLen: number;
+  decode?: (ids: Int32Array) => string;
+  seed?: number;
+}
+
+/** The engine of the config. Remote: prompts go as token ids, token ids and log-probs come back (see ./remote.ts). */
+export function rolloutEngineFromConfig<C>(c: RolloutConfig, local: LocalParts<C>): RolloutEngine {
+  if (c.engine === "local") {
+    return createRolloutEngine({
+      kind: "local", model: local.model, slots: c.slots ?? local.slots, maxLen: local.maxLen,
+      ...(local.decode ? { decode: local.decode } : {}), ...(local.seed !== undefined ? { seed: local.seed } : {}),
+    });
+  }
+  const apiKey = c.apiKey ?? process.env.OPENAI_API_KEY;
+  return createRolloutEngine({
+    kind: "remote", baseUrl: c.endpoint!, model: c.modelName!, concurrency: c.concurrency, retries: c.retries,
+    ...(apiKey ? { apiKey } : {}),
+  });
+}
