@@ -14,6 +14,10 @@ import { rolloutEngineFromConfig, rolloutSchema, rolloutSection } from "../../sr
 import { createRolloutEngine } from "../../src/rollout/factory.js";
 import { OpenAIClient, normaliseBaseUrl } from "../../src/rollout/openai-client.js";
 import { RemoteRolloutEngine } from "../../src/rollout/remote.js";
+import { Model } from "../../src/model/model.js";
+import { initParams } from "../../src/model/params.js";
+import { policyObjective, type ObjectiveSettings } from "../../src/rl/objective.js";
+import { tinyConfig } from "../serve/helpers.js";
 import type { RunningServer } from "../../src/serve/server.js";
 import { EOS_ID, makeModelFolder } from "../serve/helpers.js";
 
@@ -184,5 +188,45 @@ describe("rollout config section", () => {
     expect(local.name).toBe("local");
     const [[d]] = (await local.generate([{ promptIds: [70, 71], maxNewTokens: 3, temperature: 0 }])) as [[Completion]];
     expect([...d.tokenIds]).toEqual([...c.tokenIds]);
+  });
+});
+
+/** log p(token) of each completion token under `model`, by full recompute (the trainer's logp_old). */
+function recomputeLogp(model: Model, prompt: readonly number[], tokens: Int32Array): number[] {
+  const seq = [...prompt];
+  const out: number[] = [];
+  for (const t of tokens) {
+    const logits = model.lastLogits(Int32Array.from(seq), Int32Array.from([0, seq.length]));
+    let max = -Infinity;
+    for (const x of logits) max = Math.max(max, x);
+    let sum = 0;
+    for (const x of logits) sum += Math.exp(x - max);
+    out.push(logits[t]! - max - Math.log(sum));
+    seq.push(t);
+  }
+  return out;
+}
+
+describe("truncated importance sampling with remote rollouts", () => {
+  it("the server's log-probs are logp_engine: weight 1 when the trainer has the server's weights, min(exp(Δ), C) when not", async () => {
+    const eng = createRolloutEngine({ kind: "remote", baseUrl: srv.url, model: "tiny-qwen" });
+    const prompt = [72, 101, 108, 108, 111];
+    const [group] = await eng.generate([{ promptIds: prompt, n: 4, maxNewTokens: 8, temperature: 1, seed: 21 }]);
+    const settings: ObjectiveSettings = { ratioLevel: "token", clipLow: 0.2, clipHigh: 0.2, dualClip: null, aggregation: "token-mean", maxLength: 8, klEstimator: "k3", klCoef: 0, klPlacement: "loss", entropyCoef: 0, tisCap: 2 };
+    const stale = new Model(tinyConfig());
+    initParams(stale.params, tinyConfig(), 8); // the trainer's policy has moved on: other weights
+    for (const [trainer, same] of [[folder.model, true], [stale, false]] as const) {
+      const logpOld = group!.flatMap((c) => recomputeLogp(trainer, prompt, c.tokenIds));
+      const logpEngine = group!.flatMap((c) => [...c.logprobs!]);
+      const T = logpOld.length;
+      const offsets = [0];
+      for (const c of group!) offsets.push(offsets.at(-1)! + c.tokenIds.length);
+      const out = policyObjective(settings, { logp: logpOld, logpOld, logpEngine, advantages: new Array(T).fill(1), mask: new Array(T).fill(1), offsets });
+      const want = logpOld.reduce((a, lp, i) => a + Math.min(Math.exp(lp - logpEngine[i]!), 2), 0) / T;
+      expect(out.stats.tisMean).toBeCloseTo(want, 6);
+      if (same) expect(out.stats.tisMean).toBeCloseTo(1, 4);
+      else expect(Math.abs(out.stats.tisMean - 1)).toBeGreaterThan(0.01);
+    }
+    await eng.close();
   });
 });
