@@ -16,7 +16,7 @@
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { AhaError } from "../errors.js";
+import { AhaError, UserError } from "../errors.js";
 import type { ChatTemplate } from "../formats/chat-template.js";
 import type { HfTokenizer, StreamDecoder } from "../formats/tokenizer.js";
 import type { Completion, RolloutEngine, RolloutEvent, RolloutRequest } from "../rollout/engine.js";
@@ -176,7 +176,11 @@ export class OpenAIServer {
 
   private fail(res: http.ServerResponse, e: unknown): void {
     this.stats.errors++;
-    const err = e instanceof ApiError ? e : new ApiError(500, e instanceof Error ? e.message : String(e), "server_error", e instanceof AhaError ? e.code : "internal_error");
+    const err = e instanceof ApiError
+      ? e
+      : e instanceof UserError // a request the engine refused
+        ? new ApiError(400, e.message, "invalid_request_error", "invalid_parameter")
+        : new ApiError(500, e instanceof Error ? e.message : String(e), "server_error", e instanceof AhaError ? e.code : "internal_error");
     if (res.headersSent) {
       // mid-stream: an SSE error event, then the end (OpenAI clients surface `error` in a chunk)
       if (!res.writableEnded) res.end(`data: ${JSON.stringify(err.body())}\n\n`);

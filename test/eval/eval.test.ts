@@ -10,7 +10,10 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
+import { parquetWriteBuffer } from "hyparquet-writer";
 import { run as runEvalCli } from "../../src/cli/eval.js";
+import { readDataset } from "../../src/eval/dataset.js";
+import { main } from "../../src/cli/main.js";
 import { evaluate } from "../../src/eval/evaluate.js";
 import { parseHfConfig } from "../../src/model/config.js";
 import { Model } from "../../src/model/model.js";
@@ -244,5 +247,27 @@ describe("aha eval --model and evaluate()", () => {
     const sampled = await evaluate(model, { task, questions: 4, template: "none", tokenizer, sampling: { maxTokens: 8 } });
     expect(sampled.summary.samples).toBe(8); // the demo protocol's default: 8 samples at temperature 1
     expect(sampled.rows.every((r) => r.samples.length === 8)).toBe(true);
+  });
+});
+
+describe("datasets and help", () => {
+  it("reads Parquet and JSONL datasets with custom fields; a bad row names its line", async () => {
+    const pq = join(root, "d.parquet");
+    writeFileSync(pq, Buffer.from(parquetWriteBuffer({ columnData: [{ name: "problem", data: ["1+1?", "2+2?"] }, { name: "solution", data: ["2", "4"] }, { name: "level", data: ["easy", "hard"] }] })));
+    const rows = await readDataset(pq, { question: "problem", answer: "solution", category: "level" });
+    expect(rows.map((r) => [r.question, r.answer, r.category])).toEqual([["1+1?", "2", "easy"], ["2+2?", "4", "hard"]]);
+    const bad = join(root, "bad.jsonl");
+    writeFileSync(bad, '{"question":"a","answer":"1"}\n{"question":"b"}\n');
+    await expect(readDataset(bad, { question: "question", answer: "answer", category: "category" })).rejects.toThrow(/bad\.jsonl:2: field 'answer' is missing/);
+  });
+
+  it("aha eval --help and aha serve --help print their options", async () => {
+    const o = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
+    const codes = [await main(["eval", "--help"]), await main(["serve", "--help"])];
+    const out = o.mock.calls.map((c) => String(c[0])).join("");
+    o.mockRestore();
+    expect(codes).toEqual([0, 0]);
+    expect(out).toMatch(/--samples K/);
+    expect(out).toMatch(/--host HOST/);
   });
 });
