@@ -76,13 +76,26 @@ export function stripMathDelims(s: string): string {
   }
 }
 
+/**
+ * The answer inside an <answer> span without \boxed: the last $…$ math segment when the span mixes
+ * prose and math ("The answer is $5$"), else the span without a leading "The (final) answer is".
+ */
+export function answerFromSpan(span: string): string {
+  const t = stripMathDelims(span);
+  const segs = t.match(/\$\$([^$]+)\$\$|\$([^$]+)\$|\\\(([\s\S]+?)\\\)/g);
+  if (segs && segs.length > 0 && /[a-zA-Z]{3,}/.test(t.replace(/\$[^$]*\$|\\\([\s\S]*?\\\)/g, ""))) {
+    return stripMathDelims(segs[segs.length - 1] as string);
+  }
+  return stripMathDelims(t.replace(/^(?:so,?\s+|thus,?\s+|therefore,?\s+)?(?:the\s+)?(?:final\s+)?answer\s*(?:is|:|=)?\s*:?\s*/i, ""));
+}
+
 export function extractAnswer(response: string, opts: ExtractOptions = {}): Extraction {
   const span = lastTagSpan(response, opts.tag ?? "answer");
   if (span !== null) {
     const boxed = lastBoxed(span);
     if (boxed === "unbalanced") return { ok: false, reason: "unbalanced \\boxed" };
     if (boxed !== null) return boxed === "" ? { ok: false, reason: "empty answer" } : { ok: true, text: boxed, source: "answer+boxed" };
-    const t = stripMathDelims(span);
+    const t = answerFromSpan(span);
     return t === "" ? { ok: false, reason: "empty answer" } : { ok: true, text: t, source: "answer" };
   }
   const boxed = lastBoxed(response);

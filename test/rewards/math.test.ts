@@ -96,6 +96,9 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["2^{10}", "1024", true, "power of two"],
   ],
   percentages: [
+    ["\\frac{1}{2}", "50\\%", true, "50% is a half"],
+    ["5\\%", "0.05", true, "small percentage as a decimal"],
+    ["\\frac14", "25\\%", true, "a quarter"],
     ["20\\%", "20\\%", true, "identical"],
     ["20\\%", "20", true, "percent sign omitted"],
     ["20\\%", "0.2", true, "as a fraction of one"],
@@ -109,6 +112,10 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["12.5\\%", "\\frac{1}{8}", true, "decimal percentage as a fraction"],
   ],
   unitsText: [
+    ["15", "15 \\text{ sq units}", true, "several unit words"],
+    ["5", "5\\text{ m}", true, "a one-letter unit inside \\text"],
+    ["\\text{No}", "no", true, "a yes/no answer, any case"],
+    ["\\text{no}", "\\text{yes}", false, "yes is not no"],
     ["5", "5\\text{ cm}", true, "unit in \\text"],
     ["5", "5 \\text{cm}", true, "unit in \\text without leading space"],
     ["15", "15\\mbox{ cm}^2", true, "squared unit in \\mbox"],
@@ -159,6 +166,10 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["6\\sqrt{3}\\pi", "\\sqrt{108}\\pi", true, "radical times π"],
   ],
   symbolic: [
+    ["\\sin 2x", "2\\sin x \\cos x", true, "double-angle identity"],
+    ["x/2", "\\frac{1}{2}x", true, "coefficient as a fraction"],
+    ["x^2+y^2=4", "y^2+x^2=4", true, "commuted equation"],
+    ["f(x) = 2x", "2x", true, "a function definition vs its expression"],
     ["2x+2", "2(x+1)", true, "factored"],
     ["x^2-1", "(x-1)(x+1)", true, "difference of squares"],
     ["x^2+2x+1", "(x+1)^2", true, "perfect square"],
@@ -195,6 +206,9 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["5", "2+3=5", true, "a computation ending in the value"],
   ],
   inequalities: [
+    ["(1,2)", "1 < x < 2", true, "open interval as a chain"],
+    ["x < -2 \\text{ or } x > 3", "(-\\infty,-2) \\cup (3,\\infty)", true, "two inequalities joined by or"],
+    ["x < -2 \\text{ or } x > 3", "(-\\infty,-2) \\cup [3,\\infty)", false, "one bracket differs"],
     ["x \\ge 5", "x \\ge 5", true, "identical"],
     ["x \\ge 5", "x \\le 5", false, "direction matters"],
     ["x \\ge 5", "5 \\le x", true, "mirrored"],
@@ -211,6 +225,8 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["x < 5", "x ≤ 5", false, "unicode ≤, strictness"],
   ],
   intervals: [
+    ["(-\\infty,\\infty)", "\\mathbb{R}", true, "all reals"],
+    ["[2,5]", "x \\in [2,5]", true, "membership"],
     ["[0,1)", "[0,1)", true, "identical"],
     ["[0,1)", "[0,1]", false, "bracket type matters"],
     ["(0,9)", "[0,9)", false, "left bracket matters"],
@@ -244,6 +260,10 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["\\begin{pmatrix}3\\\\2\\\\-6\\end{pmatrix}", "\\begin{pmatrix}3\\\\2\\\\-6\\end{pmatrix}", true, "column vector"],
   ],
   multipleAnswers: [
+    ["\\frac{-1+\\sqrt5}{2}, \\frac{-1-\\sqrt5}{2}", "\\frac{-1 \\pm \\sqrt{5}}{2}", true, "± inside a fraction"],
+    ["\\frac{-1+\\sqrt5}{2}", "\\frac{-1 \\pm \\sqrt{5}}{2}", false, "two roots for one"],
+    ["x=1 \\text{ or } x=-1", "\\pm 1", true, "± a number"],
+    ["(2,3)", "x=2, y=3", true, "named coordinates in order"],
     ["1, 2", "2, 1", true, "solutions in any order"],
     ["-2,1", "1,-2", true, "negative solution, reordered"],
     ["1, 2", "1", false, "a missing solution"],
@@ -304,6 +324,9 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["7", "\\boxed{}", false, "empty box"],
   ],
   extraction: [
+    ["5", "<answer>The answer is 5</answer>", true, "prose prefix inside the span"],
+    ["0.5", "<answer>The final answer is $\\frac{1}{2}$.</answer>", true, "the math segment of a prose span"],
+    ["5", "<answer>5.</answer>", true, "trailing period"],
     ["5", "<think>maybe \\boxed{4}</think><answer>5</answer>", true, "a \\boxed in <think> is a draft"],
     ["4", "<think>maybe \\boxed{4}</think><answer>5</answer>", false, "the draft is not the answer"],
     ["5", "<think>x</think><answer>the value is \\boxed{5}</answer>", true, "\\boxed inside the answer span"],

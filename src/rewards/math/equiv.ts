@@ -127,13 +127,69 @@ function scalarEqualPct(g: Node, a: Node, b: Budget): boolean {
   return false;
 }
 
-/** a ± b → [a+b, a−b] */
+function hasPm(n: Node): boolean {
+  switch (n.k) {
+    case "pm":
+      return true;
+    case "add":
+      return n.terms.some(hasPm);
+    case "mul":
+      return n.fs.some(hasPm);
+    case "neg":
+    case "pct":
+      return hasPm(n.a);
+    case "div":
+    case "pow":
+      return hasPm(n.a) || hasPm(n.b);
+    case "fn":
+      return n.args.some(hasPm);
+    default:
+      return false;
+  }
+}
+
+/** Most values one ± expression may expand to (2 per ±). */
+const MAX_PM_BRANCHES = 8;
+
+/** Every sign choice of the ± inside `n` (a ± b → a+b, a−b; \frac{-b \pm \sqrt{d}}{2a} → two roots). */
+function expandPmDeep(n: Node): Node[] {
+  const cross = (lists: Node[][], make: (xs: Node[]) => Node): Node[] => {
+    let acc: Node[][] = [[]];
+    for (const l of lists) {
+      acc = acc.flatMap((prefix) => l.map((x) => [...prefix, x]));
+      if (acc.length > MAX_PM_BRANCHES) throw new NotScalar("too many ± branches");
+    }
+    return acc.map(make);
+  };
+  switch (n.k) {
+    case "pm":
+      return expandPmDeep(n.a).flatMap((a) => expandPmDeep(n.b).flatMap((b) => [
+        { k: "add", terms: [a, b] } as Node,
+        { k: "add", terms: [a, { k: "neg", a: b }] } as Node,
+      ]));
+    case "add":
+      return cross(n.terms.map(expandPmDeep), (terms) => ({ k: "add", terms }));
+    case "mul":
+      return cross(n.fs.map(expandPmDeep), (fs) => ({ k: "mul", fs }));
+    case "neg":
+      return expandPmDeep(n.a).map((a) => ({ k: "neg", a }));
+    case "pct":
+      return expandPmDeep(n.a).map((a) => ({ k: "pct", a }));
+    case "div":
+      return cross([expandPmDeep(n.a), expandPmDeep(n.b)], ([a, b]) => ({ k: "div", a: a as Node, b: b as Node }));
+    case "pow":
+      return cross([expandPmDeep(n.a), expandPmDeep(n.b)], ([a, b]) => ({ k: "pow", a: a as Node, b: b as Node }));
+    case "fn":
+      return cross(n.args.map(expandPmDeep), (args) => ({ k: "fn", name: n.name, args }));
+    default:
+      return [n];
+  }
+}
+
+/** a ± b (anywhere inside a scalar) → its values; null when there is no ±. */
 function expandPm(n: Node): Node[] | null {
-  if (n.k !== "pm") return null;
-  return [
-    { k: "add", terms: [n.a, n.b] },
-    { k: "add", terms: [n.a, { k: "neg", a: n.b }] },
-  ];
+  if (!hasPm(n)) return null;
+  return expandPmDeep(n);
 }
 
 function items(n: Node): Node[] {
@@ -194,6 +250,17 @@ function asIntervals(n: Node): Interval[] | null {
     return out;
   }
   if (n.k === "rel") return relAsIntervals(n);
+  if (n.k === "list") {
+    // "x < -2 or x > 3"
+    const out: Interval[] = [];
+    for (const p of n.items) {
+      if (p.k !== "rel") return null;
+      const i = relAsIntervals(p);
+      if (!i) return null;
+      out.push(...i);
+    }
+    return out;
+  }
   return null;
 }
 
@@ -409,8 +476,8 @@ export function equiv(g: Node, a: Node, b: Budget): boolean {
   if (a.k === "seq" && g.k === "list") return a.open === "(" && a.close === ")" && orderedEqual(g.items, a.items, b);
 
   // sets, lists, ± : unordered
-  const gl = g.k === "list" || g.k === "set" || g.k === "pm";
-  const al = a.k === "list" || a.k === "set" || a.k === "pm";
+  const gl = g.k === "list" || g.k === "set" || hasPm(g);
+  const al = a.k === "list" || a.k === "set" || hasPm(a);
   if (gl || al) {
     if (!gl || !al) return false;
     return unorderedEqual(items(g), items(a), b);

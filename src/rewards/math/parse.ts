@@ -40,6 +40,17 @@ export const UNITS = new Set(
   ).split(" "),
 );
 
+/** Single letters that are units inside \text after a quantity (5\text{ m}); never as bare letters. */
+const TEXT_UNIT_LETTERS = new Set(["m", "s", "g", "l", "h", "k"]);
+
+/** \text content made only of unit words ("cm", "sq units", "square meters", "m"). */
+function isUnitText(raw: string): boolean {
+  const words = raw.trim().toLowerCase().replace(/[.]+$/, "").split(/[\s^{}0-9]+/).filter((w) => w !== "");
+  if (words.length === 0) return false;
+  if (words.length === 1 && TEXT_UNIT_LETTERS.has(words[0] as string)) return true;
+  return words.every((w) => UNITS.has(w) || w === "of");
+}
+
 const FUNCS = new Set([
   "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
   "ln", "log", "exp", "lg",
@@ -339,7 +350,7 @@ class Parser {
   private skipUnit(): boolean {
     const t = this.peek();
     if (!t) return false;
-    const isUnit = (t.t === "text" || t.t === "word") && UNITS.has(t.s.trim().toLowerCase().replace(/[.\s]+$/, ""));
+    const isUnit = (t.t === "text" && isUnitText(t.s)) || (t.t === "word" && UNITS.has(t.s.toLowerCase()));
     if (!isUnit) return false;
     this.pos++;
     if (this.isCh("^")) {
@@ -359,7 +370,7 @@ class Parser {
         return !(t.s === "or" || t.s === "and" || t.s === "U") && !UNITS.has(t.s.toLowerCase());
       case "text": {
         const w = t.s.trim().toLowerCase();
-        return !(w === "or" || w === "and" || w === "," || w === "" || UNITS.has(w.replace(/[.\s]+$/, "")));
+        return !(w === "or" || w === "and" || w === "," || w === "" || isUnitText(t.s));
       }
       case "ch":
         return t.s === "(" || t.s === "[" || t.s === "{" || (t.s === "|" && this.absDepth === 0);
@@ -609,6 +620,10 @@ class Parser {
       const body = this.parseGroupBody((x) => x.t === "cmd" && x.s === closer);
       return { k: "fn", name: name === "lfloor" ? "floor" : "ceil", args: [body] };
     }
+    if (name === "mathbb" && this.peek()?.t === "ch" && this.isCh("{") && this.peek(1)?.s === "R" && this.isCh("}", 2)) {
+      this.pos += 3;
+      return { k: "seq", open: "(", close: ")", items: [{ k: "neg", a: { k: "const", name: "inf" } }, { k: "const", name: "inf" }] };
+    }
     if (name === "overline" || name === "vec" || name === "hat" || name === "bar" || name === "tilde" || name === "mathbb") {
       const a = this.parsePrimaryArg();
       return { k: "var", name: `${name}(${showSub(a)})` };
@@ -699,6 +714,10 @@ export function parseLatex(src: string): Node {
   if (s.length === 0) throw new ParseError("empty");
   const toks = tokenize(s);
   if (toks.length > MAX_CHARS) throw new ParseError("too many tokens");
+  // a single word ("No"; "yes", "Evelyn" are text anyway) is a text answer, not the product n·o;
+  // other two-letter answers ("ab") stay products of variables
+  const only = toks[0];
+  if (toks.length === 1 && only !== undefined && only.t === "word" && only.s.toLowerCase() === "no") return { k: "text", s: "no" };
   try {
     return new Parser(toks).parseTop();
   } catch (e) {
