@@ -12,7 +12,7 @@ import { R1_SAMPLING, idsPrompter, runEval, type Prepared } from "../eval/evalua
 import { passKs } from "../eval/summary.js";
 import { ChatTemplate } from "../formats/chat-template.js";
 import type { RolloutEngine } from "../rollout/engine.js";
-import { engineFromFolder } from "../rollout/folder.js";
+import { engineFor, loadFolder } from "../rollout/folder.js";
 import { RemoteRolloutEngine } from "../rollout/remote.js";
 import { Progress } from "../runs/progress.js";
 import { makeTask, resolveTemplate, taskSection } from "../tasks/index.js";
@@ -127,19 +127,18 @@ export async function run(argv: string[]): Promise<number> {
   let decode: ((ids: Int32Array) => string) | undefined;
   if (values.model !== undefined) {
     modelName = path.basename(path.resolve(values.model));
-    const fe = engineFromFolder(values.model, {
-      slots: num(values.slots, "slots", 64, posInt, "a positive integer"), precision,
-      ...(values.adapter ? { adapter: values.adapter } : {}),
-    });
-    for (const w of fe.loaded.warnings) process.stderr.write(`aha eval: warning: ${w}\n`);
-    const tok = fe.tokenizer;
+    const lf = loadFolder(values.model, { precision, ...(values.adapter ? { adapter: values.adapter } : {}) });
+    for (const w of lf.loaded.warnings) process.stderr.write(`aha eval: warning: ${w}\n`);
+    const tok = lf.tokenizer;
     const chat = tpl === "chat" ? ChatTemplate.fromTokenizer(tok) : null;
     prepare = idsPrompter(tpl, (t) => tok.encode(t, { addSpecialTokens: chat === null }), chat ? (m) => chat.render(m, { addGenerationPrompt: true }) : undefined);
-    stopTokenIds = fe.stopTokenIds;
+    stopTokenIds = lf.stopTokenIds;
     decode = (ids) => tok.decode([...ids], { skipSpecialTokens: true });
-    engine = fe.engine;
+    // the KV cache holds the longest prompt + --max-tokens, no more
     const longest = Math.max(...problems.map((p) => prepare(p).request.promptIds.length));
-    if (longest + sampling.maxTokens > fe.maxLen) throw new UserError(`the longest prompt (${longest} tokens) + --max-tokens ${sampling.maxTokens} exceed the context (${fe.maxLen})`);
+    const context = lf.loaded.config.maxPositionEmbeddings;
+    if (longest + sampling.maxTokens > context) throw new UserError(`the longest prompt (${longest} tokens) + --max-tokens ${sampling.maxTokens} exceed the model's context (${context})`);
+    engine = engineFor(lf, { slots: num(values.slots, "slots", 64, posInt, "a positive integer"), maxLen: longest + sampling.maxTokens }).engine;
   } else {
     modelName = values["model-name"]!;
     const apiKey = values["api-key"] ?? process.env.OPENAI_API_KEY;

@@ -27,19 +27,32 @@ export interface FolderEngine {
   stopTokenIds: number[];
 }
 
-export function engineFromFolder(dir: string, o: FolderEngineOptions): FolderEngine {
+export type LoadedFolder = Omit<FolderEngine, "engine" | "maxLen">;
+
+/** Loads the folder (+ adapter); the engine comes later (`engineFor`), once the context length is known. */
+export function loadFolder(dir: string, o: Pick<FolderEngineOptions, "adapter" | "precision"> = {}): LoadedFolder {
   const loaded = loadHfModel(dir, { tokenizer: "required", ...(o.precision ? { precision: o.precision } : {}) });
   if (o.adapter) loadPeftAdapter(o.adapter, loaded.model);
   const tokenizer = loaded.tokenizer!;
-  const maxLen = o.maxLen ?? Math.min(loaded.config.maxPositionEmbeddings, 4096);
-  if (!Number.isInteger(maxLen) || maxLen < 2) throw new UserError(`the context length must be an integer ≥ 2, got ${maxLen}`);
   const stop = new Set(loaded.generation.eosTokenIds);
   if (tokenizer.eos) stop.add(tokenizer.eos.id);
-  const engine = new LocalRolloutEngine(loaded.model as never, {
+  return { loaded, tokenizer, stopTokenIds: [...stop] };
+}
+
+export function engineFor(f: LoadedFolder, o: Omit<FolderEngineOptions, "adapter" | "precision">): FolderEngine {
+  const maxLen = o.maxLen ?? Math.min(f.loaded.config.maxPositionEmbeddings, 4096);
+  if (!Number.isInteger(maxLen) || maxLen < 2) throw new UserError(`the context length must be an integer ≥ 2, got ${maxLen}`);
+  const tokenizer = f.tokenizer;
+  const engine = new LocalRolloutEngine(f.loaded.model as never, {
     slots: o.slots,
     maxLen,
     decode: (ids) => tokenizer.decode([...ids], { skipSpecialTokens: true }),
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
   }) as LocalRolloutEngine<unknown>;
-  return { loaded, tokenizer, engine, maxLen, stopTokenIds: [...stop] };
+  return { ...f, engine, maxLen };
+}
+
+export function engineFromFolder(dir: string, o: FolderEngineOptions): FolderEngine {
+  const { adapter, precision, ...rest } = o;
+  return engineFor(loadFolder(dir, { ...(adapter ? { adapter } : {}), ...(precision ? { precision } : {}) }), rest);
 }
