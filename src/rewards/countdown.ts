@@ -88,6 +88,8 @@ export function parseEquation(src: string): Expr {
     }
     if (/^\d+$/.test(t)) {
       if (t.length > 30) throw new EqError("number too long");
+      // as in TinyZero (Python's eval rejects "01"), a leading zero makes the equation invalid
+      if (t.length > 1 && t.startsWith("0")) throw new EqError(`leading zero in ${t}`);
       return { k: "num", v: BigInt(t), s: t };
     }
     throw new EqError(`unexpected '${t}'`);

@@ -3,6 +3,7 @@
  * 1 correct), with its accidents corrected: floating-point equality and last-line-only extraction.
  * Expected values follow TinyZero's code read by hand, each case commented with why.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { generateCountdown, parseEquation, scoreCountdown } from "../../src/rewards/countdown.js";
 
@@ -47,7 +48,7 @@ const CASES: Record<string, Case[]> = {
     [[1, 2, 3, 4], 24, A("2*3*4"), 0.1, "one of four missing"],
     [[10, 10, 1], 100, A("10*10*1"), 1, "duplicate given numbers"],
     [[10, 10, 1], 10, A("10*1"), 0.1, "duplicate given number used once"],
-    [[1, 2, 3], 6, A("01+2+3"), 1, "a leading zero is the same integer (TinyZero: int('01') = 1)"],
+    [[1, 2, 3], 6, A("01+2+3"), 0.1, "a leading zero is invalid (TinyZero: Python's eval rejects 01)"],
   ],
   wrong: [
     [[1, 2, 3], 7, A("1+2+3"), 0.1, "valid equation, wrong value"],
@@ -115,6 +116,30 @@ describe("generateCountdown", () => {
       for (const n of inst.numbers) expect(n >= 1 && n <= 100).toBe(true);
       expect(Number.isInteger(inst.target) && inst.target >= 1 && inst.target <= 100).toBe(true);
       expect(scoreCountdown(`<answer>${inst.solution}</answer>`, inst).score).toBe(1);
+    }
+  });
+});
+
+describe("parity with TinyZero (golden scores from scripts/make_countdown_fixture.py)", () => {
+  const fx = JSON.parse(readFileSync(new URL("./fixtures/countdown_tinyzero.json", import.meta.url), "utf8")) as {
+    magic: string;
+    version: number;
+    cases: { numbers: number[]; target: number; response: string; tinyzero: number; accident: string | null }[];
+  };
+  it("is the fixture we expect", () => {
+    expect([fx.magic, fx.version]).toEqual(["aha-countdown-tinyzero", 1]);
+    expect(fx.cases.length).toBeGreaterThanOrEqual(40);
+  });
+  it("scores every case exactly as TinyZero does, except its named accidents", () => {
+    const mismatches = fx.cases
+      .filter((c) => c.accident === null)
+      .filter((c) => scoreCountdown(c.response, c).score !== c.tinyzero)
+      .map((c) => c.response);
+    expect(mismatches).toEqual([]);
+  });
+  it("differs from TinyZero on every named accident (and says why)", () => {
+    for (const c of fx.cases.filter((x) => x.accident !== null)) {
+      expect(scoreCountdown(c.response, c).score, c.accident ?? "").not.toBe(c.tinyzero);
     }
   });
 });
