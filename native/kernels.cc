@@ -431,20 +431,31 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 void attention_decode(float* out, const float* q, const float* kc, const float* vc, const int32_t* slots,
                       const int32_t* lens, int64_t B, int64_t maxLen, int64_t Hq, int64_t Hkv, int64_t D,
                       float scale) {
+  // Work item = (sequence, kv head). With grouped-query attention the `group` query heads that share a
+  // kv head are one (group × len) tile through sgemm, so the cached keys/values are read once per group;
+  // without grouping, the per-row kernel.
   const int64_t group = Hq / Hkv;
-  const int64_t work = B * Hq;
+  const int64_t ks = Hkv * D;
+  const int64_t work = B * Hkv;
   int64_t tot = 0;
   for (int64_t b = 0; b < B; b++) tot += lens[b];
   const bool par = work > 1 && tot * Hq * D > PAR_MIN / 4;
 #pragma omp parallel if (par)
   {
-    std::vector<float> sc(static_cast<size_t>(maxLen));
+    std::vector<float> sc(static_cast<size_t>(group * maxLen));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < work; w++) {
-      const int64_t b = w / Hq, h = w % Hq, kh = h / group;
-      const int64_t base = static_cast<int64_t>(slots[b]) * maxLen * Hkv * D + kh * D;
-      attn_row(out + (b * Hq + h) * D, nullptr, q + (b * Hq + h) * D, kc + base, vc + base, 0, lens[b], Hkv * D,
-               scale, D, sc.data());
+      const int64_t b = w / Hkv, kh = w % Hkv, L = lens[b];
+      const int64_t base = static_cast<int64_t>(slots[b]) * maxLen * ks + kh * D;
+      const float* qg = q + (b * Hq + kh * group) * D;
+      float* og = out + (b * Hq + kh * group) * D;
+      if (group == 1) {
+        attn_row(og, nullptr, qg, kc + base, vc + base, 0, L, ks, scale, D, sc.data());
+        continue;
+      }
+      sgemm('N', 'T', group, L, D, scale, qg, D, kc + base, ks, 0.f, sc.data(), L);
+      for (int64_t r = 0; r < group; r++) softmax_row(sc.data() + r * L, L, L);
+      sgemm('N', 'N', group, D, L, 1.f, sc.data(), L, vc + base, ks, 0.f, og, D);
     }
   }
 }
