@@ -2,7 +2,7 @@
 import type { Rat } from "./rational.js";
 
 export type Node =
-  | { k: "num"; v: Rat; decimal: boolean } // decimal: written with a decimal point (an approximation may be meant)
+  | { k: "num"; v: Rat; decimal: boolean; places?: number; sig?: number } // decimal: written with a decimal point (an approximation may be meant); places/sig: decimal places and significant digits of such a literal
   | { k: "var"; name: string }
   | { k: "const"; name: "pi" | "e" | "inf" }
   | { k: "add"; terms: Node[] }

@@ -3,7 +3,8 @@
  *   - scalars: exact evaluation (rationals, radicals, π) with variables bound to the same random
  *     rationals at several points — a polynomial/rational identity that holds at random rational
  *     points is (with overwhelming probability) an identity; transcendental parts fall back to double
- *     precision with a 1e-9 relative tolerance (1e-6 when an answer is written as a decimal);
+ *     precision with a 1e-9 relative tolerance (2e-7 when an answer is written as a decimal, or a
+ *     decimal with ≥ 6 places that is the value correctly rounded);
  *   - percentages: "20\%" may stand for 20 or 0.2; a bare 20 never equals 0.2;
  *   - equations: x=3 ~ 3; two equations are equal when L−R of one is a constant non-zero multiple
  *     of L−R of the other; inequalities: as intervals when one variable is bounded by constants,
@@ -20,8 +21,12 @@ import type { Env } from "./evaluate.js";
 
 /** Relative tolerance for values computed in double precision (transcendental functions). */
 const FLOAT_RTOL = 1e-9;
-/** Relative tolerance when either side is written as a decimal (an approximation may be meant). */
-const DECIMAL_RTOL = 1e-6;
+/**
+ * Relative tolerance when either side is written as a decimal (an approximation may be meant).
+ * Tighter than 1e-6 so that 5–6 digit roundings (3.14159 for π, 0.666666 for 2/3) do not pass;
+ * correctly rounded decimals with ≥ 6 places pass by `roundedDecimal`.
+ */
+const DECIMAL_RTOL = 2e-7;
 /** Absolute floor only for double-precision evaluations whose exact value is 0 (e.g. sin(π)). */
 const FLOAT_ATOL = 1e-12;
 
@@ -78,6 +83,22 @@ function closeFloat(x: number, y: number, rtol: number, atol: number): boolean {
   return d <= rtol * Math.max(Math.abs(x), Math.abs(y)) || (Math.abs(x) < atol && Math.abs(y) < atol);
 }
 
+/**
+ * `d` is a decimal literal with at least 6 decimal places and 6 significant digits that is `x`
+ * correctly rounded (|d − x| ≤ ½·10^-places): "0.333333" for 1/3, "0.142857" for 1/7. Never makes a
+ * tiny value equal to 0 ("0.000000" has no significant digits).
+ */
+function roundedDecimal(d: Node, x: Node, b: Budget): boolean {
+  const lit = d.k === "neg" ? d.a : d;
+  if (lit.k !== "num" || !lit.decimal || lit.places === undefined || lit.sig === undefined) return false;
+  if (lit.places < 6 || lit.sig < 6 || lit.places > 30) return false;
+  if (freeVars(x).size > 0) return false;
+  const xv = evalFloat(x, new Map(), b);
+  const dv = evalFloat(d, new Map(), b);
+  if (!Number.isFinite(xv) || !Number.isFinite(dv)) return false;
+  return Math.abs(dv - xv) <= 0.5 * Math.pow(10, -lit.places) * (1 + 1e-9);
+}
+
 /** Compares two scalar nodes (no relations, no collections). */
 export function scalarEqual(g: Node, a: Node, b: Budget): boolean {
   const vars = [...new Set([...freeVars(g), ...freeVars(a)])].sort();
@@ -98,6 +119,7 @@ export function scalarEqual(g: Node, a: Node, b: Budget): boolean {
   }
   if (exact === "equal") return true;
   if (exact === "unequal" && !decimal) return false;
+  if (roundedDecimal(g, a, b) || roundedDecimal(a, g, b)) return true;
   // 2) double precision at the same points
   const rtol = decimal ? DECIMAL_RTOL : FLOAT_RTOL;
   let valid = 0;

@@ -692,7 +692,11 @@ function isIntLit(n: Node): boolean {
 }
 
 function numNode(s: string): Node {
-  return { k: "num", v: Q.fromDecimal(s), decimal: /[.eE]/.test(s) };
+  const m = /^(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(s);
+  if (!m || !/[.eE]/.test(s)) return { k: "num", v: Q.fromDecimal(s), decimal: false };
+  const places = (m[2] ?? "").length - Number(m[3] ?? 0);
+  const sig = ((m[1] ?? "") + (m[2] ?? "")).replace(/^0+/, "").length;
+  return { k: "num", v: Q.fromDecimal(s), decimal: true, places, sig };
 }
 
 /** \text{…} content: a multiple-choice letter "(A)" → A; digits → a number; other words → text. */
