@@ -1,34 +1,28 @@
 #!/usr/bin/env python3
 """Builds the demo base model shipped in models/demo-adder/ (run with Debian's /usr/bin/python3, PyTorch).
 
-The demo task: 3-digit addition. The base model is pretrained on a synthetic corpus that mixes
-guessing and reasoning, so that RL has something to choose between (shared/MEASUREMENTS.md, "A trial
-of the built-in demo's idea"):
+The demo task is 3-digit addition (src/tasks/arithmetic.ts). The base model is pretrained on a
+synthetic corpus that mixes guessing and reasoning, so that RL has something to choose between
+(shared/MEASUREMENTS.md, "A trial of the built-in demo's idea"): 50% direct answers (right 20% of the
+time, else the carry-less sum), 10% correct column-by-column traces, 15% traces that re-check
+themselves after a first pass (`<wait>`), 25% traces with one wrong step and no check.
 
-  50%  direct answers        <answer>632</answer>           right 20% of the time, else the carry-less sum
-  10%  correct traces        <think>7+5+0=12;4+8+1=13;3+2+1=06;</think><answer>632</answer>
-  15%  verify traces         <think>FIRST PASS<wait>CORRECT REDO</think><answer>632</answer>
-                             (the first pass has one wrong step half the time)
-  25%  flawed traces         one wrong step, no check; the answer follows the flawed steps
+The corpus comes from the task's own generator, so there is one definition of it:
+`node scripts/make-demo-corpus.mjs N SEED` (after `npm run build`) writes it, held-out questions left
+out. This script runs that, pretrains a Llama-shaped model (RMSNorm, RoPE, SwiGLU, tied embeddings;
+d=128, 4 layers, 4 heads, ~0.8M parameters) with the loss on the responses, and writes a Hugging Face
+folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, generation_config.json)
+that aha loads like any other model.
 
-A trace works one column per step, right to left: a_i + b_i + carry = two-digit sum; the answer is
-read off the steps. `<wait>` is one token that stands for "wait, let me check:".
-
-The model is Llama-shaped (RMSNorm, RoPE, SwiGLU, tied embeddings), d=128, 4 layers, 4 heads,
-~0.8M parameters, written out as a Hugging Face folder (config.json, model.safetensors,
-tokenizer.json, tokenizer_config.json, generation_config.json) that aha loads like any other.
-
-Held-out problems (never trained on, here or in RL): (a*1009 + b*2003) % 101 == 0. The same rule is
-in src/tasks/arithmetic.ts.
-
-Reproducible: fixed seeds, one thread. Usage: /usr/bin/python3 scripts/make_demo_model.py [--seconds 240] [--out models/demo-adder]
+Reproducible: fixed seeds, a fixed step count, one thread.
+Usage: /usr/bin/python3 scripts/make_demo_model.py [--steps 800] [--out models/demo-adder]
 """
 import argparse
 import json
 import math
 import os
-import random
 import struct
+import subprocess
 import time
 
 # Debian's OpenBLAS misdetects this machine's CPU (reports "Prescott") and runs ~10x slower; SkylakeX kernels are right here.
@@ -36,15 +30,10 @@ os.environ.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")
 import torch  # noqa: E402
 import torch.nn.functional as F
 
+VOCAB = []  # set from the corpus file's first line (the task's ARITH_VOCAB)
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<think>", "</think>", "<answer>", "</answer>", "<wait>"]
-CHARS = list("0123456789+=;")
-VOCAB = SPECIALS + CHARS
-TOK = {t: i for i, t in enumerate(VOCAB)}
+TOK = {}
 PAD, BOS, EOS = 0, 1, 2
-
-
-def held_out(a: int, b: int) -> bool:
-    return (a * 1009 + b * 2003) % 101 == 0
 
 
 def tokenize(text: str) -> list:
@@ -60,55 +49,25 @@ def tokenize(text: str) -> list:
     return out
 
 
-def digits(n: int) -> list:
-    return [int(c) for c in str(n)][::-1]  # least significant first
-
-
-def trace(a: int, b: int, wrong_step: int = -1, rng: random.Random = None):
-    """Column steps right to left. wrong_step: index of a step whose sum is off. Returns (text, answer)."""
-    da, db = digits(a), digits(b)
-    carry, steps, out_digits = 0, [], []
-    for i in range(3):
-        s = da[i] + db[i] + carry
-        if i == wrong_step:
-            s = (s + rng.choice([-1, 1, 10, -10])) % 20
-        steps.append(f"{da[i]}+{db[i]}+{carry}={s:02d};")
-        out_digits.append(s % 10)
-        carry = s // 10
-    ans = int("".join(str(d) for d in ([carry] if carry else []) + out_digits[::-1]))
-    return "".join(steps), ans
-
-
-def example(rng: random.Random):
-    while True:
-        a, b = rng.randint(100, 999), rng.randint(100, 999)
-        if not held_out(a, b):
-            break
-    prompt = f"{a}+{b}="
-    u = rng.random()
-    if u < 0.50:  # direct guess
-        if rng.random() < 0.2:
-            ans = a + b
-        else:
-            da, db = digits(a), digits(b)
-            ans = int("".join(str((x + y) % 10) for x, y in zip(da, db))[::-1])
-        resp = f"<answer>{ans}</answer>"
-    elif u < 0.60:  # correct trace
-        t, ans = trace(a, b)
-        resp = f"<think>{t}</think><answer>{ans}</answer>"
-    elif u < 0.75:  # verify trace
-        first, _ = trace(a, b, rng.randrange(3) if rng.random() < 0.5 else -1, rng)
-        redo, ans = trace(a, b)
-        resp = f"<think>{first}<wait>{redo}</think><answer>{ans}</answer>"
-    else:  # flawed trace, no check
-        t, ans = trace(a, b, rng.randrange(3), rng)
-        resp = f"<think>{t}</think><answer>{ans}</answer>"
-    return [BOS] + tokenize(prompt), tokenize(resp) + [EOS]
+def load_corpus(n, seed):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run(["node", os.path.join(root, "scripts", "make-demo-corpus.mjs"), str(n), str(seed)],
+                         check=True, capture_output=True, text=True)
+    lines = res.stdout.splitlines()
+    head = json.loads(lines[0])
+    VOCAB.extend(head["vocab"])
+    TOK.update({t: i for i, t in enumerate(VOCAB)})
+    assert VOCAB[PAD] == "<pad>" and VOCAB[BOS] == "<bos>" and VOCAB[EOS] == "<eos>"
+    exs = []
+    for line in lines[1:]:
+        r = json.loads(line)
+        exs.append(([BOS] + tokenize(r["prompt"]), tokenize(r["response"]) + [EOS]))
+    return exs
 
 
 # ***** the model (Llama math, written out) *****
 CFG = dict(hidden_size=128, intermediate_size=344, num_hidden_layers=4, num_attention_heads=4,
-           num_key_value_heads=4, vocab_size=len(VOCAB), rope_theta=10000.0, rms_norm_eps=1e-5,
+           num_key_value_heads=4, vocab_size=21, rope_theta=10000.0, rms_norm_eps=1e-5,
            max_position_embeddings=256, tie_word_embeddings=True)
 
 
@@ -166,8 +125,8 @@ def forward(p, ids):  # ids (B, T) → logits (B, T, V)
     return x @ p["model.embed_tokens.weight"].T
 
 
-def batch(rng, n):
-    exs = [example(rng) for _ in range(n)]
+def batch(corpus, start, n):
+    exs = corpus[start : start + n]
     T = max(len(pr) + len(rs) for pr, rs in exs)
     ids = torch.full((n, T), PAD, dtype=torch.long)
     tgt = torch.full((n, T), -100, dtype=torch.long)
@@ -178,28 +137,6 @@ def batch(rng, n):
         for t in range(len(pr) - 1, len(seq) - 1):
             tgt[i, t] = seq[t + 1]
     return ids, tgt
-
-
-@torch.no_grad()
-def quick_eval(p, rng, n=200):
-    """Greedy-free check: sample at T=1 one answer per problem, report accuracy (held-out problems)."""
-    correct = 0
-    for _ in range(n):
-        while True:
-            a, b = rng.randint(100, 999), rng.randint(100, 999)
-            if held_out(a, b):
-                break
-        seq = [BOS] + tokenize(f"{a}+{b}=")
-        for _ in range(120):
-            logits = forward(p, torch.tensor([seq]))[0, -1]
-            nxt = int(torch.multinomial(logits.softmax(-1), 1))
-            seq.append(nxt)
-            if nxt == EOS:
-                break
-        text = "".join(VOCAB[t] for t in seq)
-        if f"<answer>{a + b}</answer>" in text:
-            correct += 1
-    return correct / n
 
 
 def write_safetensors(path, tensors):
@@ -226,6 +163,33 @@ def write_json(path, obj):
     os.replace(path + ".tmp", path)
 
 
+def write_tokenizer(out):
+    """A character-level tokenizer: BPE with single-character tokens and no merges; the tags are added
+    tokens. Only <pad>/<bos>/<eos> are special (skipped when decoding); the reasoning tags stay in the
+    text. The post-processor puts <bos> first, as the model was trained."""
+    tok = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [dict(id=TOK[s], content=s, single_word=False, lstrip=False, rstrip=False,
+                              normalized=False, special=s in ("<pad>", "<bos>", "<eos>")) for s in SPECIALS],
+        "normalizer": None,
+        "pre_tokenizer": None,
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"<bos>": {"id": "<bos>", "ids": [BOS], "tokens": ["<bos>"]}},
+        },
+        "decoder": {"type": "Fuse"},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                  "vocab": {t: i for i, t in enumerate(VOCAB)}, "merges": []},
+    }
+    write_json(os.path.join(out, "tokenizer.json"), tok)
+
+
 def save(out, p):
     os.makedirs(out, exist_ok=True)
     write_safetensors(os.path.join(out, "model.safetensors"), {k: v for k, v in sorted(p.items())})
@@ -235,22 +199,7 @@ def save(out, p):
     write_json(os.path.join(out, "config.json"), cfg)
     write_json(os.path.join(out, "generation_config.json"),
                dict(bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, do_sample=True, temperature=1.0, max_new_tokens=96))
-    # A character-level tokenizer: BPE with single-character tokens and no merges; the tags are added tokens.
-    tok = {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": [dict(id=TOK[s], content=s, single_word=False, lstrip=False, rstrip=False,
-                              normalized=False, special=True) for s in SPECIALS],
-        "normalizer": None,
-        "pre_tokenizer": None,
-        "post_processor": None,
-        "decoder": {"type": "Fuse"},
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                  "vocab": {t: i for i, t in enumerate(VOCAB)}, "merges": []},
-    }
-    write_json(os.path.join(out, "tokenizer.json"), tok)
+    write_tokenizer(out)
     write_json(os.path.join(out, "tokenizer_config.json"), dict(
         tokenizer_class="PreTrainedTokenizerFast", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
         add_bos_token=True, model_max_length=CFG["max_position_embeddings"], clean_up_tokenization_spaces=False))
@@ -263,34 +212,33 @@ def save(out, p):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=0, help="train for about this long instead of a fixed step count")
-    ap.add_argument("--steps", type=int, default=1500, help="optimizer steps (fixed: reproducible)")
+    ap.add_argument("--steps", type=int, default=800, help="optimizer steps (fixed: reproducible)")
     ap.add_argument("--out", default="models/demo-adder")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--tokenizer-only", action="store_true", help="rewrite the tokenizer files of --out, nothing else")
     args = ap.parse_args()
+    if args.tokenizer_only:
+        load_corpus(1, args.seed)
+        write_tokenizer(args.out)
+        return
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     g = torch.Generator().manual_seed(args.seed)
-    rng = random.Random(args.seed)
+    corpus = load_corpus(args.steps * args.batch, args.seed)
     p = init_params(g)
     decay = [t for n, t in p.items() if t.dim() == 2]
     nodecay = [t for n, t in p.items() if t.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": nodecay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95))
-    # Fixed step count when given (reproducible); else estimate steps from the time budget after a warm-up.
     t0 = time.time()
-    total = args.steps if not args.seconds else 10**9
-    step = 0
-    while step < total:
-        if args.seconds and step == 20:
-            per = (time.time() - t0) / 20
-            total = max(40, int(args.seconds / per))
+    total = args.steps
+    for step in range(total):
         lr = args.lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total)))))
         for gr in opt.param_groups:
             gr["lr"] = lr
-        ids, tgt = batch(rng, args.batch)
+        ids, tgt = batch(corpus, step * args.batch, args.batch)
         logits = forward(p, ids)
         loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
         opt.zero_grad()
@@ -298,11 +246,8 @@ def main():
         torch.nn.utils.clip_grad_norm_(list(p.values()), 1.0)
         opt.step()
         if step % 100 == 0:
-            print(f"step {step}/{total if total < 10**9 else '?'} loss {loss.item():.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
-        step += 1
-    print(f"trained {step} steps in {time.time() - t0:.0f}s; final loss {loss.item():.4f}")
-    acc = quick_eval(p, random.Random(7), 100)
-    print(f"held-out accuracy, 1 sample at T=1: {acc:.3f}")
+            print(f"step {step}/{total} loss {loss.item():.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
+    print(f"trained {total} steps in {time.time() - t0:.0f}s; final loss {loss.item():.4f}")
     save(args.out, p)
     print(f"wrote {args.out}")
 
