@@ -12,7 +12,7 @@ import { R1_SAMPLING, idsPrompter, runEval, type Prepared } from "../eval/evalua
 import { passKs } from "../eval/summary.js";
 import { ChatTemplate } from "../formats/chat-template.js";
 import type { RolloutEngine } from "../rollout/engine.js";
-import { engineFor, loadFolder } from "../rollout/folder.js";
+import { encodePrompt, engineFor, loadFolder } from "../rollout/folder.js";
 import { RemoteRolloutEngine } from "../rollout/remote.js";
 import { Progress } from "../runs/progress.js";
 import { makeTask, resolveTemplate, taskSection } from "../tasks/index.js";
@@ -131,9 +131,9 @@ export async function run(argv: string[]): Promise<number> {
     for (const w of lf.loaded.warnings) process.stderr.write(`aha eval: warning: ${w}\n`);
     const tok = lf.tokenizer;
     const chat = tpl === "chat" ? ChatTemplate.fromTokenizer(tok) : null;
-    prepare = idsPrompter(tpl, (t) => tok.encode(t, { addSpecialTokens: chat === null }), chat ? (m) => chat.render(m, { addGenerationPrompt: true }) : undefined);
+    prepare = idsPrompter(tpl, (t) => encodePrompt(tok, t, chat === null), chat ? (m) => chat.render(m, { addGenerationPrompt: true }) : undefined);
     stopTokenIds = lf.stopTokenIds;
-    decode = (ids) => tok.decode([...ids], { skipSpecialTokens: true });
+    decode = (ids) => tok.decode([...ids]); // special tokens kept: they may be the format tags the verifier reads
     // the KV cache holds the longest prompt + --max-tokens, no more
     const longest = Math.max(...problems.map((p) => prepare(p).request.promptIds.length));
     const context = lf.loaded.config.maxPositionEmbeddings;

@@ -29,6 +29,18 @@ export interface FolderEngine {
 
 export type LoadedFolder = Omit<FolderEngine, "engine" | "maxLen">;
 
+/**
+ * Text → prompt ids. With `special` (plain prompts; a rendered chat template writes its own), the
+ * tokenizer's post-processor adds its tokens, and a BOS is prepended when tokenizer_config.json says
+ * add_bos_token: true but the post-processor did not add it (transformers' Llama tokenizers and
+ * llama.cpp honour that flag; a bare PreTrainedTokenizerFast would not).
+ */
+export function encodePrompt(tok: HfTokenizer, text: string, special: boolean): number[] {
+  const ids = tok.encode(text, { addSpecialTokens: special });
+  if (special && tok.files.tokenizerConfig.add_bos_token === true && tok.bos && ids[0] !== tok.bos.id) ids.unshift(tok.bos.id);
+  return ids;
+}
+
 /** Loads the folder (+ adapter); the engine comes later (`engineFor`), once the context length is known. */
 export function loadFolder(dir: string, o: Pick<FolderEngineOptions, "adapter" | "precision"> = {}): LoadedFolder {
   const loaded = loadHfModel(dir, { tokenizer: "required", ...(o.precision ? { precision: o.precision } : {}) });
@@ -46,7 +58,8 @@ export function engineFor(f: LoadedFolder, o: Omit<FolderEngineOptions, "adapter
   const engine = new LocalRolloutEngine(f.loaded.model as never, {
     slots: o.slots,
     maxLen,
-    decode: (ids) => tokenizer.decode([...ids], { skipSpecialTokens: true }),
+    // special tokens kept: stop strings may be special tokens (e.g. "</answer>" in the demo's vocabulary)
+    decode: (ids) => tokenizer.decode([...ids]),
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
   }) as LocalRolloutEngine<unknown>;
   return { ...f, engine, maxLen };

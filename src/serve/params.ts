@@ -49,6 +49,8 @@ export interface SamplingParams {
   logprobs: boolean;
   returnTokenIds: boolean;
   includeStopStr: boolean;
+  /** vLLM's skip_special_tokens: leave special tokens out of the text (default true). */
+  skipSpecial: boolean;
 }
 
 type Body = Record<string, unknown>;
@@ -117,6 +119,7 @@ export function parseSampling(b: Body, kind: "completions" | "chat"): SamplingPa
     n, temperature, topP, topK: topKRaw < 0 ? 0 : topKRaw, maxTokens, stop, stopTokenIds, seed, stream, includeUsage, logprobs,
     returnTokenIds: bool(b, "return_token_ids", false),
     includeStopStr: bool(b, "include_stop_str_in_output", false),
+    skipSpecial: bool(b, "skip_special_tokens", true),
   };
 }
 

@@ -20,6 +20,7 @@ import { AhaError, UserError } from "../errors.js";
 import type { ChatTemplate } from "../formats/chat-template.js";
 import type { HfTokenizer, StreamDecoder } from "../formats/tokenizer.js";
 import type { Completion, RolloutEngine, RolloutEvent, RolloutRequest } from "../rollout/engine.js";
+import { encodePrompt } from "../rollout/folder.js";
 import { ApiError, parseMessages, parsePrompts, parseSampling, type SamplingParams } from "./params.js";
 
 export interface ServeOptions {
@@ -108,8 +109,8 @@ class ChoiceState {
   sentRole = false;
   private readonly decoder: StreamDecoder;
   private readonly filter: StopFilter;
-  constructor(tok: HfTokenizer, stops: readonly string[], keepStop: boolean, private readonly stopIds: ReadonlySet<number>) {
-    this.decoder = tok.streamDecoder({ skipSpecialTokens: true });
+  constructor(tok: HfTokenizer, stops: readonly string[], keepStop: boolean, skipSpecial: boolean, private readonly stopIds: ReadonlySet<number>) {
+    this.decoder = tok.streamDecoder({ skipSpecialTokens: skipSpecial });
     this.filter = new StopFilter(stops, keepStop);
   }
 
@@ -257,7 +258,7 @@ export class OpenAIServer {
       return [tok.encode(text, { addSpecialTokens: false })];
     }
     return parsePrompts(b).map((p, i) => {
-      const ids = "ids" in p ? p.ids : tok.encode(p.text, { addSpecialTokens: true });
+      const ids = "ids" in p ? p.ids : encodePrompt(tok, p.text, true);
       if (ids.length === 0) throw new ApiError(400, `prompt ${i} is empty`, "invalid_request_error", "invalid_parameter", "prompt");
       for (const id of ids) if (id >= this.o.vocabSize) throw new ApiError(400, `prompt ${i} has token id ${id}, outside the vocabulary (${this.o.vocabSize})`, "invalid_request_error", "invalid_parameter", "prompt");
       return ids;
@@ -284,7 +285,7 @@ export class OpenAIServer {
         ...(sp.seed !== undefined ? { seed: (sp.seed + i * 7919) >>> 0 } : {}),
       };
     });
-    const choices = prompts.map(() => Array.from({ length: sp.n }, () => new ChoiceState(this.o.tokenizer, sp.stop, sp.includeStopStr, stopSet)));
+    const choices = prompts.map(() => Array.from({ length: sp.n }, () => new ChoiceState(this.o.tokenizer, sp.stop, sp.includeStopStr, sp.skipSpecial, stopSet)));
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
     const created = now();
     const ac = new AbortController();

@@ -287,3 +287,15 @@ describe("aha serve: load and faults", () => {
     expect(ok.status).toBe(200);
   });
 });
+
+describe("prompt encoding", () => {
+  it("prepends BOS when tokenizer_config says add_bos_token and the post-processor did not; never for chat text", async () => {
+    const { readTokenizerFiles } = await import("../../src/formats/tokenizer.js");
+    const { encodePrompt } = await import("../../src/rollout/folder.js");
+    const files = readTokenizerFiles(folder.dir);
+    const withBos = new HfTokenizer({ ...files, tokenizerConfig: { ...files.tokenizerConfig, bos_token: "<|endoftext|>", add_bos_token: true } });
+    expect(encodePrompt(withBos, "ab", true)).toEqual([256, 97, 98]);
+    expect(encodePrompt(withBos, "ab", false)).toEqual([97, 98]);
+    expect(encodePrompt(tok, "ab", true)).toEqual([97, 98]); // no add_bos_token: as the tokenizer says
+  });
+});
