@@ -56,6 +56,36 @@ export function lastBoxed(text: string): string | null | "unbalanced" {
   return m[0].replace(/[.,;:]+$/, "");
 }
 
+/** Every top-level \boxed{…} content in order (for gold solutions that box several answers). */
+export function allBoxed(text: string, max = 16): string[] {
+  const out: string[] = [];
+  let from = 0;
+  while (out.length < max) {
+    const i = text.indexOf("\\boxed", from);
+    if (i < 0) break;
+    let j = i + 6;
+    while (text[j] === " ") j++;
+    if (text[j] !== "{") {
+      from = i + 6;
+      continue;
+    }
+    let depth = 0;
+    let k = j;
+    for (; k < text.length; k++) {
+      if (text[k] === "\\") {
+        k++;
+        continue;
+      }
+      if (text[k] === "{") depth++;
+      else if (text[k] === "}" && --depth === 0) break;
+    }
+    if (k >= text.length) break;
+    out.push(text.slice(j + 1, k).trim());
+    from = k + 1;
+  }
+  return out;
+}
+
 export interface ExtractOptions {
   /** Also accept "Answer: 7", "the answer is 7" and, last, the final number in the response. Off by default. */
   lenient?: boolean;

@@ -75,6 +75,8 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["-2", "--2", false, "double negation is +2"],
   ],
   thousands: [
+    ["11111111100", "11,\\! 111,\\! 111,\\! 100", true, "comma, \\! and a space"],
+    ["32349", "32, 349", false, "a comma and a space is a list of two numbers"],
     ["1000", "1,000", true, "comma separator"],
     ["1000", "1{,}000", true, "braced comma separator"],
     ["1000", "1\\,000", true, "thin-space separator"],
@@ -289,6 +291,7 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["2", "\\mathbf{2}", true, "bold number"],
   ],
   falsePositiveTraps: [
+    ["1112122_3", "1112112_3", false, "base-3 numerals differing in one digit"],
     ["\\frac{1}{2^{99}}", "\\frac{1}{2^{98}}", false, "tiny values are never rounded to zero"],
     ["20", "0.2", false, "no percentage reading without a % in the gold"],
     ["[0,1)", "[0,1]", false, "bracket type"],
@@ -313,6 +316,7 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["1", "1 + 10^{-30}", false, "a difference far below double precision, still exact"],
   ],
   multipleBoxed: [
+    ["\\boxed{1}\\boxed{2}", "1,2", true, "a gold solution boxing two answers means both"],
     ["5", "First \\boxed{4}, then corrected: \\boxed{5}", true, "the last \\boxed counts"],
     ["4", "First \\boxed{4}, then corrected: \\boxed{5}", false, "an earlier \\boxed does not count"],
     ["5", "\\boxed{\\boxed{5}}", true, "nested boxes"],

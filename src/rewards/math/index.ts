@@ -3,7 +3,7 @@
  * a bounded LaTeX parse of both sides (parse.ts) and exact equivalence (equiv.ts), within a time
  * budget. Pure: same inputs, same result; never throws on any response.
  */
-import { extractAnswer, lastBoxed, stripMathDelims } from "../extract.js";
+import { allBoxed, extractAnswer, lastBoxed, stripMathDelims } from "../extract.js";
 import type { ExtractOptions } from "../extract.js";
 import type { Node } from "./ast.js";
 import { equiv } from "./equiv.js";
@@ -40,8 +40,11 @@ function parseGold(gold: string): Node | ParseError {
   const hit = goldCache.get(gold);
   if (hit) return hit;
   let text = gold;
+  const boxes = allBoxed(gold);
   const boxed = lastBoxed(gold);
-  if (typeof boxed === "string" && boxed !== "unbalanced" && boxed !== "") text = boxed;
+  // a gold solution boxing several answers (\boxed{1}\boxed{2}) means all of them
+  if (boxes.length > 1) text = boxes.join(", ");
+  else if (typeof boxed === "string" && boxed !== "unbalanced" && boxed !== "") text = boxed;
   let out: Node | ParseError;
   try {
     out = parseLatex(stripMathDelims(text));

@@ -75,6 +75,7 @@ export function normalize(src: string): string {
     .replace(/\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*\.?/g, "")
     .replace(/\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits|mathstrut|hfill)(?![a-zA-Z])/g, "")
     .replace(/(\d)\s*\{,\}\s*(?=\d{3})/g, "$1")
+    .replace(/(\d),\\!\s*(?=\d{3}(?!\d))/g, "$1")
     .replace(/(\d)\\[,;: ]\s*(?=\d{3}(?!\d))/g, "$1")
     .replace(/(?<!\\)\\!/g, "")
     .replace(/(?<!\\)\\[,;: ]|\\q?quad(?![a-zA-Z])|~/g, " ")
