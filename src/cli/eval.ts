@@ -33,6 +33,8 @@ Model:
   --api-key KEY          bearer key for the endpoint (default: $OPENAI_API_KEY if set)
   --concurrency N        endpoint requests in flight (default 16)
   --retries N            retries on 429 / 5xx / network errors, exponential backoff (default 5)
+  --extra-body JSON      extra fields for every endpoint request, e.g. '{"skip_special_tokens":false}' (vLLM, aha
+                         serve: keep format tags that are special tokens) or '{"chat_template_kwargs":{...}}'
   --slots N              local: sequences decoded together (default 64)
   --precision P          local: fp32 (default) or bf16
 Problems:
@@ -68,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
     args: argv,
     options: {
       model: { type: "string" }, adapter: { type: "string" }, endpoint: { type: "string" }, "model-name": { type: "string" },
-      "api-key": { type: "string" }, concurrency: { type: "string" }, retries: { type: "string" }, slots: { type: "string" },
+      "api-key": { type: "string" }, "extra-body": { type: "string" }, concurrency: { type: "string" }, retries: { type: "string" }, slots: { type: "string" },
       precision: { type: "string", default: "fp32" }, task: { type: "string" }, questions: { type: "string" }, dataset: { type: "string" },
       "question-field": { type: "string", default: "question" }, "answer-field": { type: "string", default: "answer" },
       "category-field": { type: "string", default: "category" }, template: { type: "string", default: "auto" },
@@ -142,11 +144,21 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     modelName = values["model-name"]!;
     const apiKey = values["api-key"] ?? process.env.OPENAI_API_KEY;
+    let extraBody: Record<string, unknown> | undefined;
+    if (values["extra-body"] !== undefined) {
+      try {
+        extraBody = JSON.parse(values["extra-body"]) as Record<string, unknown>;
+      } catch (e) {
+        throw new UserError(`--extra-body is not valid JSON: ${(e as Error).message}`);
+      }
+      if (typeof extraBody !== "object" || extraBody === null || Array.isArray(extraBody)) throw new UserError("--extra-body must be a JSON object");
+    }
     engine = new RemoteRolloutEngine({
       baseUrl: values.endpoint!, model: modelName, promptFormat: "text", logprobs: false, splitN: true,
       concurrency: num(values.concurrency, "concurrency", 16, posInt, "a positive integer"),
       retries: num(values.retries, "retries", 5, (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"),
       ...(apiKey ? { apiKey } : {}),
+      ...(extraBody ? { extraBody } : {}),
     });
     prepare = (p) => {
       if (tpl === "chat") return { request: { promptIds: [], messages: [{ role: "user", content: p.question }] }, responsePrefix: "" };
@@ -173,7 +185,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     progress.finish();
     const s = res.summary;
-    const ks = passKs(sampling.samples).map((k) => `pass@${k} ${s["pass@k"][String(k)]!.toFixed(4)}`).join("  ");
+    const ks = passKs(sampling.samples).filter((k) => k > 1).map((k) => `pass@${k} ${s["pass@k"][String(k)]!.toFixed(4)}`).join("  ");
     process.stdout.write(
       `${modelName} on ${task.name}: ${s.questions} questions × ${sampling.samples} samples${res.resumed > 0 ? ` (${res.resumed} resumed)` : ""}\n` +
         `pass@1 ${s["pass@1"].toFixed(4)}  ${ks}  maj@${sampling.samples} ${s["maj@k"].toFixed(4)}  length/mean ${s["length/mean"].toFixed(1)}  truncated ${(100 * s.truncated_frac).toFixed(1)}%\n` +
