@@ -156,8 +156,13 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
       }
       chunks.push(c);
     });
+    let ended = false;
     req.on("end", () => {
+      ended = true;
       if (!failed) resolve(Buffer.concat(chunks).toString("utf8"));
+    });
+    req.on("close", () => {
+      if (!ended && !failed) reject(new ApiError(400, "the client closed the connection before sending the whole body", "invalid_request_error", "incomplete_body"));
     });
     req.on("error", (e) => {
       if (!failed) reject(e);

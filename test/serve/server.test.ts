@@ -4,6 +4,7 @@
  * model (Model.lastLogits + a log-softmax written here), the chat prompt from the ChatML text encoded
  * by the tokenizer, and OpenAI's documented response / error shapes.
  */
+import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFromArgs } from "../../src/cli/serve.js";
 import { HfTokenizer } from "../../src/formats/tokenizer.js";
@@ -284,6 +285,35 @@ describe("aha serve: load and faults", () => {
     expect([h.engine_in_flight, h.active_requests]).toEqual([0, 0]);
     expect((h.aborted as number) - abortedBefore).toBe(6); // each generation was stopped, not run to its end
     const ok = await post("/v1/completions", { prompt: "after the disconnects", max_tokens: 3 });
+    expect(ok.status).toBe(200);
+  });
+});
+
+describe("aha serve: broken connections", () => {
+  it("half a body then a hang-up, and garbage instead of HTTP: the server keeps serving", async () => {
+    const port = Number(new URL(srv.url).port);
+    const errorsBefore = (await health()).errors as number;
+    const send = (data: string, end: boolean): Promise<string> =>
+      new Promise((resolve) => {
+        const sock = net.connect(port, "127.0.0.1", () => {
+          sock.write(data);
+          if (end) sock.end();
+          else setTimeout(() => sock.destroy(), 50);
+        });
+        let got = "";
+        sock.on("data", (d) => (got += d.toString()));
+        sock.on("close", () => resolve(got));
+        sock.on("error", () => resolve(got));
+      });
+    await send('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"prompt": "ab', false);
+    expect(await send("NOT HTTP AT ALL\r\n\r\n", true)).toMatch(/^HTTP\/1\.1 400/);
+    let h = await health();
+    for (let t = 0; t < 100 && (h.errors as number) === errorsBefore; t++) {
+      await new Promise((r) => setTimeout(r, 10));
+      h = await health();
+    }
+    expect(h.errors as number).toBe(errorsBefore + 1); // the cut-off body was answered as an error, not left hanging
+    const ok = await post("/v1/completions", { prompt: "fine", max_tokens: 2 });
     expect(ok.status).toBe(200);
   });
 });
