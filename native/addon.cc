@@ -77,13 +77,41 @@ struct Args {
 #define ARGS(name) Args A{info, name}
 
 thread_local std::vector<uint16_t> scratchA, scratchB;  // bf16 copies of fp32 operands
+thread_local std::vector<float> scratchFA, scratchFB;    // bf16-rounded fp32 copies (emulated path)
 
-const uint16_t* asBf16(const Args& A, void* data, napi_typedarray_type type, int64_t n, std::vector<uint16_t>& scratch) {
+const uint16_t* asBf16(void* data, napi_typedarray_type type, int64_t n, std::vector<uint16_t>& scratch) {
   if (type == napi_uint16_array) return static_cast<const uint16_t*>(data);
   if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
   aha::to_bf16(scratch.data(), static_cast<const float*>(data), n);
-  (void)A;
   return scratch.data();
+}
+
+const float* asRoundedF32(void* data, napi_typedarray_type type, int64_t n, std::vector<float>& scratch) {
+  if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
+  if (type == napi_uint16_array) aha::bf16_to_f32(scratch.data(), static_cast<const uint16_t*>(data), n);
+  else aha::round_bf16(scratch.data(), static_cast<const float*>(data), n);
+  return scratch.data();
+}
+
+// How bf16 products run. "native": oneDNN's bf16 matmul on bf16 buffers (AMX where the CPU has it).
+// "emulate": operands rounded to bf16 but kept as fp32, then the fp32 matmul — the same numbers
+// (products of bf16 values are exact in fp32, fp32 accumulation either way), used where the bf16
+// kernels are slower than fp32: without AMX, oneDNN 2.6's avx512_bf16 matmul measured ~2× slower than
+// its fp32 sgemm on the development machine. "auto" (default): native when oneDNN's bf16 matmul is an
+// AMX kernel or the product is small (m or n < 32: decoding, where reading bf16 weights wins), else emulate.
+enum class Bf16Mode { Auto, Native, Emulate };
+Bf16Mode bf16Mode = Bf16Mode::Auto;
+int amxBf16 = -1;
+
+bool hasAmxBf16() {
+  if (amxBf16 < 0) amxBf16 = aha::matmul_impl(64, 64, 64, false, true, false, true).find("amx") != std::string::npos;
+  return amxBf16 == 1;
+}
+
+bool emulateBf16(int64_t m, int64_t n) {
+  if (bf16Mode == Bf16Mode::Native) return false;
+  if (bf16Mode == Bf16Mode::Emulate) return true;
+  return !hasAmxBf16() && m >= 32 && n >= 32;
 }
 
 // matmul(c, a, b, m, n, k, flags): flags bit 0 transA, 1 transB, 2 accumulate, 3 bf16
@@ -99,14 +127,36 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     if (t != napi_float32_array && t != napi_uint16_array) A.fail("a and b must be Float32Array or Uint16Array");
   const bool bf16 = (flags & 8) || ta == napi_uint16_array || tb == napi_uint16_array;
   const bool transA = flags & 1, transB = flags & 2, acc = flags & 4;
-  if (bf16) {
-    const uint16_t* ab = asBf16(A, a, ta, m * k, scratchA);
-    const uint16_t* bb = asBf16(A, b, tb, k * n, scratchB);
+  if (bf16 && emulateBf16(m, n)) {
+    const float* af = asRoundedF32(a, ta, m * k, scratchFA);
+    const float* bf = asRoundedF32(b, tb, k * n, scratchFB);
+    aha::matmul(c, af, bf, m, n, k, transA, transB, acc, false);
+  } else if (bf16) {
+    const uint16_t* ab = asBf16(a, ta, m * k, scratchA);
+    const uint16_t* bb = asBf16(b, tb, k * n, scratchB);
     aha::matmul(c, ab, bb, m, n, k, transA, transB, acc, true);
   } else {
     aha::matmul(c, a, b, m, n, k, transA, transB, acc, false);
   }
   return info.Env().Undefined();
+}
+
+// setBf16Gemm("auto" | "native" | "emulate"); returns the path a bf16 product of m × n takes now
+Napi::Value SetBf16Gemm(const Napi::CallbackInfo& info) {
+  ARGS("setBf16Gemm");
+  if (!info[0].IsString()) A.fail("mode must be a string");
+  const std::string mode = info[0].As<Napi::String>().Utf8Value();
+  if (mode == "auto") bf16Mode = Bf16Mode::Auto;
+  else if (mode == "native") bf16Mode = Bf16Mode::Native;
+  else if (mode == "emulate") bf16Mode = Bf16Mode::Emulate;
+  else A.fail("mode must be auto, native or emulate");
+  return info.Env().Undefined();
+}
+
+// bf16GemmPath(m, n): "native" or "emulate" for a bf16 product with these output dims
+Napi::Value Bf16GemmPath(const Napi::CallbackInfo& info) {
+  ARGS("bf16GemmPath");
+  return Napi::String::New(info.Env(), emulateBf16(A.dim(0, "m"), A.dim(1, "n")) ? "emulate" : "native");
 }
 
 Napi::Value MatmulImpl(const Napi::CallbackInfo& info) {
@@ -409,6 +459,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #define EXPORT(name, fn) exports.Set(name, Napi::Function::New(env, fn, name))
   EXPORT("matmul", Matmul);
   EXPORT("matmulImpl", MatmulImpl);
+  EXPORT("setBf16Gemm", SetBf16Gemm);
+  EXPORT("bf16GemmPath", Bf16GemmPath);
   EXPORT("benchRaw", BenchRaw);
   EXPORT("fmaPeak", FmaPeak);
   EXPORT("toBf16", ToBf16);

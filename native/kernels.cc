@@ -84,6 +84,21 @@ HOT void to_bf16(uint16_t* out, const float* src, int64_t n) {
   }
 }
 
+HOT void round_bf16(float* out, const float* src, int64_t n) {
+#pragma omp parallel for simd if (n > 4 * PAR_MIN) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t u = f32_to_bits(src[i]);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    uint32_t nan = (u | 0x00400000u) & 0xffff0000u;
+    out[i] = bits_to_f32((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+  }
+}
+
+HOT void bf16_to_f32(float* out, const uint16_t* src, int64_t n) {
+#pragma omp parallel for simd if (n > 4 * PAR_MIN) schedule(static)
+  for (int64_t i = 0; i < n; i++) out[i] = bits_to_f32(static_cast<uint32_t>(src[i]) << 16);
+}
+
 HOT void add(float* out, const float* a, const float* b, int64_t n) {
 #pragma omp parallel for simd if (n > 4 * PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];

@@ -6,6 +6,10 @@
 namespace aha {
 
 void to_bf16(uint16_t* out, const float* src, int64_t n);
+/** out (n) = src rounded to bf16 (round-to-nearest-even), kept as fp32 values. out may alias src. */
+void round_bf16(float* out, const float* src, int64_t n);
+/** out (n) = fp32 values of bf16 src. */
+void bf16_to_f32(float* out, const uint16_t* src, int64_t n);
 void add(float* out, const float* a, const float* b, int64_t n);
 void add_bias(float* x, const float* bias, int64_t rows, int64_t n);
 void add_bias_backward(float* dbias, const float* dout, int64_t rows, int64_t n);

@@ -58,6 +58,8 @@ export const gemmSuite: BenchSuite = {
         if (native.ok) {
           row["onednn"] = flop / native.addon.benchRaw(m, n, k, dtype === "bf16" ? 1 : 0, t.iters) / 1e9;
           row["impl"] = native.addon.matmulImpl(m, n, k, 2 | (dtype === "bf16" ? 8 : 0));
+          // bf16 without AMX runs as bf16-rounded fp32 (see native/addon.cc); `onednn` is its bf16 matmul
+          if (dtype === "bf16") row["path"] = native.addon.bf16GemmPath(m, n);
         }
         ctx.log(`gemm ${row.case} ${dtype}: aha ${row.aha.toFixed(0)} GFLOP/s` +
           (row["onednn"] !== null ? `, oneDNN alone ${Number(row["onednn"]).toFixed(0)}` : ""));

@@ -13,6 +13,14 @@ export interface NativeAddon {
   matmul(c: F32, a: F32 | BF16, b: F32 | BF16, m: number, n: number, k: number, flags: number): void;
   /** oneDNN's implementation name for a product (flags as in matmul). */
   matmulImpl(m: number, n: number, k: number, flags: number): string;
+  /**
+   * How bf16 products run: "native" = oneDNN bf16 matmul (AMX where present), "emulate" = operands
+   * rounded to bf16 and multiplied by the fp32 matmul (same numbers; faster without AMX), "auto" = native
+   * with AMX or when m or n < 32, else emulate (the default).
+   */
+  setBf16Gemm(mode: "auto" | "native" | "emulate"): void;
+  /** The path ("native" | "emulate") a bf16 product with output (m, n) takes under the current mode. */
+  bf16GemmPath(m: number, n: number): "native" | "emulate";
   /** Seconds per m×k×n product (b transposed) of oneDNN alone, timed in C++ (best of 3 × iters). */
   benchRaw(m: number, n: number, k: number, bf16: number, iters: number): number;
   /** Measured fp32 FMA peak in GFLOP/s on all OpenMP threads; null without AVX-512. */
@@ -98,6 +106,9 @@ export function loadNativeBackend(): NativeLoad {
   }
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH.pathname) as NativeAddon;
+    const mode = process.env["AHA_BF16_GEMM"];
+    if (mode === "auto" || mode === "native" || mode === "emulate") addon.setBf16Gemm(mode);
+    else if (mode !== undefined && mode !== "") throw new Error(`AHA_BF16_GEMM must be auto, native or emulate, got '${mode}'`);
     cached = { ok: true, backend: wrap(addon), addon };
   } catch (e) {
     cached = { ok: false, error: `loading ${ADDON_PATH.pathname} failed: ${(e as Error).message}` };

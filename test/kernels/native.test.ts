@@ -60,9 +60,19 @@ describe.runIf(load.ok)("native kernels match the reference", () => {
     }
   });
 
-  it("matmul bf16: fp32 operands rounded, BF16 arrays used as they are, mixed", () => {
+  it.each(["native", "emulate"] as const)("matmul bf16 (%s path): fp32 operands rounded, BF16 arrays used as they are, mixed", (mode) => {
+    const addon = load.ok ? load.addon : null;
+    addon?.setBf16Gemm(mode);
+    try {
+      matmulBf16Cases();
+    } finally {
+      addon?.setBf16Gemm("auto");
+    }
+  });
+
+  function matmulBf16Cases(): void {
     const r = rng(11);
-    for (const [m, n, k] of [[1, 1, 1], [3, 17, 33], [33, 129, 17], [16, 96, 129]] as const) {
+    for (const [m, n, k] of [[1, 1, 1], [3, 17, 33], [33, 129, 17], [16, 96, 129], [40, 64, 100]] as const) {
       for (const transA of [false, true]) for (const transB of [false, true]) {
         const a = randn(r, m * k), b = randn(r, k * n), c0 = randn(r, m * n);
         const opts = { transA, transB, accumulate: true, bf16: true };
@@ -81,7 +91,7 @@ describe.runIf(load.ok)("native kernels match the reference", () => {
         expectClose(`bf16 arrays matmul ${m}x${k}x${n}`, cm, cr, GEMM_BF16);
       }
     }
-  });
+  }
 
   it("toBf16 is bit-exact (ties to even, NaN, inf, subnormals)", () => {
     const r = rng(12);
