@@ -114,6 +114,10 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["12.5\\%", "\\frac{1}{8}", true, "decimal percentage as a fraction"],
   ],
   unitsText: [
+    ["C", "\\textbf{(C)}\\ 12", true, "AMC style: the letter answers a letter gold"],
+    ["12", "\\textbf{(C)}\\ 12", true, "AMC style: the value answers a value gold"],
+    ["D", "\\textbf{(C)}\\ 12", false, "AMC style: wrong letter"],
+    ["a+b", "(a) + b", true, "a parenthesised variable is not a choice"],
     ["15", "15 \\text{ sq units}", true, "several unit words"],
     ["5", "5\\text{ m}", true, "a one-letter unit inside \\text"],
     ["\\text{No}", "no", true, "a yes/no answer, any case"],

@@ -68,6 +68,13 @@ function sameText(a: string, b: string): boolean {
   return f(a) === f(b);
 }
 
+/** A leading multiple-choice marker: (C), \text{(C)}, \textbf{(C) }, then the rest. */
+const MC_PREFIX = /^\s*(?:\\text(?:bf)?\{\s*\(([A-Ea-e])\)\s*\}|\(([A-E])\)(?=\s|\\|$))\s*(?:\\[ ,;]|~)?\s*(.*)$/s;
+
+function mcResult(ok: boolean, extracted: string): MathResult {
+  return { correct: ok, extracted, reason: ok ? "correct" : "wrong" };
+}
+
 export function verifyMath(response: string, gold: string, opts: MathOptions = {}): MathResult {
   const budgetMs = opts.budgetMs ?? DEFAULTS.budgetMs;
   const maxChars = opts.maxResponseChars ?? DEFAULTS.maxResponseChars;
@@ -78,6 +85,24 @@ export function verifyMath(response: string, gold: string, opts: MathOptions = {
   const budget = Budget.ms(budgetMs);
   try {
     const g = parseGold(gold);
+    // "\textbf{(C)}\ 12": a multiple-choice letter followed by its value — the letter answers a
+    // letter gold, the value answers anything else
+    const mc = MC_PREFIX.exec(extracted);
+    if (mc && !(g instanceof ParseError)) {
+      const letter = (mc[1] ?? mc[2]) as string;
+      const goldLetter = g.k === "var" && /^[A-Ea-e]$/.test(g.name) ? g.name.toUpperCase() : null;
+      if (goldLetter !== null) return mcResult(goldLetter === letter.toUpperCase(), extracted);
+      const rest = (mc[3] ?? "").trim();
+      if (rest !== "") {
+        let r: Node | null = null;
+        try {
+          r = parseLatex(rest);
+        } catch (e) {
+          if (!(e instanceof ParseError)) throw e;
+        }
+        if (r !== null) return mcResult(equiv(g, r, budget), extracted);
+      }
+    }
     let a: Node;
     try {
       a = parseLatex(extracted);
