@@ -295,6 +295,9 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["2", "\\mathbf{2}", true, "bold number"],
   ],
   falsePositiveTraps: [
+    ["|x|", "x", false, "equal only for x ≥ 0: variables are also tried at a negative point"],
+    ["x", "\\sqrt{x^2}", false, "√(x²) is |x|"],
+    ["\\sqrt{x}\\sqrt{x}", "x", true, "equal wherever defined"],
     ["1112122_3", "1112112_3", false, "base-3 numerals differing in one digit"],
     ["\\frac{1}{2^{99}}", "\\frac{1}{2^{98}}", false, "tiny values are never rounded to zero"],
     ["20", "0.2", false, "no percentage reading without a % in the gold"],

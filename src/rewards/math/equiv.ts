@@ -37,9 +37,13 @@ const POINTS: Q.Rat[] = [
 ];
 const NPOINTS = 3;
 
+/** Point p of the variables: the second point is negative (so |x| ≠ x and √(x²) ≠ x are caught). */
 function envFor(vars: string[], p: number): Map<string, Q.Rat> {
   const m = new Map<string, Q.Rat>();
-  vars.forEach((v, j) => m.set(v, Q.add(POINTS[(p * 3 + j * 7) % POINTS.length] as Q.Rat, Q.rat(BigInt(j)))));
+  vars.forEach((v, j) => {
+    const x = Q.add(POINTS[(p * 3 + j * 7) % POINTS.length] as Q.Rat, Q.rat(BigInt(j)));
+    m.set(v, p % 3 === 1 ? Q.neg(x) : x);
+  });
   return m;
 }
 
@@ -127,7 +131,8 @@ export function scalarEqual(g: Node, a: Node, b: Budget): boolean {
     const env = floatEnv(envFor(vars, p));
     const x = evalFloat(g, env, b);
     const y = evalFloat(a, env, b);
-    if (Number.isNaN(x) && Number.isNaN(y)) continue;
+    // undefined on one side (outside its domain, e.g. √x at a negative point): this point says nothing
+    if (Number.isNaN(x) || Number.isNaN(y)) continue;
     if (!Number.isFinite(x) && !Number.isFinite(y)) {
       // both infinite: equal only when both really are ±∞ (not an overflow of a huge power)
       if (x === y && hasInfinity(g) && hasInfinity(a)) valid++;

@@ -158,10 +158,12 @@ export function evalFloat(n: Node, env: ReadonlyMap<string, number>, b: Budget):
     case "pow": {
       const x = evalFloat(n.a, env, b);
       const e = evalFloat(n.b, env, b);
-      // real odd roots of negatives: (-8)^(1/3) = -2
+      // real powers of negatives with an odd-denominator exponent: (-8)^(1/3) = -2, (-8)^(2/3) = 4
       if (x < 0 && !Number.isInteger(e)) {
-        const inv = 1 / e;
-        if (Number.isInteger(Math.round(inv)) && Math.abs(inv - Math.round(inv)) < 1e-12 && Math.round(inv) % 2 !== 0) return -Math.pow(-x, e);
+        for (const d of [3, 5, 7, 9, 11]) {
+          const m = Math.round(e * d);
+          if (Math.abs(e * d - m) < 1e-9) return (m % 2 === 0 ? 1 : -1) * Math.pow(-x, e);
+        }
       }
       return Math.pow(x, e);
     }
