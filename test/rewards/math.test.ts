@@ -114,6 +114,9 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["12.5\\%", "\\frac{1}{8}", true, "decimal percentage as a fraction"],
   ],
   unitsText: [
+    ["60", "60\\text{ km/h}", true, "a compound unit"],
+    ["3", "3\\text{ m/s}", true, "a compound of one-letter units"],
+    ["5", "5\\text{ a}", false, "a letter that is not a unit inside \\text"],
     ["C", "\\textbf{(C)}\\ 12", true, "AMC style: the letter answers a letter gold"],
     ["12", "\\textbf{(C)}\\ 12", true, "AMC style: the value answers a value gold"],
     ["D", "\\textbf{(C)}\\ 12", false, "AMC style: wrong letter"],

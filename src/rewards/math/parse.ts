@@ -43,12 +43,12 @@ export const UNITS = new Set(
 /** Single letters that are units inside \text after a quantity (5\text{ m}); never as bare letters. */
 const TEXT_UNIT_LETTERS = new Set(["m", "s", "g", "l", "h", "k"]);
 
-/** \text content made only of unit words ("cm", "sq units", "square meters", "m"). */
+/** \text content made only of unit words ("cm", "sq units", "square meters", "m", "km/h"). */
 function isUnitText(raw: string): boolean {
-  const words = raw.trim().toLowerCase().replace(/[.]+$/, "").split(/[\s^{}0-9]+/).filter((w) => w !== "");
+  const words = raw.trim().toLowerCase().replace(/[.]+$/, "").split(/[\s^{}0-9/]+/).filter((w) => w !== "");
   if (words.length === 0) return false;
-  if (words.length === 1 && TEXT_UNIT_LETTERS.has(words[0] as string)) return true;
-  return words.every((w) => UNITS.has(w) || w === "of");
+  // one-letter units only in short unit texts ("m", "m/s"), never in longer phrases
+  return words.every((w) => UNITS.has(w) || w === "of" || (words.length <= 2 && TEXT_UNIT_LETTERS.has(w)));
 }
 
 const FUNCS = new Set([
