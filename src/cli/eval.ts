@@ -53,7 +53,7 @@ Sampling (R1 protocol defaults):
   --max-tokens N         most tokens per response (default 1024)
   --seed N               default 0 (each question's seed comes from it and the question's id)
 Output:
-  --out DIR              default evals/<model>__<task>; an existing one with the same settings is resumed
+  --out DIR              default runs/eval-<model>__<task> (aha dashboard lists it); the same settings resume it
   -h, --help             this help
 `;
 
@@ -167,7 +167,7 @@ export async function run(argv: string[]): Promise<number> {
     };
   }
 
-  const out = values.out ?? path.join("evals", `${modelName}__${task.name}`.replace(/[^A-Za-z0-9._-]+/g, "_"));
+  const out = values.out ?? path.join("runs", `eval-${modelName}__${task.name}`.replace(/[^A-Za-z0-9._-]+/g, "_"));
   const progress = new Progress({ total: problems.length, label: "question", stream: process.stderr });
   let correct = 0;
   let seen = 0;
