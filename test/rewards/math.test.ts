@@ -287,6 +287,9 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["3, 5", "\\{3, 5\\}", true, "list vs set"],
   ],
   latexNoise: [
+    ["2\\pi", "2pi", true, "plain-text pi"],
+    ["\\sqrt{2}", "sqrt(2)", true, "plain-text sqrt"],
+    ["(-\\infty,3)", "(-inf, 3)", true, "plain-text infinity"],
     ["\\frac{1}{3}", "\\left( \\frac{1}{3} \\right)", true, "\\left( \\right)"],
     ["\\frac{1}{3}", "\\displaystyle\\frac{1}{3}", true, "\\displaystyle"],
     ["10", "1\\!0", true, "\\! inside a number"],

@@ -484,6 +484,10 @@ class Parser {
         return textNode(t.s);
       case "word": {
         if (FUNCS.has(t.s)) return this.parseFunc(t.s);
+        // plain-text spellings: 2pi, sqrt(2), inf
+        if (t.s === "pi") return { k: "const", name: "pi" };
+        if (t.s === "sqrt") return this.parseCommand("sqrt");
+        if (t.s === "inf" || t.s === "infty" || t.s === "infinity") return { k: "const", name: "inf" };
         if (t.s.length === 1) return t.s === "e" ? { k: "const", name: "e" } : { k: "var", name: t.s };
         if (t.s.length >= 3) return { k: "text", s: t.s.toLowerCase() };
         // two letters: an implicit product (xy)
