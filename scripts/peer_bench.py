@@ -23,6 +23,12 @@ import os
 import sys
 import time
 
+# Debian's torch does its fp32 matrix products through the system BLAS (libblas.so.3). The reference
+# BLAS (Debian's default) is ~50x slower than OpenBLAS: install libopenblas0-pthread for a fair peer.
+# Debian's OpenBLAS misdetects this machine's CPU ("Prescott") and runs ~10x slow; SkylakeX kernels
+# are right for it (AVX-512). Both found on the development machine, 2026-11-24.
+os.environ.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")
+
 
 def best_time(fn, seconds):
     fn()  # warm-up
