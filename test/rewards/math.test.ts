@@ -98,6 +98,8 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["2^{10}", "1024", true, "power of two"],
   ],
   percentages: [
+    ["0.5", "50 percent", true, "the word percent"],
+    ["28\\%", "28 pct", true, "pct"],
     ["\\frac{1}{2}", "50\\%", true, "50% is a half"],
     ["5\\%", "0.05", true, "small percentage as a decimal"],
     ["\\frac14", "25\\%", true, "a quarter"],
@@ -287,6 +289,7 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["3, 5", "\\{3, 5\\}", true, "list vs set"],
   ],
   latexNoise: [
+    ["0.5", "\\frac12.", true, "a trailing period inside the box"],
     ["2\\pi", "2pi", true, "plain-text pi"],
     ["\\sqrt{2}", "sqrt(2)", true, "plain-text sqrt"],
     ["(-\\infty,3)", "(-inf, 3)", true, "plain-text infinity"],

@@ -81,7 +81,7 @@ export function verifyMath(response: string, gold: string, opts: MathOptions = {
   if (typeof response !== "string" || response.length > maxChars) return { correct: false, extracted: null, reason: "too long" };
   const ex = extractAnswer(response, opts);
   if (!ex.ok) return { correct: false, extracted: null, reason: ex.reason };
-  const extracted = ex.text;
+  const extracted = stripMathDelims(ex.text);
   const budget = Budget.ms(budgetMs);
   try {
     const g = parseGold(gold);

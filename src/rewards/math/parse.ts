@@ -36,7 +36,7 @@ export const UNITS = new Set(
     "dollar dollars cent cents euro euros usd " +
     "hour hours hr hrs minute minutes min mins second seconds sec secs day days week weeks month months year years " +
     "gram grams kg g mg lb lbs pound pounds ounce ounces oz liter liters litre litres ml " +
-    "mph kmh kph percent people persons students items ways times per cups"
+    "mph kmh kph people persons students items ways times per cups"
   ).split(" "),
 );
 
@@ -415,7 +415,7 @@ class Parser {
         if (this.isCh("=", 1)) break;
         this.pos++;
         a = { k: "fn", name: "fact", args: [a] };
-      } else if (this.isCmd("%")) {
+      } else if (this.isCmd("%") || this.isPercentWord()) {
         this.pos++;
         a = { k: "pct", a };
       } else if (this.isCh("'")) {
@@ -425,6 +425,14 @@ class Parser {
     }
     this.leave();
     return a;
+  }
+
+  /** "50 percent", "50 \text{ percent}", "50 pct" */
+  private isPercentWord(): boolean {
+    const t = this.peek();
+    if (!t || (t.t !== "word" && t.t !== "text")) return false;
+    const w = t.s.trim().toLowerCase();
+    return w === "percent" || w === "pct";
   }
 
   /** The argument of ^ : a braced group, or a single token (x^2, x^-1 tolerated, 2^\frac12). */
@@ -446,7 +454,10 @@ class Parser {
     if (t.t === "ch" && t.s === "{") return this.parsePrimary();
     if (t.t === "num" && t.s.length > 1) {
       const first = t.s[0] as string;
-      this.toks[this.pos] = { t: "num", s: t.s.slice(1) };
+      const rest = t.s.slice(1);
+      if (/^\d/.test(rest)) this.toks[this.pos] = { t: "num", s: rest };
+      else if (rest === ".") this.pos++; // "\frac12." : a trailing period
+      else throw new ParseError(`malformed argument '${t.s}'`);
       return numNode(first);
     }
     if (t.t === "word" && t.s.length > 1) {

@@ -130,7 +130,7 @@ export function nthRootFloor(x: bigint, k: number): bigint {
 /** Parse a decimal literal "123", "1.25", "1.5e-3" (no sign) exactly. */
 export function fromDecimal(s: string): Rat {
   const m = /^(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(s);
-  if (!m) throw new RangeError(`not a decimal: ${s}`);
+  if (!m || !/\d/.test(s)) throw new RangeError(`not a decimal: ${s}`);
   const intPart = m[1] ?? "";
   const frac = m[2] ?? "";
   const exp = m[3] !== undefined ? Number(m[3]) : 0;
