@@ -304,6 +304,9 @@ export const CATEGORIES: Record<string, Case[]> = {
     ["2", "\\mathbf{2}", true, "bold number"],
   ],
   falsePositiveTraps: [
+    ["e^{-30}", "0", false, "a tiny transcendental value is not zero"],
+    ["e^{-30}", "e^{-31}", false, "two tiny values are not equal"],
+    ["0", "\\sin(\\pi)", true, "sin π is exactly 0 (1.2e-16 in doubles)"],
     ["|x|", "x", false, "equal only for x ≥ 0: variables are also tried at a negative point"],
     ["x", "\\sqrt{x^2}", false, "√(x²) is |x|"],
     ["\\sqrt{x}\\sqrt{x}", "x", true, "equal wherever defined"],

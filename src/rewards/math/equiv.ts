@@ -27,7 +27,7 @@ const FLOAT_RTOL = 1e-9;
  * correctly rounded decimals with ≥ 6 places pass by `roundedDecimal`.
  */
 const DECIMAL_RTOL = 2e-7;
-/** Absolute floor only for double-precision evaluations whose exact value is 0 (e.g. sin(π)). */
+/** Absolute floor only for an exact 0 against a trigonometric expression (e.g. sin(π) = 1.2e-16). */
 const FLOAT_ATOL = 1e-12;
 
 /** Random rational evaluation points: awkward fractions so that coincidences are negligible. */
@@ -72,6 +72,12 @@ function hasDecimal(n: Node): boolean {
     default:
       return false;
   }
+}
+
+const TRIG = /\b(?:sin|cos|tan|cot|sec|csc)\(/;
+
+function hasTrig(n: Node): boolean {
+  return TRIG.test(show(n));
 }
 
 function hasInfinity(n: Node): boolean {
@@ -126,6 +132,7 @@ export function scalarEqual(g: Node, a: Node, b: Budget): boolean {
   if (roundedDecimal(g, a, b) || roundedDecimal(a, g, b)) return true;
   // 2) double precision at the same points
   const rtol = decimal ? DECIMAL_RTOL : FLOAT_RTOL;
+  const trig = hasTrig(g) || hasTrig(a);
   let valid = 0;
   for (let p = 0; p < Math.max(npts, 1); p++) {
     const env = floatEnv(envFor(vars, p));
@@ -138,7 +145,10 @@ export function scalarEqual(g: Node, a: Node, b: Budget): boolean {
       if (x === y && hasInfinity(g) && hasInfinity(a)) valid++;
       continue;
     }
-    if (!closeFloat(x, y, rtol, exact === "unequal" ? 0 : FLOAT_ATOL)) return false;
+    // the absolute floor only for an exact 0 against trigonometry (sin π = 1.2e-16); never for
+    // e^{-30} against 0 or against e^{-31}
+    const atol = exact !== "unequal" && (x === 0 || y === 0) && trig ? FLOAT_ATOL : 0;
+    if (!closeFloat(x, y, rtol, atol)) return false;
     valid++;
   }
   if (valid > 0) return true;
