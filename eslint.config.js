@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "build/", "node_modules/", "src/dashboard/web/dist/", "fixtures/", "coverage/", "tmp/", "test-artifacts/", "runs/", "models/"] },
+  { ignores: ["dist/", "build/", "node_modules/", "src/dashboard/web/dist/", "fixtures/", "coverage/", "tmp/", ".dist-*/", "test-artifacts/", "runs/", "models/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
