@@ -1,8 +1,45 @@
 /**
- * aha's public entry. Export groups, from the bottom layer up:
- * - kernels: the compute backend interface and the backend in use
- * - errors: AhaError / UserError
- * Further groups (model, formats, rewards, tasks, rl, rollout, eval, runs) are added as they land.
+ * aha's public entry. Export groups, from the bottom layer up (shared/DESIGN.md):
+ * - kernels:  the compute backend interface and the backend in use
+ * - model:    the Llama/Qwen2/Qwen3 transformer, optimizer, KV-cache sampling, LoRA
+ * - formats:  safetensors, Hugging Face model folders, tokenizers, chat templates
+ * - rewards:  verifiers (math, Countdown, Knights & Knaves, format, language, code in a sandbox)
+ * - tasks:    prompt sources, templates, held-out splits
+ * - rl:       advantages, the one objective with its switches, presets, the trainer, SFT
+ * - rollout:  sampling engines behind one interface (local, remote OpenAI-compatible)
+ * - eval:     pass@k, maj@k, evaluation of a model or an endpoint
+ * - runs:     the run directory
+ * - serve:    the OpenAI-compatible server
+ * - errors:   AhaError / UserError
  */
 export type { Backend, MatmulOptions, F32, BF16 } from "./kernels/backend.js";
+export { getBackend, tsBackend } from "./kernels/index.js";
+
+export { Model, type KVCache, type Precision, type ModelOptions } from "./model/model.js";
+export { parseHfConfig, type ModelConfig } from "./model/config.js";
+export { AdamW, clipGradNorm, lrAt } from "./model/optim.js";
+export { generate, generateStream, generateFullRecompute, BatchSampler, type SampleRequest, type SampleOutput } from "./model/sample.js";
+export { LoraSet, loadPeftAdapter, readPeftConfig, type LoraConfig, type LoraTarget } from "./model/lora.js";
+
+export { SafetensorsFile, SafetensorsCheckpoint, writeSafetensors, writeShardedSafetensors, readSafetensors } from "./formats/safetensors.js";
+export { loadHfModel, saveHfModel, readHfConfig, readGenerationConfig, type LoadedHfModel } from "./formats/hf.js";
+export { HfTokenizer, StreamDecoder } from "./formats/tokenizer.js";
+export { ChatTemplate, type ChatMessage } from "./formats/chat-template.js";
+
+export * from "./rewards/index.js";
+export { codeReward } from "./rewards/code/index.js";
+
+export * from "./tasks/index.js";
+export * from "./rl/index.js";
+
+export type { RolloutEngine, RolloutRequest, Completion } from "./rollout/engine.js";
+export { LocalRolloutEngine } from "./rollout/local.js";
+export { createRolloutEngine } from "./rollout/factory.js";
+
+export { passAtK, majorityCorrect, meanPassAt1, meanPassAtK } from "./eval/metrics.js";
+export { evaluate, runEval, type EvalResult } from "./eval/evaluate.js";
+
+export { RunDir } from "./runs/run-dir.js";
+export { startServer, OpenAIServer } from "./serve/server.js";
+
 export { AhaError, UserError } from "./errors.js";
