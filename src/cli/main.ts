@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   generate: () => import("./generate.js"),
   score: () => import("./score.js"),
   serve: () => import("./serve.js"),
+  train: () => import("./train.js"),
   sft: () => import("./sft.js"),
   verify: () => import("./verify.js"),
 };
