@@ -68,6 +68,13 @@ const UNICODE: Record<string, string> = {
 /** String-level clean-up of LaTeX noise that carries no meaning in an answer. */
 export function normalize(src: string): string {
   let s = src.replace(/[−–—×÷≤≥≠π∞√·∪±∈⩽⩾∩]/g, (c) => UNICODE[c] ?? c);
+  // a repeating decimal 0.1\overline{6} → the exact fraction (1/6), before anything reads the digits
+  s = s.replace(/(\d{0,40})\.(\d{0,40})\\overline\s*\{\s*(\d{1,40})\s*\}/g, (_m, i: string, f: string, r: string) => {
+    const all = BigInt((i || "0") + f + r);
+    const head = BigInt((i || "0") + f);
+    const den = 10n ** BigInt(f.length) * (10n ** BigInt(r.length) - 1n);
+    return `(\\frac{${all - head}}{${den}})`;
+  });
   s = s
     .replace(/\\(?:dfrac|tfrac|cfrac)(?![a-zA-Z])/g, "\\frac")
     .replace(/\\(?:dbinom|tbinom)(?![a-zA-Z])/g, "\\binom")
@@ -274,7 +281,12 @@ class Parser {
       this.pos++;
       parts.push(this.parseAdd());
     }
-    return parts.length === 1 ? (parts[0] as Node) : { k: "union", parts };
+    const u: Node = parts.length === 1 ? (parts[0] as Node) : { k: "union", parts };
+    if (this.isCmd("setminus") || this.isCmd("backslash")) {
+      this.pos++;
+      return realsMinus(u, this.parseAdd());
+    }
+    return u;
   }
   private isWordU(): boolean {
     const t = this.peek();
@@ -335,6 +347,12 @@ class Parser {
         }
         if (isFrac && fs.length === 0 && acc.k === "neg" && isIntLit(acc.a)) {
           acc = { k: "neg", a: { k: "add", terms: [acc.a, next] } };
+          continue;
+        }
+        // a mixed-number percentage: 33\frac{1}{3}\% is (33 + 1/3)%
+        const p = next.k === "pct" ? next.a : null;
+        if (p && p.k === "div" && p.a.k === "num" && p.b.k === "num" && !p.a.decimal && !p.b.decimal && fs.length === 0 && isIntLit(acc)) {
+          acc = { k: "pct", a: { k: "add", terms: [acc, p] } };
           continue;
         }
         fs.push(acc);
@@ -501,7 +519,15 @@ class Parser {
         if (t.s === "inf" || t.s === "infty" || t.s === "infinity") return { k: "const", name: "inf" };
         if (t.s.length === 1) return t.s === "e" ? { k: "const", name: "e" } : { k: "var", name: t.s };
         if (t.s.length >= 3) return { k: "text", s: t.s.toLowerCase() };
-        // two letters: an implicit product (xy)
+        // two letters: an implicit product (xy); a power or subscript binds to the last letter only
+        // (yx^2 is y·x², not (yx)²): hand the second letter back as the next factor
+        const nx = this.peek();
+        if (nx && nx.t === "ch" && (nx.s === "^" || nx.s === "_" || nx.s === "!")) {
+          this.pos--;
+          this.toks[this.pos] = { t: "word", s: t.s.slice(1) };
+          const c = t.s[0] as string;
+          return c === "e" ? { k: "const", name: "e" } : { k: "var", name: c };
+        }
         return { k: "mul", fs: [...t.s].map((c) => (c === "e" ? { k: "const", name: "e" } : { k: "var", name: c }) as Node) };
       }
       case "ch":
@@ -701,6 +727,31 @@ function showSub(n: Node): string {
   if (n.k === "num") return Q.toString(n.v);
   if (n.k === "text") return n.s;
   return JSON.stringify(n).slice(0, 64);
+}
+
+function isInf(n: Node, negative: boolean): boolean {
+  if (negative) return n.k === "neg" && n.a.k === "const" && n.a.name === "inf";
+  return n.k === "const" && n.name === "inf";
+}
+
+/** A literal number (optionally negated), or null. */
+function literal(n: Node): Q.Rat | null {
+  if (n.k === "num") return n.v;
+  if (n.k === "neg" && n.a.k === "num") return Q.neg(n.a.v);
+  return null;
+}
+
+/** ℝ \ {p₁, …, pₙ} (literal points) → the union of open intervals between them; anything else is unparsable. */
+function realsMinus(a: Node, b: Node): Node {
+  const isReals = a.k === "seq" && a.open === "(" && a.close === ")" && a.items.length === 2 && isInf(a.items[0] as Node, true) && isInf(a.items[1] as Node, false);
+  const pts = b.k === "set" ? b.items.map(literal) : [literal(b)];
+  if (!isReals || pts.length === 0 || pts.length > 16 || pts.some((p) => p === null)) throw new ParseError("unsupported \\setminus");
+  const sorted = (pts as Q.Rat[]).slice().sort(Q.cmp);
+  const node = (r: Q.Rat): Node => (Q.sign(r) < 0 ? { k: "neg", a: { k: "num", v: Q.neg(r), decimal: false } } : { k: "num", v: r, decimal: false });
+  const bounds: Node[] = [(a as Extract<Node, { k: "seq" }>).items[0] as Node, ...sorted.map(node), (a as Extract<Node, { k: "seq" }>).items[1] as Node];
+  const parts: Node[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) parts.push({ k: "seq", open: "(", close: ")", items: [bounds[i] as Node, bounds[i + 1] as Node] });
+  return { k: "union", parts };
 }
 
 function isIntLit(n: Node): boolean {
