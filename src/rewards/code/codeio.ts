@@ -14,6 +14,7 @@
 import type { RewardResult } from "../types.js";
 import { fencedBlocks, MAX_RESPONSE_CHARS, normalizeOutput } from "./extract.js";
 import { fromJson, literalEqual, parseLiteral, type LiteralCompareOptions } from "./literal.js";
+import { head, printable } from "./reward.js";
 import { type Language, SandboxPool, type SandboxOptions } from "./sandbox.js";
 
 export type CodeioMode = "output" | "input";
@@ -95,12 +96,12 @@ export async function codeioReward(response: string, reference: CodeioReference,
   const pool = options.pool ?? new SandboxPool(options);
   const stdin = answer.endsWith("\n") ? answer : answer + "\n";
   const run = await pool.run({ language: reference.language ?? "python", source: reference.code, stdin });
-  if (run.status !== "ok") return { score: 0, parts: { correct: 0 }, reason: `${run.status}: ${run.detail}`, answer };
+  if (run.status !== "ok") return { score: 0, parts: { correct: 0 }, reason: `${run.status}: ${printable(run.detail)}`, answer };
   const ok = valuesMatch(run.stdout, reference.output, options);
   return {
     score: ok ? 1 : 0,
     parts: { correct: ok ? 1 : 0 },
-    reason: ok ? "correct" : `wrong_input: the program printed "${run.stdout.slice(0, 80).replace(/\n/g, "\\n")}"`,
+    reason: ok ? "correct" : `wrong_input: the program printed "${printable(head(run.stdout, 80).replace(/\n/g, "\\n"))}"`,
     answer,
   };
 }

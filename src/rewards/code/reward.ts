@@ -5,6 +5,7 @@
  * reason}>` via `makeCodeReward(options)`; `codeReward(response, reference, options)` is the same with
  * the options inline. The extra `tests` field lists one outcome per test case.
  */
+import { randomBytes } from "node:crypto";
 import type { RewardResult } from "../types.js";
 import { extractCode, outputsMatch } from "./extract.js";
 import { type Language, type RunResult, type RunStatus, SandboxPool, type SandboxOptions } from "./sandbox.js";
@@ -50,11 +51,24 @@ export interface CodeRewardResult extends RewardResult {
   tests: TestOutcome[];
 }
 
-function judge(run: RunResult, expected: string | null): TestOutcome {
+/** Control characters (but tab and newline) and lone surrogates out, for reasons that end up in logs and JSONL. */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+}
+
+/** The first `n` code points of `s` (never half a surrogate pair). */
+export function head(s: string, n: number): string {
+  return Array.from(s.slice(0, 2 * n)).slice(0, n).join("");
+}
+
+function judge(run: RunResult, expected: string | null, completion?: string): TestOutcome {
   const base = { wallMs: run.wallMs, uid: run.uid };
-  if (run.status !== "ok") return { verdict: run.status, detail: run.detail, ...base };
+  if (run.status !== "ok") return { verdict: run.status, detail: printable(run.detail), ...base };
+  if (completion !== undefined && !run.stdout.split("\n").includes(completion))
+    return { verdict: "runtime_error", detail: "exited before the test code ran to its end", ...base };
   if (expected !== null && !outputsMatch(run.stdout, expected)) {
-    const got = run.stdout.slice(0, 80).replace(/\n/g, "\\n");
+    const got = printable(head(run.stdout, 80).replace(/\n/g, "\\n"));
     return { verdict: "wrong_answer", detail: `got "${got}"`, ...base };
   }
   return { verdict: "passed", detail: "", ...base };
@@ -78,6 +92,25 @@ export function withTestCode(program: string, testCode: string): string {
   return `${program}\n\n${testCode}\n`;
 }
 
+/**
+ * The line a test-code run prints after its last test, with a random nonce: the run passes only if it
+ * exits 0 *and* printed this line. Exit code 0 alone is not proof — a program that calls
+ * `sys.exit(0)` / `os._exit(0)` / `process.exit(0)` (or exits 0 from an atexit hook after an
+ * assertion failed) never runs the tests. (A program that reads its own source can still learn the
+ * nonce: test code in the same process is only as strong as the program lets it be — see the report
+ * of test/rewards/code/redteam.test.ts; stdin/stdout cases have no such weakness.)
+ */
+export function completionLine(nonce: string): string {
+  return `AHA-TESTS-COMPLETED-${nonce}`;
+}
+
+function withCompletion(source: string, language: Language, nonce: string): string {
+  const line = completionLine(nonce);
+  return language === "python"
+    ? `${source}\nimport sys as _aha_sys\n_aha_sys.stdout.write("\\n${line}\\n")\n_aha_sys.stdout.flush()\n`
+    : `${source}\n;process.stdout.write("\\n${line}\\n");\n`;
+}
+
 export async function codeReward(response: string, reference: CodeReference, options: CodeRewardOptions = {}): Promise<CodeRewardResult> {
   const mode = options.mode ?? "fraction";
   const program = extractCode(response, reference.language);
@@ -89,8 +122,9 @@ export async function codeReward(response: string, reference: CodeReference, opt
     (c) => async () => judge(await pool.run({ language: reference.language, source: program, stdin: c.stdin }), c.stdout),
   );
   if (reference.testCode !== undefined) {
-    const source = withTestCode(program, reference.testCode);
-    jobs.push(async () => judge(await pool.run({ language: reference.language, source }), null));
+    const nonce = randomBytes(16).toString("hex");
+    const source = withCompletion(withTestCode(program, reference.testCode), reference.language, nonce);
+    jobs.push(async () => judge(await pool.run({ language: reference.language, source }), null, completionLine(nonce)));
   }
   let tests: TestOutcome[];
   if (mode === "all_or_nothing") {

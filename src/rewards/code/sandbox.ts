@@ -120,6 +120,8 @@ export interface Tools {
   bwrap: string | null;
   setpriv: string | null;
   prlimit: string | null;
+  /** For the pre-exec step that closes inherited descriptors (see runOnce); /bin/sh when absent. */
+  bash: string | null;
   python: string | null;
   node: string;
 }
@@ -151,6 +153,7 @@ export function findTools(): Tools {
     bwrap: real(existsSync("/usr/bin/bwrap") ? "/usr/bin/bwrap" : which("bwrap")),
     setpriv: real(existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : which("setpriv")),
     prlimit: real(existsSync("/usr/bin/prlimit") ? "/usr/bin/prlimit" : which("prlimit")),
+    bash: existsSync("/bin/bash") ? "/bin/bash" : which("bash"),
     python,
     node: realpathSync(process.execPath),
   };
@@ -325,12 +328,17 @@ async function runOnce(req: RunRequest, opts: SandboxOptions): Promise<RunResult
         argv.splice(i, 0, ...Object.entries(opts.env).flatMap(([k, v]) => ["--setenv", k, v]));
       }
     }
-    if (cg) {
-      // Join both cgroups before anything else starts, then become the sandbox.
-      const files = cg.procsFiles;
-      const script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"';
-      argv = ["/bin/sh", "-c", script, "sh", String(files.length), ...files, ...argv];
-    }
+    // A small shell runs first: it closes every descriptor above 4 that this process inherited
+    // without close-on-exec from whatever started it (a launcher's pipe, a log file, a socket —
+    // bwrap passes them all into the sandbox otherwise), joins the run's cgroups, then becomes the
+    // sandbox. bash can close descriptors above 9 (dash cannot); without bash only 5–9 are closed.
+    const files = cg?.procsFiles ?? [];
+    const closeFds = t.bash
+      ? 'for f in /proc/$$/fd/*; do n=${f##*/}; if [ "$n" -gt 4 ]; then eval "exec $n>&-"; fi; done; '
+      : "exec 5>&- 6>&- 7>&- 8>&- 9>&-; ";
+    const script = closeFds + 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"';
+    // --norc: bash reads ~/.bashrc even with -c when its stdin is a socket (as Node's pipes are).
+    argv = [...(t.bash ? [t.bash, "--norc", "--noprofile"] : ["/bin/sh"]), "-c", script, "sh", String(files.length), ...files, ...argv];
     return { ...(await execute(argv, env, req, filter, limits, cg, workdir ?? "/")), uid };
   } finally {
     if (workdir) rmSync(workdir, { recursive: true, force: true });

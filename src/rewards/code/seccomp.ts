@@ -8,6 +8,8 @@
  *   - mounts and roots, kernel keyrings, bpf, perf, userfaultfd, io_uring, ptrace and cross-process
  *     memory access, module loading, kexec, reboot, swap, clock setting, quotas, personality
  *     changes — all answer EPERM;
+ *   - sockets of any address family but unix, inet, inet6 and netlink (see SOCKET_FAMILIES): no vsock
+ *     to the hypervisor host, no AF_ALG/AF_PACKET/…;
  *   - syscalls of another ABI (i386 `int 0x80`, x32) kill the process, so the deny list cannot be
  *     sidestepped by a different syscall table.
  * Written as raw classic-BPF (struct sock_filter, 8 bytes each, little-endian); no library needed.
@@ -25,6 +27,14 @@ const retErrno = (e: number): number => 0x00050000 | e;
 const EPERM = 1;
 const ENOSYS = 38;
 
+/**
+ * The socket address families a program may create: AF_UNIX, AF_INET, AF_INET6 (all confined to the
+ * sandbox's own network namespace) and AF_NETLINK (interface listing). Everything else answers EPERM —
+ * above all AF_VSOCK (40), which network namespaces do not isolate: in a VM it reaches the hypervisor
+ * host's services. Also AF_ALG, AF_PACKET, AF_KEY, Bluetooth… (kernel attack surface nobody needs).
+ */
+const SOCKET_FAMILIES = [1, 2, 10, 16];
+
 /** All CLONE_NEW* flags: NEWNS 0x20000, NEWCGROUP 0x02000000, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET. */
 const CLONE_NEW_MASK = 0x7e020000;
 
@@ -33,6 +43,7 @@ interface ArchTable {
   x32Bit?: number; // syscall numbers at or above this belong to another ABI (x86_64's x32)
   clone: number;
   clone3: number;
+  socket: number;
   denied: Record<string, number>;
 }
 
@@ -43,6 +54,7 @@ const ARCHES: Record<string, ArchTable> = {
     x32Bit: 0x40000000,
     clone: 56,
     clone3: 435,
+    socket: 41,
     denied: {
       unshare: 272, setns: 308, mount: 165, umount2: 166, pivot_root: 155, chroot: 161, ptrace: 101,
       process_vm_readv: 310, process_vm_writev: 311, keyctl: 250, add_key: 248, request_key: 249, bpf: 321,
@@ -58,6 +70,7 @@ const ARCHES: Record<string, ArchTable> = {
     audit: 0xc00000b7,
     clone: 220,
     clone3: 435,
+    socket: 198,
     denied: {
       unshare: 97, setns: 268, mount: 40, umount2: 39, pivot_root: 41, chroot: 51, ptrace: 117,
       process_vm_readv: 270, process_vm_writev: 271, keyctl: 219, add_key: 217, request_key: 218, bpf: 280,
@@ -74,7 +87,7 @@ const ARCHES: Record<string, ArchTable> = {
 /** Names of the denied syscalls (for documentation and tests). */
 export function deniedSyscalls(arch: string = process.arch): string[] {
   const t = ARCHES[arch];
-  return t ? [...Object.keys(t.denied), "clone(CLONE_NEW*)", "clone3 (ENOSYS)"] : [];
+  return t ? [...Object.keys(t.denied), "clone(CLONE_NEW*)", "clone3 (ENOSYS)", "socket(family ∉ unix/inet/inet6/netlink)"] : [];
 }
 
 type Insn = { code: number; jt: number | string; jf: number | string; k: number } | { label: string };
@@ -93,6 +106,13 @@ export function seccompFilter(arch: string = process.arch): Buffer | null {
   prog.push(
     { code: BPF_JEQ_K, jt: "enosys", jf: 0, k: t.clone3 },
     { code: BPF_JEQ_K, jt: "clone", jf: 0, k: t.clone },
+    { code: BPF_JEQ_K, jt: "socket", jf: 0, k: t.socket },
+    { code: BPF_RET_K, jt: 0, jf: 0, k: RET_ALLOW },
+    { label: "socket" },
+    { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: 16 }, // A = low 32 bits of args[0] (the address family)
+    ...SOCKET_FAMILIES.map((f) => ({ code: BPF_JEQ_K, jt: "allow", jf: 0, k: f })),
+    { code: BPF_RET_K, jt: 0, jf: 0, k: retErrno(EPERM) },
+    { label: "allow" },
     { code: BPF_RET_K, jt: 0, jf: 0, k: RET_ALLOW },
     { label: "clone" },
     { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: 16 }, // A = low 32 bits of args[0] (the flags)
