@@ -11,6 +11,7 @@ export const SUITES: Record<string, () => Promise<BenchSuite>> = {
   code: async () => (await import("../rewards/code/bench.js")).codeSuite,
   verify: async () => (await import("../rewards/bench.js")).verifySuite,
   serve: async () => (await import("./serve.js")).serveSuite,
+  rl: async () => (await import("./rl.js")).rlSuite,
 };
 
 /** What `aha bench` runs with no suite named: the engine set. */
