@@ -111,12 +111,13 @@ export function stripMathDelims(s: string): string {
  * prose and math ("The answer is $5$"), else the span without a leading "The (final) answer is".
  */
 export function answerFromSpan(span: string): string {
-  const t = stripMathDelims(span);
+  // markdown bold around the answer (**5**) is emphasis, not multiplication
+  const t = stripMathDelims(span.replace(/\*\*([^*]{1,4096})\*\*/g, "$1"));
   const segs = t.match(/\$\$([^$]+)\$\$|\$([^$]+)\$|\\\(([\s\S]+?)\\\)/g);
   if (segs && segs.length > 0 && /[a-zA-Z]{3,}/.test(t.replace(/\$[^$]*\$|\\\([\s\S]*?\\\)/g, ""))) {
     return stripMathDelims(segs[segs.length - 1] as string);
   }
-  return stripMathDelims(t.replace(/^(?:so,?\s+|thus,?\s+|therefore,?\s+)?(?:the\s+)?(?:final\s+)?answer\s*(?:is|:|=)?\s*:?\s*/i, ""));
+  return stripMathDelims(t.replace(/^(?:(?:so|thus|therefore|hence),?\s+)?(?:(?:the\s+)?(?:final\s+)?answer\s*(?:is|:|=)?\s*:?\s*)?/i, ""));
 }
 
 export function extractAnswer(response: string, opts: ExtractOptions = {}): Extraction {

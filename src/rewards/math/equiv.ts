@@ -345,6 +345,56 @@ function intervalEqual(x: Interval, y: Interval, b: Budget): boolean {
 }
 
 function intervalsEqual(xs: Interval[], ys: Interval[], b: Budget): boolean {
+  if (intervalsEqualAsWritten(xs, ys, b)) return true;
+  if (xs.length < 2 && ys.length < 2) return false;
+  // [0,1] ∪ [1,2] is [0,2]: merge touching/overlapping pieces with constant endpoints, then compare
+  const mx = mergeIntervals(xs, b);
+  const my = mergeIntervals(ys, b);
+  return mx !== null && my !== null && (mx.length !== xs.length || my.length !== ys.length) && intervalsEqualAsWritten(mx, my, b);
+}
+
+/** A constant endpoint's value in double precision (±Infinity for ±∞), or null. */
+function endValue(n: Node, b: Budget): number | null {
+  if (freeVars(n).size > 0) return null;
+  const v = evalFloat(n, new Map(), b);
+  return Number.isNaN(v) ? null : v;
+}
+
+/**
+ * Sorted pieces with touching or overlapping ones merged; null when an endpoint is not a constant.
+ * Two endpoints are "the same point" only when exactly equal (equiv), never by float closeness.
+ */
+function mergeIntervals(xs: Interval[], b: Budget): Interval[] | null {
+  if (xs.length > 16) return null;
+  const vals: { iv: Interval; lo: number; hi: number }[] = [];
+  for (const iv of xs) {
+    const lo = endValue(iv.lo, b);
+    const hi = endValue(iv.hi, b);
+    if (lo === null || hi === null) return null;
+    vals.push({ iv, lo, hi });
+  }
+  vals.sort((p, q) => p.lo - q.lo);
+  const out: { iv: Interval; hi: number }[] = [];
+  for (const v of vals) {
+    const last = out[out.length - 1];
+    if (last) {
+      const touching = equiv(last.iv.hi, v.iv.lo, b);
+      if ((touching && (last.iv.hiClosed || v.iv.loClosed)) || (!touching && v.lo < last.hi)) {
+        // merge: keep the larger upper end (an exactly equal end is closed if either is)
+        if (equiv(last.iv.hi, v.iv.hi, b)) last.iv = { ...last.iv, hiClosed: last.iv.hiClosed || v.iv.hiClosed };
+        else if (v.hi > last.hi) {
+          last.iv = { ...last.iv, hi: v.iv.hi, hiClosed: v.iv.hiClosed };
+          last.hi = v.hi;
+        }
+        continue;
+      }
+    }
+    out.push({ iv: { ...v.iv }, hi: v.hi });
+  }
+  return out.map((o) => o.iv);
+}
+
+function intervalsEqualAsWritten(xs: Interval[], ys: Interval[], b: Budget): boolean {
   if (xs.length !== ys.length) return false;
   const used = new Array<boolean>(ys.length).fill(false);
   return xs.every((x) => {
@@ -460,14 +510,35 @@ function valueOfAssignment(n: Node): Node | null {
   if (n.k !== "rel" || !n.ops.every((o) => o === "=")) return null;
   const first = n.parts[0] as Node;
   if (first.k === "var" || (first.k === "mul" && first.fs.every((f) => f.k === "var"))) return n.parts[n.parts.length - 1] as Node;
+  // (x, y) = (1, 2): a tuple of names assigned a tuple of values
+  if (first.k === "seq" && first.open === "(" && first.items.every((f) => f.k === "var")) return n.parts[n.parts.length - 1] as Node;
   if (n.parts.length > 2 || freeVars(first).size === 0) return n.parts[n.parts.length - 1] as Node; // 2+3 = 5
   return null;
 }
 
 // ---------------------------------------------------------------- entry point
 
-export function equiv(g: Node, a: Node, b: Budget): boolean {
+/** A union of sets ({1,2} ∪ {3}) as one set, duplicates (same canonical form) removed. */
+function unionOfSets(n: Node): Node {
+  if (n.k !== "union" || !n.parts.every((p) => p.k === "set")) return n;
+  const seen = new Set<string>();
+  const items: Node[] = [];
+  for (const p of n.parts) {
+    for (const it of (p as Extract<Node, { k: "set" }>).items) {
+      const key = show(it);
+      if (!seen.has(key)) {
+        seen.add(key);
+        items.push(it);
+      }
+    }
+  }
+  return { k: "set", items };
+}
+
+export function equiv(g0: Node, a0: Node, b: Budget): boolean {
   b.tick();
+  const g = unionOfSets(g0);
+  const a = unionOfSets(a0);
   // lists of one
   if (g.k === "list" && g.items.length === 1) return equiv(g.items[0] as Node, a, b);
   if (a.k === "list" && a.items.length === 1) return equiv(g, a.items[0] as Node, b);

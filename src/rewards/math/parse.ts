@@ -65,9 +65,25 @@ const UNICODE: Record<string, string> = {
   "⩽": "\\le ", "⩾": "\\ge ", "∩": "\\cap ",
 };
 
+const SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹";
+const VULGAR: Record<string, string> = {
+  "½": "1}{2", "⅓": "1}{3", "⅔": "2}{3", "¼": "1}{4", "¾": "3}{4", "⅕": "1}{5", "⅖": "2}{5", "⅗": "3}{5", "⅘": "4}{5",
+  "⅙": "1}{6", "⅚": "5}{6", "⅛": "1}{8", "⅜": "3}{8", "⅝": "5}{8", "⅞": "7}{8",
+};
+
 /** String-level clean-up of LaTeX noise that carries no meaning in an answer. */
 export function normalize(src: string): string {
   let s = src.replace(/[−–—×÷≤≥≠π∞√·∪±∈⩽⩾∩]/g, (c) => UNICODE[c] ?? c);
+  // unicode superscript digits (x² → x^{2}) and vulgar fractions (½ → \frac{1}{2}, so 3½ is mixed)
+  s = s.replace(/[⁰¹²³⁴⁵⁶⁷⁸⁹]+/g, (m) => `^{${[...m].map((c) => SUPERSCRIPTS.indexOf(c)).join("")}}`);
+  s = s.replace(/[½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞]/g, (c) => `\\frac{${VULGAR[c] ?? ""}}`);
+  // an angle in degrees inside a trigonometric function: \sin 30^\circ, \cos(60^{\circ}) → radians
+  s = s.replace(
+    /\\(sin|cos|tan|cot|sec|csc)\s*(\(?)\s*(-?\d{1,12}(?:\.\d{1,12})?)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![a-zA-Z])|°)\s*(\)?)/g,
+    (m, f: string, open: string, deg: string, close: string) => (open === "(") === (close === ")") ? `\\${f}(${deg}\\pi/180)` : m,
+  );
+  // upright e is Euler's number
+  s = s.replace(/\\(?:mathrm|mathit|operatorname)\s*\{\s*e\s*\}/g, "e");
   // a repeating decimal 0.1\overline{6} → the exact fraction (1/6), before anything reads the digits
   s = s.replace(/(\d{0,40})\.(\d{0,40})\\overline\s*\{\s*(\d{1,40})\s*\}/g, (_m, i: string, f: string, r: string) => {
     const all = BigInt((i || "0") + f + r);
@@ -85,13 +101,13 @@ export function normalize(src: string): string {
     .replace(/(\d),\\!\s*(?=\d{3}(?!\d))/g, "$1")
     .replace(/(\d)\\[,;: ]\s*(?=\d{3}(?!\d))/g, "$1")
     .replace(/(?<!\\)\\!/g, "")
-    .replace(/(?<!\\)\\[,;: ]|\\q?quad(?![a-zA-Z])|~/g, " ")
+    .replace(/(?<!\\)\\[,;: ]|\\(?:q?quad|enspace|enskip|thinspace|medspace|thickspace|negthinspace|negmedspace|negthickspace)(?![a-zA-Z])|~/g, " ")
     .replace(/\\\$|\$/g, " ")
     .replace(/(^|[^\\])%/g, "$1\\%");
   // "1 000 000" → 1000000 (only when the whole answer is such a number)
   if (/^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$/.test(s.trim())) s = s.replace(/ /g, "");
   // "1,000,000" → 1000000, only when nothing in the answer makes a comma meaningful as a separator.
-  if (!/[([{]|\\\{|\\langle/.test(s)) {
+  if (!/[([{]|\\\{|\\langle/.test(s.replace(/\\(?:text|mbox|mathrm|textbf)\s*\{[^{}]*\}/g, ""))) {
     s = s.replace(/(^|[^\d.])(\d{1,3}(?:,\d{3})+)(?![\d,])/g, (_m, pre: string, num: string) => pre + num.replace(/,/g, ""));
   }
   return s.trim();
