@@ -65,6 +65,9 @@ function poolFor(o: CodeVerifyOptions): SandboxPool {
       s.limits!.cpuSeconds = Math.max(1, Math.ceil(o.timeoutMs / 1000));
     }
     if (o.memoryMb !== undefined) s.limits!.memoryBytes = o.memoryMb * 1024 * 1024;
+    // Tests nest the per-run cgroups in a capped group of their own (see test/rewards/code/harness.ts).
+    const parent = process.env.AHA_CODE_CGROUP_PARENT;
+    if (parent) s.cgroupParent = parent;
     checkSandbox(s); // fail once, with the install hint, before any line is read
     p = new SandboxPool(s, o.concurrency);
     pools.set(o, p);
