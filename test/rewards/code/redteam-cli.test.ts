@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- these tests look for control characters on purpose */
 // End to end: `aha verify code --input fixtures/code/redteam.jsonl` (fixtures/code/make-redteam.mjs)
 // scores correct programs 1 and hostile ones 0, writes valid JSONL, and leaves nothing behind. The
 // per-run cgroups nest in the test's own capped group (AHA_CODE_CGROUP_PARENT).

@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- these tests look for control characters on purpose */
 // Red team: hostile programs beyond the list (security.test.ts covers that list). Each must
 // be contained, scored as a failure with a sensible reason, and leave no trace on the host: no file
 // named with this run's marker anywhere we look, no process of its uid, no per-run cgroup, this
