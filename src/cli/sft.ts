@@ -10,7 +10,7 @@
  * chat template's end of turn for Qwen-style tokenizers), so the model learns to stop.
  *
  * Full fine-tuning writes a Hugging Face folder per checkpoint; `--lora-rank R` trains PEFT adapters
- * on a frozen base and writes an adapter folder. `--resume RUN_DIR` continues a run exactly from its
+ * on a frozen base and writes an adapter folder (the LoRA keys are aha train's). `--resume RUN_DIR` continues a run exactly from its
  * latest checkpoint (its config.json; flags given with --resume override it, e.g. a larger --steps).
  * Ctrl-C finishes the step, saves a checkpoint and marks the run stopped.
  */
@@ -19,7 +19,7 @@ import * as path from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { ChatTemplate } from "../formats/chat-template.js";
-import { LORA_MODULES, LoraSet, type LoraTarget } from "../model/lora.js";
+import { LoraSet, type LoraTarget } from "../model/lora.js";
 import { trainSection } from "../rl/config.js";
 import { adamConfig, fullPolicy, loraPolicy } from "../rl/policy.js";
 import { readSftRows, sft, sftSection, type SftExample } from "../rl/sft.js";
@@ -30,11 +30,12 @@ import { Progress } from "../runs/progress.js";
 import { RunDir, defaultRunName } from "../runs/run-dir.js";
 import { TEMPLATE_NAMES, renderPrompt } from "../tasks/templates.js";
 import { defineConfig, field } from "./config.js";
+import { trainSpec } from "./train.js";
 
 export const summary = "supervised fine-tuning on JSONL prompt/response pairs (loss on the response), full or LoRA";
 
 export const sftModelSection = {
-  title: "Model and prompts",
+  title: "Model, prompts and run",
   prefix: "",
   schema: z.strictObject({
     model: field(z.string().min(1).nullable(), null, { description: "Hugging Face model folder to fine-tune (required)." }),
@@ -43,55 +44,27 @@ export const sftModelSection = {
       source: "DeepSeek-R1 (cold start on chat-formatted long CoT)",
     }),
     precision: field(z.enum(["fp32", "bf16"]), "fp32", { description: "Matmul precision: fp32, or bf16 products with fp32 master weights." }),
+    runDir: field(z.string().min(1).nullable(), null, { description: "The run directory (none = runs/<name>); it must not hold a run yet." }),
+    name: field(z.string().min(1).nullable(), null, { description: "Run name under runs/ (none = <date>-sft-<model>)." }),
+    resume: field(z.string().min(1).nullable(), null, { description: "Continue the run in this directory from its latest checkpoint (its config.json; flags on top, e.g. more --steps)." }),
   }),
   check: (c: { model: string | null }) => (c.model === null ? ["sft needs --model DIR (a Hugging Face model folder)"] : []),
 };
 
-const TARGETS = Object.keys(LORA_MODULES) as [LoraTarget, ...LoraTarget[]];
-
-export const loraSection = {
-  title: "LoRA (PEFT adapters on a frozen base)",
-  prefix: "lora-",
-  schema: z.strictObject({
-    rank: field(z.int().min(1).nullable(), null, { description: "Adapter rank r; none = full fine-tuning.", source: "LoRA (Hu et al. 2021)" }),
-    alpha: field(z.number().gt(0).nullable(), null, { description: "lora_alpha: the update is scaled by alpha / r; none = 2 × rank.", source: "common PEFT recipes: alpha = 2r" }),
-    dropout: field(z.number().min(0).lt(1), 0, { description: "Dropout on the adapter input while training (PEFT lora_dropout)." }),
-    targets: field(z.array(z.enum(TARGETS)).min(1), [...TARGETS], { description: "Linears that get adapters (q, k, v, o, gate, up, down).", source: "QLoRA: all linear layers" }),
-  }),
-};
+/** The same LoRA keys as aha train (lora-rank 0 = full fine-tuning). */
+const loraSection = trainSpec.sections.lora;
 
 const spec = defineConfig({ model: sftModelSection, sft: sftSection, lora: loraSection, train: trainSection });
 type Config = ReturnType<typeof spec.resolve>;
 
-const USAGE = `Usage: aha sft --model DIR --data FILE.jsonl [--config FILE.yaml] [--out RUN_DIR] [options]
+const USAGE = `Usage: aha sft --model DIR --data FILE.jsonl [--config FILE.yaml] [--run-dir DIR] [options]
        aha sft --resume RUN_DIR [options that override the run's config, e.g. --steps]
 
 Supervised fine-tuning: cross-entropy on the response tokens of {prompt, response} JSONL rows.
 Writes a run directory (default runs/<date>-sft-<model>): config.json, status.json, metrics.jsonl
 (loss, grad_norm, lr, tokens_per_s/train, seconds/step) and checkpoints/step-N/ (model/ as a Hugging
 Face folder, or a PEFT adapter folder with --lora-rank; optimizer.safetensors; state.json).
-Ctrl-C saves a checkpoint and stops; --resume RUN_DIR continues exactly.
-
-  --out DIR        the run directory (must not hold a run yet)
-  --resume DIR     continue the run in DIR from its latest checkpoint`;
-
-/** Pulls `--name VALUE` / `--name=VALUE` out of argv (run-control flags that are not config keys). */
-function takeFlag(argv: string[], name: string): string | null {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === `--${name}`) {
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith("--")) throw new UserError(`--${name} needs a folder name`);
-      argv.splice(i, 2);
-      return v;
-    }
-    if (a.startsWith(`--${name}=`)) {
-      argv.splice(i, 1);
-      return a.slice(name.length + 3);
-    }
-  }
-  return null;
-}
+Ctrl-C saves a checkpoint and stops; --resume RUN_DIR continues exactly.`;
 
 /** Tokenizes the rows: prompt (templated, special tokens) + response (plain) + the end token. */
 export function tokenizeRows(
@@ -107,29 +80,41 @@ export function tokenizeRows(
   });
 }
 
-export async function run(argvIn: string[]): Promise<number> {
-  const argv = [...argvIn];
-  if (argv.includes("--help") || argv.includes("-h")) {
+/** argv → the resolved config: defaults < a resumed run's config.json < --config file < flags. */
+export function resolveSftConfig(argv: readonly string[], readFile: (p: string) => string = (p) => fs.readFileSync(p, "utf8")): Config | null {
+  const args = spec.parseArgs(argv);
+  if (args.help) return null;
+  if (args.positionals.length > 0) throw new UserError(`unexpected argument '${args.positionals[0]}'`, "aha sft --help lists the options");
+  const given = new Map<string, { value: unknown; origin: string }>();
+  const resume = args.flags.get("resume");
+  if (typeof resume === "string" && !/^(none|null)$/i.test(resume)) {
+    const file = path.join(resume, "config.json");
+    let flat: Record<string, unknown>;
+    try {
+      flat = JSON.parse(readFile(file)) as Record<string, unknown>;
+    } catch (e) {
+      throw new UserError(`--resume ${resume}: cannot read ${file} (${(e as Error).message})`, "give the folder of a run started by aha sft");
+    }
+    for (const [k, v] of Object.entries(flat)) if (v !== null && spec.fields.has(k)) given.set(k, { value: v, origin: file });
+  }
+  if (args.configFile !== null) {
+    let text: string;
+    try {
+      text = readFile(args.configFile);
+    } catch (e) {
+      throw new UserError(`--config ${args.configFile}: cannot read the file (${(e as Error).message})`);
+    }
+    for (const [k, v] of spec.parseYaml(text, args.configFile)) given.set(k, v);
+  }
+  return spec.resolve({ yaml: given, flags: args.flags });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const config = resolveSftConfig(argv);
+  if (config === null) {
     process.stdout.write(spec.help(USAGE));
     return 0;
   }
-  const resumeDir = takeFlag(argv, "resume");
-  const outFlag = takeFlag(argv, "out");
-  if (resumeDir !== null && outFlag !== null) throw new UserError("give --out or --resume, not both (--resume continues the run where it is)");
-
-  // ---- config: a resumed run starts from its config.json; flags override
-  let config: Config;
-  if (resumeDir !== null) {
-    const file = path.join(resumeDir, "config.json");
-    if (!fs.existsSync(file)) throw new UserError(`--resume ${resumeDir}: no config.json there (not a run directory)`);
-    const args = spec.parseArgs(argv);
-    if (args.configFile !== null) throw new UserError("--config cannot be combined with --resume (the run's config.json is used)");
-    config = spec.resolve({ yaml: spec.parseYaml(fs.readFileSync(file, "utf8"), file), flags: args.flags });
-  } else {
-    config = spec.fromArgv(argv, (f) => fs.readFileSync(f, "utf8")).config;
-  }
-  const positionals = spec.parseArgs(argv).positionals;
-  if (positionals.length > 0) throw new UserError(`unexpected argument '${positionals[0]}'`, "aha sft --help");
 
   // ---- model, tokenizer, data
   const modelDir = config.model.model!;
@@ -157,8 +142,8 @@ export async function run(argvIn: string[]): Promise<number> {
   const model = lf.loaded.model;
   const adam = adamConfig(config.train);
   let policy: Policy;
-  if (config.lora.rank !== null) {
-    const lora = new LoraSet(model, { rank: config.lora.rank, alpha: config.lora.alpha ?? 2 * config.lora.rank, dropout: config.lora.dropout, targets: config.lora.targets }, { seed: config.train.seed });
+  if (config.lora.rank > 0) {
+    const lora = new LoraSet(model, { rank: config.lora.rank, alpha: config.lora.alpha ?? 2 * config.lora.rank, dropout: config.lora.dropout, targets: config.lora.targets as LoraTarget[] }, { seed: config.train.seed });
     lora.init(config.train.seed);
     lora.attach();
     policy = loraPolicy(lora, adam, { reference: false, baseModel: path.resolve(modelDir) });
@@ -169,20 +154,26 @@ export async function run(argvIn: string[]): Promise<number> {
   // ---- run directory
   let runDir: RunDir;
   let resume: { dir: string; state: { step: number; [k: string]: unknown } } | null = null;
-  if (resumeDir !== null) {
-    const r = RunDir.resume(resumeDir);
-    runDir = r.run;
-    resume = r.checkpoint;
+  const flat = spec.toFlat(config);
+  for (const k of ["run-dir", "name", "resume"]) flat[k] = null; // where a run lives is not part of what it is
+  if (config.model.resume !== null) {
+    try {
+      const r = RunDir.resume(config.model.resume);
+      runDir = r.run;
+      resume = r.checkpoint;
+    } catch (e) {
+      throw new UserError(`--resume ${config.model.resume}: ${(e as Error).message}`);
+    }
   } else {
-    const out = outFlag ?? path.join("runs", defaultRunName(`sft-${path.basename(path.resolve(modelDir))}`));
-    if (fs.existsSync(path.join(out, "status.json"))) throw new UserError(`${out} already holds a run`, `continue it with --resume ${out}, or pick another --out`);
-    runDir = RunDir.create(out, spec.toFlat(config), { total_steps: config.train.steps, kind: "sft", task: path.basename(config.sft.data!), model: modelDir });
+    const out = config.model.runDir ?? path.join("runs", config.model.name ?? defaultRunName(`sft-${path.basename(path.resolve(modelDir))}`));
+    if (fs.existsSync(path.join(out, "status.json"))) throw new UserError(`${out} already holds a run`, `continue it with --resume ${out}, or choose another --run-dir / --name`);
+    runDir = RunDir.create(out, flat, { total_steps: config.train.steps, kind: "sft", task: path.basename(config.sft.data!), model: modelDir });
   }
 
   const ctl = new AbortController();
   const uninstall = installInterrupt(ctl);
   const progress = new Progress({ total: config.train.steps, label: "sft step", stream: process.stderr }, resume?.state.step ?? 0);
-  process.stderr.write(`aha sft: ${examples.length} examples, ${config.train.steps} steps of ${config.sft.batchSize}, ${config.lora.rank === null ? "full fine-tuning" : `LoRA r=${config.lora.rank}`}; run directory ${runDir.dir}\n`);
+  process.stderr.write(`aha sft: ${examples.length} examples, ${config.train.steps} steps of ${config.sft.batchSize}, ${config.lora.rank === 0 ? "full fine-tuning" : `LoRA r=${config.lora.rank}`}; run directory ${runDir.dir}\n`);
   try {
     const res = await sft({
       sft: config.sft, train: config.train, examples, policy, run: runDir, resume, signal: ctl.signal, progress,
@@ -190,6 +181,10 @@ export async function run(argvIn: string[]): Promise<number> {
     });
     const last = res.metrics.at(-1);
     process.stdout.write(`${res.stopped ? "stopped" : "finished"} at step ${res.steps}${last ? `, loss ${last["loss"]!.toFixed(4)}` : ""}; checkpoints in ${path.join(runDir.dir, "checkpoints")}\n`);
+    if (res.stopped) {
+      process.stdout.write(`continue with: aha sft --resume ${runDir.dir}\n`);
+      return 130;
+    }
     return 0;
   } catch (e) {
     if (runDir.getStatus().state !== "crashed") runDir.setState("crashed", (e as Error).message);

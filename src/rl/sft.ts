@@ -117,6 +117,7 @@ export async function sft(o: SftOptions): Promise<{ steps: number; stopped: bool
 
   let stopped = false;
   while (step < tc.steps) {
+    await new Promise((resolve) => setImmediate(resolve)); // let signals (Ctrl-C) and timers in between steps
     if (o.signal?.aborted) {
       stopped = true;
       break;

@@ -58,7 +58,7 @@ function responseLogp(model: Model, tok: NonNullable<ReturnType<typeof loadHfMod
   const ex = tokenizeRows(ROWS, { template: "none", encode: (t, s) => encodePrompt(tok, t, s), chat: null, endId: tok.eos?.id ?? null });
   let sum = 0, n = 0;
   for (const e of ex) {
-    const seq = [...e.prompt, ...e.response];
+    const seq = [...Array.from(e.prompt), ...Array.from(e.response)];
     const tokens = Int32Array.from(seq.slice(0, -1)), targets = Int32Array.from(seq.slice(1));
     const { logp } = model.forward(tokens, Int32Array.from([0, tokens.length]), targets, { onlyTargets: true });
     for (let p = e.prompt.length - 1; p < tokens.length; p++) {
@@ -74,7 +74,7 @@ const BASE = ["--model", modelDir, "--data", data, "--batch-size", "6", "--lr", 
 describe("aha sft", () => {
   it("lowers the response loss and writes a Hugging Face folder that loads and scores the data better", async () => {
     const out = path.join(root, "run-full");
-    const r = await aha([...BASE, "--steps", "8", "--out", out]);
+    const r = await aha([...BASE, "--steps", "8", "--run-dir", out]);
     expect(r.code).toBe(0);
     const m = metrics(out);
     expect(m.map((x) => x.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -90,14 +90,14 @@ describe("aha sft", () => {
     expect(tuned.tokenizer).not.toBeNull(); // the tokenizer files travel with the checkpoint
     expect(responseLogp(tuned.model, tuned.tokenizer!)).toBeGreaterThan(responseLogp(base.model, base.tokenizer!) + 0.5);
     // config.json holds the flat keys of the command line
-    expect(JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8"))).toMatchObject({ model: modelDir, "batch-size": 6, lr: 0.02, "lora-rank": null });
+    expect(JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8"))).toMatchObject({ model: modelDir, "batch-size": 6, lr: 0.02, "lora-rank": 0, "run-dir": null });
   });
 
   it("4 steps = 2 steps, then --resume for 2 more (metrics and weights exactly)", async () => {
     const a = path.join(root, "run-a"), b = path.join(root, "run-b");
     const args = [...BASE, "--micro-batch-tokens", "30"]; // several micro-batches per step
-    expect((await aha([...args, "--steps", "4", "--out", a])).code).toBe(0);
-    expect((await aha([...args, "--steps", "2", "--out", b])).code).toBe(0);
+    expect((await aha([...args, "--steps", "4", "--run-dir", a])).code).toBe(0);
+    expect((await aha([...args, "--steps", "2", "--run-dir", b])).code).toBe(0);
     expect((await aha(["--resume", b, "--steps", "4"])).code).toBe(0);
     const strip = (rows: Record<string, number>[]) => rows.map(({ step, loss, grad_norm, lr }) => ({ step, loss, grad_norm, lr }));
     expect(strip(metrics(b))).toEqual(strip(metrics(a)));
@@ -106,9 +106,30 @@ describe("aha sft", () => {
     for (const [k, v] of wa) expect(wb.get(k)!.data).toEqual(v.data);
   });
 
+  it("Ctrl-C (SIGINT) finishes the step, saves a checkpoint, marks the run stopped; --resume continues it", async () => {
+    const out = path.join(root, "run-int");
+    const poll = setInterval(() => {
+      // the first SIGINT once a step is done (installInterrupt's handler; a second would exit)
+      if (fs.existsSync(path.join(out, "metrics.jsonl"))) {
+        clearInterval(poll);
+        process.emit("SIGINT");
+      }
+    }, 5);
+    const r = await aha([...BASE, "--steps", "200", "--run-dir", out]);
+    clearInterval(poll);
+    expect(r.code).toBe(130);
+    expect(r.err).toMatch(/stopping after this step and saving a checkpoint/);
+    const status = JSON.parse(fs.readFileSync(path.join(out, "status.json"), "utf8")) as { state: string; step: number };
+    expect(status.state).toBe("stopped");
+    expect(status.step).toBeLessThan(200);
+    expect(JSON.parse(fs.readFileSync(path.join(latest(out), "state.json"), "utf8"))).toMatchObject({ step: status.step });
+    expect((await aha(["--resume", out, "--steps", String(status.step + 1)])).code).toBe(0);
+    expect(metrics(out).map((m) => m.step)).toEqual(Array.from({ length: status.step + 1 }, (_, i) => i + 1));
+  });
+
   it("--lora-rank trains PEFT adapters on a frozen base; the checkpoint's adapter folder loads", async () => {
     const out = path.join(root, "run-lora");
-    expect((await aha([...BASE, "--steps", "3", "--lora-rank", "4", "--lora-targets", "q,v", "--template", "chat", "--out", out])).code).toBe(0);
+    expect((await aha([...BASE, "--steps", "3", "--lora-rank", "4", "--lora-targets", "q,v", "--template", "chat", "--run-dir", out])).code).toBe(0);
     const ck = path.join(latest(out), "model");
     const cfg = JSON.parse(fs.readFileSync(path.join(ck, "adapter_config.json"), "utf8")) as Record<string, unknown>;
     expect(cfg).toMatchObject({ r: 4, lora_alpha: 8, target_modules: ["q_proj", "v_proj"] });
@@ -124,9 +145,9 @@ describe("aha sft", () => {
   it("bad input: a broken data line names the file and line; missing/unknown keys; --help from the schema", async () => {
     const bad = path.join(root, "bad.jsonl");
     fs.writeFileSync(bad, '{"prompt":"a","response":"b"}\n{"prompt":"a",\n');
-    await expect(aha(["--model", modelDir, "--data", bad, "--out", path.join(root, "x1")])).rejects.toThrow(/bad\.jsonl:2: not valid JSON/);
+    await expect(aha(["--model", modelDir, "--data", bad, "--run-dir", path.join(root, "x1")])).rejects.toThrow(/bad\.jsonl:2: not valid JSON/);
     fs.writeFileSync(bad, '{"prompt":"a","response":"b"}\n\n{"prompt":"a","answer":"b"}\n');
-    await expect(aha(["--model", modelDir, "--data", bad, "--out", path.join(root, "x2")])).rejects.toThrow(/bad\.jsonl:3: fields 'prompt' and 'response' must be text/);
+    await expect(aha(["--model", modelDir, "--data", bad, "--run-dir", path.join(root, "x2")])).rejects.toThrow(/bad\.jsonl:3: fields 'prompt' and 'response' must be text/);
     await expect(aha(["--data", data])).rejects.toThrow(/sft needs --model DIR/);
     await expect(aha(["--model", modelDir])).rejects.toThrow(/sft needs --data FILE/);
     await expect(aha(["--model", modelDir, "--data", data, "--batch_size", "4"])).rejects.toThrow(/unknown key 'batch_size'; did you mean 'batch-size'/);
@@ -135,6 +156,6 @@ describe("aha sft", () => {
     expect(fs.existsSync(path.join(root, "x1"))).toBe(false);
     const h = await aha(["--help"]);
     expect(h.code).toBe(0);
-    for (const k of ["--data", "--batch-size", "--micro-batch-tokens", "--lora-rank", "--lora-targets", "--template", "--lr", "--resume"]) expect(h.out).toContain(k);
+    for (const k of ["--data", "--batch-size", "--micro-batch-tokens", "--lora-rank", "--lora-targets", "--template", "--lr", "--resume", "--run-dir"]) expect(h.out).toContain(k);
   });
 });
