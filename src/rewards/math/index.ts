@@ -75,7 +75,31 @@ function mcResult(ok: boolean, extracted: string): MathResult {
   return { correct: ok, extracted, reason: ok ? "correct" : "wrong" };
 }
 
+/** A gold that is a multiple-choice letter with its value ("\textbf{(A) }12"): [letter, value], else null. */
+function mcGold(gold: string): [string, string] | null {
+  const boxed = lastBoxed(gold);
+  const text = stripMathDelims(typeof boxed === "string" && boxed !== "unbalanced" && boxed !== "" ? boxed : gold);
+  const m = MC_PREFIX.exec(text);
+  if (!m) return null;
+  const rest = (m[3] ?? "").trim();
+  return rest === "" ? null : [(m[1] ?? m[2]) as string, rest];
+}
+
 export function verifyMath(response: string, gold: string, opts: MathOptions = {}): MathResult {
+  // a gold choice with its value: the letter or the value answers it
+  const mc = typeof gold === "string" && gold.length < 512 ? mcGold(gold) : null;
+  if (mc) {
+    const byLetter = verifyOne(response, mc[0], opts);
+    if (byLetter.correct) return byLetter;
+    // an answer naming another choice is wrong even when it repeats the right value
+    const other = byLetter.extracted === null ? null : MC_PREFIX.exec(byLetter.extracted);
+    if (other) return { correct: false, extracted: byLetter.extracted, reason: "wrong" };
+    return verifyOne(response, mc[1], opts);
+  }
+  return verifyOne(response, gold, opts);
+}
+
+function verifyOne(response: string, gold: string, opts: MathOptions): MathResult {
   const budgetMs = opts.budgetMs ?? DEFAULTS.budgetMs;
   const maxChars = opts.maxResponseChars ?? DEFAULTS.maxResponseChars;
   if (typeof response !== "string" || response.length > maxChars) return { correct: false, extracted: null, reason: "too long" };

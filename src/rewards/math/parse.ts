@@ -304,6 +304,14 @@ class Parser {
     }
     return u;
   }
+  /** The word just consumed (at pos − 1) touches a number or an operator. */
+  private inMathContext(): boolean {
+    const prev = this.toks[this.pos - 2];
+    const next = this.toks[this.pos];
+    const op = (x: Tok | undefined, chars: string): boolean => x !== undefined && x.t === "ch" && chars.includes(x.s);
+    return (prev !== undefined && prev.t === "num") || op(prev, "+-*/^=(") || op(next, "+-*/^_=)") || (prev !== undefined && prev.t === "cmd" && (prev.s === "cdot" || prev.s === "times"));
+  }
+
   private isWordU(): boolean {
     const t = this.peek();
     return t !== undefined && t.t === "word" && t.s === "U";
@@ -534,7 +542,16 @@ class Parser {
         if (t.s === "sqrt") return this.parseCommand("sqrt");
         if (t.s === "inf" || t.s === "infty" || t.s === "infinity") return { k: "const", name: "inf" };
         if (t.s.length === 1) return t.s === "e" ? { k: "const", name: "e" } : { k: "var", name: t.s };
-        if (t.s.length >= 3) return { k: "text", s: t.s.toLowerCase() };
+        if (t.s.length >= 3) {
+          // a run of letters next to a number or an operator is a product of variables (2xyz,
+          // xyz+1); on its own it is a word ("odd", "Evelyn")
+          if (t.s.length <= 8 && this.inMathContext()) {
+            this.toks.splice(this.pos - 1, 1, ...[...t.s].map((c): Tok => ({ t: "word", s: c })));
+            const c = t.s[0] as string;
+            return c === "e" ? { k: "const", name: "e" } : { k: "var", name: c };
+          }
+          return { k: "text", s: t.s.toLowerCase() };
+        }
         // two letters: an implicit product (xy); a power or subscript binds to the last letter only
         // (yx^2 is y·x², not (yx)²): hand the second letter back as the next factor
         const nx = this.peek();
@@ -757,17 +774,54 @@ function literal(n: Node): Q.Rat | null {
   return null;
 }
 
-/** ℝ \ {p₁, …, pₙ} (literal points) → the union of open intervals between them; anything else is unparsable. */
+/** An interval end: a literal number or ±∞ (as a number), or null. */
+function endpoint(n: Node): Q.Rat | "-inf" | "inf" | null {
+  if (isInf(n, true)) return "-inf";
+  if (isInf(n, false)) return "inf";
+  return literal(n);
+}
+
+/** a < b for endpoints (∞ larger than everything). */
+function below(a: Q.Rat | "-inf" | "inf", b: Q.Rat | "-inf" | "inf"): boolean {
+  if (a === b) return false;
+  if (a === "-inf" || b === "inf") return true;
+  if (a === "inf" || b === "-inf") return false;
+  return Q.cmp(a, b) < 0;
+}
+
+/**
+ * A \setminus {p₁, …, pₙ} where A is an interval or a union of intervals with literal (or infinite)
+ * ends and the p are literal numbers: the pieces with the points cut out. Anything else is unparsable.
+ */
 function realsMinus(a: Node, b: Node): Node {
-  const isReals = a.k === "seq" && a.open === "(" && a.close === ")" && a.items.length === 2 && isInf(a.items[0] as Node, true) && isInf(a.items[1] as Node, false);
+  const pieces = a.k === "union" ? a.parts : [a];
   const pts = b.k === "set" ? b.items.map(literal) : [literal(b)];
-  if (!isReals || pts.length === 0 || pts.length > 16 || pts.some((p) => p === null)) throw new ParseError("unsupported \\setminus");
+  if (pieces.length > 16 || pts.length === 0 || pts.length > 16 || pts.some((p) => p === null)) throw new ParseError("unsupported \\setminus");
   const sorted = (pts as Q.Rat[]).slice().sort(Q.cmp);
-  const node = (r: Q.Rat): Node => (Q.sign(r) < 0 ? { k: "neg", a: { k: "num", v: Q.neg(r), decimal: false } } : { k: "num", v: r, decimal: false });
-  const bounds: Node[] = [(a as Extract<Node, { k: "seq" }>).items[0] as Node, ...sorted.map(node), (a as Extract<Node, { k: "seq" }>).items[1] as Node];
+  const num = (r: Q.Rat): Node => (Q.sign(r) < 0 ? { k: "neg", a: { k: "num", v: Q.neg(r), decimal: false } } : { k: "num", v: r, decimal: false });
   const parts: Node[] = [];
-  for (let i = 0; i + 1 < bounds.length; i++) parts.push({ k: "seq", open: "(", close: ")", items: [bounds[i] as Node, bounds[i + 1] as Node] });
-  return { k: "union", parts };
+  for (const p of pieces) {
+    if (p.k !== "seq" || p.items.length !== 2) throw new ParseError("unsupported \\setminus");
+    const lo = endpoint(p.items[0] as Node);
+    const hi = endpoint(p.items[1] as Node);
+    if (lo === null || hi === null) throw new ParseError("unsupported \\setminus");
+    let curLo: Node = p.items[0] as Node;
+    let curOpen = p.open;
+    let curLoVal = lo;
+    let close = p.close;
+    for (const q of sorted) {
+      if (curLoVal !== "-inf" && curLoVal !== "inf" && Q.eq(curLoVal, q)) curOpen = "(";
+      else if (hi !== "-inf" && hi !== "inf" && Q.eq(hi, q)) close = ")";
+      else if (below(curLoVal, q) && below(q, hi)) {
+        parts.push({ k: "seq", open: curOpen, close: ")", items: [curLo, num(q)] });
+        curLo = num(q);
+        curLoVal = q;
+        curOpen = "(";
+      }
+    }
+    parts.push({ k: "seq", open: curOpen, close, items: [curLo, p.items[1] as Node] });
+  }
+  return parts.length === 1 ? (parts[0] as Node) : { k: "union", parts };
 }
 
 function isIntLit(n: Node): boolean {
