@@ -17,7 +17,9 @@ import { loadPeftAdapter } from "../../src/model/lora.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
 import { encodePrompt } from "../../src/rollout/folder.js";
-import { QWEN3_TOKENIZER_DIR } from "../formats/helpers.js";
+import { ChatTemplate } from "../../src/formats/chat-template.js";
+import { R1_ZERO_TEMPLATE } from "../../src/tasks/templates.js";
+import { QWEN3_TOKENIZER_DIR, loadQwen3 } from "../formats/helpers.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "aha-cli-sft-"));
 const modelDir = path.join(root, "model");
@@ -140,6 +142,24 @@ describe("aha sft", () => {
     expect(moved).toBeGreaterThan(0); // B starts at 0: the adapters were trained
     expect(fs.existsSync(path.join(ck, "model.safetensors"))).toBe(false); // the adapter only, not the base
     expect(metrics(out).map((x) => x.step)).toEqual([1, 2, 3]);
+  });
+
+  it("templates: r1-zero's prompt ends with 'Assistant: <think>', chat renders the generation prompt; responses end with EOS", () => {
+    const tok = loadQwen3();
+    const encode = (t: string, special: boolean) => encodePrompt(tok, t, special);
+    const chat = ChatTemplate.fromTokenizer(tok);
+    const row = [{ prompt: "What is 2 + 3?", response: "5" }];
+    const eos = tok.eos!;
+    expect(eos.text).toBe("<|im_end|>"); // Qwen3's end of turn
+    const [r1] = tokenizeRows(row, { template: "r1-zero", encode, chat: null, endId: eos.id });
+    expect(tok.decode(Array.from(r1!.prompt))).toBe(R1_ZERO_TEMPLATE.replace("{question}", "What is 2 + 3?"));
+    expect(tok.decode(Array.from(r1!.prompt))).toMatch(/\nUser: What is 2 \+ 3\?\nAssistant: <think>$/);
+    expect(tok.decode(Array.from(r1!.response))).toBe("5<|im_end|>");
+    const [c] = tokenizeRows(row, { template: "chat", encode, chat: (q) => chat.render([{ role: "user", content: q }], { addGenerationPrompt: true }), endId: eos.id });
+    expect(tok.decode(Array.from(c!.prompt))).toBe("<|im_start|>user\nWhat is 2 + 3?<|im_end|>\n<|im_start|>assistant\n");
+    const [n] = tokenizeRows(row, { template: "none", encode, chat: null, endId: null });
+    expect(tok.decode(Array.from(n!.prompt))).toBe("What is 2 + 3?");
+    expect(Array.from(n!.response)).toEqual(tok.encode("5", { addSpecialTokens: false }));
   });
 
   it("bad input: a broken data line names the file and line; missing/unknown keys; --help from the schema", async () => {
