@@ -505,6 +505,12 @@ function tryScalar(f: () => boolean, g: Node, a: Node): boolean {
 }
 
 /** The value side of "x = 3" / "f(x) = 3"-style answers: the last part of an = chain, when the first part is a variable. */
+/** x = 5+5+1 = 11 → x = 11: a chain of equalities is its first and last parts (the steps between are work). */
+function chainEnds(n: Extract<Node, { k: "rel" }>): Extract<Node, { k: "rel" }> {
+  if (n.parts.length <= 2 || !n.ops.every((o) => o === "=")) return n;
+  return { k: "rel", ops: ["="], parts: [n.parts[0] as Node, n.parts[n.parts.length - 1] as Node] };
+}
+
 function valueOfAssignment(n: Node): Node | null {
   if (n.k === "rel" && n.ops.length === 1 && n.ops[0] === "in" && isVar(n.parts[0])) return n.parts[1] as Node;
   if (n.k !== "rel" || !n.ops.every((o) => o === "=")) return null;
@@ -512,7 +518,9 @@ function valueOfAssignment(n: Node): Node | null {
   if (first.k === "var" || (first.k === "mul" && first.fs.every((f) => f.k === "var"))) return n.parts[n.parts.length - 1] as Node;
   // (x, y) = (1, 2): a tuple of names assigned a tuple of values
   if (first.k === "seq" && first.open === "(" && first.items.every((f) => f.k === "var")) return n.parts[n.parts.length - 1] as Node;
-  if (n.parts.length > 2 || freeVars(first).size === 0) return n.parts[n.parts.length - 1] as Node; // 2+3 = 5
+  // a computation ending in its value (2+3 = 5, x = 5+5+1 = 11): the last part, when it is a constant
+  const last = n.parts[n.parts.length - 1] as Node;
+  if ((n.parts.length > 2 || freeVars(first).size === 0) && freeVars(last).size === 0) return last;
   return null;
 }
 
@@ -547,7 +555,7 @@ export function equiv(g0: Node, a0: Node, b: Budget): boolean {
   if (g.k === "text" || a.k === "text") return g.k === "text" && a.k === "text" && g.s.replace(/\s/g, "") === a.s.replace(/\s/g, "");
 
   // relations
-  if (g.k === "rel" && a.k === "rel") return relEqual(g, a, b);
+  if (g.k === "rel" && a.k === "rel") return relEqual(chainEnds(g), chainEnds(a), b);
   if (a.k === "rel") {
     const gi = asIntervals(g);
     const ai = relAsIntervals(a);

@@ -103,12 +103,14 @@ export function normalize(src: string): string {
     .replace(/(?<!\\)\\!/g, "")
     .replace(/(?<!\\)\\[,;: ]|\\(?:q?quad|enspace|enskip|thinspace|medspace|thickspace|negthinspace|negmedspace|negthickspace)(?![a-zA-Z])|~/g, " ")
     .replace(/\\\$|\$/g, " ")
+    // a residue with its modulus (9 \pmod{11}, 9 (\mod 11)) is the residue
+    .replace(/(?:\\pmod\s*\{[^{}]{0,64}\}|\(\s*\\b?mod\s*[^()]{0,64}\))\s*$/, "")
     .replace(/(^|[^\\])%/g, "$1\\%");
   // "1 000 000" → 1000000 (only when the whole answer is such a number)
   if (/^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$/.test(s.trim())) s = s.replace(/ /g, "");
   // "1,000,000" → 1000000, only when nothing in the answer makes a comma meaningful as a separator.
   if (!/[([{]|\\\{|\\langle/.test(s.replace(/\\(?:text|mbox|mathrm|textbf)\s*\{[^{}]*\}/g, ""))) {
-    s = s.replace(/(^|[^\d.])(\d{1,3}(?:,\d{3})+)(?![\d,])/g, (_m, pre: string, num: string) => pre + num.replace(/,/g, ""));
+    s = s.replace(/(^|[^\d.])([1-9]\d{0,2}(?:,\d{3})+)(?![\d,])/g, (_m, pre: string, num: string) => pre + num.replace(/,/g, ""));
   }
   return s.trim();
 }
@@ -474,7 +476,7 @@ class Parser {
     const t = this.peek();
     if (!t || (t.t !== "word" && t.t !== "text")) return false;
     const w = t.s.trim().toLowerCase();
-    return w === "percent" || w === "pct";
+    return w === "percent" || w === "pct" || w === "percentage";
   }
 
   /** The argument of ^ : a braced group, or a single token (x^2, x^-1 tolerated, 2^\frac12). */
