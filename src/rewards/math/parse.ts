@@ -36,7 +36,10 @@ export const UNITS = new Set(
     "dollar dollars cent cents euro euros usd " +
     "hour hours hr hrs minute minutes min mins second seconds sec secs day days week weeks month months year years " +
     "gram grams kg g mg lb lbs pound pounds ounce ounces oz liter liters litre litres ml " +
-    "mph kmh kph people persons students items ways times per cups"
+    "mph kmh kph people persons students items ways times per cups " +
+    // counted nouns the MATH answers put after a number (minerva's normaliser drops these too)
+    "points digits edges integers meals multiples tickets children gm sides vertices diagonals numbers " +
+    "coins marbles balls pages books handshakes games rounds outfits arrangements committees triangles squares"
   ).split(" "),
 );
 
@@ -103,9 +106,13 @@ export function normalize(src: string): string {
     .replace(/(?<!\\)\\!/g, "")
     .replace(/(?<!\\)\\[,;: ]|\\(?:q?quad|enspace|enskip|thinspace|medspace|thickspace|negthinspace|negmedspace|negthickspace)(?![a-zA-Z])|~/g, " ")
     .replace(/\\\$|\$/g, " ")
+    // ordinal suffixes: 5^{\text{th}}, 5^\mathrm{th}, 5^{th}, 2^{nd}
+    .replace(/(\d)\s*\^\s*(?:\{\s*(?:\\(?:text|mathrm)\s*\{\s*)?(?:th|st|nd|rd)\s*\}?\s*\}|\\(?:text|mathrm)\s*\{\s*(?:th|st|nd|rd)\s*\})/g, "$1")
     // a residue with its modulus (9 \pmod{11}, 9 (\mod 11)) is the residue
     .replace(/(?:\\pmod\s*\{[^{}]{0,64}\}|\(\s*\\b?mod\s*[^()]{0,64}\))\s*$/, "")
     .replace(/(^|[^\\])%/g, "$1\\%");
+  // "7 3/4" is the mixed number 7¾ when it is the whole answer (as PRM800K's grader reads it)
+  s = s.replace(/^([+-]?\d{1,12})\s+(\d{1,12})\s*\/\s*(\d{1,12})$/, "$1\\frac{$2}{$3}");
   // "1 000 000" → 1000000 (only when the whole answer is such a number)
   if (/^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$/.test(s.trim())) s = s.replace(/ /g, "");
   // "1,000,000" → 1000000, only when nothing in the answer makes a comma meaningful as a separator.
