@@ -117,6 +117,9 @@ function sweepStale(b: Bases): void {
   }
 }
 
+/** TCP buffer memory a run may hold (in-flight loopback data): a test program needs far less than this. */
+export const TCP_BUFFER_BYTES = 16 * 1024 * 1024;
+
 let seq = 0;
 
 /** One run's cgroup pair. `procsFiles` are what a wrapper writes its pid into before exec. */
@@ -162,6 +165,11 @@ export class RunCgroup {
       }
       writeFileSync(join(g.pidsDir, "pids.max"), String(maxProcesses));
       writeFileSync(join(g.memoryDir, "memory.limit_in_bytes"), String(memoryBytes));
+      // cgroup v1 does not count TCP socket buffers in memory.usage, and accounts them at all only once
+      // this limit is written: without it a program could pin loopback TCP data up to the kernel's
+      // global tcp_mem (GBs) — memory outside our cap that also throttles the host's own TCP.
+      const tcp = join(g.memoryDir, "memory.kmem.tcp.limit_in_bytes");
+      if (existsSync(tcp)) writeFileSync(tcp, String(TCP_BUFFER_BYTES));
       // With swap accounting, also cap memory+swap so a program cannot escape into swap.
       const memsw = join(g.memoryDir, "memory.memsw.limit_in_bytes");
       if (existsSync(memsw)) writeFileSync(memsw, String(memoryBytes));

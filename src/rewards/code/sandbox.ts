@@ -193,7 +193,7 @@ function extraBinds(bin: string): string[] {
   return [dirname(dirname(bin))];
 }
 
-const SIGNALS: Record<number, string> = { 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 24: "SIGXCPU", 25: "SIGXFSZ", 15: "SIGTERM" };
+const SIGNALS: Record<number, string> = { 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 24: "SIGXCPU", 25: "SIGXFSZ", 15: "SIGTERM", 31: "SIGSYS" };
 
 /**
  * The command line that runs `bin args… /work/<file>` in the sandbox as `uid`, reading the program
@@ -240,6 +240,10 @@ function rlimitArgv(t: Tools, limits: SandboxLimits, as: number): string[] {
     `--nofile=${limits.maxOpenFiles}`,
     `--fsize=${limits.maxFileBytes}`,
     "--core=0",
+    // No real-time scheduling and no raising of priority, whatever the host's own limits allow: a
+    // SCHED_FIFO busy loop is not bound by the cgroup CPU quota and would starve the machine.
+    "--rtprio=0",
+    "--nice=0",
     "--",
   ];
 }
@@ -452,6 +456,7 @@ function execute(argv: string[], env: Record<string, string>, req: RunRequest, f
         [r.status, r.detail] = ["time_limit", `CPU time exceeded ${limits.cpuSeconds} s`];
       else if (failed && (hitMem || MEMORY_PATTERNS.test(stderr)))
         [r.status, r.detail] = ["memory_limit", hitMem ? "memory cgroup limit hit" : `out of memory: ${lineMatching(stderr, MEMORY_PATTERNS)}`];
+      else if (sig === "SIGSYS") [r.status, r.detail] = ["sandbox_violation", "killed by SIGSYS: a system call of another ABI (seccomp)"];
       else if (sig === "SIGXFSZ") [r.status, r.detail] = ["sandbox_violation", `file size limit ${limits.maxFileBytes} bytes`];
       else if (failed && hitProcs) [r.status, r.detail] = ["sandbox_violation", `process limit ${limits.maxProcesses} hit`];
       else if (failed && VIOLATION_PATTERNS.test(stderr)) [r.status, r.detail] = ["sandbox_violation", lineMatching(stderr, VIOLATION_PATTERNS)];

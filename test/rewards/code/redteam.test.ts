@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { codeReward, type CodeRewardResult } from "../../../src/rewards/code/reward.js";
 import { runProgram, SandboxPool, type RunResult } from "../../../src/rewards/code/sandbox.js";
+import { cgroupBases } from "../../../src/rewards/code/cgroup.js";
 import { alive, leftoverCgroups, openTestGroup, sandboxProcesses, type TestGroup } from "./harness.js";
 
 let group: TestGroup;
@@ -309,7 +310,7 @@ time.sleep(60)
 `);
     expect(r.status).toBe("time_limit");
     expect(r.detail).toMatch(/wall time/);
-    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(performance.now() - t0).toBeLessThan(6_000);
   });
 
   it("kill(-1), kill(0) and killpg reach only the program itself", async () => {
@@ -488,5 +489,63 @@ describe("red team: scoring", () => {
     const err = await score("python", "import sys\nsys.stderr.write('\\x1b[31m\\x00boom\\x07')\nsys.exit(2)", { stdout: "x" });
     expect(err.reason).toMatch(/runtime_error/);
     expect(err.reason).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+  });
+});
+
+describe("red team: the kernel's shared resources", () => {
+  it("loopback TCP buffers are capped per run (the kernel does not count them as the run's memory otherwise)", async () => {
+    const r = await py(`import socket
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(8)
+total = 0
+keep = []
+for i in range(4):
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 26)
+    c.connect(ls.getsockname())
+    a, _ = ls.accept()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 26)
+    c.setblocking(False)
+    keep.append((c, a))
+    while True:
+        try:
+            total += c.send(b"x" * (1 << 20))
+        except (BlockingIOError, OSError):
+            break
+print(total >> 20)
+`);
+    expect(r.status).toBe("ok");
+    // Four connections hold ~40 MB here without the cap (memory.kmem.tcp.limit_in_bytes, 16 MiB).
+    if (cgroupBases() && !group.options.cgroups) expect(Number(r.stdout)).toBeLessThanOrEqual(20);
+  });
+
+  it("no real-time scheduling, no higher priority, no other syscall ABI (int 0x80, x32)", async () => {
+    const r = await py(`import os
+out = []
+for f in [lambda: os.nice(-5), lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1)),
+          lambda: os.setpriority(os.PRIO_PROCESS, 0, -5)]:
+    try:
+        f()
+        out.append("ALLOWED")
+    except OSError as e:
+        out.append(type(e).__name__)
+print(out, flush=True)
+`);
+    expect(r.stdout).toBe("['PermissionError', 'PermissionError', 'PermissionError']\n");
+    if (process.arch !== "x64") return;
+    // i386 getpid through int 0x80, from an executable page: the filter kills the process (SIGSYS).
+    const i386 = await py(`import ctypes, mmap
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(bytes([0xb8, 0x14, 0, 0, 0, 0xcd, 0x80, 0xc3]))  # mov eax, 20; int 0x80; ret
+f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))
+print("pid", f(), flush=True)
+`);
+    expect(i386.stdout).toBe("");
+    expect(i386.status).toBe("sandbox_violation");
+    expect(i386.detail).toMatch(/SIGSYS/);
+    const x32 = await py("import ctypes\nprint(ctypes.CDLL(None).syscall(0x40000000 | 39), flush=True)\n"); // x32 getpid
+    expect(x32.stdout).toBe("");
+    expect(x32.status).toBe("sandbox_violation");
   });
 });
