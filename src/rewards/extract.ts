@@ -101,7 +101,8 @@ export function stripMathDelims(s: string): string {
     if (t.startsWith("$$") && t.endsWith("$$") && t.length >= 4) t = t.slice(2, -2).trim();
     else if (t.startsWith("$") && t.endsWith("$") && t.length >= 2) t = t.slice(1, -1).trim();
     else if ((t.startsWith("\\(") && t.endsWith("\\)")) || (t.startsWith("\\[") && t.endsWith("\\]"))) t = t.slice(2, -2).trim();
-    if (t.endsWith(".") && !/\d\.$/.test(t.slice(-2)) && !t.endsWith("\\.")) t = t.slice(0, -1).trim();
+    // a sentence's period goes; an ellipsis ("1, 2, 3, ...") stays, it is part of the answer
+    if (t.endsWith(".") && !/\d\.$/.test(t.slice(-2)) && !t.endsWith("\\.") && !t.endsWith("..")) t = t.slice(0, -1).trim();
     if (t === before) return t;
   }
 }

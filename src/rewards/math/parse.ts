@@ -862,6 +862,8 @@ export function parseLatex(src: string): Node {
   if (src.length > MAX_CHARS) throw new ParseError("answer too long");
   const s = normalize(src);
   if (s.length === 0) throw new ParseError("empty");
+  // "1, 2, 3, …" goes on: not a finite answer
+  if (/\.\.\.|…|\\(?:[lcv]?dots[cbmio]?)(?![a-zA-Z])/.test(s)) throw new ParseError("an ellipsis is not a finite answer");
   const toks = tokenize(s);
   if (toks.length > MAX_CHARS) throw new ParseError("too many tokens");
   // a single word ("No"; "yes", "Evelyn" are text anyway) is a text answer, not the product n·o;
