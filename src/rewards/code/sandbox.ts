@@ -239,7 +239,10 @@ function rlimitArgv(t: Tools, limits: SandboxLimits, as: number): string[] {
     `--nproc=${limits.maxProcesses}`,
     `--nofile=${limits.maxOpenFiles}`,
     `--fsize=${limits.maxFileBytes}`,
-    "--core=0",
+    // 1, not 0: where core_pattern pipes to a crash handler (apport, systemd-coredump), the kernel
+    // ignores RLIMIT_CORE — except 1, its "never dump" value — and would start that root helper on the
+    // host for every crashing program. For core files, 1 byte is below the minimum: nothing written.
+    "--core=1",
     // No real-time scheduling and no raising of priority, whatever the host's own limits allow: a
     // SCHED_FIFO busy loop is not bound by the cgroup CPU quota and would starve the machine.
     "--rtprio=0",

@@ -520,6 +520,13 @@ print(total >> 20)
     if (cgroupBases() && !group.options.cgroups) expect(Number(r.stdout)).toBeLessThanOrEqual(20);
   });
 
+  it("a crash dumps no core, and never wakes a host crash handler (RLIMIT_CORE 1, the kernel's 'never' for pipes)", async () => {
+    const r = await py("import ctypes, resource\nprint(resource.getrlimit(resource.RLIMIT_CORE), flush=True)\nctypes.string_at(0)\n");
+    expect(r.stdout).toBe("(1, 1)\n");
+    expect(r.status).toBe("runtime_error");
+    expect(r.detail).toMatch(/SIGSEGV/);
+  });
+
   it("no real-time scheduling, no higher priority, no other syscall ABI (int 0x80, x32)", async () => {
     const r = await py(`import os
 out = []
