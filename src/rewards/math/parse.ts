@@ -428,7 +428,7 @@ class Parser {
         return t.s === "(" || t.s === "[" || t.s === "{" || (t.s === "|" && this.absDepth === 0);
       case "cmd":
         return (
-          ["frac", "sqrt", "pi", "infty", "{", "binom", "begin", "langle", "lbrace", "lbrack", "lvert", "vert", "|", "lfloor", "lceil", "e", "emptyset", "varnothing", "overline", "mathbb", "vec", "hat", "bar", "tilde"].includes(t.s) ||
+          ["frac", "sqrt", "pi", "infty", "{", "binom", "begin", "angle", "measuredangle", "langle", "lbrace", "lbrack", "lvert", "vert", "|", "lfloor", "lceil", "e", "emptyset", "varnothing", "overline", "mathbb", "vec", "hat", "bar", "tilde"].includes(t.s) ||
           GREEK.has(t.s) ||
           FUNCS.has(t.s)
         );
@@ -656,6 +656,15 @@ class Parser {
   }
 
   private parseCommand(name: string): Node {
+    // \angle ABC names an angle (m\angle ABC = 40^\circ)
+    if (name === "angle" || name === "measuredangle") {
+      const t = this.peek();
+      if (t && t.t === "word") {
+        this.pos++;
+        return { k: "var", name: `angle(${t.s})` };
+      }
+      throw new ParseError("\\angle without a name");
+    }
     if (name === "frac") {
       const a = this.parsePrimaryArg();
       const b = this.parsePrimaryArg();
@@ -854,7 +863,12 @@ function textNode(raw: string): Node {
     const v = numNode(s.replace(/^[+-]/, ""));
     return s.startsWith("-") ? { k: "neg", a: v } : v;
   }
-  return { k: "text", s: s.toLowerCase().replace(/\s+/g, " ") };
+  const words = s.toLowerCase().replace(/\s+/g, " ").replace(/[.]$/, "");
+  // the whole real line in words
+  if (words === "all real numbers" || words === "all reals" || words === "all real x") {
+    return { k: "seq", open: "(", close: ")", items: [{ k: "neg", a: { k: "const", name: "inf" } }, { k: "const", name: "inf" }] };
+  }
+  return { k: "text", s: words };
 }
 
 /** Parses an answer. Throws ParseError on anything outside the supported subset or over the bounds. */
