@@ -80,7 +80,7 @@ export const DEMO: Record<string, unknown> = {
   "max-new-tokens": 120,
   "group-size": 8,
   "prompts-per-step": 16,
-  steps: 60,
+  steps: 120,
   seed: 0,
   "held-out": 200,
   "eval-samples": 8,
@@ -104,12 +104,11 @@ const USAGE = [
 type Given = Map<string, { value: unknown; origin: string }>;
 
 /** argv → the resolved config (the demo's settings under the file and flags when there is no model). */
-export function resolveTrainConfig(argv: readonly string[], readFile: (p: string) => string = (p) => fs.readFileSync(p, "utf8")): { config: TrainCliConfig; demo: boolean; help: boolean; resumeFrom: Record<string, unknown> | null } {
+export function resolveTrainConfig(argv: readonly string[], readFile: (p: string) => string = (p) => fs.readFileSync(p, "utf8")): { config: TrainCliConfig; demo: boolean; help: boolean } {
   const args = trainSpec.parseArgs(argv);
-  if (args.help) return { config: undefined as unknown as TrainCliConfig, demo: false, help: true, resumeFrom: null };
+  if (args.help) return { config: undefined as unknown as TrainCliConfig, demo: false, help: true };
   if (args.positionals.length > 0) throw new UserError(`unexpected argument '${args.positionals[0]}' (options are --key value; aha train --help lists them)`);
   const given: Given = new Map();
-  let resumeFrom: Record<string, unknown> | null = null;
   const resumeFlag = args.flags.get("resume");
   if (typeof resumeFlag === "string") {
     const file = path.join(resumeFlag, "config.json");
@@ -119,7 +118,6 @@ export function resolveTrainConfig(argv: readonly string[], readFile: (p: string
     } catch (e) {
       throw new UserError(`--resume ${resumeFlag}: cannot read ${file} (${(e as Error).message})`, "give the folder of a run started by aha train");
     }
-    resumeFrom = flat;
     for (const [k, v] of Object.entries(flat)) if (v !== null && trainSpec.fields.has(k)) given.set(k, { value: v, origin: file });
   }
   const yaml = args.configFile !== null ? trainSpec.parseYaml(readConfig(args.configFile, readFile), args.configFile) : new Map();
@@ -129,7 +127,7 @@ export function resolveTrainConfig(argv: readonly string[], readFile: (p: string
   if (demo) for (const [k, v] of Object.entries(DEMO)) if (!given.has(k)) given.set(k, { value: v, origin: "the demo's settings" });
   const config = trainSpec.resolve({ yaml: given, flags: args.flags });
   if (demo) config.model.model = DEMO_MODEL;
-  return { config, demo, help: false, resumeFrom };
+  return { config, demo, help: false };
 }
 
 function readConfig(file: string, readFile: (p: string) => string): string {
@@ -178,7 +176,7 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
 export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
-  const { config: c, demo, help, resumeFrom } = resolveTrainConfig(argv);
+  const { config: c, demo, help } = resolveTrainConfig(argv);
   if (help) {
     process.stdout.write(trainSpec.help(USAGE));
     return 0;
@@ -234,7 +232,6 @@ export async function run(argv: string[]): Promise<number> {
     } catch (e) {
       throw new UserError(`--resume ${dir}: ${(e as Error).message}`);
     }
-    void resumeFrom;
   } else {
     dir = c.model.runDir ?? path.join("runs", c.model.name ?? defaultRunName(label));
     try {
@@ -302,7 +299,9 @@ export async function run(argv: string[]): Promise<number> {
     if (first) say(`training: accuracy ${pct(first["accuracy"] ?? 0)} → ${pct(avg("accuracy"))}, length ${(first["length/mean"] ?? 0).toFixed(1)} → ${avg("length/mean").toFixed(1)} tokens, re-check share ${pct(first["recheck_share"] ?? 0)} → ${pct(avg("recheck_share"))} (step 1 → mean of the last ${end.length})`);
     if (base && final) say(`pass@1 on held-out problems: ${base["pass@1"].toFixed(3)} → ${final["pass@1"].toFixed(3)} (${final["pass@1"] >= base["pass@1"] ? "+" : ""}${(100 * (final["pass@1"] - base["pass@1"])).toFixed(1)} points)`);
     say(`done in ${(wall / 60).toFixed(1)} min. Results: ${path.join(dir, "summary.json")}, metrics.jsonl, samples.jsonl, checkpoints/`);
-    say(`look at it: aha dashboard   (responses: ${path.join(dir, "samples.jsonl")})`);
+    const parent = path.dirname(path.resolve(dir));
+    const dash = parent === path.resolve("runs") ? "aha dashboard" : `aha dashboard ${parent}`;
+    say(`look at it: ${dash}   (curves, samples, base vs final; responses also in ${path.join(dir, "samples.jsonl")})`);
     return 0;
   } catch (e) {
     if (runDir.getStatus().state === "running") runDir.setState("crashed", (e as Error).message);

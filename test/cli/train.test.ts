@@ -95,7 +95,7 @@ describe("aha train", () => {
       algorithm: "grpo", advantage: "group-mean", scaleRewards: "group", clipLow: 0.2, clipHigh: 0.2, klCoef: 0, lossAgg: "token-mean",
       dynamicSampling: true, dynamicSamplingRounds: 0, promptsPerStep: 16, groupSize: 8, maxNewTokens: 120, temperature: 1, epochs: 1, miniBatches: 1,
     });
-    expect(c.train).toMatchObject({ lr: 1e-4, steps: 60, seed: 0, lrSchedule: "constant", warmupSteps: 0 });
+    expect(c.train).toMatchObject({ lr: 1e-4, steps: 120, seed: 0, lrSchedule: "constant", warmupSteps: 0 });
     expect(c.lora.rank).toBe(0);
     // flags still override the demo's settings, and a model turns them off
     expect(resolveTrainConfig(["--steps", "5"]).config.train.steps).toBe(5);
