@@ -50,7 +50,8 @@ export function lastBoxed(text: string): string | null | "unbalanced" {
     }
     return "unbalanced";
   }
-  if (i === at + cmd.length) return null; // "\boxed" glued to something else
+  // "\boxed" glued to something else is not a box, except a number: \boxed5 boxes the 5 as in TeX
+  if (i === at + cmd.length && !/[0-9]/.test(text[i] ?? "")) return null;
   const m = /^[^\s${}]+/.exec(text.slice(i, i + 256));
   if (!m) return "";
   return m[0].replace(/[.,;:]+$/, "");

@@ -17,7 +17,7 @@ export type Node =
   | { k: "set"; items: Node[] } // \{a, b\}
   | { k: "matrix"; rows: Node[][] }
   | { k: "rel"; ops: string[]; parts: Node[] } // a = b,  a < x \le b,  x \in [0,1]
-  | { k: "list"; items: Node[] } // top-level "1, 2" or "1 \text{ or } 2"
+  | { k: "list"; items: Node[]; and?: true } // top-level "1, 2" or "1 \text{ or } 2"; and: joined by "and" (for inequalities: an intersection)
   | { k: "union"; parts: Node[] } // A \cup B
   | { k: "text"; s: string };
 

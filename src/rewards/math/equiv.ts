@@ -287,6 +287,7 @@ function asIntervals(n: Node): Interval[] | null {
     return out;
   }
   if (n.k === "rel") return relAsIntervals(n);
+  if (n.k === "list" && n.and) return intersectRels(n.items);
   if (n.k === "list") {
     // "x < -2 or x > 3"
     const out: Interval[] = [];
@@ -299,6 +300,52 @@ function asIntervals(n: Node): Interval[] | null {
     return out;
   }
   return null;
+}
+
+/** A list of inequalities (no "=" or "∈"): "x < 2 or x > 3", "x ≥ −2 and x ≤ 5". */
+function isInequalityList(n: Node): boolean {
+  return n.k === "list" && n.items.every((it) => it.k === "rel" && it.ops.every((o) => o !== "=" && o !== "in"));
+}
+
+/**
+ * "x ≥ −2 and x ≤ 5": the intersection of one-interval conditions on the same variable with constant
+ * ends (→ [−2, 5]); null for anything else (never read as a union).
+ */
+function intersectRels(items: Node[]): Interval[] | null {
+  let v: string | null = null;
+  let cur: Interval | null = null;
+  const b = Budget.ms(50);
+  for (const it of items) {
+    if (it.k !== "rel") return null;
+    const vs = [...freeVars(it)];
+    if (vs.length !== 1 || (v !== null && vs[0] !== v)) return null;
+    v = vs[0] as string;
+    const iv = relAsIntervals(it);
+    if (!iv || iv.length !== 1) return null;
+    const x = iv[0] as Interval;
+    if (cur === null) {
+      cur = x;
+      continue;
+    }
+    const [clo, chi, xlo, xhi] = [endValue(cur.lo, b), endValue(cur.hi, b), endValue(x.lo, b), endValue(x.hi, b)];
+    if (clo === null || chi === null || xlo === null || xhi === null) return null;
+    const next: Interval = { ...cur };
+    if (equiv(cur.lo, x.lo, b)) next.loClosed = cur.loClosed && x.loClosed;
+    else if (xlo > clo) {
+      next.lo = x.lo;
+      next.loClosed = x.loClosed;
+    }
+    if (equiv(cur.hi, x.hi, b)) next.hiClosed = cur.hiClosed && x.hiClosed;
+    else if (xhi < chi) {
+      next.hi = x.hi;
+      next.hiClosed = x.hiClosed;
+    }
+    const lo = endValue(next.lo, b);
+    const hi = endValue(next.hi, b);
+    if (lo === null || hi === null || lo > hi || (lo === hi && !(next.loClosed && next.hiClosed))) return null; // empty
+    cur = next;
+  }
+  return cur ? [cur] : null;
 }
 
 /** x < 5, 5 ≤ x, 1 < x ≤ 2, x ∈ [0,1), x ≠ 3 → intervals (one variable, constant bounds). */
@@ -578,6 +625,15 @@ export function equiv(g0: Node, a0: Node, b: Budget): boolean {
     if (gi && ai) return intervalsEqual(gi, ai, b);
     if (g.k === "union" && a.k === "union") return unorderedEqual(g.parts, a.parts, b);
     return false;
+  }
+
+  // inequalities joined by "and" (an intersection) or "or" (a union): compared only as sets of reals
+  if (isInequalityList(g) || isInequalityList(a)) {
+    const gi = asIntervals(g);
+    const ai = asIntervals(a);
+    if (gi && ai) return intervalsEqual(gi, ai, b);
+    // not representable (an empty intersection, several variables): equal only if written the same way
+    return g.k === "list" && a.k === "list" && g.and === a.and && unorderedEqual(g.items, a.items, b);
   }
 
   // tuples / intervals

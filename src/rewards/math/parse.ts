@@ -235,8 +235,11 @@ class Parser {
   /** comma / "or" / "and" separated list */
   private parseList(): Node {
     const items: Node[] = [];
+    let and = false;
     for (;;) {
       if (this.atListSep()) {
+        const t = this.peek() as Tok;
+        if ((t.t === "word" || t.t === "text") && t.s.trim().toLowerCase().startsWith("and")) and = true;
         this.pos++;
         continue;
       }
@@ -245,7 +248,8 @@ class Parser {
       if (!this.atListSep()) break;
     }
     if (items.length === 0) throw new ParseError("empty");
-    return items.length === 1 ? (items[0] as Node) : { k: "list", items };
+    if (items.length === 1) return items[0] as Node;
+    return and ? { k: "list", items, and: true } : { k: "list", items };
   }
 
   private atEnd(): boolean {
