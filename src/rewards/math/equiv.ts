@@ -297,7 +297,10 @@ function asIntervals(n: Node): Interval[] | null {
       if (!i) return null;
       out.push(...i);
     }
-    return out;
+    // overlapping pieces ("x > -2, x < 5") were hardly meant as a union (that is every real): the
+    // joiner is ambiguous, so no reading is taken
+    const merged = out.length > 1 ? mergeIntervals(out, Budget.ms(50)) : out;
+    return merged !== null && merged.length === out.length ? out : null;
   }
   return null;
 }
