@@ -158,6 +158,8 @@ export function scalarEqual(g: Node, a: Node, b: Budget): boolean {
 
 /** Percent-aware scalar comparison: "20\%" may be read as 20 or as 0.2 (either side). */
 function scalarEqualPct(g: Node, a: Node, b: Budget): boolean {
+  // both percentages: the numbers before the signs must agree (50% is not 0.5%)
+  if (g.k === "pct" && a.k === "pct") return scalarEqual(g.a, a.a, b);
   const gs = g.k === "pct" ? [g, g.a] : [g];
   const as = a.k === "pct" ? [a, a.a] : [a];
   for (const x of gs) for (const y of as) if (scalarEqual(x, y, b)) return true;
