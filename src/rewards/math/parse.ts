@@ -34,8 +34,8 @@ export const UNITS = new Set(
     "kilometer kilometers kilometre kilometres inch inches ft feet foot yd yard yards mile miles mi " +
     "unit units sq square squared cubic cu degree degrees deg radian radians rad " +
     "dollar dollars cent cents euro euros usd " +
-    "hour hours hr hrs minute minutes min mins second seconds sec secs day days week weeks month months year years " +
-    "gram grams kg g mg lb lbs pound pounds ounce ounces oz liter liters litre litres ml " +
+    "hour hours hr hrs minute minutes min mins second seconds secs day days week weeks month months year years " +
+    "gram grams kg mg lb lbs pound pounds ounce ounces oz liter liters litre litres ml " +
     "mph kmh kph people persons students items ways times per cups " +
     // counted nouns the MATH answers put after a number (minerva's normaliser drops these too)
     "points digits edges integers meals multiples tickets children gm sides vertices diagonals numbers " +
@@ -46,12 +46,15 @@ export const UNITS = new Set(
 /** Single letters that are units inside \text after a quantity (5\text{ m}); never as bare letters. */
 const TEXT_UNIT_LETTERS = new Set(["m", "s", "g", "l", "h", "k"]);
 
+/** Unit words that are also function names or letters outside \text (sec is secant, g a variable). */
+const TEXT_ONLY_UNITS = new Set(["sec", "g"]);
+
 /** \text content made only of unit words ("cm", "sq units", "square meters", "m", "km/h"). */
 function isUnitText(raw: string): boolean {
   const words = raw.trim().toLowerCase().replace(/[.]+$/, "").split(/[\s^{}0-9/]+/).filter((w) => w !== "");
   if (words.length === 0) return false;
   // one-letter units only in short unit texts ("m", "m/s"), never in longer phrases
-  return words.every((w) => UNITS.has(w) || w === "of" || (words.length <= 2 && TEXT_UNIT_LETTERS.has(w)));
+  return words.every((w) => UNITS.has(w) || TEXT_ONLY_UNITS.has(w) || w === "of" || (words.length <= 2 && TEXT_UNIT_LETTERS.has(w)));
 }
 
 const FUNCS = new Set([
