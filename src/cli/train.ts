@@ -255,7 +255,7 @@ export async function run(argv: string[]): Promise<number> {
     let correct = 0;
     let seen = 0;
     const r = await evaluate(model, {
-      task, questions: c.task.heldOut, template, ...(chat ? { chat } : {}), tokenizer, maxLen,
+      task, questions: c.task.heldOut, template, ...(chat ? { chat } : {}), tokenizer, maxLen, slots: c.rl.promptsPerStep * c.rl.groupSize,
       sampling: { maxTokens: evalMax, samples: c.model.evalSamples, temperature: c.model.evalTemperature, seed: c.train.seed },
       outDir: path.join(dir, "eval", name), model: name,
       onProgress: (done, _n, row) => {

@@ -105,6 +105,16 @@ describe("aha train", () => {
     expect(other.config.rl.klCoef).toBe(0.04);
   });
 
+  it("--config FILE.yaml sits between the demo's settings and the flags; its errors name file:line", () => {
+    const files: Record<string, string> = { "a.yaml": "steps: 7\nlr: 0.001\nclip-high: 0.28\n", "b.yaml": "steps: 7\nclip_high: 0.28\n" };
+    const read = (f: string) => files[f]!;
+    const { config: c, demo } = resolveTrainConfig(["--config", "a.yaml", "--lr", "0.002"], read);
+    expect(demo).toBe(true);
+    expect(c.train).toMatchObject({ steps: 7, lr: 0.002 });
+    expect(c.rl).toMatchObject({ clipHigh: 0.28, maxNewTokens: 120 });
+    expect(() => resolveTrainConfig(["--config", "b.yaml"], read)).toThrow(/b\.yaml:2: unknown key 'clip_high'; did you mean 'clip-high'\?/);
+  });
+
   it("a 2-step run on a tiny model folder writes a valid run directory; --resume continues it", async () => {
     const dir = path.join(root, "run");
     const r = await aha([...TINY, "--steps", "2", "--run-dir", dir]);
