@@ -241,6 +241,12 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const startStep = checkpoint?.state.step ?? 0;
+  if (startStep >= c.train.steps) {
+    runDir.setState("finished");
+    throw new UserError(`${dir} has finished its ${startStep} steps`, `give more steps to train further: aha train --resume ${dir} --steps N (N > ${startStep})`);
+  }
+  // Seconds already spent training in earlier processes (the trainer's clock carries over on resume).
+  const before = startStep > 0 ? (runDir.readMetrics().find((m) => m.step === startStep)?.time ?? 0) : 0;
   say(demo
     ? `aha train: the built-in demo — ${path.basename(modelDir)} learns 3-digit addition by GRPO (${c.train.steps} steps of ${c.rl.promptsPerStep} prompts × ${c.rl.groupSize} samples)`
     : `aha train: ${path.basename(path.resolve(modelDir))} on ${task.name} with ${c.rl.algorithm}${c.lora.rank > 0 ? ` + LoRA r=${c.lora.rank}` : ""}, ${c.train.steps} steps`);
@@ -290,7 +296,7 @@ export async function run(argv: string[]): Promise<number> {
       return 130;
     }
     const final = await evalRun("final");
-    const wall = (performance.now() - t0) / 1000;
+    const wall = before + (performance.now() - t0) / 1000;
     const metrics = runDir.readMetrics();
     const first = metrics[0];
     const end = metrics.slice(-5);

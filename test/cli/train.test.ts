@@ -155,6 +155,11 @@ describe("aha train", () => {
     expect(metrics(dir).map((m) => m.step)).toEqual([1, 2, 3, 4]);
     expect(readJson(path.join(dir, "status.json"))).toMatchObject({ state: "finished", step: 4 });
     expect(fs.readFileSync(path.join(dir, "checkpoints", "latest"), "utf8").trim()).toBe("step-4");
+    // a finished run has nothing to resume unless given more steps
+    const done = await aha(["--resume", dir]);
+    expect(done.code).toBe(2);
+    expect(done.err).toMatch(/has finished its 4 steps/);
+    expect(readJson(path.join(dir, "status.json"))).toMatchObject({ state: "finished", step: 4 });
   });
 
   it("--task countdown --lora-rank N on a Qwen-shaped folder trains adapters and saves a PEFT folder", async () => {
