@@ -15,7 +15,7 @@ import type { RewardResult } from "../types.js";
 import { fencedBlocks, MAX_RESPONSE_CHARS, normalizeOutput } from "./extract.js";
 import { fromJson, literalEqual, parseLiteral, type LiteralCompareOptions } from "./literal.js";
 import { head, printable } from "./reward.js";
-import { type Language, SandboxPool, type SandboxOptions } from "./sandbox.js";
+import { type Language, SandboxPool, sharedPool, type SandboxOptions } from "./sandbox.js";
 
 export type CodeioMode = "output" | "input";
 
@@ -93,7 +93,7 @@ export async function codeioReward(response: string, reference: CodeioReference,
     const ok = valuesMatch(answer, reference.output, options);
     return { score: ok ? 1 : 0, parts: { correct: ok ? 1 : 0 }, reason: ok ? "correct" : "wrong_output", answer };
   }
-  const pool = options.pool ?? new SandboxPool(options);
+  const pool = options.pool ?? sharedPool(options);
   const stdin = answer.endsWith("\n") ? answer : answer + "\n";
   const run = await pool.run({ language: reference.language ?? "python", source: reference.code, stdin });
   if (run.status !== "ok") return { score: 0, parts: { correct: 0 }, reason: `${run.status}: ${printable(run.detail)}`, answer };
@@ -108,6 +108,6 @@ export async function codeioReward(response: string, reference: CodeioReference,
 
 /** The generic reward shape, with options bound. */
 export function makeCodeioReward(options: CodeioOptions = {}): (response: string, reference: CodeioReference) => Promise<CodeioResult> {
-  const pool = options.pool ?? new SandboxPool(options);
+  const pool = options.pool ?? sharedPool(options);
   return (response, reference) => codeioReward(response, reference, { ...options, pool });
 }

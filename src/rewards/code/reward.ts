@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { RewardResult } from "../types.js";
 import { extractCode, outputsMatch } from "./extract.js";
-import { type Language, type RunResult, type RunStatus, SandboxPool, type SandboxOptions } from "./sandbox.js";
+import { type Language, type RunResult, type RunStatus, SandboxPool, sharedPool, type SandboxOptions } from "./sandbox.js";
 
 export interface StdioCase {
   stdin: string;
@@ -117,7 +117,7 @@ export async function codeReward(response: string, reference: CodeReference, opt
   const stdio = reference.tests ?? [];
   const total = stdio.length + (reference.testCode !== undefined ? 1 : 0);
   if (program === null) return { score: 0, parts: { passed: 0, total }, reason: `no_code: no closed \`\`\`${reference.language} block`, tests: [] };
-  const pool = options.pool ?? new SandboxPool(options);
+  const pool = options.pool ?? sharedPool(options);
   const jobs: (() => Promise<TestOutcome>)[] = stdio.map(
     (c) => async () => judge(await pool.run({ language: reference.language, source: program, stdin: c.stdin }), c.stdout),
   );
@@ -143,6 +143,6 @@ export async function codeReward(response: string, reference: CodeReference, opt
 
 /** The generic reward shape, with options bound. */
 export function makeCodeReward(options: CodeRewardOptions = {}): (response: string, reference: CodeReference) => Promise<CodeRewardResult> {
-  const pool = options.pool ?? new SandboxPool(options);
+  const pool = options.pool ?? sharedPool(options);
   return (response, reference) => codeReward(response, reference, { ...options, pool });
 }

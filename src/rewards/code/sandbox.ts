@@ -496,6 +496,24 @@ export class SandboxPool {
   }
 }
 
+const sharedPools = new Map<string, SandboxPool>();
+
+/**
+ * The process-wide pool for these options (default concurrency). Rewards called without a pool use
+ * it, so that scoring a batch with `Promise.all` (one call per response) still runs at most
+ * `defaultConcurrency()` programs at once instead of one pool — and a whole machine's worth of
+ * sandboxes, each with its memory cap — per call.
+ */
+export function sharedPool(options: SandboxOptions = {}): SandboxPool {
+  const key = JSON.stringify([options.limits ?? {}, options.unsafeNoSandbox ?? false, options.cgroups ?? "auto", options.cgroupParent ?? "", options.seccomp ?? true, options.env ?? {}]);
+  let p = sharedPools.get(key);
+  if (!p) {
+    p = new SandboxPool(options);
+    sharedPools.set(key, p);
+  }
+  return p;
+}
+
 export function defaultConcurrency(): number {
   // availableParallelism respects CPU affinity.
   return Math.max(1, availableParallelism() - 1);

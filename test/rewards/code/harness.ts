@@ -51,6 +51,9 @@ export function sandboxProcesses(uid?: number | null): number[] {
     } catch {
       continue;
     }
+    // A zombie is dead: killed processes whose parents died with them are reparented to the host's
+    // init, which may reap them a little later (this machine's init does so lazily).
+    if (/^State:\s+Z/m.test(status)) continue;
     const u = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? "0");
     if (uid === undefined || uid === null ? u >= SANDBOX_UID_MIN : u === uid) out.push(Number(d));
   }

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { codeReward, type CodeRewardResult } from "../../../src/rewards/code/reward.js";
-import { runProgram, SandboxPool, type RunResult } from "../../../src/rewards/code/sandbox.js";
+import { defaultConcurrency, runProgram, SandboxPool, type RunResult } from "../../../src/rewards/code/sandbox.js";
 import { cgroupBases } from "../../../src/rewards/code/cgroup.js";
 import { alive, leftoverCgroups, openTestGroup, sandboxProcesses, type TestGroup } from "./harness.js";
 
@@ -554,5 +554,33 @@ print("pid", f(), flush=True)
     const x32 = await py("import ctypes\nprint(ctypes.CDLL(None).syscall(0x40000000 | 39), flush=True)\n"); // x32 getpid
     expect(x32.stdout).toBe("");
     expect(x32.status).toBe("sandbox_violation");
+  });
+});
+
+describe("red team: load", () => {
+  it("reward calls made at once without a pool share one concurrency limit (a batch cannot start a sandbox per response)", async () => {
+    const ours = (): Set<number> => {
+      const uids = new Set<number>();
+      for (const p of sandboxProcesses()) {
+        try {
+          if (!readFileSync(`/proc/${p}/cgroup`, "utf8").includes(`aha-test-redteam-${process.pid}`)) continue;
+          uids.add(Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1]));
+        } catch {
+          /* gone */
+        }
+      }
+      return uids;
+    };
+    let most = 0;
+    const timer = setInterval(() => (most = Math.max(most, ours().size)), 15);
+    try {
+      const results = await Promise.all(Array.from({ length: 4 }, () => score("python", "import time\ntime.sleep(0.3)\nprint(1)", { stdout: "1" })));
+      expect(results.map((r) => r.score)).toEqual([1, 1, 1, 1]);
+    } finally {
+      clearInterval(timer);
+    }
+    if (!cgroupBases() || group.options.cgroups === "off") return; // "ours" is found through the test's cgroup
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(defaultConcurrency());
   });
 });
