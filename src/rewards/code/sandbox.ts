@@ -8,13 +8,15 @@
  *     and a minimal /dev; /tmp, /dev/shm and the working dir /work are fresh size-capped tmpfs mounts that vanish
  *     with the sandbox; the program is copied in from a pipe (nothing is written on the host disk).
  *   - a seccomp deny list (seccomp.ts): no new namespaces, mounts, keyrings, bpf, ptrace, io_uring…,
- *     and no syscalls of another ABI.
+ *     no sockets but unix/inet/inet6/netlink (no vsock to a VM's host), and no syscalls of another ABI.
+ *   - descriptors above 4 that this process inherited without close-on-exec are closed before bwrap.
  *   - inside, `setpriv` drops to a per-run random unprivileged uid/gid with no groups, no capabilities
  *     (inheritable, ambient and bounding sets cleared) and no_new_privs, then `prlimit` sets CPU time,
- *     address space, process count, open files and file size. The uid is unique to the run, so
+ *     address space, process count, open files and file size (and no core dumps, no real-time or
+ *     raised priority). The uid is unique to the run, so
  *     RLIMIT_NPROC (which the kernel ignores for root) counts only this run's processes.
  *   - where cgroup v1 pids+memory are writable (root), each run also gets its own cgroups (+ a cpu quota) with
- *     a process cap and a memory cap (counting tmpfs), joined before bwrap starts.
+ *     a process cap, a memory cap (counting tmpfs) and a TCP/UDP buffer cap, joined before bwrap starts.
  *   - the parent kills the sandbox at the wall-time limit (its process group; --die-with-parent
  *     takes the PID namespace down with it) and when stdout exceeds its cap.
  *   - scrubbed environment: PATH, LANG, HOME=/work, OPENSSL_CONF=/dev/null only.
