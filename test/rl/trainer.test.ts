@@ -155,7 +155,7 @@ describe("trainer", () => {
     await train({ ...fresh.opts, run: r.run, resume: r.checkpoint });
     expect(noTiming(r.run.readMetrics())).toEqual(noTiming(runRef.readMetrics()));
     expect(fresh.model.params.data).toEqual(ref.model.params.data);
-  });
+  }, 240_000); // two child processes (vite-node start-up each) plus three runs: slow on a loaded 2-core machine
 
   it("dynamic sampling keeps only groups with reward variance", async () => {
     const { opts } = setup(["--steps", "2", "--dynamic-sampling", "--dynamic-sampling-rounds", "1"]);

@@ -81,7 +81,11 @@ describe("RemoteRolloutEngine against aha serve", () => {
     await expect(wrong.generate([{ promptIds: [1], maxNewTokens: 2 }])).rejects.toThrow(/does not exist/);
     const ac = new AbortController();
     const p = eng.generate([{ promptIds: [1, 2], n: 2, maxNewTokens: 90, stopTokenIds: [] }], { signal: ac.signal });
-    setTimeout(() => ac.abort(), 30);
+    // Abort once the server has started decoding (not after a fixed delay: on a quiet machine the
+    // whole generation can finish within one).
+    const health = async () => ((await (await fetch(srv.url + "/health")).json()) as { engine_in_flight: number }).engine_in_flight;
+    for (let t = 0; t < 2000 && (await health()) === 0; t++) await new Promise((r) => setTimeout(r, 1));
+    ac.abort();
     await expect(p).rejects.toMatchObject({ code: "AHA_ABORTED" });
     let inFlight = -1;
     for (let t = 0; t < 200 && inFlight !== 0; t++) {
