@@ -131,22 +131,26 @@ describe("trainer", () => {
   });
 
   it("kill -9 of a real training run at random points: it resumes and ends equal to an uninterrupted run", async () => {
-    const argv = ["--steps", "6", "--save-every", "1", "--kl-coef", "0.02"];
+    const argv = ["--steps", "12", "--save-every", "1", "--kl-coef", "0.02"];
     const ref = setup(argv);
     const dirRef = path.join(tmp(), "ref");
-    const runRef = RunDir.create(dirRef, spec.toFlat(ref.c), { total_steps: 6, kind: "train", task: "arithmetic", model: "tiny" });
+    const runRef = RunDir.create(dirRef, spec.toFlat(ref.c), { total_steps: 12, kind: "train", task: "arithmetic", model: "tiny" });
     await train({ ...ref.opts, run: runRef });
 
     const dir = path.join(tmp(), "killed");
     const vn = path.resolve("node_modules/.bin/vite-node");
-    for (const [i, delay] of [0, 150].entries()) {
+    // Kill a new run once it has 2 checkpoints, then its resumption once it has 6, each at a random
+    // moment inside the next step (steps take tens of ms here: a fixed delay would miss the run).
+    for (const [i, target] of [2, 6].entries()) {
       const child = spawn(vn, [path.resolve("test/rl/train-child.ts"), dir, i === 0 ? "new" : "resume", ...argv], { stdio: "ignore" });
+      let exited = false;
+      const exit = new Promise((r) => child.on("exit", () => { exited = true; r(null); })); // listen before the child can end
       const t0 = Date.now();
-      const target = i + 1; // wait for at least this many complete checkpoints, then a random moment more
-      while ((latestCheckpoint(dir)?.state.step ?? 0) < target && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 10));
-      await new Promise((r) => setTimeout(r, delay + Math.floor(Math.random() * 200)));
+      while (!exited && (latestCheckpoint(dir)?.state.step ?? 0) < target && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 2));
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 30)));
       child.kill("SIGKILL");
-      await new Promise((r) => child.on("exit", r));
+      await exit;
+      expect(latestCheckpoint(dir)?.state.step ?? 0, "the child reached its checkpoint before the kill").toBeGreaterThanOrEqual(target);
     }
     const st = readStatus(dir)!;
     expect(["crashed", "finished"]).toContain(st.state);
