@@ -12,8 +12,13 @@ export const PEER_PYTHON = process.env["AHA_PEER_PYTHON"] ?? "/usr/bin/python3";
 export type PeerResult = { ok: true; data: Record<string, unknown> } | { ok: false; why: string };
 
 export function runPeer(suite: string, spec: unknown, threads: number, timeoutMs = 30 * 60_000): PeerResult {
+  return runPeerScript(PEER_SCRIPT, [suite], spec, threads, timeoutMs);
+}
+
+/** Any peer script: argv after the script, a JSON spec on stdin, JSON (or {"error"}) on stdout. */
+export function runPeerScript(script: URL, args: string[], spec: unknown, threads: number, timeoutMs = 30 * 60_000): PeerResult {
   if (!existsSync(PEER_PYTHON)) return { ok: false, why: `${PEER_PYTHON} not found` };
-  const r = spawnSync(PEER_PYTHON, [PEER_SCRIPT.pathname, suite], {
+  const r = spawnSync(PEER_PYTHON, [script.pathname, ...args], {
     input: JSON.stringify(spec),
     encoding: "utf8",
     timeout: timeoutMs,

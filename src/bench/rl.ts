@@ -11,8 +11,6 @@
  * printable characters; the reward is the Countdown score of that text plus its share of '7's (so that
  * groups have reward variance, as in a real run, and the update is not zero).
  */
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { parseHfConfig } from "../model/config.js";
 import { Model, type Precision } from "../model/model.js";
 import { initParams } from "../model/params.js";
@@ -24,7 +22,7 @@ import { LocalRolloutEngine } from "../rollout/local.js";
 import { countdownTask } from "../tasks/generated.js";
 import type { Task } from "../tasks/types.js";
 import { BENCH_MODELS } from "./model.js";
-import { PEER_PYTHON, type PeerResult } from "./peer.js";
+import { runPeerScript, type PeerResult } from "./peer.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
 const PHASES = ["generate", "reward", "reference", "train"] as const;
@@ -37,24 +35,6 @@ export const RL_SHAPE = { prompts: 4, group: 8, promptLen: 16, newTokens: 64 };
 export const benchDecode = (ids: ArrayLike<number>): string => Array.from(ids, (t) => String.fromCharCode(32 + (t % 95))).join("");
 
 const PEER_RL = new URL("../../scripts/peer_rl.py", import.meta.url);
-
-/** scripts/peer_rl.py with a JSON spec on stdin (as src/bench/peer.ts runs peer_bench.py). */
-function runRlPeer(spec: unknown, threads: number): PeerResult {
-  if (!existsSync(PEER_PYTHON)) return { ok: false, why: `${PEER_PYTHON} not found` };
-  const r = spawnSync(PEER_PYTHON, [PEER_RL.pathname], {
-    input: JSON.stringify(spec), encoding: "utf8", timeout: 30 * 60_000, maxBuffer: 64 << 20,
-    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
-  });
-  if (r.error) return { ok: false, why: `running ${PEER_PYTHON}: ${r.error.message}` };
-  let data: Record<string, unknown>;
-  try {
-    data = JSON.parse(r.stdout) as Record<string, unknown>;
-  } catch {
-    return { ok: false, why: `peer script gave no JSON (exit ${r.status}): ${(r.stderr ?? "").trim().split("\n").slice(-3).join(" / ")}` };
-  }
-  if (typeof data["error"] === "string") return { ok: false, why: data["error"] };
-  return { ok: true, data };
-}
 
 function benchTask(): Task<unknown> {
   const cd = countdownTask({ seed: 0, heldOutPermille: 50 });
@@ -113,7 +93,7 @@ export const rlSuite: BenchSuite = {
     if (ctx.peer) {
       const task = countdownTask({ seed: 0, heldOutPermille: 50 });
       const problems = Array.from({ length: P }, (_, i) => task.train.get(i).reference);
-      const p: PeerResult = runRlPeer({ model: BENCH_MODELS["S"]!.hf, prompts: P, group: G, prompt_len: Lp, new_tokens: N, dtypes, steps, problems, kl_coef: 0.04, clip: 0.2 }, ctx.threads);
+      const p: PeerResult = runPeerScript(PEER_RL, [], { model: BENCH_MODELS["S"]!.hf, prompts: P, group: G, prompt_len: Lp, new_tokens: N, dtypes, steps, problems, kl_coef: 0.04, clip: 0.2 }, ctx.threads);
       if (!p.ok) ctx.note(`rl: no PyTorch peer (${p.why}); peer is null`);
       else {
         const peerRows = p.data["rows"] as Array<Record<string, number | string>>;
