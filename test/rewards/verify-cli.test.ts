@@ -1,8 +1,8 @@
 /** `aha verify`: JSONL in, each line echoed with the result added; bad lines named on stderr, exit 1 at the end. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.js";
 
 async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -17,8 +17,12 @@ async function runCli(args: string[]): Promise<{ code: number; out: string; err:
   }
 }
 
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function file(lines: string[]): string {
   const dir = mkdtempSync(join(tmpdir(), "aha-verify-"));
+  dirs.push(dir);
   const p = join(dir, "in.jsonl");
   writeFileSync(p, lines.join("\n") + "\n");
   return p;
