@@ -19,6 +19,7 @@ import { makeTask, resolveTemplate, taskSection } from "../tasks/index.js";
 import type { TaskName } from "../tasks/config.js";
 import { TEMPLATE_NAMES, renderPrompt, type TemplateName } from "../tasks/templates.js";
 import type { Problem, Task } from "../tasks/types.js";
+import { parsePrecision } from "./flags.js";
 
 export const summary = "evaluate a model folder or an OpenAI-compatible endpoint: pass@1 over k samples, pass@k, maj@k";
 
@@ -90,8 +91,7 @@ export async function run(argv: string[]): Promise<number> {
   if ((values.task === undefined) === (values.dataset === undefined)) throw new UserError("give exactly one of --task NAME or --dataset FILE", hint);
   const template = values.template;
   if (template !== "auto" && !(TEMPLATE_NAMES as readonly string[]).includes(template)) throw new UserError(`--template must be auto, ${TEMPLATE_NAMES.join(", ")}; got ${template}`);
-  const precision = values.precision;
-  if (precision !== "fp32" && precision !== "bf16") throw new UserError(`--precision must be fp32 or bf16, got ${precision}`);
+  const precision = parsePrecision(values.precision);
   const sampling = {
     samples: num(values.samples, "samples", R1_SAMPLING.samples, posInt, "a positive integer"),
     temperature: num(values.temperature, "temperature", R1_SAMPLING.temperature, (x) => x >= 0, "a number ≥ 0"),

@@ -20,6 +20,7 @@ import { ChatTemplate, type ChatMessage } from "../formats/chat-template.js";
 import { loadHfModel, type GenerationDefaults, type LoadedHfModel } from "../formats/hf.js";
 import { loadPeftAdapter } from "../model/lora.js";
 import { generateStream, type SampleOutput } from "../model/sample.js";
+import { parsePrecision } from "./flags.js";
 
 export const summary = "stream a completion from a model folder (optionally with a LoRA adapter)";
 
@@ -232,8 +233,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.model) throw new UserError("--model DIR is required", "aha generate --help");
-  const precision = values.precision;
-  if (precision !== "fp32" && precision !== "bf16") throw new UserError(`--precision must be fp32 or bf16, got ${precision}`);
+  const precision = parsePrecision(values.precision);
   const sampling: SamplingFlags = {};
   const t = num(values.temperature, "temperature", (x) => x >= 0, "a number >= 0");
   if (t !== undefined) sampling.temperature = t;

@@ -20,6 +20,7 @@ import { loadHfModel } from "../formats/hf.js";
 import type { HfTokenizer } from "../formats/tokenizer.js";
 import type { Model } from "../model/model.js";
 import { loadPeftAdapter } from "../model/lora.js";
+import { parsePrecision } from "./flags.js";
 
 export const summary = "log-probs of given responses (JSONL in, JSONL out) under a model folder";
 
@@ -190,8 +191,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!values.model) throw new UserError("--model DIR is required", "aha score --help");
   if (!values.input) throw new UserError("--input FILE.jsonl is required", "aha score --help");
-  const precision = values.precision;
-  if (precision !== "fp32" && precision !== "bf16") throw new UserError(`--precision must be fp32 or bf16, got ${precision}`);
+  const precision = parsePrecision(values.precision);
   const batchTokens = Number(values["batch-tokens"]);
   if (!Number.isInteger(batchTokens) || batchTokens <= 0) throw new UserError(`--batch-tokens must be a positive integer`);
 

@@ -8,6 +8,7 @@ import { UserError } from "../errors.js";
 import { ChatTemplate } from "../formats/chat-template.js";
 import { engineFromFolder } from "../rollout/folder.js";
 import { startServer, type RunningServer } from "../serve/server.js";
+import { parsePrecision } from "./flags.js";
 
 export const summary = "serve a model folder over an OpenAI-compatible HTTP API (completions, chat, streaming)";
 
@@ -57,8 +58,7 @@ export async function startFromArgs(argv: string[]): Promise<RunningServer | nul
     return null;
   }
   if (!values.model) throw new UserError("--model DIR is required", "aha serve --help");
-  const precision = values.precision;
-  if (precision !== "fp32" && precision !== "bf16") throw new UserError(`--precision must be fp32 or bf16, got ${precision}`);
+  const precision = parsePrecision(values.precision);
   const port = int(values.port, "port", 0, 8000);
   if (port > 65535) throw new UserError(`--port must be ≤ 65535, got ${port}`);
   const maxLen = values["max-len"] !== undefined ? int(values["max-len"], "max-len", 2, 0) : undefined;
