@@ -14,7 +14,7 @@
 import { parseHfConfig } from "../model/config.js";
 import { Model, type Precision } from "../model/model.js";
 import { initParams } from "../model/params.js";
-import { defineConfig } from "../cli/config.js";
+import { defineConfig } from "../util/config.js";
 import { rlSection, trainSection } from "../rl/config.js";
 import { adamConfig, fullPolicy } from "../rl/policy.js";
 import { train, type MetricsRow } from "../rl/trainer.js";

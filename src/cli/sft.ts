@@ -29,7 +29,7 @@ import { installInterrupt } from "../runs/interrupt.js";
 import { Progress } from "../runs/progress.js";
 import { RunDir, defaultRunName } from "../runs/run-dir.js";
 import { TEMPLATE_NAMES, renderPrompt } from "../tasks/templates.js";
-import { defineConfig, field } from "./config.js";
+import { defineConfig, field } from "../util/config.js";
 import { trainSpec } from "./train.js";
 
 export const summary = "supervised fine-tuning on JSONL prompt/response pairs (loss on the response), full or LoRA";

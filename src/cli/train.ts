@@ -4,7 +4,7 @@
  * shipped models/demo-adder learns to add by reasoning, evaluated before and after on 200 held-out
  * problems × 8 samples at T = 1.0, with summary.json at the end.
  *
- * Config: one schema (src/cli/config.ts) of the task, rl, train, rollout, model and lora sections;
+ * Config: one schema (src/util/config.ts) of the task, rl, train, rollout, model and lora sections;
  * precedence defaults < preset (--algorithm) < the demo's settings (only without --model) < --config
  * file < flags. --resume RUN_DIR takes the run's config.json, flags on top (e.g. more --steps).
  */
@@ -26,7 +26,7 @@ import { Progress } from "../runs/progress.js";
 import { defaultRunName, RunDir } from "../runs/run-dir.js";
 import { rechecks } from "../rl/shaping.js";
 import { makeTask, renderPrompt, resolveTemplate, taskSection, type ChatRenderer, type Task, type TemplateName } from "../tasks/index.js";
-import { defineConfig, field, type Resolved } from "./config.js";
+import { defineConfig, field, type Resolved } from "../util/config.js";
 
 export const summary = "reinforcement learning (GRPO, DAPO, …) on a model folder; no arguments: the built-in demo";
 

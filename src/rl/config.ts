@@ -1,19 +1,18 @@
 /**
  * The RL trainer's config: one zod schema per section, each field with its default, a description
- * and (where it comes from a paper or a public trainer) its source. src/cli/config.ts turns these
+ * and (where it comes from a paper or a public trainer) its source. src/util/config.ts turns these
  * sections into YAML keys, flags, validation messages and `--help`. Keys are flat kebab-case
- * (`clipHigh` → `clip-high`); see the header of src/cli/config.ts.
+ * (`clipHigh` → `clip-high`); see the header of src/util/config.ts.
  *
  * This file imports only zod and the rl layer (it describes sections structurally), so the rl layer
  * does not depend on the cli layer.
  */
 import { z } from "zod";
+import { setting as f } from "../util/config.js";
 import { ADVANTAGE_ESTIMATORS, STD_SCALES } from "./advantages.js";
 import { KL_ESTIMATORS, KL_PLACEMENTS, LOSS_AGGREGATIONS, RATIO_LEVELS } from "./objective.js";
 import { PRESETS, PRESET_NAMES } from "./presets.js";
 
-const f = <S extends z.ZodType>(schema: S, value: z.output<S>, description: string, source?: string): z.ZodDefault<S> =>
-  schema.default(value as never).meta(source ? { description, source } : { description }) as z.ZodDefault<S>;
 
 const enumOf = <T extends string>(xs: readonly T[]) => z.enum(xs as [T, ...T[]]);
 const g = PRESETS.grpo.values;

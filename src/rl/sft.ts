@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
+import { setting as f } from "../util/config.js";
 import { AhaError, UserError } from "../errors.js";
 import { readSafetensors, writeSafetensors } from "../formats/safetensors.js";
 import { clipGradNorm, lrAt } from "../model/optim.js";
@@ -16,8 +17,6 @@ import { microBatches, packSequences, type Sequence } from "./batch.js";
 import type { TrainConfig } from "./config.js";
 import type { CheckpointState, MetricsRow, Policy, ProgressSink, RunSink } from "./trainer.js";
 
-const f = <S extends z.ZodType>(schema: S, value: z.output<S>, description: string, source?: string): z.ZodDefault<S> =>
-  schema.default(value as never).meta(source ? { description, source } : { description }) as z.ZodDefault<S>;
 
 export const sftSchema = z.strictObject({
   data: f(z.string().min(1).nullable(), null, "JSONL file of {prompt, response} pairs (required)."),

@@ -1,15 +1,14 @@
 /**
- * The rollout section of the config (keys: rollout-engine, rollout-endpoint, …; see src/cli/config.ts)
+ * The rollout section of the config (keys: rollout-engine, rollout-endpoint, …; see src/util/config.ts)
  * and the engine it describes: `rolloutEngineFromConfig(c, { model, … })` is the one call a trainer makes
  * for `rollout-engine: local | remote`.
  */
 import { z } from "zod";
+import { setting as f } from "../util/config.js";
 import type { InferenceModel } from "../model/sample.js";
 import type { RolloutEngine } from "./engine.js";
 import { createRolloutEngine } from "./factory.js";
 
-const f = <S extends z.ZodType>(schema: S, value: z.output<S>, description: string, source?: string): z.ZodDefault<S> =>
-  schema.default(value as never).meta(source ? { description, source } : { description }) as z.ZodDefault<S>;
 
 export const rolloutSchema = z.strictObject({
   engine: f(z.enum(["local", "remote"]), "local", "Where rollouts are sampled: local (the policy in this process, KV-cache batch) or remote (an OpenAI-compatible server: vLLM, SGLang, aha serve; set endpoint and model-name, and tis-cap)."),

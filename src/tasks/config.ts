@@ -1,9 +1,8 @@
-/** The task section of the config (keys: task, data, template, held-out, …); see src/cli/config.ts. */
+/** The task section of the config (keys: task, data, template, held-out, …); see src/util/config.ts. */
 import { z } from "zod";
+import { setting as f } from "../util/config.js";
 import { TEMPLATE_NAMES } from "./templates.js";
 
-const f = <S extends z.ZodType>(schema: S, value: z.output<S>, description: string, source?: string): z.ZodDefault<S> =>
-  schema.default(value as never).meta(source ? { description, source } : { description }) as z.ZodDefault<S>;
 
 export const TASK_NAMES = ["arithmetic", "countdown", "kk", "file"] as const;
 export type TaskName = (typeof TASK_NAMES)[number];

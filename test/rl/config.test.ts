@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineConfig, field } from "../../src/cli/config.js";
+import { defineConfig, field } from "../../src/util/config.js";
 import { UserError } from "../../src/errors.js";
 import { rlSection, trainSection } from "../../src/rl/config.js";
 import { PRESETS, PRESET_NAMES } from "../../src/rl/presets.js";

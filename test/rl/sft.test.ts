@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { defineConfig } from "../../src/cli/config.js";
+import { defineConfig } from "../../src/util/config.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
 import { trainSection } from "../../src/rl/config.js";

@@ -4,7 +4,7 @@ import type { ModelConfig } from "../../src/model/config.js";
 import { LoraSet } from "../../src/model/lora.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
-import { defineConfig } from "../../src/cli/config.js";
+import { defineConfig } from "../../src/util/config.js";
 import { rlSection, trainSection } from "../../src/rl/config.js";
 import { adamConfig, fullPolicy, loraPolicy } from "../../src/rl/policy.js";
 import type { TrainerOptions } from "../../src/rl/trainer.js";

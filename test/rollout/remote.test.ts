@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFromArgs } from "../../src/cli/serve.js";
 import { AhaError } from "../../src/errors.js";
 import type { Completion, RolloutEngine, RolloutEvent, RolloutRequest } from "../../src/rollout/engine.js";
-import { defineConfig } from "../../src/cli/config.js";
+import { defineConfig } from "../../src/util/config.js";
 import { rolloutEngineFromConfig, rolloutSchema, rolloutSection } from "../../src/rollout/config.js";
 import { createRolloutEngine } from "../../src/rollout/factory.js";
 import { OpenAIClient, normaliseBaseUrl } from "../../src/rollout/openai-client.js";

@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { afterAll, describe, expect, it } from "vitest";
-import { defineConfig } from "../../src/cli/config.js";
+import { defineConfig } from "../../src/util/config.js";
 import { UserError } from "../../src/errors.js";
 import {
   ARITH_VOCAB,

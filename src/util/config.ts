@@ -353,3 +353,8 @@ export function defineConfig<T extends Sections>(sections: T): ConfigSpec<T> {
 export function field<S extends z.ZodType>(schema: S, defaultValue: z.output<S>, meta: FieldMeta): z.ZodDefault<S> {
   return schema.default(defaultValue as never).meta(meta as unknown as Record<string, unknown>) as z.ZodDefault<S>;
 }
+
+/** `field` with the description (and source) as arguments: `setting(z.int().min(1), 8, "Samples per prompt.", "GRPO paper")`. */
+export function setting<S extends z.ZodType>(schema: S, defaultValue: z.output<S>, description: string, source?: string): z.ZodDefault<S> {
+  return field(schema, defaultValue, source ? { description, source } : { description });
+}
