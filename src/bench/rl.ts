@@ -40,8 +40,8 @@ function benchTask(): Task<unknown> {
   const cd = countdownTask({ seed: 0, heldOutPermille: 50 });
   return {
     ...cd,
-    score: (text, p, ctx) => {
-      const s = cd.score(text, p as never, ctx);
+    score: async (text, p, ctx) => {
+      const s = await cd.score(text, p as never, ctx);
       const sevens = (text.match(/7/g)?.length ?? 0) / Math.max(text.length, 1);
       return { ...s, reward: (s.reward ?? 0) + sevens, parts: { ...s.parts, sevens } };
     },

@@ -120,13 +120,13 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
         seed: fnv1a32(`aha-eval/${o.sampling.seed}/${p.id}`),
       };
       const [completions] = await o.engine.generate([req], o.signal ? { signal: o.signal } : {});
-      const samples = completions!.map((c): SampleRow => {
+      const samples = await Promise.all(completions!.map(async (c): Promise<SampleRow> => {
         const idsOut = c.tokenIds;
         const body = c.finishReason === "stop" && idsOut.length > 0 && stops.has(idsOut[idsOut.length - 1]!) ? idsOut.subarray(0, idsOut.length - 1) : idsOut;
         const response = o.decode && idsOut.length > 0 ? o.decode(body) : c.text ?? "";
-        const s = o.score(response, p, { responsePrefix: prep.responsePrefix });
+        const s = await o.score(response, p, { responsePrefix: prep.responsePrefix });
         return { response, extracted: normaliseAnswer(s.extracted), correct: s.correct, length: c.numTokens ?? idsOut.length, truncated: c.finishReason === "length" };
-      });
+      }));
       const row: ResultRow = {
         id: p.id, question: p.question, answer: p.answer, ...(p.category !== undefined ? { category: p.category } : {}),
         samples, "pass@1": samples.filter((s) => s.correct).length / k,

@@ -46,7 +46,8 @@ export function languageShare(text: string, lang = "en"): number {
 export function scoreLanguage(response: string, _ref: unknown = null, o: LanguageOptions = {}): RewardResult {
   const text = (o.prefix ?? "") + response;
   const tag = o.thinkTag ?? "think";
-  const thought = lastTagSpan(text, tag) ?? text;
+  // No closed think block: the whole response, without its tags (an unclosed "<think>" is no word).
+  const thought = lastTagSpan(text, tag) ?? text.replace(/<\/?[A-Za-z_][\w-]{0,31}>/g, " ");
   const share = languageShare(thought, o.lang ?? "en");
   return { score: share, parts: { language: share }, reason: `${(share * 100).toFixed(0)}% ${o.lang ?? "en"}` };
 }

@@ -427,18 +427,18 @@ async function rollout(o: TrainerOptions, problems: Problem<unknown>[], seed: nu
   phase.generate += (performance.now() - tGen) / 1000;
   const tRew = performance.now();
   const stops = new Set(tokenizer.stopTokenIds);
-  const groups = out.map((completions, g) =>
-    completions.map((c): Sample => {
+  const groups = await Promise.all(out.map((completions, g) => Promise.all(
+    completions.map(async (c): Promise<Sample> => {
       const ids = c.tokenIds;
       const body = c.finishReason === "stop" && ids.length > 0 && stops.has(ids[ids.length - 1]!) ? ids.subarray(0, ids.length - 1) : ids;
       const text = tokenizer.decode(body);
-      const scored = task.score(text, problems[g]!, { responsePrefix: rendered[g]!.responsePrefix });
+      const scored = await task.score(text, problems[g]!, { responsePrefix: rendered[g]!.responsePrefix });
       const truncated = c.finishReason === "length";
       let reward = scored.reward;
       if (reward !== null && rl.overlong === "penalty") reward += overlongPenalty(ids.length, rl.maxNewTokens, rl.overlongBuffer, rl.overlongPenalty);
       return { group: g, problem: problems[g]!, promptText: rendered[g]!.prompt, prompt: prompts[g]!, response: ids, text, scored, reward, truncated, engineLogp: c.logprobs };
     }),
-  );
+  )));
   phase.reward += (performance.now() - tRew) / 1000;
   return groups;
 }

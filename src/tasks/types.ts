@@ -2,6 +2,9 @@
  * A task: where problems come from (a seeded generator or a data file), which part is held out,
  * how a problem becomes a prompt (src/tasks/templates.ts) and how a response is scored.
  */
+import type { ScoreContext, Scored } from "../rewards/types.js";
+
+export type { ScoreContext, Scored } from "../rewards/types.js";
 
 export interface Problem<R = unknown> {
   /** Stable id (generator: "<task>-<index>", file: "<file>:<row>"). */
@@ -15,24 +18,10 @@ export interface Problem<R = unknown> {
   category?: string;
 }
 
-export interface Scored {
-  /** The scalar reward; null = unscorable (left out of the group's baseline, advantage 0). */
-  reward: number | null;
-  parts: Record<string, number>;
-  correct: boolean;
-  extracted: string | null;
-  reason: string;
-}
-
 /** Problems by index: generators are unbounded (size null), files are finite. */
 export interface ProblemSource<R = unknown> {
   size: number | null;
   get(i: number): Problem<R>;
-}
-
-export interface ScoreContext {
-  /** Text the prompt ends with that belongs to the response (the r1-zero template's "<think>"). */
-  responsePrefix: string;
 }
 
 export interface Task<R = unknown> {
@@ -41,7 +30,8 @@ export interface Task<R = unknown> {
   train: ProblemSource<R>;
   /** The first `count` held-out problems (the same for every run with the same task settings). */
   heldOut(count: number): Problem<R>[];
-  score(response: string, problem: Problem<R>, ctx: ScoreContext): Scored;
+  /** The task's verifier (the `accuracy` part of the reward); may be async (the code sandbox). */
+  score(response: string, problem: Problem<R>, ctx: ScoreContext): Scored | Promise<Scored>;
   /** Template used when the config says "auto". */
   defaultTemplate: "r1-zero" | "chat" | "none";
   /** Extra markers of a response re-checking itself (added to the configured recheck words). */

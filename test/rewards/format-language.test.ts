@@ -1,6 +1,5 @@
-/** Format (R1 template shape) and language-consistency rewards; combineRewards and the registry. */
+/** Format (R1 template shape) and language-consistency rewards. */
 import { describe, expect, it } from "vitest";
-import { combineRewards, REWARDS } from "../../src/rewards/index.js";
 import { scoreFormat } from "../../src/rewards/format.js";
 import { languageShare, scoreLanguage } from "../../src/rewards/language.js";
 
@@ -53,28 +52,5 @@ describe("languageShare / scoreLanguage", () => {
   });
   it("an unknown language is a clear error", () => {
     expect(() => languageShare("x", "xx")).toThrow(/unknown language 'xx'/);
-  });
-});
-
-describe("registry and combineRewards", () => {
-  it("the registry has the five named rewards", () => {
-    expect(Object.keys(REWARDS).sort()).toEqual(["countdown", "format", "kk", "language", "math"]);
-  });
-  it("combines weighted rewards into score and parts", () => {
-    const f = combineRewards<string>([
-      { name: "math", fn: REWARDS.math(), weight: 1 },
-      { name: "format", fn: REWARDS.format(), weight: 0.5 },
-      { name: "language", fn: REWARDS.language(), weight: 0.1 },
-    ]);
-    const r = f("<think>so the sum is</think><answer>\\boxed{4}</answer>", "4");
-    expect(r.score).toBeCloseTo(1 + 0.5 + 0.1, 12);
-    expect(r.parts).toMatchObject({ math: 1, format: 0.5, language: 0.1, "math.math": 1, "format.format": 1 });
-    const w = f("\\boxed{5}", "4");
-    expect(w.score).toBeCloseTo(0.1, 12); // only the language part: "boxed" is a Latin word
-    expect(w.reason).toContain("math: wrong");
-  });
-  it("a reward that throws scores 0 and is named", () => {
-    const f = combineRewards([{ name: "boom", fn: () => { throw new Error("bad"); }, weight: 1 }]);
-    expect(f("x", null)).toEqual({ score: 0, parts: { boom: 0 }, reason: "boom: error: bad" });
   });
 });

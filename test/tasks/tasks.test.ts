@@ -121,12 +121,12 @@ describe("countdown and knights & knaves", () => {
     const testQ = new Set(task.heldOut(50).map((x) => x.question));
     for (let i = 0; i < 300; i++) expect(testQ.has(task.train.get(i).question)).toBe(false);
   });
-  it("kk: Logic-RL scores with the template's <think> prefix", () => {
+  it("kk: Logic-RL scores with the template's <think> prefix", async () => {
     const task = kkTask({ seed: 4, heldOutPermille: 100, gen: { minPeople: 2, maxPeople: 3 } });
     const p = task.train.get(0);
     const good = ` reasoning </think> <answer>${p.answer}</answer>`;
     expect(task.score(good, p, { responsePrefix: "<think>" })).toMatchObject({ reward: 3, correct: true });
-    expect(task.score(good, p, ctx).reward).toBe(-1); // without the prefix the format is wrong
+    expect((await task.score(good, p, ctx)).reward).toBe(-1); // without the prefix the format is wrong
     const flipped = p.reference.names.map((n, i) => `${n} is a ${p.reference.solution[i] ? "knave" : "knight"}`).join(", ");
     expect(task.score(` r </think><answer>${flipped}</answer>`, p, { responsePrefix: "<think>" })).toMatchObject({ reward: -0.5, correct: false });
   });

@@ -100,7 +100,7 @@ describe("codeioTask", () => {
     const ctx = { responsePrefix: "<think>" };
     expect(task.score(`</think> <answer>${out.answer}</answer>`, out, ctx)).toMatchObject({ reward: 1, correct: true });
     expect(task.score("</think> <answer>nope</answer>", out, ctx)).toMatchObject({ reward: 0, correct: false });
-    expect(task.score(`<answer>${inp.answer}</answer>`, inp, ctx).reward).toBeNull(); // needs the sandbox
+    expect((await task.score(`<answer>${inp.answer}</answer>`, inp, ctx)).reward).toBeNull(); // needs the sandbox
     expect(await task.scoreAsync(`<answer>${inp.answer}</answer>`, inp)).toMatchObject({ reward: 1, correct: true });
   });
 });
