@@ -1,12 +1,14 @@
 /**
  * The RL layer: advantage estimators, the one objective with its switches, presets, batch shaping,
- * the trainer loop and SFT.
+ * the step's stages, the loop every run shares, the RL trainer and SFT.
  */
 export { computeAdvantages, ADVANTAGE_ESTIMATORS, STD_SCALES, type AdvantageEstimator, type StdScale, type Advantages } from "./advantages.js";
 export { policyObjective, klPerToken, type ObjectiveSettings, type ObjectiveInput, type ObjectiveOutput, type LossAggregation, type KlEstimator, type RatioLevel } from "./objective.js";
 export { PRESETS, PRESET_NAMES, type PresetName } from "./presets.js";
 export { rlSection, trainSection, type RlConfig, type TrainConfig } from "./config.js";
 export { overlongPenalty, zeroVarianceGroups, recheckShare } from "./shaping.js";
-export { train, objectiveSettings, isTimingKey, type TrainerOptions, type TrainerResult, type Policy, type TrainerTokenizer, type RolloutLike, type RunSink, type ProgressSink, type MetricsRow, type SampleRow } from "./trainer.js";
-export { fullPolicy, loraPolicy, adamConfig } from "./policy.js";
+export { train, objectiveSettings, isTimingKey, DEFAULT_STAGES, type Stages, type TrainerOptions, type TrainerResult } from "./trainer.js";
+export { collect, score, selectGroups, makeBatch, reference, advantages, update, meanKl, canFuseOld, type StepContext, type Sample, type Batch, type LogProbs, type AdvantageOut, type UpdateStats, type Phases, type TrainerTokenizer } from "./stages.js";
+export { runLoop, policyComponent, restoreCheckpoint, scheduleOf, type LoopOptions, type LoopResult, type StepReport, type CheckpointComponent, type ResumeFrom, type RunSink, type ProgressSink, type MetricsRow, type SampleRow, type CheckpointState } from "./loop.js";
+export { fullPolicy, loraPolicy, adamConfig, type Policy } from "./policy.js";
 export { sft, sftSection, readSftRows, type SftConfig, type SftExample, type SftOptions } from "./sft.js";

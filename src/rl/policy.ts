@@ -13,7 +13,19 @@ import { readSafetensors } from "../formats/safetensors.js";
 import type { LoraSet } from "../model/lora.js";
 import { Model } from "../model/model.js";
 import { AdamW, type AdamWConfig } from "../model/optim.js";
-import type { Policy } from "./trainer.js";
+
+/** The model being trained, its optimizer, its reference and how its weights are saved. */
+export interface Policy {
+  /** forward/backward of the policy (adapters attached for LoRA). */
+  model: Model;
+  /** The optimizer over the trainable tensors (the model's arenas, or the LoRA adapters'). */
+  optimizer: AdamW;
+  /** log π_ref of the targets (tokens, cuSeqlens, targets → (T)); null when there is no reference (β = 0). */
+  referenceLogp: ((tokens: Int32Array, cuSeqlens: Int32Array, targets: Int32Array) => Float32Array) | null;
+  /** Writes / reads the trainable weights (an HF folder or a PEFT adapter folder). */
+  saveWeights(dir: string): void;
+  loadWeights(dir: string): void;
+}
 
 export function adamConfig(t: { adamBeta1: number; adamBeta2: number; adamEps: number; weightDecay: number }): AdamWConfig {
   return { beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay };

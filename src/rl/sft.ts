@@ -5,17 +5,16 @@
  * cursor); the loss is the mean over all response tokens of the batch.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { z } from "zod";
 import { setting as f } from "../util/config.js";
 import { AhaError, UserError } from "../errors.js";
-import { readSafetensors, writeSafetensors } from "../formats/safetensors.js";
-import { clipGradNorm, lrAt } from "../model/optim.js";
+import { clipGradNorm } from "../model/optim.js";
 import { PromptStream } from "../tasks/stream.js";
 import type { StreamState } from "../tasks/stream.js";
 import { microBatches, packSequences, type Sequence } from "./batch.js";
 import type { TrainConfig } from "./config.js";
-import type { CheckpointState, MetricsRow, Policy, ProgressSink, RunSink } from "./trainer.js";
+import { policyComponent, runLoop, type LoopResult, type MetricsRow, type ProgressSink, type ResumeFrom, type RunSink } from "./loop.js";
+import type { Policy } from "./policy.js";
 
 
 export const sftSchema = z.strictObject({
@@ -70,7 +69,7 @@ export interface SftOptions {
   examples: readonly SftExample[];
   policy: Policy;
   run: RunSink | null;
-  resume?: { dir: string; state: CheckpointState } | null;
+  resume?: ResumeFrom | null;
   signal?: AbortSignal;
   progress?: ProgressSink | null;
   onStep?: (m: MetricsRow) => void;
@@ -78,93 +77,58 @@ export interface SftOptions {
   warn?: (message: string) => void;
 }
 
-interface SftState extends CheckpointState {
-  stream: StreamState;
-  optimizerStep: number;
-  badSteps: number;
+/** One SFT step: cross-entropy on the response tokens of the batch, summed over micro-batches, then clip and AdamW. */
+export function sftStep(policy: Policy, examples: readonly SftExample[], idx: readonly number[], o: { microBatchTokens: number; gradClip: number | null; lr: number }): { loss: number; norm: number; skipped: boolean; tokens: number } {
+  let n = 0;
+  for (const i of idx) n += examples[i]!.response.length;
+  policy.optimizer.grads.zero();
+  let loss = 0;
+  let tokens = 0;
+  for (const mb of microBatches(examples, idx, o.microBatchTokens)) {
+    const pk = packSequences(examples, mb);
+    const { logp } = policy.model.forward(pk.tokens, pk.cuSeqlens, pk.targets, { onlyTargets: true });
+    const dlogp = new Float32Array(pk.tokens.length);
+    for (const pos of pk.respPos)
+      for (const p of pos) {
+        loss -= logp[p]! / n;
+        dlogp[p] = -1 / n;
+      }
+    policy.model.backward(dlogp, null);
+    tokens += pk.tokens.length;
+  }
+  const norm = clipGradNorm(policy.optimizer.grads, o.gradClip ?? Infinity);
+  const skipped = !Number.isFinite(loss) || !Number.isFinite(norm) || n === 0;
+  if (!skipped) policy.optimizer.update(o.lr);
+  return { loss, norm, skipped, tokens };
 }
 
-export async function sft(o: SftOptions): Promise<{ steps: number; stopped: boolean; metrics: MetricsRow[] }> {
-  const { train: tc, policy, run } = o;
+export async function sft(o: SftOptions): Promise<LoopResult> {
+  const { policy } = o;
   if (o.examples.length === 0) throw new AhaError("AHA_NO_DATA", "sft: no examples");
   const source = { size: o.examples.length, get: (i: number) => ({ id: String(i), question: "", answer: "", reference: i }) };
-  let step = 0;
-  let badSteps = 0;
-  let streamState: StreamState = { cursor: 0 };
-  if (o.resume) {
-    const s = o.resume.state as SftState;
-    policy.loadWeights(path.join(o.resume.dir, "model"));
-    const opt = readSafetensors(path.join(o.resume.dir, "optimizer.safetensors"));
-    policy.optimizer.importState({ step: s.optimizerStep, tensors: new Map([...opt.tensors].map(([k, v]) => [k, v.data])) });
-    streamState = s.stream;
-    step = s.step;
-    badSteps = s.badSteps;
-  }
-  const stream = new PromptStream(source, tc.seed, streamState);
-  const schedule = { lr: tc.lr, warmupSteps: tc.warmupSteps, totalSteps: tc.steps, decay: tc.lrSchedule, minLrRatio: 0 };
-  const startTime = performance.now() / 1000 - (run?.readMetrics().at(-1)?.time ?? 0);
-  const all: MetricsRow[] = [];
-  const save = async (): Promise<void> => {
-    if (!run) return;
-    const state: SftState = { step, stream: stream.state(), optimizerStep: policy.optimizer.step, badSteps };
-    await run.saveCheckpoint(state, (dir) => {
-      policy.saveWeights(path.join(dir, "model"));
-      const ex = policy.optimizer.exportState();
-      writeSafetensors(path.join(dir, "optimizer.safetensors"), [...ex.tensors].map(([name, data]) => ({ name, shape: [data.length], data })));
-    }, 2);
-  };
-
-  let stopped = false;
-  while (step < tc.steps) {
-    await new Promise((resolve) => setImmediate(resolve)); // let signals (Ctrl-C) and timers in between steps
-    if (o.signal?.aborted) {
-      stopped = true;
-      break;
-    }
-    const t0 = performance.now();
-    const idx = stream.next(o.sft.batchSize).map((p) => p.reference);
-    let n = 0;
-    for (const i of idx) n += o.examples[i]!.response.length;
-    policy.optimizer.grads.zero();
-    let loss = 0;
-    let tokens = 0;
-    for (const mb of microBatches(o.examples, idx, o.sft.microBatchTokens)) {
-      const pk = packSequences(o.examples, mb);
-      const { logp } = policy.model.forward(pk.tokens, pk.cuSeqlens, pk.targets, { onlyTargets: true });
-      const dlogp = new Float32Array(pk.tokens.length);
-      for (const pos of pk.respPos)
-        for (const p of pos) {
-          loss -= logp[p]! / n;
-          dlogp[p] = -1 / n;
-        }
-      policy.model.backward(dlogp, null);
-      tokens += pk.tokens.length;
-    }
-    const norm = clipGradNorm(policy.optimizer.grads, tc.gradClip ?? Infinity);
-    const skipped = !Number.isFinite(loss) || !Number.isFinite(norm) || n === 0;
-    if (!skipped) policy.optimizer.update(lrAt(step + 1, schedule));
-    step++;
-    badSteps = skipped ? badSteps + 1 : 0;
-    if (skipped) o.warn?.(`step ${step}: non-finite loss or gradient (NaN/Inf); update skipped (${badSteps} in a row, the run stops at ${tc.maxBadSteps})`);
-    const secs = (performance.now() - t0) / 1000;
-    const row: MetricsRow = { step, time: performance.now() / 1000 - startTime, loss, grad_norm: norm, lr: lrAt(step, schedule), skipped: skipped ? 1 : 0, "tokens_per_s/train": tokens / Math.max(secs, 1e-9), "seconds/step": secs };
-    all.push(row);
-    if (run) {
-      run.appendMetrics(row);
-      run.setStep(step);
-    }
-    o.onStep?.(row);
-    o.progress?.update(step, { loss });
-    if (badSteps >= tc.maxBadSteps) {
-      o.progress?.finish();
-      const msg = `${badSteps} steps in a row had a non-finite loss or gradient (NaN/Inf); stopping at step ${step}`;
-      run?.setState("crashed", msg);
-      throw new AhaError("AHA_NAN_STEPS", msg, "lower --lr or set --grad-clip");
-    }
-    if (run && tc.saveEvery > 0 && step % tc.saveEvery === 0 && step < tc.steps) await save();
-  }
-  o.progress?.finish();
-  await save();
-  run?.setState(stopped ? "stopped" : "finished");
-  return { steps: step, stopped, metrics: all };
+  let stream = new PromptStream(source, o.train.seed);
+  return runLoop({
+    train: o.train,
+    components: [policyComponent(policy)],
+    run: o.run,
+    ...(o.resume ? { resume: o.resume } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    progress: o.progress ?? null,
+    ...(o.onStep ? { onStep: o.onStep } : {}),
+    ...(o.warn ? { warn: o.warn } : {}),
+    nanHint: "lower --lr or set --grad-clip",
+    state: {
+      save: () => ({ stream: stream.state() }),
+      load: (s) => {
+        stream = new PromptStream(source, o.train.seed, s["stream"] as StreamState);
+      },
+    },
+    step: async (_step, lr) => {
+      const t0 = performance.now();
+      const idx = stream.next(o.sft.batchSize).map((p) => p.reference);
+      const r = sftStep(policy, o.examples, idx, { microBatchTokens: o.sft.microBatchTokens, gradClip: o.train.gradClip, lr });
+      const secs = (performance.now() - t0) / 1000;
+      return { metrics: { loss: r.loss, grad_norm: r.norm, "tokens_per_s/train": r.tokens / Math.max(secs, 1e-9) }, skipped: r.skipped, progress: { loss: r.loss } };
+    },
+  });
 }

@@ -18,7 +18,7 @@ export const cfg: ModelConfig = {
   qkvBias: false, oBias: false, mlpBias: false, qkNorm: false, maxPositionEmbeddings: 128, initializerRange: 0.3,
 };
 export const spec = defineConfig({ rl: rlSection, train: trainSection });
-const tokenizer = {
+export const tokenizer = {
   encode: (t: string) => [ARITH_SPECIAL.bos, ...arithEncode(t)],
   decode: (ids: ArrayLike<number>) => arithDecode(Array.from(ids).filter((i) => i > ARITH_SPECIAL.eos)),
   stopTokenIds: [ARITH_SPECIAL.eos],
@@ -35,7 +35,7 @@ export function setup(argv: string[], o: { lora?: boolean } = {}) {
     lora.attach();
     policy = loraPolicy(lora, adamConfig(c.train), { reference: c.rl.klCoef !== 0 });
   } else policy = fullPolicy(model, adamConfig(c.train), { reference: c.rl.klCoef !== 0 });
-  const engine = new LocalRolloutEngine(model, { slots: 16, maxLen: 32 });
+  const engine = new LocalRolloutEngine(model, { slots: 16, maxLen: 32, decode: tokenizer.decode });
   // A random model never adds correctly: score the share of 7s instead, so groups have reward variance.
   const arith = arithmeticTask({ seed: c.train.seed, heldOutPermille: 50 });
   const task: Task<unknown> = {

@@ -25,7 +25,7 @@ afterAll(() => {
   for (const d of roots) fs.rmSync(d, { recursive: true, force: true });
 });
 
-const REQUIRED = ["reward/mean", "reward/std", "reward/sevens", "accuracy", "format_rate", "groups/zero_variance_frac", "length/mean", "length/min", "length/max", "length/truncated_frac", "recheck_share", "entropy", "kl", "clip/low_frac", "clip/high_frac", "loss/policy", "grad_norm", "lr", "tokens_per_s/rollout", "tokens_per_s/train", "seconds/generate", "seconds/reward", "seconds/reference", "seconds/train", "seconds/step"];
+const REQUIRED = ["reward/mean", "reward/std", "reward/accuracy", "reward/accuracy.sevens", "accuracy", "format_rate", "groups/zero_variance_frac", "length/mean", "length/min", "length/max", "length/truncated_frac", "recheck_share", "entropy", "kl", "clip/low_frac", "clip/high_frac", "loss/policy", "grad_norm", "lr", "tokens_per_s/rollout", "tokens_per_s/train", "seconds/generate", "seconds/reward", "seconds/reference", "seconds/train", "seconds/step"];
 const noTiming = (rows: MetricsRow[]) => rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !isTimingKey(k))));
 
 describe("trainer", () => {

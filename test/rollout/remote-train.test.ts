@@ -13,7 +13,7 @@ import { createRolloutEngine } from "../../src/rollout/factory.js";
 import { LocalRolloutEngine } from "../../src/rollout/local.js";
 import { startServer } from "../../src/serve/server.js";
 import { ARITH_SPECIAL } from "../../src/tasks/arithmetic.js";
-import { cfg, setup } from "../rl/tiny.js";
+import { cfg, setup, tokenizer } from "../rl/tiny.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,7 +28,7 @@ describe("remote rollouts in the trainer", () => {
     const dir = mkdtempSync(join(tmpdir(), "aha-remote-train-"));
     writeByteTokenizer(dir); // text is not used: prompts and completions travel as token ids
     const srv = await startServer({
-      engine: new LocalRolloutEngine(served, { slots: 16, maxLen: 64 }), tokenizer: HfTokenizer.fromFolder(dir), modelName: "tiny",
+      engine: new LocalRolloutEngine(served, { slots: 16, maxLen: 64, decode: tokenizer.decode }), /* decodes for the task's stop strings */ tokenizer: HfTokenizer.fromFolder(dir), modelName: "tiny",
       maxLen: 64, vocabSize: cfg.vocabSize, stopTokenIds: [ARITH_SPECIAL.eos], chat: null, port: 0,
     });
     try {
