@@ -14,6 +14,7 @@ export { scoreCountdown, generateCountdown } from "./countdown.js";
 export { scoreKK, generateKK } from "./kk.js";
 export { scoreFormat } from "./format.js";
 export { scoreLanguage } from "./language.js";
+export { judgeReward, parseVerdict, judgedAnswer, compileJudgeTemplate, judgeUrl, JUDGE_TEMPLATE, JUDGE_PLACEHOLDERS, type JudgeOptions } from "./judge.js";
 
 export interface MathRewardOptions extends MathOptions {
   /** Score for a correct answer (1) and for a wrong or missing one (0). */
