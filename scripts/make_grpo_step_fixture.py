@@ -24,6 +24,11 @@ independently of the TypeScript code (the model's forward pass is scripts/make_f
 Two steps run on the same fixed samples, so step 2 has π_θ ≠ π_ref (KL > 0); mini-batches 2 or
 epochs 2 make the later updates' ratios ≠ 1, and the learning rate is large enough that the clip is
 active on some tokens (asserted below, as are the KL, the grad-norm clipping and the dropped group).
+AdamW's ε is 1e-3, not torch's 1e-8: an early Adam step moves a weight by lr·g/(|g| + ε), whose
+sensitivity to the gradient, lr·ε/(|g| + ε)², reaches lr/ε for a tiny g, so with ε = 1e-8 the fp32
+rounding of a near-zero gradient element (~1e-9) could move that weight by ~1e-3·lr against this
+float64 reference; with ε = 1e-3 the amplification is at most lr/ε = 30 and the comparison is well
+conditioned (and the placement of ε relative to the bias corrections still matters).
 
 The trainer's metrics are, per step: loss/policy, loss/kl, loss/total and grad_norm (means over the
 step's optimizer updates; grad_norm before clipping), clip/low_frac and clip/high_frac (tokens with
@@ -73,7 +78,7 @@ PRESETS = {
                    "agg": "seq-mean-token-mean", "overlong": False, "dynamic": False},
         "run": {"prompts_per_step": 4, "epochs": 1, "mini_batches": 2, "lr": 0.02, "schedule": "constant",
                 "warmup": 2, "total_steps": 2, "grad_clip": 1.0, "weight_decay": 0.1,
-                "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8, "micro_batch_tokens": 8192},
+                "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-3, "micro_batch_tokens": 8192},
         "stream": [0, 1, 2, 3, 0, 1, 2, 3],
     },
     "dr-grpo": {
@@ -81,7 +86,7 @@ PRESETS = {
                    "agg": "seq-mean-token-sum-norm", "overlong": False, "dynamic": False},
         "run": {"prompts_per_step": 2, "epochs": 2, "mini_batches": 1, "lr": 0.02, "schedule": "cosine",
                 "warmup": 1, "total_steps": 4, "grad_clip": None, "weight_decay": 0.0,
-                "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-8, "micro_batch_tokens": 40},
+                "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-3, "micro_batch_tokens": 40},
         "stream": [0, 3, 0, 3],
     },
     "dapo": {
@@ -90,7 +95,7 @@ PRESETS = {
                    "dynamic": True, "dynamic_rounds": 2},
         "run": {"prompts_per_step": 2, "epochs": 1, "mini_batches": 2, "lr": 0.03, "schedule": "constant",
                 "warmup": 0, "total_steps": 2, "grad_clip": 0.5, "weight_decay": 0.0,
-                "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-8, "micro_batch_tokens": 8192},
+                "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-3, "micro_batch_tokens": 8192},
         # step 1: prompts 0, 1 → 1 is dropped (all rewards equal) → one more: 3; step 2: 0, 3 again
         "stream": [0, 1, 3, 0, 3],
     },

@@ -16,14 +16,15 @@ import { expectedWeights, loadScenario, scenarioOptions, type Scenario } from ".
 const sc: Scenario = loadScenario();
 
 /**
- * Weights: fp32 forward/backward against float64 torch, then AdamW, whose first steps move each weight
- * by nearly sign(g)·lr, so a weight whose gradient is tiny moves by an amount that depends on the last
- * bits of that gradient; hence an absolute part relative to lr (measured: max |diff| ≤ 1.9e-6 at
- * lr 0.02–0.03, i.e. ≤ 1e-4·lr).
+ * Weights: fp32 forward/backward against float64 torch, then AdamW, which moves a weight by about
+ * lr·g/(|g| + ε): an error δ in a gradient element becomes up to lr·δ/ε in the weight (the fixture
+ * uses ε = 1e-3 to keep that factor at 30; see the script). Hence an absolute part relative to lr.
+ * Measured max |diff| over both steps and all tensors: 1.2e-6 (native kernels), 2.8e-7 (AHA_BACKEND=ts),
+ * at lr 0.02–0.03; the tolerance is 5e-6..7.5e-6.
  */
 const W = { rtol: 1e-5, atolOfLr: 2.5e-4 };
-/** Metrics: fp32 log-probs summed in fp64 (measured ≤ 2.3e-7 relative); clip fractions are counts, exact. */
-const M = { atol: 1e-7, rtol: 2e-6 };
+/** Metrics: fp32 log-probs summed in fp64 (measured ≤ 2.7e-7 absolute, 1e-6 relative); clip fractions are counts, exact. */
+const M = { atol: 2e-7, rtol: 5e-6 };
 
 interface Outcome {
   metrics: MetricsRow[];
@@ -88,6 +89,9 @@ const MUTANTS: [string, string[]][] = [
   ["grpo", ["--kl-estimator", "k1"]],
   ["grpo", ["--grad-clip", "none"]],
   ["grpo", ["--weight-decay", "0"]],
+  ["grpo", ["--adam-eps", "1e-8"]],
+  ["grpo", ["--adam-beta2", "0.999"]],
+  ["grpo", ["--warmup-steps", "0"]],
   ["grpo", ["--mini-batches", "1"]],
   ["dr-grpo", ["--loss-agg", "seq-mean-token-sum"]],
   ["dr-grpo", ["--clip-low", "0.3"]],
