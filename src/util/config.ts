@@ -60,7 +60,7 @@ export interface FieldInfo {
 
 /** A value's origin, for messages: `--clip-high`, `config.yaml:3`, `preset dapo`. */
 type Origin = string;
-interface Given {
+export interface Given {
   value: unknown;
   origin: Origin;
 }
@@ -245,6 +245,29 @@ export class ConfigSpec<T extends Sections> {
       out.set(key, { value, origin: where });
     }
     if (errors.length) throw new UserError(errors.join("\n"));
+    return out;
+  }
+
+  /**
+   * A settings object (a library call's equivalent of a YAML file) → given values. Keys are the flat
+   * keys (`clip-high`) or their camelCase (`clipHigh`); strings are read as on the command line
+   * ("0.28", "none", "a,b"). Unknown keys are errors naming the key (with a "did you mean").
+   */
+  fromObject(obj: Record<string, unknown>, where = "settings"): Map<string, Given> {
+    const out = new Map<string, Given>();
+    const errors: string[] = [];
+    for (const [k, v] of Object.entries(obj)) {
+      if (v === undefined) continue;
+      const key = this.fields.has(k) ? k : kebab(k);
+      const f = this.fields.get(key);
+      if (!f) {
+        errors.push(this.unknownKey(k, `${where}.${k}`));
+        continue;
+      }
+      const value = typeof v === "string" && f.kind !== "string" && f.kind !== "enum" ? this.coerce(f, v) : v;
+      out.set(key, { value, origin: `${where}.${k}` });
+    }
+    if (errors.length) throw new UserError(errors.join("\n"), undefined, "AHA_BAD_CONFIG");
     return out;
   }
 

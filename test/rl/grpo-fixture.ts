@@ -8,7 +8,8 @@ import { readSafetensors } from "../../src/formats/safetensors.js";
 import { parseHfConfig } from "../../src/model/config.js";
 import { Model } from "../../src/model/model.js";
 import { adamConfig, fullPolicy } from "../../src/rl/policy.js";
-import type { CompletionLike, RolloutLike, RolloutRequestLike, TrainerOptions } from "../../src/rl/trainer.js";
+import type { TrainerOptions } from "../../src/rl/trainer.js";
+import type { Completion, RolloutEngine, RolloutRequest } from "../../src/rollout/engine.js";
 import type { Problem, Task } from "../../src/tasks/types.js";
 import { spec } from "./tiny.js";
 
@@ -66,14 +67,14 @@ export function expectedWeights(preset: string): Map<string, Float32Array> {
 }
 
 /** A rollout engine that answers each prompt with the fixture's responses; counts its calls. */
-export class FixedEngine implements RolloutLike {
+export class FixedEngine implements Pick<RolloutEngine, "logprobKind" | "generate"> {
   readonly logprobKind = "none" as const;
   calls = 0;
   private readonly byPrompt = new Map<string, ScenarioResponse[]>();
   constructor(private readonly sc: Scenario) {
     for (const p of sc.prompts) this.byPrompt.set(p.ids.join(" "), p.responses);
   }
-  async generate(requests: readonly RolloutRequestLike[]): Promise<CompletionLike[][]> {
+  async generate(requests: readonly RolloutRequest[]): Promise<Completion[][]> {
     this.calls++;
     return requests.map((r) => {
       const key = Array.from(r.promptIds).join(" ");
@@ -82,7 +83,7 @@ export class FixedEngine implements RolloutLike {
       if (r.n !== this.sc.group_size) throw new Error(`FixedEngine: n = ${r.n}, the fixture has G = ${this.sc.group_size}`);
       if (r.maxNewTokens !== this.sc.max_new_tokens) throw new Error(`FixedEngine: maxNewTokens ${r.maxNewTokens} != ${this.sc.max_new_tokens}`);
       if (!r.stopTokenIds?.includes(this.sc.eos)) throw new Error("FixedEngine: EOS is not a stop token");
-      return resps.map((c) => ({ tokenIds: Int32Array.from(c.ids), logprobs: null, finishReason: c.finish }));
+      return resps.map((c, j) => ({ requestIndex: 0, sampleIndex: j, tokenIds: Int32Array.from(c.ids), logprobs: null, finishReason: c.finish }));
     });
   }
 }
