@@ -130,7 +130,7 @@ describe("countdown and knights & knaves", () => {
     const p = task.train.get(0);
     const good = ` reasoning </think> <answer>${p.answer}</answer>`;
     expect(task.score(good, p, { responsePrefix: "<think>" })).toMatchObject({ reward: 3, correct: true });
-    expect(task.score(good, p, ctx).reward).toBe(-1); // without the prefix the format is wrong
+    expect(task.score(good, p, ctx).reward).toBe(-3); // without the prefix the format is wrong: −1, and the answer is not scored: −2
     const flipped = p.reference.names.map((n, i) => `${n} is a ${p.reference.solution[i] ? "knave" : "knight"}`).join(", ");
     expect(task.score(` r </think><answer>${flipped}</answer>`, p, { responsePrefix: "<think>" })).toMatchObject({ reward: -0.5, correct: false });
   });
