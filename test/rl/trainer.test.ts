@@ -1,6 +1,7 @@
 // The trainer loop end to end on a tiny random model and the arithmetic task: metrics and samples
 // in the run directory, exact resume (6 steps = 3 + resumed 3), NaN steps skipped then stopping,
-// Ctrl-C (abort) saving a checkpoint, LoRA with the adapters-off reference.
+// Ctrl-C (abort) saving a checkpoint, LoRA with the adapters-off reference, dynamic sampling (which
+// prompts are drawn and which groups are trained, on a task with known zero-variance groups).
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
