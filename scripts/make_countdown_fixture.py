@@ -2,10 +2,12 @@
 """Golden scores for Countdown: TinyZero's scoring (verl/utils/reward_score/countdown.py,
 compute_score with format_score=0.1, score=1.0), re-implemented from its documented behaviour,
 applied to a fixed set of responses. Writes test/rewards/fixtures/countdown_tinyzero.json
-({"magic": "aha-countdown-tinyzero", "version": 1, "cases": [...]}).
+({"magic": "aha-countdown-tinyzero", "version": 2, "cases": [...]}).
 
-Each case: numbers, target, response (the text after the prompt), tinyzero (its score) and
-`accident` (null, or why TinyZero's score is an accident we deliberately do not copy: float
+Each case: numbers, target, response (the text after the prompt), prefix (what the prompt ends with
+that belongs to the response: "" for a prompt ending "Assistant:", or "<think>" for TinyZero's own
+base prompt, which ends "Assistant: Let me solve this step by step.\n<think>"), tinyzero (its score)
+and `accident` (null, or why TinyZero's score is an accident we deliberately do not copy: float
 equality, last-line-only extraction, '.'/'**'/'//' accepted by its character check).
 Run: /usr/bin/python3 scripts/make_countdown_fixture.py
 """
@@ -45,8 +47,9 @@ def evaluate_equation(eq):
         return None
 
 
-def tinyzero(response, numbers, target):
-    eq = extract_solution("User: ... Assistant:" + response)
+def tinyzero(response, numbers, target, prefix):
+    prompt = "User: ... Assistant:" if prefix == "" else "User: ... Assistant: Let me solve this step by step.\n" + prefix
+    eq = extract_solution(prompt + response)
     if eq is None:
         return 0
     if not validate_equation(eq, numbers):
@@ -58,6 +61,7 @@ def tinyzero(response, numbers, target):
 
 
 A = lambda eq: "<think>let me try</think> <answer>" + eq + "</answer>"  # noqa: E731 — one line on one line
+T = lambda numbers, target, response, accident: (numbers, target, response, accident, "<think>")  # noqa: E731
 
 CASES = [
     # valid
@@ -83,7 +87,16 @@ CASES = [
     ([1, 2, 3], 6, A("__import__('os').system('ls')"), None), ([1, 1], 2, A("1+1; import os"), None),
     ([1, 2, 3], 6, A("eval('1+2+3')"), None), ([1, 2, 3], 6, A("(lambda: 6)()"), None),
     ([1, 2, 3], 6, A("1+2+3 # comment"), None),
+    # an answer inside the thinking (T: TinyZero's prompt, whose "<think>" the response continues)
+    T([1, 2, 3], 6, " 1+2+3 works <answer>1+2+3</answer>\nlet me check again\n</think>", None),
+    T([1, 2, 3], 6, " 1+2+3 works <answer>1+2+3</answer>\nstill checking", None),
+    T([1, 2, 3], 6, " maybe <answer>1+2</answer>\nno\n</think> <answer>1+2+3</answer>", None),
+    T([1, 2, 3], 6, " maybe <answer>1+2+3</answer>\nno\n</think> <answer>1+2</answer>", None),
+    T([1, 2, 3], 6, " 1+2+3\n</think>\n<answer>1+2+3</answer>", None),
+    ([1, 2, 3], 6, "<think>try <answer>1+2+3</answer>\nhmm, wait\n</think>", None),
     # TinyZero's accidents
+    T([1, 2, 3], 6, " 1+2+3 works <answer>1+2+3</answer> let me check again</think>",
+      "an answer inside the thinking counts when it is on the last line (only the last-line search guards the thinking)"),
     ([999999, 1000000], 1, A("1000000/999999"), "float tolerance 1e-5 accepts 1000000/999999 as 1"),
     ([1, 2, 3], 6, "<think>x</think>\n<answer>1+2+3</answer>\nDone.", "only the last line is searched for <answer>"),
     ([1, 2, 3], 6, "<answer>\n1+2+3\n</answer>", "an answer span across lines is never found"),
@@ -95,12 +108,13 @@ CASES = [
 
 def main():
     out = []
-    for numbers, target, response, accident in CASES:
-        out.append({"numbers": numbers, "target": target, "response": response,
-                    "tinyzero": tinyzero(response, numbers, target), "accident": accident})
+    for numbers, target, response, accident, *rest in CASES:
+        prefix = rest[0] if rest else ""
+        out.append({"numbers": numbers, "target": target, "response": response, "prefix": prefix,
+                    "tinyzero": tinyzero(response, numbers, target, prefix), "accident": accident})
     path = os.path.join(os.path.dirname(__file__), "..", "test", "rewards", "fixtures", "countdown_tinyzero.json")
     with open(path + ".tmp", "w") as f:
-        json.dump({"magic": "aha-countdown-tinyzero", "version": 1, "cases": out}, f, indent=1)
+        json.dump({"magic": "aha-countdown-tinyzero", "version": 2, "cases": out}, f, indent=1)
         f.write("\n")
     os.replace(path + ".tmp", path)
     print(f"wrote {len(out)} cases to {path}")

@@ -10,7 +10,10 @@
  *     1000000/999999 is not 1 (TinyZero: |result − target| < 1e-5 in floating point);
  *   - the answer span may be on any line (TinyZero looks only at the last line of the output);
  *   - `.` is not accepted (TinyZero's character check allows it, so "1.5" passed as the numbers 1, 5);
- *   - `**` and `//` are rejected (TinyZero's eval would compute powers / floor division).
+ *   - `**` and `//` are rejected (TinyZero's eval would compute powers / floor division);
+ *   - an answer inside the thinking is not the answer (see `extractEquation`): TinyZero has no such
+ *     rule, only its last-line search keeps such an answer from counting, so it still counts when it
+ *     sits on the line of the </think>.
  * Like TinyZero, a unary minus is accepted and "Assistant:" (if present) starts the response.
  */
 import { lastTagSpan } from "./extract.js";
@@ -31,6 +34,8 @@ export interface CountdownOptions {
   formatScore?: number;
   /** Score when no answer span exists (TinyZero: 0). */
   noAnswerScore?: number;
+  /** Text the prompt already contains before the response (the r1-zero template's "<think>"). */
+  prefix?: string;
 }
 
 /** Longest equation we parse (characters). */
@@ -127,11 +132,23 @@ function numbersOf(e: Expr, out: bigint[] = []): bigint[] {
   return out;
 }
 
-/** The equation text TinyZero would score: the last <answer> span after "Assistant:" if present. */
-export function extractEquation(response: string): string | null {
-  const at = response.indexOf("Assistant:");
-  const text = at >= 0 ? response.slice(at + "Assistant:".length) : response;
-  const span = lastTagSpan(text, "answer");
+/**
+ * The equation to score: the last <answer>…</answer> span of `prefix + response` that lies after the
+ * last </think> (when there is one), before any <think> opened after it (a think block that never
+ * closes: the response stopped while thinking), and after the first "Assistant:" if present (TinyZero's
+ * start of the response, for text that includes the prompt). An answer written inside the thinking is
+ * a draft, not the answer: with the r1-zero template (prefix "<think>"), "… <answer>1+2</answer> more
+ * thoughts </think>" has no answer.
+ */
+export function extractEquation(response: string, prefix = ""): string | null {
+  const text = prefix + response;
+  const lastClose = text.lastIndexOf("</think>");
+  const afterThink = lastClose >= 0 ? lastClose + "</think>".length : 0;
+  const reopened = text.indexOf("<think>", afterThink);
+  const end = reopened >= 0 ? reopened : text.length;
+  const at = text.indexOf("Assistant:");
+  const start = Math.max(afterThink, at >= 0 ? at + "Assistant:".length : 0);
+  const span = start < end ? lastTagSpan(text.slice(start, end), "answer") : null;
   return span === null ? null : span.trim();
 }
 
@@ -139,7 +156,7 @@ export function scoreCountdown(response: string, ref: CountdownRef, opts: Countd
   const full = opts.score ?? 1.0;
   const partial = opts.formatScore ?? 0.1;
   const none = opts.noAnswerScore ?? 0;
-  const eq = extractEquation(response);
+  const eq = extractEquation(response, opts.prefix);
   if (eq === null) return { score: none, parts: { countdown: none }, reason: "no answer" };
   const fail = (reason: string): RewardResult => ({ score: partial, parts: { countdown: partial }, reason });
   let e: Expr;

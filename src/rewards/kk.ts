@@ -6,10 +6,12 @@
  * language; a puzzle is kept only when exactly one assignment is consistent (checked by brute force
  * over all 2^n assignments).
  *
- * Verifier: scoring as Logic-RL's `kk.py:compute_score`: format +1 when the response has exactly one
- * <think>…</think> followed by exactly one <answer>…</answer>, else −1; answer (only scored when the
- * format is right): +2 when every person's role is stated and all are right, −1.5 when all are stated
- * but one is wrong, −2 when someone's role cannot be found. All values configurable.
+ * Verifier: scoring as Logic-RL's released `verl/utils/reward_score/kk.py:compute_score`: format +1
+ * when the response has exactly one <think>…</think> followed by exactly one <answer>…</answer>, else
+ * −1; answer: +2 when every person's role is stated and all are right, −1.5 when all are stated but
+ * some are wrong, −2 when the answer cannot be parsed (see `parseKKAnswer`) — and −2 too when the
+ * format is wrong (the answer is then not looked at). So a format failure totals −3, below a
+ * well-formed unparseable answer (−1). All values configurable.
  */
 import { lastTagSpan } from "./extract.js";
 import { mulberry32, randInt, shuffle } from "./rng.js";
@@ -158,7 +160,7 @@ export interface KKOptions {
   formatReward?: number; // ±1 (Logic-RL)
   correctReward?: number; // +2
   wrongReward?: number; // −1.5
-  unparsableReward?: number; // −2
+  unparsableReward?: number; // −2, also the answer part when the format is wrong (Logic-RL)
   /** Text the prompt already contains before the response (e.g. "<think>" when the template prefills it). */
   prefix?: string;
 }
@@ -167,11 +169,19 @@ function esc(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** Role per name from the answer text ("Zoey is a knight"), or null when a name's role is missing. */
+/**
+ * Role per name from the answer text, as Logic-RL's `parse_model_answer`: the words "knight" and
+ * "knave" (counted anywhere, case-insensitively) must appear exactly once per person — so a hedge
+ * ("Zoey is a knight or a knave") or an extra claim does not parse — and each name must be stated as
+ * "Zoey is a knight" / "Zoey is a knave" (the first such statement counts). Null when it does not parse.
+ */
 export function parseKKAnswer(answer: string, names: string[]): boolean[] | null {
+  const lower = answer.toLowerCase();
+  const roleWords = lower.split("knight").length - 1 + (lower.split("knave").length - 1);
+  if (roleWords !== names.length) return null;
   const out: boolean[] = [];
   for (const name of names) {
-    const m = new RegExp(`\\b${esc(name)}\\b\\s+is\\s+(?:a\\s+)?(knight|knave)s?\\b`, "i").exec(answer);
+    const m = new RegExp(`\\b${esc(name)}\\b\\s+is\\s+a\\s+\\b(knight|knave)\\b`, "i").exec(answer);
     if (!m) return null;
     out.push((m[1] as string).toLowerCase() === "knight");
   }
@@ -194,8 +204,9 @@ export function scoreKK(response: string, ref: Pick<KKPuzzle, "names" | "solutio
   const text = (opts.prefix ?? "") + response;
   const formatOk = kkFormatOk(text);
   const format = formatOk ? fmt : -Math.abs(fmt);
-  let answer = 0;
-  let reason = formatOk ? "" : "bad format";
+  // Logic-RL scores the answer of a badly formatted response as unparseable (−2), unread
+  let answer = opts.unparsableReward ?? -2;
+  let reason = "bad format";
   if (formatOk) {
     const span = lastTagSpan(text, "answer") ?? "";
     const pred = parseKKAnswer(span, ref.names);

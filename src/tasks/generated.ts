@@ -3,7 +3,7 @@
  * scored by their verifiers. Problems come in chunks from the generator (chunk c uses a seed derived
  * from the run's seed, the side and c), filtered by the hash split.
  */
-import { generateCountdown, scoreCountdown, type CountdownGenOptions, type CountdownRef } from "../rewards/countdown.js";
+import { extractEquation, generateCountdown, scoreCountdown, type CountdownGenOptions, type CountdownRef } from "../rewards/countdown.js";
 import { lastTagSpan } from "../rewards/extract.js";
 import { generateKK, scoreKK, type KKGenOptions, type KKPuzzle } from "../rewards/kk.js";
 import { fnv1a32 } from "../util/rng.js";
@@ -51,10 +51,10 @@ export function countdownTask(o: GeneratedOptions & { gen?: CountdownGenOptions 
     name: "countdown",
     train: chunkedSource("countdown", "train", o.seed, o.heldOutPermille, gen),
     heldOut: (count) => Array.from({ length: count }, (_, i) => test.get(i)),
-    score: (response, problem) => {
-      const r = scoreCountdown(response, problem.reference);
+    score: (response, problem, ctx) => {
+      const r = scoreCountdown(response, problem.reference, { prefix: ctx.responsePrefix });
       const correct = r.reason === "correct";
-      return { reward: r.score, parts: { ...r.parts, accuracy: correct ? 1 : 0 }, correct, extracted: lastTagSpan(response, "answer")?.trim() ?? null, reason: r.reason };
+      return { reward: r.score, parts: { ...r.parts, accuracy: correct ? 1 : 0 }, correct, extracted: extractEquation(response, ctx.responsePrefix), reason: r.reason };
     },
     defaultTemplate: "r1-zero",
   };

@@ -1,6 +1,7 @@
 /**
  * Countdown, scored as TinyZero's countdown.py:compute_score (0 no answer / 0.1 invalid or wrong /
- * 1 correct), with its accidents corrected: floating-point equality and last-line-only extraction.
+ * 1 correct), with its accidents corrected: floating-point equality and last-line-only extraction
+ * (and with it, an answer inside the thinking counting when it is on the last line).
  * Expected values follow TinyZero's code read by hand, each case commented with why.
  */
 import { readFileSync } from "node:fs";
@@ -69,6 +70,17 @@ const CASES: Record<string, Case[]> = {
     [[1, 2, 3], 6, "<answer>1+2+3</answer>\nsome trailing text", 1, "text after the answer (TinyZero's last-line accident would give 0)"],
     [[1, 2, 3], 6, "<answer>\n1+2+3\n</answer>", 1, "newlines inside the span"],
   ],
+  thinking: [
+    [[1, 2, 3], 6, "<think>try <answer>1+2+3</answer>\nno wait, check again\n</think>", 0, "an answer inside the thinking, then none: no answer"],
+    [[1, 2, 3], 6, "<think>try <answer>1+2+3</answer> more thoughts</think>", 0, "the same on one line (TinyZero's last-line search would count it)"],
+    [[1, 2, 3], 6, "<think>maybe <answer>1+2</answer></think> <answer>1+2+3</answer>", 1, "a draft inside the thinking, the answer after it"],
+    [[1, 2, 3], 6, "<think>maybe <answer>1+2+3</answer></think> <answer>1+2</answer>", 0.1, "a right draft does not rescue a wrong answer"],
+    [[1, 2, 3], 6, "<answer>1+2+3</answer> hmm </think>", 0, "before a </think> with no <think>: the prompt opened the thinking"],
+    [[1, 2, 3], 6, "<think>x</think> <answer>1+2+3</answer> hmm </think>", 0, "before the last </think>"],
+    [[1, 2, 3], 6, "<think>x</think> <think>y <answer>1+2+3</answer>", 0, "inside a think block that never closes"],
+    [[1, 2, 3], 6, "<think>x</think> <answer>1+2+3</answer> <think>y", 1, "before a think block that never closes"],
+    [[1, 2, 3], 6, "<think>x</think> <answer>1+2</think>+3</answer>", 0, "a span that straddles the </think>"],
+  ],
   injection: [
     [[1, 2, 3], 6, A("__import__('os').system('ls')"), 0.1, "python import"],
     [[1, 1], 2, A("1+1; import os"), 0.1, "statement separator"],
@@ -94,6 +106,20 @@ describe("scoreCountdown (TinyZero's scoring)", () => {
     expect(scoreCountdown(A("1+2+3"), { numbers: [1, 2, 3], target: 6 }, o).score).toBe(2);
     expect(scoreCountdown(A("1+2"), { numbers: [1, 2, 3], target: 6 }, o).score).toBe(-1);
     expect(scoreCountdown("none", { numbers: [1, 2, 3], target: 6 }, o).score).toBe(-2);
+  });
+
+  it("the template's prefilled <think> (prefix) counts: until </think> the response is thinking", () => {
+    const ref = { numbers: [1, 2, 3], target: 6 };
+    const prefix = "<think>";
+    expect(scoreCountdown("1+2+3 works <answer>1+2+3</answer> let me check", ref, { prefix }).score).toBe(0);
+    expect(scoreCountdown("1+2+3 works <answer>1+2+3</answer> let me check", ref).score).toBe(1); // no prefix: no thinking known
+    expect(scoreCountdown("1+2+3 works</think> <answer>1+2+3</answer>", ref, { prefix }).score).toBe(1);
+    // the whole text, TinyZero's prompt included: its example answer and "<think> </think>" are the user's
+    const tz = "User: Using the numbers [1, 2, 3], create an equation that equals 6. Show your work in <think> </think> tags. " +
+      "And return the final answer in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>.\nAssistant: Let me solve this step by step.\n<think>";
+    expect(scoreCountdown(tz + " 1+2+3 <answer>1+2+3</answer>", ref).score).toBe(0);
+    expect(scoreCountdown(tz + " 1+2+3 </think>\n<answer>1+2+3</answer>", ref).score).toBe(1);
+    expect(scoreCountdown(tz + " hmm", ref).score).toBe(0);
   });
 
   it("the parser rejects anything beyond digits, + - * / ( ) and spaces, and over-long input", () => {
@@ -124,22 +150,23 @@ describe("parity with TinyZero (golden scores from scripts/make_countdown_fixtur
   const fx = JSON.parse(readFileSync(new URL("./fixtures/countdown_tinyzero.json", import.meta.url), "utf8")) as {
     magic: string;
     version: number;
-    cases: { numbers: number[]; target: number; response: string; tinyzero: number; accident: string | null }[];
+    cases: { numbers: number[]; target: number; response: string; prefix: string; tinyzero: number; accident: string | null }[];
   };
   it("is the fixture we expect", () => {
-    expect([fx.magic, fx.version]).toEqual(["aha-countdown-tinyzero", 1]);
-    expect(fx.cases.length).toBeGreaterThanOrEqual(40);
+    expect([fx.magic, fx.version]).toEqual(["aha-countdown-tinyzero", 2]);
+    expect(fx.cases.length).toBeGreaterThanOrEqual(47);
+    expect(fx.cases.filter((c) => c.prefix === "<think>").length).toBeGreaterThanOrEqual(6);
   });
   it("scores every case exactly as TinyZero does, except its named accidents", () => {
     const mismatches = fx.cases
       .filter((c) => c.accident === null)
-      .filter((c) => scoreCountdown(c.response, c).score !== c.tinyzero)
+      .filter((c) => scoreCountdown(c.response, c, { prefix: c.prefix }).score !== c.tinyzero)
       .map((c) => c.response);
     expect(mismatches).toEqual([]);
   });
   it("differs from TinyZero on every named accident (and says why)", () => {
     for (const c of fx.cases.filter((x) => x.accident !== null)) {
-      expect(scoreCountdown(c.response, c).score, c.accident ?? "").not.toBe(c.tinyzero);
+      expect(scoreCountdown(c.response, c, { prefix: c.prefix }).score, c.accident ?? "").not.toBe(c.tinyzero);
     }
   });
 });

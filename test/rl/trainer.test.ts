@@ -1,6 +1,7 @@
 // The trainer loop end to end on a tiny random model and the arithmetic task: metrics and samples
 // in the run directory, exact resume (6 steps = 3 + resumed 3), NaN steps skipped then stopping,
-// Ctrl-C (abort) saving a checkpoint, LoRA with the adapters-off reference.
+// Ctrl-C (abort) saving a checkpoint, LoRA with the adapters-off reference, dynamic sampling (which
+// prompts are drawn and which groups are trained, on a task with known zero-variance groups).
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -161,9 +162,107 @@ describe("trainer", () => {
     expect(fresh.model.params.data).toEqual(ref.model.params.data);
   }, 240_000); // two child processes (vite-node start-up each) plus three runs: slow on a loaded 2-core machine
 
-  it("dynamic sampling keeps only groups with reward variance", async () => {
-    const { opts } = setup(["--steps", "2", "--dynamic-sampling", "--dynamic-sampling-rounds", "1"]);
-    const res = await train(opts);
-    for (const m of res.metrics) expect(m["groups/trained"]).toBeLessThanOrEqual(4);
+  describe("dynamic sampling", () => {
+    // A task where some prompts are "flat" (every response scores 1: a zero-variance group) and the
+    // others "varied" (the k-th response to a prompt scores k: all rewards of a group differ). Each step
+    // records which prompts were scored, in order, and which prompts the training forward pass saw.
+    const P = 4; // --prompts-per-step in tiny.ts
+    const G = 4; // --group-size
+    const mixedFlat = (q: string): boolean => [...q].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) % 1009, 7) % 2 === 0;
+    function observe(argv: string[], isFlat: (question: string) => boolean) {
+      const { opts, model } = setup(["--steps", "4", "--save-every", "0", ...argv]);
+      const steps: { drawn: string[]; trained: string[] }[] = [];
+      let cur = { drawn: [] as string[], trained: [] as string[] };
+      const calls = new Map<string, number>();
+      const task = {
+        ...opts.task,
+        score: (_text: string, problem: { id: string; question: string }) => {
+          if (!cur.drawn.includes(problem.question)) cur.drawn.push(problem.question);
+          const k = calls.get(problem.id) ?? 0;
+          calls.set(problem.id, k + 1);
+          const reward = isFlat(problem.question) ? 1 : k;
+          return { reward, parts: {}, correct: false, extracted: null, reason: "" };
+        },
+      } as typeof opts.task;
+      const forward = model.forward.bind(model);
+      model.forward = (tokens, cuSeqlens, targets, fo) => {
+        for (let s = 0; s + 1 < cuSeqlens.length; s++) {
+          const seq = Array.from(tokens.subarray(cuSeqlens[s], cuSeqlens[s + 1]));
+          const q = cur.drawn.find((d) => {
+            const ids = opts.tokenizer.encode(d);
+            return ids.every((id, i) => seq[i] === id);
+          });
+          cur.trained.push(q ?? "?");
+        }
+        return forward(tokens, cuSeqlens, targets, fo);
+      };
+      const onStep = (): void => {
+        steps.push(cur);
+        cur = { drawn: [], trained: [] };
+      };
+      return { run: () => train({ ...opts, task, onStep }), steps };
+    }
+    /** The prompts DAPO's rule draws from `order`: P, then P − kept per extra round while the batch is short. */
+    function expectedDraw(order: string[], isFlat: (q: string) => boolean, rounds: number): number {
+      let drawn = 0;
+      let kept = 0;
+      for (let round = 0; round <= rounds && kept < P; round++) {
+        const take = order.slice(drawn, drawn + P - kept);
+        drawn += take.length;
+        kept += take.filter((q) => !isFlat(q)).length;
+      }
+      return drawn;
+    }
+    /** The training forward saw exactly `groups`' prompts, all G responses of each (as often as it runs over the batch). */
+    function expectTrained(trained: string[], groups: string[], what: string): void {
+      const seen = new Map<string, number>();
+      for (const q of trained) seen.set(q, (seen.get(q) ?? 0) + 1);
+      expect([...seen.keys()].sort(), what).toEqual([...groups].sort());
+      const passes = trained.length / (G * groups.length);
+      if (groups.length > 0) expect(Number.isInteger(passes) && passes >= 1 && [...seen.values()].every((n) => n === G * passes), what).toBe(true);
+    }
+
+    it("trains exactly the groups with reward variance, draws more prompts until the batch is full, reports the first round's zero-variance share", async () => {
+      const o = observe(["--dynamic-sampling", "--dynamic-sampling-rounds", "3"], mixedFlat);
+      const res = await o.run();
+      expect(o.steps).toHaveLength(4);
+      let extraRounds = 0;
+      o.steps.forEach(({ drawn, trained }, i) => {
+        const m = res.metrics[i]!;
+        const varied = drawn.filter((q) => !mixedFlat(q));
+        expect(drawn.length, `step ${i + 1}: prompts drawn`).toBe(expectedDraw(drawn, mixedFlat, 3));
+        if (drawn.length > P) extraRounds++;
+        // every trained sequence is one of a varied group's G responses, and every varied group is trained
+        expectTrained(trained, varied, `step ${i + 1}: trained prompts`);
+        expect(m["groups/trained"]).toBe(varied.length);
+        expect(m["groups/zero_variance_frac"]).toBe(drawn.slice(0, P).filter(mixedFlat).length / P);
+      });
+      // the case this test is about happened: zero-variance groups in a first round, refilled by extra rounds to a full batch
+      expect(extraRounds).toBeGreaterThan(0);
+      expect(res.metrics.filter((m) => m["groups/trained"] === P).length).toBeGreaterThanOrEqual(extraRounds);
+    });
+
+    it("gives up after the extra rounds: all groups flat → 1 + rounds generation rounds, nothing trained", async () => {
+      const o = observe(["--dynamic-sampling", "--dynamic-sampling-rounds", "2"], () => true);
+      const res = await o.run();
+      for (const [i, { drawn, trained }] of o.steps.entries()) {
+        expect(drawn, `step ${i + 1}`).toHaveLength(3 * P);
+        expect(trained).toEqual([]);
+        expect(res.metrics[i]).toMatchObject({ "groups/trained": 0, "groups/zero_variance_frac": 1 });
+      }
+    });
+
+    it("off: one round of P prompts, every group trained, the zero-variance share still reported", async () => {
+      const o = observe([], mixedFlat);
+      const res = await o.run();
+      let flat = 0;
+      for (const [i, { drawn, trained }] of o.steps.entries()) {
+        expect(drawn, `step ${i + 1}`).toHaveLength(P);
+        expectTrained(trained, drawn, `step ${i + 1}: trained prompts`);
+        flat += drawn.filter(mixedFlat).length;
+        expect(res.metrics[i]).toMatchObject({ "groups/trained": P, "groups/zero_variance_frac": drawn.filter(mixedFlat).length / P });
+      }
+      expect(flat).toBeGreaterThan(0);
+    });
   });
 });

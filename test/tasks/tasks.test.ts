@@ -118,6 +118,10 @@ describe("countdown and knights & knaves", () => {
     expect(task.score(`<answer>${p.answer}</answer>`, p, ctx)).toMatchObject({ reward: 1, correct: true, parts: { accuracy: 1 } });
     expect(task.score("<answer>1 + 1</answer>", p, ctx)).toMatchObject({ reward: 0.1, correct: false });
     expect(task.score("no idea", p, ctx)).toMatchObject({ reward: 0, correct: false, extracted: null });
+    // with the r1-zero template the response starts inside <think>: an answer before </think> is a draft
+    const think = { responsePrefix: "<think>" };
+    expect(task.score(`try <answer>${p.answer}</answer> more thoughts`, p, think)).toMatchObject({ reward: 0, correct: false, extracted: null });
+    expect(task.score(`try </think> <answer>${p.answer}</answer>`, p, think)).toMatchObject({ reward: 1, correct: true, extracted: p.answer });
     const testQ = new Set(task.heldOut(50).map((x) => x.question));
     for (let i = 0; i < 300; i++) expect(testQ.has(task.train.get(i).question)).toBe(false);
   });
@@ -126,7 +130,7 @@ describe("countdown and knights & knaves", () => {
     const p = task.train.get(0);
     const good = ` reasoning </think> <answer>${p.answer}</answer>`;
     expect(task.score(good, p, { responsePrefix: "<think>" })).toMatchObject({ reward: 3, correct: true });
-    expect((await task.score(good, p, ctx)).reward).toBe(-1); // without the prefix the format is wrong
+    expect((await task.score(good, p, ctx)).reward).toBe(-3); // without the prefix the format is wrong: −1, and the answer is not scored: −2
     const flipped = p.reference.names.map((n, i) => `${n} is a ${p.reference.solution[i] ? "knave" : "knight"}`).join(", ");
     expect(task.score(` r </think><answer>${flipped}</answer>`, p, { responsePrefix: "<think>" })).toMatchObject({ reward: -0.5, correct: false });
   });

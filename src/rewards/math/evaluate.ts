@@ -154,10 +154,12 @@ export function evalFloat(n: Node, env: ReadonlyMap<string, number>, b: Budget):
       return p;
     }
     case "div":
-      return evalFloat(n.a, env, b) / evalFloat(n.b, env, b);
+      return fdiv(evalFloat(n.a, env, b), evalFloat(n.b, env, b));
     case "pow": {
       const x = evalFloat(n.a, env, b);
       const e = evalFloat(n.b, env, b);
+      // undefined stays undefined: Math.pow(NaN, 0) and Math.pow(±∞, 0) are 1 in JS, 0^(−1) is ∞
+      if (Number.isNaN(x) || Number.isNaN(e) || (e === 0 && !Number.isFinite(x)) || (x === 0 && e < 0)) return NaN;
       // real powers of negatives with an odd-denominator exponent: (-8)^(1/3) = -2, (-8)^(2/3) = 4
       if (x < 0 && !Number.isInteger(e)) {
         for (const d of [3, 5, 7, 9, 11]) {
@@ -178,6 +180,9 @@ export function evalFloat(n: Node, env: ReadonlyMap<string, number>, b: Budget):
   }
 }
 
+/** x/0 is undefined (NaN), never ±∞: a division by zero must not become a value (1/(1/0) = 0, (1/0)^0 = 1). */
+const fdiv = (x: number, y: number): number => (y === 0 ? NaN : x / y);
+
 const FLOAT_FNS: Record<string, (x: number, y?: number) => number> = {
   sqrt: Math.sqrt,
   root: (x, k = 2) => (x < 0 && k % 2 === 1 ? -Math.pow(-x, 1 / k) : Math.pow(x, 1 / k)),
@@ -185,9 +190,9 @@ const FLOAT_FNS: Record<string, (x: number, y?: number) => number> = {
   sin: Math.sin,
   cos: Math.cos,
   tan: Math.tan,
-  cot: (x) => 1 / Math.tan(x),
-  sec: (x) => 1 / Math.cos(x),
-  csc: (x) => 1 / Math.sin(x),
+  cot: (x) => fdiv(1, Math.tan(x)),
+  sec: (x) => fdiv(1, Math.cos(x)),
+  csc: (x) => fdiv(1, Math.sin(x)),
   arcsin: Math.asin,
   arccos: Math.acos,
   arctan: Math.atan,
@@ -197,7 +202,7 @@ const FLOAT_FNS: Record<string, (x: number, y?: number) => number> = {
   ln: Math.log,
   exp: Math.exp,
   log10: Math.log10,
-  log: (x, base) => (base === undefined ? Math.log(x) : Math.log(x) / Math.log(base)),
+  log: (x, base) => (base === undefined ? Math.log(x) : fdiv(Math.log(x), Math.log(base))),
   floor: Math.floor,
   ceil: Math.ceil,
   fact: (x) => (Number.isInteger(x) && x >= 0 && x <= 170 ? factorial(x) : NaN),
