@@ -82,11 +82,14 @@ export function readJsonl<T = Record<string, unknown>>(file: string): JsonlRead<
  * Keeps only the rows with `step ≤ lastStep` (rewritten atomically). Used on resume so that the
  * steps after the checkpoint, which will be redone, are not logged twice.
  */
-export function truncateJsonlAfterStep(file: string, lastStep: number): void {
-  if (!fs.existsSync(file)) return;
+/** Keeps the rows with step ≤ lastStep (atomically); returns the rows it removed. */
+export function truncateJsonlAfterStep(file: string, lastStep: number): unknown[] {
+  if (!fs.existsSync(file)) return [];
   const { rows } = readJsonl<{ step?: unknown }>(file);
   const kept = rows.filter((r) => typeof r.step === "number" && r.step <= lastStep);
+  if (kept.length === rows.length) return [];
   writeFileAtomic(file, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+  return rows.filter((r) => !kept.includes(r));
 }
 
 export function readJson<T>(file: string): T | null {

@@ -10,6 +10,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { SafetensorsFile } from "../formats/safetensors.js";
 import { fsyncDir, readJson, tmpName, writeFileAtomic, writeJsonAtomic } from "./atomic.js";
 
 export interface CheckpointState {
@@ -59,20 +60,84 @@ export async function saveCheckpoint(runDir: string, state: CheckpointState, wri
   return final;
 }
 
-/** The newest complete checkpoint (the one `latest` names), or null. */
+/** The checkpoint `latest` names (null when there is none or it is unreadable; see usableCheckpoint). */
 export function latestCheckpoint(runDir: string): { dir: string; name: string; state: CheckpointState } | null {
-  const root = checkpointsDir(runDir);
-  let name: string;
-  try {
-    name = fs.readFileSync(path.join(root, "latest"), "utf8").trim();
-  } catch {
-    return null;
-  }
-  if (!/^step-\d+$/.test(name)) return null;
-  const dir = path.join(root, name);
+  const name = latestName(runDir);
+  if (name === null) return null;
+  const dir = path.join(checkpointsDir(runDir), name);
   const state = readJson<CheckpointState>(path.join(dir, "state.json"));
   if (state === null || typeof state.step !== "number") return null;
   return { dir, name, state };
+}
+
+function latestName(runDir: string): string | null {
+  let name: string;
+  try {
+    name = fs.readFileSync(path.join(checkpointsDir(runDir), "latest"), "utf8").trim();
+  } catch {
+    return null;
+  }
+  return /^step-\d+$/.test(name) ? name : null;
+}
+
+/** Renamed (complete) checkpoint folders, newest first. */
+export function listCheckpoints(runDir: string): { dir: string; name: string; step: number }[] {
+  const root = checkpointsDir(runDir);
+  if (!fs.existsSync(root)) return [];
+  const out: { dir: string; name: string; step: number }[] = [];
+  for (const e of fs.readdirSync(root, { withFileTypes: true })) {
+    const m = e.isDirectory() ? /^step-(\d+)$/.exec(e.name) : null;
+    if (m) out.push({ dir: path.join(root, e.name), name: e.name, step: Number(m[1]) });
+  }
+  return out.sort((a, b) => b.step - a.step);
+}
+
+/**
+ * What is wrong with a checkpoint folder, or null: state.json must parse with a numeric step, and every
+ * safetensors file in it (the model folder, optimizer.safetensors) must have a readable header whose
+ * tensors fit the file (a truncated file is named here, before anything is loaded).
+ */
+export function checkpointProblem(dir: string, required: readonly string[] = []): string | null {
+  const stateFile = path.join(dir, "state.json");
+  let state: unknown;
+  try {
+    state = JSON.parse(fs.readFileSync(stateFile, "utf8"));
+  } catch (e) {
+    return `${stateFile}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : `unreadable (${(e as Error).message})`}`;
+  }
+  if (typeof (state as { step?: unknown } | null)?.step !== "number") return `${stateFile}: no step number`;
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith(".safetensors")) files.push(p);
+    }
+  };
+  walk(dir);
+  for (const r of required) if (!fs.existsSync(path.join(dir, r))) return `${path.join(dir, r)}: missing`;
+  for (const f of files) {
+    try {
+      SafetensorsFile.open(f).close();
+    } catch (e) {
+      return (e as Error).message.includes(f) ? (e as Error).message : `${f}: ${(e as Error).message}`;
+    }
+  }
+  return null;
+}
+
+/**
+ * The checkpoint to resume from: the newest complete one that passes `checkpointProblem`. Broken ones
+ * (newer than it) are returned too, so the caller can name them; `latest` need not name the winner.
+ */
+export function usableCheckpoint(runDir: string, required: readonly string[] = []): { checkpoint: { dir: string; name: string; state: CheckpointState } | null; broken: { name: string; problem: string }[] } {
+  const broken: { name: string; problem: string }[] = [];
+  for (const c of listCheckpoints(runDir)) {
+    const problem = checkpointProblem(c.dir, required);
+    if (problem === null) return { checkpoint: { dir: c.dir, name: c.name, state: readJson<CheckpointState>(path.join(c.dir, "state.json"))! }, broken };
+    broken.push({ name: c.name, problem });
+  }
+  return { checkpoint: null, broken };
 }
 
 /** Removes temp folders of interrupted writes and checkpoints other than the newest `keep` (never `latest`'s). */

@@ -4,8 +4,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { appendJsonl, readJson, readJsonl, truncateJsonlAfterStep, writeJsonAtomic } from "./atomic.js";
-import { latestCheckpoint, pruneCheckpoints, saveCheckpoint, type CheckpointState } from "./checkpoint.js";
+import { appendJsonl, readJson, readJsonl, truncateJsonlAfterStep, writeFileAtomic, writeJsonAtomic } from "./atomic.js";
+import { pruneCheckpoints, saveCheckpoint, usableCheckpoint, type CheckpointState } from "./checkpoint.js";
 import { readStatus, writeStatus, type RunState, type RunStatus } from "./status.js";
 
 export interface MetricsRow {
@@ -65,19 +65,32 @@ export class RunDir {
   }
 
   /**
-   * Reopens a run to resume it from its latest complete checkpoint: metrics/samples after that step are
-   * dropped (they will be redone), the status becomes running with this pid. Returns the checkpoint too.
+   * Reopens a run to resume it from its newest usable checkpoint (complete, state.json readable, every
+   * safetensors file whole, `required` files present). A broken newer checkpoint is skipped with a
+   * warning naming its file; when checkpoints exist but none is usable the error names them (nothing is
+   * changed). Metrics and samples recorded after the checkpoint's step are redone by the resumed run:
+   * they are moved to superseded/ (never deleted). The status becomes running with this pid.
    */
-  static resume(dir: string): { run: RunDir; config: Record<string, unknown>; checkpoint: ReturnType<typeof latestCheckpoint> } {
+  static resume(dir: string, o: { warn?: (message: string) => void; required?: readonly string[] } = {}): { run: RunDir; config: Record<string, unknown>; checkpoint: { dir: string; name: string; state: CheckpointState } | null } {
     const status = readStatus(dir);
     const config = readJson<Record<string, unknown>>(path.join(dir, "config.json"));
     if (status === null || config === null) throw new Error(`${dir} is not a run directory (no status.json/config.json)`);
-    if (status.state === "running" && status.pid !== process.pid) throw new Error(`${dir} is still running (pid ${status.pid})`);
-    const checkpoint = latestCheckpoint(dir);
+    if (status.state === "running" && status.pid !== process.pid && pidAlive(status.pid)) throw new Error(`${dir} is still running (pid ${status.pid})`);
+    const { checkpoint, broken } = usableCheckpoint(dir, o.required ?? []);
+    if (checkpoint === null && broken.length > 0)
+      throw new Error(`no usable checkpoint in ${path.join(dir, "checkpoints")}: ${broken.map((b) => b.problem).join("; ")} (recorded metrics are kept; remove the broken checkpoint folder to start over from step 0)`);
+    for (const b of broken) o.warn?.(`checkpoint ${b.name} is not usable (${b.problem}); resuming from ${checkpoint!.name} instead`);
     const step = checkpoint?.state.step ?? 0;
     const run = new RunDir(dir, { ...status, state: "running", pid: process.pid, updated: new Date().toISOString(), step });
-    truncateJsonlAfterStep(run.metricsPath, step);
-    truncateJsonlAfterStep(run.samplesPath, step);
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    for (const file of [run.metricsPath, run.samplesPath]) {
+      const dropped = truncateJsonlAfterStep(file, step);
+      if (dropped.length === 0) continue;
+      const aside = path.join(dir, "superseded", `${path.basename(file, ".jsonl")}-after-step-${step}-${stamp}.jsonl`);
+      fs.mkdirSync(path.dirname(aside), { recursive: true });
+      writeFileAtomic(aside, dropped.map((r) => JSON.stringify(r) + "\n").join(""));
+      if (file === run.metricsPath && broken.length > 0) o.warn?.(`${dropped.length} metrics rows after step ${step} will be redone; the recorded ones are kept in ${aside}`);
+    }
     pruneCheckpoints(dir, 0); // removes leftovers of interrupted checkpoint writes
     delete run.status.error;
     writeStatus(dir, run.status);
@@ -119,5 +132,15 @@ export class RunDir {
 
   saveCheckpoint(state: CheckpointState, write: (dir: string) => Promise<void> | void, keep = 0): Promise<string> {
     return saveCheckpoint(this.dir, state, write, keep);
+  }
+}
+
+/** Whether a process with this pid exists (a crashed run's status still says "running"). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }

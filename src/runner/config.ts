@@ -1,0 +1,155 @@
+/**
+ * What a run is configured by: the sections of `aha train` and `aha sft` (one schema each, src/util/
+ * config.ts), the built-in demo's settings, and the resolution every entry point shares —
+ *   schema defaults < preset (--algorithm) < a resumed run's config.json < the demo's settings (only
+ *   without a model) < a YAML file / a settings object < command-line flags.
+ * The CLI turns argv into flags and a file; a library call passes a settings object
+ * (`{ model: "…", "group-size": 8 }` or `{ groupSize: 8 }`).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { UserError } from "../errors.js";
+import { rewardSection } from "../rewards/config.js";
+import { rlSection, trainSection } from "../rl/config.js";
+import { sftSection } from "../rl/sft.js";
+import { rolloutSection } from "../rollout/config.js";
+import { taskSection } from "../tasks/config.js";
+import { TEMPLATE_NAMES } from "../tasks/templates.js";
+import { defineConfig, field, type ConfigSpec, type Given, type Resolved, type Sections } from "../util/config.js";
+
+const LORA_TARGETS = ["q", "k", "v", "o", "gate", "up", "down"] as const;
+
+const runSchema = z.strictObject({
+  model: field(z.string().min(1).nullable(), null, { description: "Hugging Face model folder to train (Qwen2/Qwen3/Llama: config.json, *.safetensors, tokenizer.json). none = the built-in demo (models/demo-adder with the demo's settings)." }),
+  precision: field(z.enum(["fp32", "bf16"]), "fp32", { description: "Matrix products in fp32, or bf16 with fp32 master weights." }),
+  runDir: field(z.string().min(1).nullable(), null, { description: "The run directory (none = runs/<name>)." }),
+  name: field(z.string().min(1).nullable(), null, { description: "Run name under runs/ (none = <date>-<task>, or <date>-demo)." }),
+  resume: field(z.string().min(1).nullable(), null, { description: "Continue the run in this directory from its latest checkpoint (its config.json; flags on top)." }),
+  evalSamples: field(z.int().min(0), 8, { description: "Samples per held-out problem in the base and final evaluations (0 = no evaluation). held-out sets the number of problems.", source: "issue 5: 200 held-out problems × 8 samples, T = 1.0" }),
+  evalTemperature: field(z.number().min(0), 1, { description: "Sampling temperature of the base and final evaluations." }),
+  evalMaxTokens: field(z.int().min(1).nullable(), null, { description: "Longest evaluation response (none = max-new-tokens)." }),
+});
+
+const loraSchema = z.strictObject({
+  rank: field(z.int().min(0), 0, { description: "LoRA rank r; 0 = full fine-tuning. With LoRA the KL reference is the base (adapters off).", source: "LoRA (Hu et al. 2021)" }),
+  alpha: field(z.number().gt(0).nullable(), null, { description: "lora_alpha (scale alpha / r); none = 2 × rank." }),
+  dropout: field(z.number().min(0).lt(1), 0, { description: "Dropout on the adapter input while training." }),
+  targets: field(z.array(z.enum(LORA_TARGETS)).min(1), [...LORA_TARGETS], { description: "Linear layers that get adapters.", source: "PEFT target_modules; all linears as in QLoRA" }),
+});
+
+export const loraSection = { title: "LoRA", prefix: "lora-", schema: loraSchema };
+
+export const trainSpec = defineConfig({
+  model: { title: "Model and run", prefix: "", schema: runSchema },
+  task: taskSection,
+  reward: rewardSection,
+  rl: rlSection,
+  train: trainSection,
+  rollout: rolloutSection,
+  lora: loraSection,
+});
+export type TrainRunConfig = Resolved<typeof trainSpec.sections>;
+
+export const sftModelSection = {
+  title: "Model, prompts and run",
+  prefix: "",
+  schema: z.strictObject({
+    model: field(z.string().min(1).nullable(), null, { description: "Hugging Face model folder to fine-tune (required)." }),
+    template: field(z.enum(TEMPLATE_NAMES as ["r1-zero", "chat", "none"]), "none", {
+      description: "How a row's prompt is rendered: none (as is), r1-zero (the R1-Zero text; the response continues after its '<think>'), chat (the model's chat template with the generation prompt).",
+      source: "DeepSeek-R1 (cold start on chat-formatted long CoT)",
+    }),
+    precision: field(z.enum(["fp32", "bf16"]), "fp32", { description: "Matmul precision: fp32, or bf16 products with fp32 master weights." }),
+    runDir: field(z.string().min(1).nullable(), null, { description: "The run directory (none = runs/<name>); it must not hold a run yet." }),
+    name: field(z.string().min(1).nullable(), null, { description: "Run name under runs/ (none = <date>-sft-<model>)." }),
+    resume: field(z.string().min(1).nullable(), null, { description: "Continue the run in this directory from its latest checkpoint (its config.json; flags on top, e.g. more --steps)." }),
+  }),
+  check: (c: { model: string | null; resume: string | null }) => (c.model === null ? ["sft needs --model DIR (a Hugging Face model folder)"] : []),
+};
+
+export const sftSpec = defineConfig({ model: sftModelSection, sft: sftSection, lora: loraSection, train: trainSection });
+export type SftRunConfig = Resolved<typeof sftSpec.sections>;
+
+/** The shipped demo model (models/demo-adder at the package root; the same from src/ and dist/). */
+export const DEMO_MODEL = fileURLToPath(new URL("../../models/demo-adder", import.meta.url));
+
+/**
+ * The built-in demo: GRPO as in MEASUREMENTS.md's trial (16 prompts × 8 samples, std-normalised
+ * advantages, clip 0.2, no KL so no reference model, token-mean, zero-variance groups dropped without
+ * extra rounds, lr 1e-4). Applied under a config file, a settings object and flags when no model is given.
+ */
+export const DEMO: Record<string, unknown> = {
+  task: "arithmetic",
+  template: "none",
+  algorithm: "grpo",
+  "kl-coef": 0,
+  "loss-agg": "token-mean",
+  "dynamic-sampling": true,
+  "dynamic-sampling-rounds": 0,
+  lr: 1e-4,
+  "max-new-tokens": 120,
+  "group-size": 8,
+  "prompts-per-step": 16,
+  steps: 120,
+  seed: 0,
+  "held-out": 200,
+  "eval-samples": 8,
+  "eval-temperature": 1,
+  "save-every": 20,
+};
+
+/** Where a run's settings come from, in rising precedence after the schema defaults and presets. */
+export interface SettingsSources {
+  /** A settings object (library calls): flat keys or camelCase. */
+  settings?: Record<string, unknown>;
+  /** A YAML file's text and name (--config). */
+  file?: { text: string; name: string };
+  /** Command-line flags (raw strings). */
+  flags?: Map<string, string | boolean>;
+}
+
+/** The given values of a run directory's config.json (for --resume). */
+function resumedSettings<T extends Sections>(spec: ConfigSpec<T>, dir: string, command: string): Map<string, Given> {
+  const file = path.join(dir, "config.json");
+  let flat: Record<string, unknown>;
+  try {
+    flat = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new UserError(`resume ${dir}: cannot read ${file} (${(e as Error).message})`, `give the folder of a run started by aha ${command}`);
+  }
+  const out = new Map<string, Given>();
+  for (const [k, v] of Object.entries(flat)) if (v !== null && spec.fields.has(k)) out.set(k, { value: v, origin: file });
+  return out;
+}
+
+function gather<T extends Sections>(spec: ConfigSpec<T>, src: SettingsSources, command: string): { given: Map<string, Given>; flags: Map<string, string | boolean> } {
+  const given = new Map<string, Given>();
+  const objGiven = src.settings ? spec.fromObject(src.settings) : new Map<string, Given>();
+  const fileGiven = src.file ? spec.parseYaml(src.file.text, src.file.name) : new Map<string, Given>();
+  const flags = src.flags ?? new Map<string, string | boolean>();
+  const resume = flags.get("resume") ?? fileGiven.get("resume")?.value ?? objGiven.get("resume")?.value;
+  if (typeof resume === "string" && !/^(none|null)$/i.test(resume)) for (const [k, v] of resumedSettings(spec, resume, command)) given.set(k, v);
+  for (const [k, v] of fileGiven) given.set(k, v);
+  for (const [k, v] of objGiven) given.set(k, v);
+  return { given, flags };
+}
+
+/** The resolved `aha train` config, and whether it is the built-in demo (no model given). */
+export function resolveTrainSettings(src: SettingsSources): { config: TrainRunConfig; demo: boolean } {
+  const { given, flags } = gather(trainSpec, src, "train");
+  const flagModel = flags.get("model");
+  const hasModel = given.get("model")?.value != null || (flagModel !== undefined && !/^(none|null)$/i.test(String(flagModel)));
+  const demo = !hasModel || given.get("model")?.value === DEMO_MODEL;
+  if (demo) for (const [k, v] of Object.entries(DEMO)) if (!given.has(k) && !flags.has(k)) given.set(k, { value: v, origin: "the demo's settings" });
+  const config = trainSpec.resolve({ yaml: given, flags });
+  if (demo) config.model.model = DEMO_MODEL;
+  return { config, demo };
+}
+
+/** The resolved `aha sft` config. */
+export function resolveSftSettings(src: SettingsSources): SftRunConfig {
+  const { given, flags } = gather(sftSpec, src, "sft");
+  return sftSpec.resolve({ yaml: given, flags });
+}
