@@ -1,6 +1,6 @@
 // `aha train --task code|codeio` end to end: one step on a tiny random model folder with a byte-level
 // tokenizer writes a run directory whose metrics show every sample scored (the config section, the
-// task maker and the sandbox wired together).
+// task maker and the sandbox wired together); `aha eval --task codeio` on the same folder.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -14,11 +14,11 @@ beforeAll(() => {
 });
 afterAll(() => folder?.cleanup());
 
-async function aha(argv: string[]): Promise<{ code: number; err: string }> {
+async function aha(argv: string[], command = "train"): Promise<{ code: number; err: string }> {
   const o = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
   const e = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
   try {
-    const code = await main(["train", ...argv]);
+    const code = await main([command, ...argv]);
     return { code, err: e.mock.calls.map((c) => String(c[0])).join("") };
   } finally {
     o.mockRestore();
@@ -52,5 +52,14 @@ describe("aha train on the code tasks", () => {
     const r = await aha(["--model", folder.dir, "--task", "code", ...STEP]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/task = code needs --data FILE\.jsonl/);
+  });
+
+  it("aha eval --task codeio scores the built-in held-out problems", async () => {
+    const out = path.join(folder.root, "eval-codeio");
+    const r = await aha(["--model", folder.dir, "--task", "codeio", "--questions", "4", "--samples", "2", "--max-tokens", "4", "--out", out], "eval");
+    expect(r.err).not.toMatch(/\n\s+at /);
+    expect(r.code, r.err).toBe(0);
+    const summary = JSON.parse(fs.readFileSync(path.join(out, "summary.json"), "utf8")) as Record<string, unknown>;
+    expect(summary).toMatchObject({ task: "codeio", questions: 4, samples: 2, "pass@1": 0 });
   });
 });
