@@ -39,7 +39,8 @@ Model:
   --slots N              local: sequences decoded together (default 64)
   --precision P          local: fp32 (default) or bf16
 Problems:
-  --task NAME            arithmetic, countdown or kk: the task's held-out problems
+  --task NAME            arithmetic, countdown, kk or codeio (built-in programs, both modes; needs the code
+                         sandbox): the task's held-out problems
   --questions N          how many (default 200 for a task; every row of a dataset)
   --dataset FILE         JSONL or Parquet rows scored by the math verifier
   --question-field F     default question
@@ -107,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   let problems: Problem<unknown>[];
   let tpl: TemplateName;
   if (values.task !== undefined) {
-    const names = ["arithmetic", "countdown", "kk"];
+    const names = ["arithmetic", "countdown", "kk", "codeio"];
     if (!names.includes(values.task)) throw new UserError(`--task must be one of ${names.join(", ")} (use --dataset FILE for a file), got ${values.task}`);
     const cfg = taskSection.schema.parse({ task: values.task as TaskName });
     const t = await makeTask(cfg, 0);

@@ -65,8 +65,8 @@ const KINDS: Record<string, Kind> = {
     },
   },
   // The sandboxed kinds (owned by src/rewards/code/):
-  code: codeKind("code", "language, response, tests | test_code → score, passed, total, reason, verdicts"),
-  codeio: codeKind("codeio", "code, input, output, mode, response → score, reason, answer"),
+  code: codeKind("code", "response, tests [{input, output}…] | test_code[, language] (a --task code row) → score, passed, total, reason, verdicts"),
+  codeio: codeKind("codeio", "code, input, output, mode, response[, language] (a --task codeio row) → score, reason, answer"),
 };
 
 function codeKind(which: "code" | "codeio", fields: string): Kind {

@@ -3,17 +3,21 @@
  * and an output, ask for an input that produces it ("input" mode). Scored by codeioReward
  * (src/rewards/code/codeio.ts; "input" mode runs the program in the sandbox).
  *
- * Records come from a JSONL file (`{code, input, output[, language]}` per line) or from the built-in
- * set below: 14 small Python programs that read one JSON value from stdin and print a Python value,
+ * Records come from a JSONL file (`{code, input, output[, language][, mode]}` per line: input and
+ * output are the stdin / stdout text, or JSON values; a record without `mode` is asked in the task's
+ * mode, "both" making two problems of it) or from the built-in set below: 14 small Python programs that read one JSON value from stdin and print a Python value,
  * each with a seeded input generator and a TypeScript twin (`solve`) giving the exact printed output,
  * so prompts need no sandbox. test/rewards/code/codeio.test.ts runs each program in the sandbox and
  * checks the twin against it.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { basename } from "node:path";
 import { UserError } from "../errors.js";
 import type { CodeioMode, CodeioOptions, CodeioRecord, CodeioReference } from "../rewards/code/codeio.js";
-import { asText, codeioReward, extractAnswer, valuesMatch } from "../rewards/code/codeio.js";
+import { asText, codeioReward } from "../rewards/code/codeio.js";
+import { sharedPool, type Language, type Tools } from "../rewards/code/sandbox.js";
 import { fnv1a32, Rng } from "../util/rng.js";
+import { requireSandbox } from "./code.js";
 import { isHeldOut } from "./split.js";
 import type { Problem, ProblemSource, Scored, Task } from "./types.js";
 
@@ -377,14 +381,24 @@ export function builtinRecord(seed: number, i: number): CodeioRecord {
   return { code: p.code, input: JSON.stringify(input), output: p.solve(input), language: "python" };
 }
 
-/** `count` items of the built-in set, alternating modes when `mode` is "mixed". */
-export function generateCodeio(seed: number, count: number, mode: CodeioMode | "mixed" = "mixed"): CodeioItem[] {
+/** Which direction(s) a CodeI/O task asks: "both" alternates on the built-in set and asks both of each file record. */
+export type CodeioTaskMode = CodeioMode | "both";
+
+/** `count` items of the built-in set, alternating modes when `mode` is "both". */
+export function generateCodeio(seed: number, count: number, mode: CodeioTaskMode = "both"): CodeioItem[] {
   return Array.from({ length: count }, (_, i) => {
     const r = builtinRecord(seed, i);
-    const m: CodeioMode = mode === "mixed" ? (i % 2 === 0 ? "output" : "input") : mode;
+    const m: CodeioMode = mode === "both" ? (i % 2 === 0 ? "output" : "input") : mode;
     return { prompt: codeioPrompt(r, m), reference: { ...r, mode: m } };
   });
 }
+
+/** Longest program in a record (characters). */
+export const MAX_CODEIO_CODE_CHARS = 100_000;
+/** Longest input / output of a record as text (characters). */
+export const MAX_CODEIO_VALUE_CHARS = 1 << 20;
+/** Largest CodeI/O data file (bytes). */
+export const MAX_CODEIO_FILE_BYTES = 256 * 1024 * 1024;
 
 /** Parses one JSONL line of a CodeI/O record; `where` names the file and line for errors. */
 export function parseCodeioRecord(line: string, where: string): CodeioRecord & { mode?: CodeioMode } {
@@ -396,40 +410,51 @@ export function parseCodeioRecord(line: string, where: string): CodeioRecord & {
   }
   if (typeof x !== "object" || x === null || Array.isArray(x)) throw new UserError(`${where}: expected a JSON object`);
   const o = x as Record<string, unknown>;
-  if (typeof o.code !== "string") throw new UserError(`${where}: field "code" must be a string`);
+  if (typeof o.code !== "string" || o.code.trim() === "") throw new UserError(`${where}: field "code" must be a non-empty string`);
+  if (o.code.length > MAX_CODEIO_CODE_CHARS) throw new UserError(`${where}: field "code" is longer than ${MAX_CODEIO_CODE_CHARS} characters`);
   if (!("input" in o) || !("output" in o)) throw new UserError(`${where}: fields "input" and "output" are required`);
+  for (const k of ["input", "output"] as const) {
+    if (o[k] === null) throw new UserError(`${where}: field "${k}" is null`);
+    if (asText(o[k]).length > MAX_CODEIO_VALUE_CHARS) throw new UserError(`${where}: field "${k}" is longer than ${MAX_CODEIO_VALUE_CHARS} characters`);
+  }
   if (o.language !== undefined && o.language !== "python" && o.language !== "javascript")
     throw new UserError(`${where}: field "language" must be "python" or "javascript"`);
   if (o.mode !== undefined && o.mode !== "output" && o.mode !== "input") throw new UserError(`${where}: field "mode" must be "output" or "input"`);
   return o as unknown as CodeioRecord & { mode?: CodeioMode };
 }
 
-/** Reads a CodeI/O JSONL file (blank lines skipped). */
-export function loadCodeioJsonl(path: string): CodeioRecord[] {
+/** Reads a CodeI/O JSONL file (blank lines skipped); `line` is each record's 1-based line. */
+export function loadCodeioJsonl(path: string): (CodeioRecord & { mode?: CodeioMode; line: number })[] {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    throw new UserError(`data file ${path} not found`);
+  }
+  if (size > MAX_CODEIO_FILE_BYTES) throw new UserError(`data file ${path} is larger than ${MAX_CODEIO_FILE_BYTES / 2 ** 20} MiB`);
   const text = readFileSync(path, "utf8");
-  const out: CodeioRecord[] = [];
+  const out: (CodeioRecord & { mode?: CodeioMode; line: number })[] = [];
   text.split("\n").forEach((line, i) => {
-    if (line.trim() !== "") out.push(parseCodeioRecord(line, `${path}:${i + 1}`));
+    if (line.trim() !== "") out.push({ ...parseCodeioRecord(line, `${path}:${i + 1}`), line: i + 1 });
   });
+  if (out.length === 0) throw new UserError(`data file ${path} has no records`);
   return out;
 }
 
 export interface CodeioTaskOptions {
   seed: number;
   heldOutPermille: number;
-  /** Which direction(s) to ask; "mixed" alternates. Default "output" (scorable without the sandbox). */
-  mode?: CodeioMode | "mixed";
-  /** Sandbox options for scoreAsync's "input" problems. */
+  /** Which direction(s) to ask. Default "both" (CodeI/O trains both); "input" problems run in the sandbox. */
+  mode?: CodeioTaskMode;
+  /** A JSONL file of records ({code, input, output[, language][, mode]}); default the built-in programs. */
+  file?: string | null;
+  /** Options for the "input" problems' runs (unsafeNoSandbox, limits, a pool of one's own). */
   sandbox?: CodeioOptions;
+  /** The tools the availability check sees (tests: a machine without bubblewrap). */
+  tools?: Tools;
 }
 
-/** The CodeI/O task over the built-in programs, with the hash split of the other generated tasks. */
-export interface CodeioTask extends Task<CodeioReference> {
-  /** Scores both modes ("input" runs the program in the sandbox). */
-  scoreAsync(response: string, problem: Problem<CodeioReference>): Promise<Scored>;
-}
-
-function source(side: "train" | "test", seed: number, permille: number, mode: CodeioMode | "mixed"): ProblemSource<CodeioReference> {
+function builtinSource(side: "train" | "test", seed: number, permille: number, mode: CodeioTaskMode): ProblemSource<CodeioReference> {
   const cache: Problem<CodeioReference>[] = [];
   let i = 0;
   const s = fnv1a32(`codeio/${side}/${seed}`);
@@ -439,7 +464,7 @@ function source(side: "train" | "test", seed: number, permille: number, mode: Co
       while (cache.length <= k) {
         const n = i++;
         const r = builtinRecord(s, n);
-        const m: CodeioMode = mode === "mixed" ? (n % 2 === 0 ? "output" : "input") : mode;
+        const m: CodeioMode = mode === "both" ? (n % 2 === 0 ? "output" : "input") : mode;
         const question = codeioPrompt(r, m);
         if (isHeldOut(question, permille) !== (side === "test")) continue;
         cache.push({ id: `codeio-${side}-${cache.length}`, question, answer: asText(m === "output" ? r.output : r.input), reference: { ...r, mode: m }, category: BUILTIN_PROGRAMS[n % BUILTIN_PROGRAMS.length]!.name });
@@ -449,27 +474,62 @@ function source(side: "train" | "test", seed: number, permille: number, mode: Co
   };
 }
 
+/**
+ * The problems of a data file: each record in its own `mode` if it names one, else in the task's
+ * (both: an output and an input problem). Split by hashing the record (code and input), so the two
+ * problems of one record land on the same side.
+ */
+function fileProblems(file: string, mode: CodeioTaskMode, permille: number): { train: Problem<CodeioReference>[]; test: Problem<CodeioReference>[] } {
+  const base = basename(file);
+  const train: Problem<CodeioReference>[] = [];
+  const test: Problem<CodeioReference>[] = [];
+  for (const rec of loadCodeioJsonl(file)) {
+    const { mode: own, line } = rec;
+    const r: CodeioRecord = { code: rec.code, input: rec.input, output: rec.output, ...(rec.language ? { language: rec.language } : {}) };
+    const modes: CodeioMode[] = own ? [own] : mode === "both" ? ["output", "input"] : [mode];
+    const side = isHeldOut(`codeio-record:${r.code}\n${asText(r.input)}`, permille) ? test : train;
+    for (const m of modes)
+      side.push({ id: modes.length > 1 ? `${base}:${line}/${m}` : `${base}:${line}`, question: codeioPrompt(r, m), answer: asText(m === "output" ? r.output : r.input), reference: { ...r, mode: m } });
+  }
+  if (train.length === 0) throw new UserError(`${file}: no training records left after holding out ${permille}‰`);
+  return { train, test };
+}
+
 function scored(score: number, reason: string, extracted: string | null): Scored {
   return { reward: score, parts: { accuracy: score }, correct: score === 1, extracted, reason };
 }
 
-export function codeioTask(o: CodeioTaskOptions): CodeioTask {
-  const mode = o.mode ?? "output";
-  const test = source("test", 0, o.heldOutPermille, mode);
+/**
+ * The CodeI/O task over the built-in programs or a data file. Scoring is async: "output" problems
+ * compare values (no program runs), "input" problems run the record's program in the sandbox (the
+ * process-wide pool unless `sandbox.pool` is given). Making the task fails with the install command
+ * when "input" problems are possible and the sandbox is not (unless sandbox.unsafeNoSandbox).
+ */
+export async function codeioTask(o: CodeioTaskOptions): Promise<Task<CodeioReference>> {
+  const mode = o.mode ?? "both";
+  let train: ProblemSource<CodeioReference>;
+  let heldOut: (count: number) => Problem<CodeioReference>[];
+  let inputLanguages: Language[];
+  if (o.file) {
+    const f = fileProblems(o.file, mode, o.heldOutPermille);
+    train = { size: f.train.length, get: (i) => f.train[i]! };
+    heldOut = (count) => f.test.slice(0, count);
+    inputLanguages = [...f.train, ...f.test].filter((p) => p.reference.mode === "input").map((p) => p.reference.language ?? "python");
+  } else {
+    const test = builtinSource("test", 0, o.heldOutPermille, mode);
+    train = builtinSource("train", o.seed, o.heldOutPermille, mode);
+    heldOut = (count) => Array.from({ length: count }, (_, i) => test.get(i));
+    inputLanguages = mode === "output" ? [] : ["python"];
+  }
+  const sandbox: CodeioOptions = o.sandbox ?? {};
+  await requireSandbox("codeio", inputLanguages, sandbox.pool?.options ?? sandbox, o.tools);
+  const options: CodeioOptions = { ...sandbox, pool: sandbox.pool ?? sharedPool(sandbox) };
   return {
-    name: "codeio",
-    train: source("train", o.seed, o.heldOutPermille, mode),
-    heldOut: (count) => Array.from({ length: count }, (_, i) => test.get(i)),
-    // Synchronous scoring covers "output" problems (pure); "input" ones need the sandbox: unscorable here.
-    score: (response, problem) => {
-      const answer = extractAnswer(response);
-      if (problem.reference.mode === "input") return { ...scored(0, "needs the sandbox: use scoreAsync", answer), reward: null };
-      if (answer === null) return scored(0, "no_answer", null);
-      const ok = valuesMatch(answer, problem.reference.output);
-      return scored(ok ? 1 : 0, ok ? "correct" : "wrong_output", answer);
-    },
-    scoreAsync: async (response, problem) => {
-      const r = await codeioReward(response, problem.reference, o.sandbox ?? {});
+    name: o.file ? `codeio:${basename(o.file)}` : "codeio",
+    train,
+    heldOut,
+    score: async (response, problem) => {
+      const r = await codeioReward(response, problem.reference, options);
       return scored(r.score, r.reason, r.answer);
     },
     defaultTemplate: "r1-zero",

@@ -1,5 +1,7 @@
 /** Tasks: build one from its config (`makeTask`), draw prompts (`PromptStream`), render them (templates). */
 import { arithmeticTask } from "./arithmetic.js";
+import { codeTask } from "./code.js";
+import { codeioTask } from "./codeio.js";
 import type { TaskConfig, TaskName } from "./config.js";
 import { fileTask } from "./file.js";
 import { countdownTask, kkTask } from "./generated.js";
@@ -16,7 +18,14 @@ const MAKERS: Record<TaskName, (c: TaskConfig, seed: number) => Task<never> | Pr
   countdown: (c, seed) => countdownTask({ seed, heldOutPermille: c.heldOutPermille }) as Task<never>,
   kk: (c, seed) => kkTask({ seed, heldOutPermille: c.heldOutPermille, gen: { minPeople: c.kkMinPeople, maxPeople: c.kkMaxPeople } }) as Task<never>,
   file: (c) => fileTask({ file: c.data!, questionField: c.questionField, answerField: c.answerField, heldOutPermille: c.heldOutPermille }) as Promise<Task<never>>,
+  code: (c) => codeTask({ file: c.data!, heldOutPermille: c.heldOutPermille, scoreMode: c.codeScore === "all-or-nothing" ? "all_or_nothing" : "fraction", sandbox: sandboxOptions(c) }) as Promise<Task<never>>,
+  codeio: (c, seed) => codeioTask({ seed, heldOutPermille: c.heldOutPermille, mode: c.codeioMode, file: c.data, sandbox: sandboxOptions(c) }) as Promise<Task<never>>,
 };
+
+/** The sandbox settings of the code tasks (the process-wide pool for them runs every program). */
+function sandboxOptions(c: TaskConfig): { unsafeNoSandbox?: true } {
+  return c.unsafeNoSandbox ? { unsafeNoSandbox: true } : {};
+}
 
 export async function makeTask(c: TaskConfig, seed: number): Promise<Task<unknown>> {
   return (await MAKERS[c.task](c, seed)) as Task<unknown>;

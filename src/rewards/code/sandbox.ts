@@ -278,6 +278,16 @@ export async function runProgram(req: RunRequest, opts: SandboxOptions = {}): Pr
   return runOnce(req, opts);
 }
 
+/**
+ * Fails early (SandboxUnavailable, with the install command) unless programs of `language` can run
+ * here: checkSandbox, then (sandboxed) the once-per-process self-test. For callers that want to know
+ * before any work is done (making a training task), not at the first response scored.
+ */
+export async function ensureSandbox(language: Language, opts: SandboxOptions = {}, t: Tools = findTools()): Promise<void> {
+  checkSandbox(opts, t);
+  if (!opts.unsafeNoSandbox) await selfTest(language, opts);
+}
+
 const selfTests = new Map<string, Promise<void>>();
 
 /**

@@ -1,8 +1,8 @@
 /**
  * The `code` and `codeio` kinds of `aha verify`: one JSONL line in, the fields to add out.
  *
- *   code:   {language: "python"|"javascript", response, tests: [{stdin, stdout}…] | test_code}
- *           → {score, passed, total, reason, verdicts}
+ *   code:   {response, language: "python"|"javascript" (default python), tests: [{input, output}…] | test_code}
+ *           → {score, passed, total, reason, verdicts}   (a --task code data row plus "response": ./reference.ts)
  *   codeio: {code, input, output, mode: "output"|"input", response[, language]}
  *           → {score, reason, answer}
  *
@@ -11,7 +11,8 @@
  */
 import { UserError } from "../../errors.js";
 import { codeioReward } from "./codeio.js";
-import { codeReward, type StdioCase } from "./reward.js";
+import { parseCodeReference, parseLanguage } from "./reference.js";
+import { codeReward } from "./reward.js";
 import { checkSandbox, SandboxPool, type SandboxOptions } from "./sandbox.js";
 
 export interface CodeVerifyOptions {
@@ -80,12 +81,6 @@ function obj(line: unknown, where: string): Record<string, unknown> {
   return line as Record<string, unknown>;
 }
 
-function language(o: Record<string, unknown>, where: string, dflt?: "python"): "python" | "javascript" {
-  const l = o.language ?? dflt;
-  if (l !== "python" && l !== "javascript") throw new UserError(`${where}: field "language" must be "python" or "javascript"`);
-  return l;
-}
-
 function str(o: Record<string, unknown>, key: string, where: string): string {
   if (typeof o[key] !== "string") throw new UserError(`${where}: field "${key}" must be a string`);
   return o[key];
@@ -93,23 +88,9 @@ function str(o: Record<string, unknown>, key: string, where: string): string {
 
 export async function verifyCodeLine(line: unknown, where: string, opts: CodeVerifyOptions = {}): Promise<Record<string, unknown>> {
   const o = obj(line, where);
-  const lang = language(o, where);
   const response = str(o, "response", where);
-  let tests: StdioCase[] | undefined;
-  if (o.tests !== undefined) {
-    if (!Array.isArray(o.tests)) throw new UserError(`${where}: field "tests" must be a list of {"stdin", "stdout"}`);
-    tests = o.tests.map((t, i) => {
-      const c = obj(t, `${where}: tests[${i}]`);
-      return { stdin: str(c, "stdin", `${where}: tests[${i}]`), stdout: str(c, "stdout", `${where}: tests[${i}]`) };
-    });
-  }
-  const testCode = o.test_code === undefined ? undefined : str(o, "test_code", where);
-  if (tests === undefined && testCode === undefined) throw new UserError(`${where}: give "tests" (a list of {"stdin", "stdout"}) or "test_code"`);
-  const r = await codeReward(
-    response,
-    { language: lang, ...(tests ? { tests } : {}), ...(testCode !== undefined ? { testCode } : {}) },
-    { pool: poolFor(opts), mode: opts.allOrNothing ? "all_or_nothing" : "fraction" },
-  );
+  const reference = parseCodeReference(o, where); // the same shape as a --task code data row
+  const r = await codeReward(response, reference, { pool: poolFor(opts), mode: opts.allOrNothing ? "all_or_nothing" : "fraction" });
   return { score: r.score, passed: r.parts.passed, total: r.parts.total, reason: r.reason, verdicts: r.tests.map((t) => t.verdict) };
 }
 
@@ -120,7 +101,7 @@ export async function verifyCodeioLine(line: unknown, where: string, opts: CodeV
   if (!("input" in o) || !("output" in o)) throw new UserError(`${where}: fields "input" and "output" are required`);
   const mode = o.mode ?? "output";
   if (mode !== "output" && mode !== "input") throw new UserError(`${where}: field "mode" must be "output" or "input"`);
-  const lang = language(o, where, "python");
+  const lang = parseLanguage(o, where);
   const r = await codeioReward(
     response,
     { code, input: o.input, output: o.output, language: lang, mode },

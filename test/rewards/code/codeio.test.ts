@@ -90,17 +90,19 @@ describe("aha verify handlers", () => {
 });
 
 describe("codeioTask", () => {
-  it("splits train from held-out, scores output problems synchronously and input problems in the sandbox", async () => {
-    const task = codeioTask({ seed: 1, heldOutPermille: 200, mode: "mixed", sandbox: { pool } });
+  it("splits train from held-out; one async score: output problems compared, input problems run in the sandbox", async () => {
+    const task = await codeioTask({ seed: 1, heldOutPermille: 200, mode: "both", sandbox: { pool } });
     const held = new Set(task.heldOut(20).map((p) => p.question));
     const train = Array.from({ length: 60 }, (_, i) => task.train.get(i));
     expect(train.some((p) => held.has(p.question))).toBe(false);
     const out = train.find((p) => p.reference.mode === "output")!;
     const inp = train.find((p) => p.reference.mode === "input")!;
     const ctx = { responsePrefix: "<think>" };
-    expect(task.score(`</think> <answer>${out.answer}</answer>`, out, ctx)).toMatchObject({ reward: 1, correct: true });
-    expect(task.score("</think> <answer>nope</answer>", out, ctx)).toMatchObject({ reward: 0, correct: false });
-    expect((await task.score(`<answer>${inp.answer}</answer>`, inp, ctx)).reward).toBeNull(); // needs the sandbox
-    expect(await task.scoreAsync(`<answer>${inp.answer}</answer>`, inp)).toMatchObject({ reward: 1, correct: true });
+    expect(await task.score(`</think> <answer>${out.answer}</answer>`, out, ctx)).toMatchObject({ reward: 1, correct: true });
+    expect(await task.score("</think> <answer>nope</answer>", out, ctx)).toMatchObject({ reward: 0, correct: false });
+    expect(await task.score(`<answer>${inp.answer}</answer>`, inp, ctx)).toMatchObject({ reward: 1, correct: true, parts: { accuracy: 1 } });
+    const wrong = await task.score("<answer>[1, 2, 3]</answer>", inp, ctx);
+    expect(wrong).toMatchObject({ reward: 0, correct: false });
+    expect(wrong.reason).toMatch(/^(wrong_input|runtime_error)/);
   });
 });
