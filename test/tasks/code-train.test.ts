@@ -110,7 +110,7 @@ function scripted<R>(problems: Map<string, Problem<R>>, respond: (p: Problem<R>,
       const prompt = tokenizer.decode(r.promptIds);
       const p = [...problems.values()].find((x) => prompt.includes(`User: ${x.question}\nAssistant: <think>`));
       if (!p) throw new Error(`no problem for prompt ${prompt.slice(0, 80)}`);
-      return Array.from({ length: r.n ?? 1 }, (_, j) => ({ tokenIds: Int32Array.from([...encodeChars(respond(p, j)), EOS]), logprobs: null, finishReason: "stop" as const }));
+      return Array.from({ length: r.n ?? 1 }, (_, j) => ({ requestIndex: 0, sampleIndex: j, tokenIds: Int32Array.from([...encodeChars(respond(p, j)), EOS]), logprobs: null, finishReason: "stop" as const }));
     })),
   };
 }
