@@ -10,6 +10,7 @@
  * - eval:     pass@k, maj@k, evaluation of a model or an endpoint
  * - runs:     the run directory
  * - serve:    the OpenAI-compatible server
+ * - runner:   a run from a config, without the CLI: prepareTrainRun, prepareSftRun (docs/library.md)
  * - errors:   AhaError / UserError
  */
 export type { Backend, MatmulOptions, F32, BF16 } from "./kernels/backend.js";
@@ -41,5 +42,7 @@ export { evaluate, runEval, type EvalResult } from "./eval/evaluate.js";
 
 export { RunDir } from "./runs/run-dir.js";
 export { startServer, OpenAIServer } from "./serve/server.js";
+
+export * from "./runner/index.js";
 
 export { AhaError, UserError } from "./errors.js";

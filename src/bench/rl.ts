@@ -1,5 +1,5 @@
 /**
- * `aha bench rl`: one GRPO step of the real trainer (src/rl/trainer.ts's `train`, preset grpo: β 0.04
+ * `aha bench rl`: one GRPO step of a real run (prepareTrainRun → src/rl/trainer.ts's `train`, preset grpo: β 0.04
  * with a reference model, ε 0.2, seq-mean-token-mean) on model S, split into the trainer's own phases —
  * generate (KV-cache sampling of G responses per prompt), reward (decode + the Countdown verifier),
  * reference (log-probs of the frozen reference copy; the old log-probs come fused with the update's
@@ -14,11 +14,8 @@
 import { parseHfConfig } from "../model/config.js";
 import { Model, type Precision } from "../model/model.js";
 import { initParams } from "../model/params.js";
-import { defineConfig } from "../util/config.js";
-import { rlSection, trainSection } from "../rl/config.js";
-import { adamConfig, fullPolicy } from "../rl/policy.js";
-import { train, type MetricsRow } from "../rl/trainer.js";
-import { LocalRolloutEngine } from "../rollout/local.js";
+import type { MetricsRow } from "../rl/loop.js";
+import { prepareTrainRun } from "../runner/train.js";
 import { countdownTask } from "../tasks/generated.js";
 import type { Task } from "../tasks/types.js";
 import { BENCH_MODELS } from "./model.js";
@@ -52,22 +49,26 @@ function benchTask(): Task<unknown> {
 export async function ahaRlStep(ctx: Pick<BenchContext, "backend">, dtype: Precision, o: { newTokens: number; steps: number }): Promise<Record<string, number>> {
   const cfg = parseHfConfig(BENCH_MODELS["S"]!.hf, "<bench model S>");
   const { prompts: P, group: G, promptLen: Lp } = RL_SHAPE;
-  const spec = defineConfig({ rl: rlSection, train: trainSection });
-  const c = spec.resolve({
-    flags: new Map<string, string>([["algorithm", "grpo"], ["group-size", String(G)], ["prompts-per-step", String(P)], ["max-new-tokens", String(o.newTokens)],
-      ["steps", String(o.steps)], ["save-every", "0"], ["samples-per-step", "0"], ["lr", "1e-6"]]),
-  });
   const model = new Model(cfg, { precision: dtype, backend: ctx.backend });
   initParams(model.params, cfg, 0);
-  const policy = fullPolicy(model, adamConfig(c.train), { reference: c.rl.klCoef !== 0 });
-  const engine = new LocalRolloutEngine(model, { slots: P * G, maxLen: Lp + o.newTokens });
   const tokenizer = {
     encode: (t: string) => Array.from(t.padEnd(Lp).slice(0, Lp), (ch) => ch.charCodeAt(0) % cfg.vocabSize),
     decode: benchDecode,
     stopTokenIds: [] as number[],
   };
+  const task = benchTask();
   const rows: MetricsRow[] = [];
-  await train({ rl: c.rl, train: c.train, task: benchTask(), template: "none", tokenizer, engine, policy, run: null, onStep: (m) => rows.push(m) });
+  // The runner builds the policy (full fine-tuning, a reference copy for β > 0), the reward and the local
+  // engine from the config, as `aha train` does; the model, tokenizer and task are the bench's.
+  const run = await prepareTrainRun(
+    { algorithm: "grpo", "group-size": G, "prompts-per-step": P, "max-new-tokens": o.newTokens, steps: o.steps, "save-every": 0, "samples-per-step": 0, lr: 1e-6, template: "none", "held-out": 0 },
+    { persist: false, parts: { model: { model, tokenizer }, task: { ...task, stop: [] } }, onStep: (m) => rows.push(m) },
+  );
+  try {
+    await run.run();
+  } finally {
+    await run.close();
+  }
   const timed = rows.slice(1);
   const out: Record<string, number> = {};
   for (const k of [...PHASES, "step"]) out[k] = Math.min(...timed.map((m) => m[`seconds/${k}`] ?? Number.NaN));

@@ -137,11 +137,11 @@ function gather<T extends Sections>(spec: ConfigSpec<T>, src: SettingsSources, c
 }
 
 /** The resolved `aha train` config, and whether it is the built-in demo (no model given). */
-export function resolveTrainSettings(src: SettingsSources): { config: TrainRunConfig; demo: boolean } {
+export function resolveTrainSettings(src: SettingsSources, o: { allowDemo?: boolean } = {}): { config: TrainRunConfig; demo: boolean } {
   const { given, flags } = gather(trainSpec, src, "train");
   const flagModel = flags.get("model");
   const hasModel = given.get("model")?.value != null || (flagModel !== undefined && !/^(none|null)$/i.test(String(flagModel)));
-  const demo = !hasModel || given.get("model")?.value === DEMO_MODEL;
+  const demo = (o.allowDemo ?? true) && (!hasModel || given.get("model")?.value === DEMO_MODEL);
   if (demo) for (const [k, v] of Object.entries(DEMO)) if (!given.has(k) && !flags.has(k)) given.set(k, { value: v, origin: "the demo's settings" });
   const config = trainSpec.resolve({ yaml: given, flags });
   if (demo) config.model.model = DEMO_MODEL;

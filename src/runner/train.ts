@@ -264,7 +264,7 @@ function figures(r: EvalResult, recheckWords: readonly string[]): EvalFigures {
  */
 export async function prepareTrainRun(settings: Record<string, unknown> | SettingsSources = {}, o: PrepareTrainOptions = {}): Promise<TrainRun> {
   const src: SettingsSources = isSources(settings) ? settings : { settings };
-  const { config: c, demo } = resolveTrainSettings(src);
+  const { config: c, demo } = resolveTrainSettings(src, { allowDemo: !o.parts?.model });
   const reporter: Reporter = { ...quietReporter, ...(o.reporter ?? {}) };
   const persist = o.persist ?? true;
 

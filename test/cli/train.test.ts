@@ -71,7 +71,7 @@ describe("aha train", () => {
       [["--lr", "-1"], /--lr: lr = -1 is not allowed.*allowed: number > 0/],
       [["--task", "sudoku"], /task = sudoku is not allowed.*arithmetic \| countdown \| kk \| file/],
       [["--lora-rank", "two"], /lora-rank = two is not allowed/],
-      [["--model", path.join(root, "nowhere")], /--model .*nowhere: not a model folder/],
+      [["--model", path.join(root, "nowhere")], /model .*nowhere: not a model folder/],
       [["--task", "file"], /task = file needs --data FILE/],
       [["--resume", path.join(root, "nowhere")], /--resume .*nowhere: cannot read/],
       [["stray"], /unexpected argument 'stray'/],
