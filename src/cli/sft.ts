@@ -30,6 +30,7 @@ import { Progress } from "../runs/progress.js";
 import { RunDir, defaultRunName } from "../runs/run-dir.js";
 import { TEMPLATE_NAMES, renderPrompt } from "../tasks/templates.js";
 import { defineConfig, field } from "../util/config.js";
+import { precisionField } from "./flags.js";
 import { trainSpec } from "./train.js";
 
 export const summary = "supervised fine-tuning on JSONL prompt/response pairs (loss on the response), full or LoRA";
@@ -43,7 +44,7 @@ export const sftModelSection = {
       description: "How a row's prompt is rendered: none (as is), r1-zero (the R1-Zero text; the response continues after its '<think>'), chat (the model's chat template with the generation prompt).",
       source: "DeepSeek-R1 (cold start on chat-formatted long CoT)",
     }),
-    precision: field(z.enum(["fp32", "bf16"]), "fp32", { description: "Matmul precision: fp32, or bf16 products with fp32 master weights." }),
+    precision: precisionField,
     runDir: field(z.string().min(1).nullable(), null, { description: "The run directory (none = runs/<name>); it must not hold a run yet." }),
     name: field(z.string().min(1).nullable(), null, { description: "Run name under runs/ (none = <date>-sft-<model>)." }),
     resume: field(z.string().min(1).nullable(), null, { description: "Continue the run in this directory from its latest checkpoint (its config.json; flags on top, e.g. more --steps)." }),

@@ -27,6 +27,7 @@ import { defaultRunName, RunDir } from "../runs/run-dir.js";
 import { rechecks } from "../rl/shaping.js";
 import { makeTask, renderPrompt, resolveTemplate, taskSection, type ChatRenderer, type Task, type TemplateName } from "../tasks/index.js";
 import { defineConfig, field, type Resolved } from "../util/config.js";
+import { precisionField } from "./flags.js";
 
 export const summary = "reinforcement learning (GRPO, DAPO, …) on a model folder; no arguments: the built-in demo";
 
@@ -34,7 +35,7 @@ const LORA_TARGETS = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 
 const runSchema = z.strictObject({
   model: field(z.string().min(1).nullable(), null, { description: "Hugging Face model folder to train (Qwen2/Qwen3/Llama: config.json, *.safetensors, tokenizer.json). none = the built-in demo (models/demo-adder with the demo's settings)." }),
-  precision: field(z.enum(["fp32", "bf16"]), "fp32", { description: "Matrix products in fp32, or bf16 with fp32 master weights." }),
+  precision: precisionField,
   runDir: field(z.string().min(1).nullable(), null, { description: "The run directory (none = runs/<name>)." }),
   name: field(z.string().min(1).nullable(), null, { description: "Run name under runs/ (none = <date>-<task>, or <date>-demo)." }),
   resume: field(z.string().min(1).nullable(), null, { description: "Continue the run in this directory from its latest checkpoint (its config.json; flags on top)." }),

@@ -125,7 +125,7 @@ describe("aha generate", () => {
       cap.restore();
     }
     await expect(runGenerate(["--model", modelDir])).rejects.toThrow(/exactly one of --prompt TEXT or --chat TEXT/);
-    await expect(runGenerate(["--model", modelDir, "--prompt", "x", "--top-p", "0"])).rejects.toThrow(/--top-p must be in \(0, 1\], got "0"/);
+    await expect(runGenerate(["--model", modelDir, "--prompt", "x", "--top-p", "0"])).rejects.toThrow(/--top-p: top-p = 0 is not allowed.*number > 0, ≤ 1/);
   });
 });
 
