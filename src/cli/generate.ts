@@ -2,8 +2,10 @@
  * `aha generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT)`: streams a completion to the
  * terminal with the KV-cache sampler (src/model/sample.ts).
  *
- * --prompt TEXT is completed as it is (tokenized with the tokenizer's own special tokens, e.g. a BOS);
- * --chat TEXT is one user message rendered with the folder's chat template (add_generation_prompt).
+ * --prompt TEXT is completed as it is, encoded as training encodes a plain prompt (encodePrompt: the
+ * tokenizer's special tokens, and a BOS when tokenizer_config.json has add_bos_token: true but the
+ * post-processor adds none); --chat TEXT is one user message rendered with the folder's chat template
+ * (add_generation_prompt), encoded without special tokens (the template wrote them), as training does.
  * Flags, --config FILE.yaml and --help come from one schema (generateSpec; src/util/config.ts).
  *
  * Sampling defaults follow transformers' reading of generation_config.json: do_sample true → sample with
@@ -21,13 +23,14 @@ import { ChatTemplate, type ChatMessage } from "../formats/chat-template.js";
 import { loadHfModel, type GenerationDefaults, type LoadedHfModel } from "../formats/hf.js";
 import { loadPeftAdapter } from "../model/lora.js";
 import { generateStream, type SampleOutput } from "../model/sample.js";
+import { encodePrompt } from "../rollout/folder.js";
 import { defineConfig, field, setting } from "../util/config.js";
 import { modelFolderSection, resolveCommand } from "./flags.js";
 
 export const summary = "stream a completion from a model folder (optionally with a LoRA adapter)";
 
 const promptSchema = z.strictObject({
-  prompt: setting(z.string().nullable(), null, "Raw text to continue (tokenized with the tokenizer's own special tokens, e.g. a BOS)."),
+  prompt: setting(z.string().nullable(), null, "Raw text to continue, encoded as aha train encodes a plain prompt (the tokenizer's special tokens, plus a BOS when tokenizer_config.json has add_bos_token: true)."),
   chat: setting(z.string().nullable(), null, "A user message, rendered with the model's chat template (with the generation prompt)."),
   system: setting(z.string().nullable(), null, "A system message before --chat."),
   thinking: setting(z.boolean(), true, "Leave the chat template's thinking as it is; --no-thinking passes enable_thinking=false (Qwen3)."),
@@ -160,7 +163,7 @@ export function promptIds(loaded: LoadedHfModel, input: GenerateInput): number[]
   if ((input.prompt === undefined) === (input.chat === undefined)) throw new UserError("give exactly one of --prompt TEXT or --chat TEXT");
   if (input.prompt !== undefined) {
     if (input.system !== undefined) throw new UserError("--system goes with --chat, not --prompt");
-    const ids = tok.encode(input.prompt, { addSpecialTokens: true });
+    const ids = encodePrompt(tok, input.prompt, true); // as training encodes a plain prompt (BOS as the tokenizer asks)
     if (ids.length === 0) throw new UserError("the prompt is empty: there is nothing to continue");
     return ids;
   }
@@ -168,7 +171,7 @@ export function promptIds(loaded: LoadedHfModel, input: GenerateInput): number[]
   if (input.system !== undefined) messages.push({ role: "system", content: input.system });
   messages.push({ role: "user", content: input.chat! });
   const text = ChatTemplate.fromTokenizer(tok).render(messages, { addGenerationPrompt: true, extra: input.templateVars ?? {} });
-  return tok.encode(text, { addSpecialTokens: false }); // the template wrote its special tokens itself
+  return encodePrompt(tok, text, false); // the template wrote its special tokens itself
 }
 
 /** Generates one completion and streams the printable text to `write`. */

@@ -5,9 +5,11 @@
  * object plus `logprob` (sum over the response tokens) and `token_logprobs` (log p(response token j |
  * prompt, response tokens < j), one per response token).
  *
- * Text is tokenized as prompt_ids = encode(prompt) (with the tokenizer's own special tokens, e.g. Llama 3's
- * BOS; Qwen adds none) and response_ids = encode(response) without special tokens, separately, so the
- * boundary never merges across prompt and response (lm-evaluation-harness does the same).
+ * Text is tokenized as training tokenizes a plain prompt and its response: prompt_ids =
+ * encodePrompt(prompt) (the tokenizer's special tokens, e.g. Llama 3's BOS, and a BOS when
+ * tokenizer_config.json has add_bos_token: true but the post-processor adds none; Qwen adds none) and
+ * response_ids = encode(response) without special tokens, separately, so the boundary never merges
+ * across prompt and response (lm-evaluation-harness does the same).
  *
  * A bad line is reported on stderr with its line number and left out; the others are still scored; the
  * exit code is 1 when any line was bad.
@@ -20,6 +22,7 @@ import { loadHfModel } from "../formats/hf.js";
 import type { HfTokenizer } from "../formats/tokenizer.js";
 import type { Model } from "../model/model.js";
 import { loadPeftAdapter } from "../model/lora.js";
+import { encodePrompt } from "../rollout/folder.js";
 import { defineConfig, setting } from "../util/config.js";
 import { modelFolderSection, resolveCommand } from "./flags.js";
 
@@ -39,7 +42,8 @@ export const scoreSpec = defineConfig({
 const USAGE = `Usage: aha score --model DIR [--adapter DIR] --input FILE.jsonl [--output FILE] [--config FILE.yaml] [options]
 
 Each input line: {"prompt": "...", "response": "..."} or {"prompt_ids": [..], "response_ids": [..]},
-plus any other fields (echoed). Each output line adds "logprob" (sum) and "token_logprobs" (per token).`;
+plus any other fields (echoed). Each output line adds "logprob" (sum) and "token_logprobs" (per token).
+A prompt is encoded as aha train encodes one (special tokens; a BOS when the tokenizer asks for it).`;
 
 /** One line longer than this is rejected (the file is the user's, but a bound keeps memory predictable). */
 const MAX_LINE_CHARS = 64 * 1024 * 1024;
@@ -85,7 +89,7 @@ export function parseScoreLine(text: string, line: number, tokenizer: HfTokenize
   } else if ("prompt" in o || "response" in o) {
     if (typeof o.prompt !== "string" || typeof o.response !== "string") throw new Error("'prompt' and 'response' must both be strings");
     if (tokenizer === null) throw new Error("text input needs a tokenizer, and the model folder has no tokenizer.json (use prompt_ids/response_ids)");
-    promptIds = tokenizer.encode(o.prompt, { addSpecialTokens: true });
+    promptIds = encodePrompt(tokenizer, o.prompt, true); // as training encodes a plain prompt
     responseIds = tokenizer.encode(o.response, { addSpecialTokens: false });
     for (const id of [...promptIds, ...responseIds]) {
       if (id >= vocabSize) throw new Error(`the tokenizer produced id ${id}, outside the model's vocabulary (${vocabSize})`);
