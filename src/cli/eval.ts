@@ -3,123 +3,131 @@
  * OpenAI-compatible endpoint, on a built-in task's held-out problems or a dataset file. Writes
  * results.jsonl, summary.json and eval.json to --out (docs/run-directory.md, "aha eval output");
  * running the same command again resumes an interrupted evaluation.
+ *
+ * Flags, --config FILE.yaml and --help come from one schema (evalSpec; src/util/config.ts). The endpoint
+ * keys reuse aha train's rollout-* fields (without the prefix), the dataset fields and --template its
+ * task fields, --model/--adapter/--precision the fields of every command that loads a model folder.
  */
 import * as path from "node:path";
-import { parseArgs } from "node:util";
+import { z } from "zod";
 import { UserError } from "../errors.js";
 import { readDataset, scoreMath } from "../eval/dataset.js";
 import { R1_SAMPLING, idsPrompter, runEval, type Prepared } from "../eval/evaluate.js";
 import { passKs } from "../eval/summary.js";
 import { ChatTemplate } from "../formats/chat-template.js";
+import { rolloutSchema } from "../rollout/config.js";
 import type { RolloutEngine } from "../rollout/engine.js";
 import { encodePrompt, engineFor, loadFolder } from "../rollout/folder.js";
 import { RemoteRolloutEngine } from "../rollout/remote.js";
 import { Progress } from "../runs/progress.js";
+import { taskSchema } from "../tasks/config.js";
 import { makeTask, resolveTemplate, taskSection } from "../tasks/index.js";
-import type { TaskName } from "../tasks/config.js";
-import { TEMPLATE_NAMES, renderPrompt, type TemplateName } from "../tasks/templates.js";
+import { renderPrompt, type TemplateName } from "../tasks/templates.js";
 import type { Problem, Task } from "../tasks/types.js";
-import { parsePrecision } from "./flags.js";
+import { defineConfig, setting } from "../util/config.js";
+import { modelFolderFields, resolveCommand } from "./flags.js";
 
 export const summary = "evaluate a model folder or an OpenAI-compatible endpoint: pass@1 over k samples, pass@k, maj@k";
 
-const HELP = `Usage: aha eval (--model DIR [--adapter DIR] | --endpoint URL --model-name NAME [--api-key KEY])
-                (--task NAME | --dataset FILE) [options]
-
-Model:
-  --model DIR            Hugging Face model folder
-  --adapter DIR          PEFT LoRA adapter folder (with --model)
-  --endpoint URL         OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp, Ollama, aha serve)
-  --model-name NAME      the model's name at the endpoint
-  --api-key KEY          bearer key for the endpoint (default: $OPENAI_API_KEY if set)
-  --concurrency N        endpoint requests in flight (default 16)
-  --retries N            retries on 429 / 5xx / network errors, exponential backoff (default 5)
-  --extra-body JSON      extra fields for every endpoint request, e.g. '{"skip_special_tokens":false}' (vLLM, aha
-                         serve: keep format tags that are special tokens) or '{"chat_template_kwargs":{...}}'
-  --slots N              local: sequences decoded together (default 64)
-  --precision P          local: fp32 (default) or bf16
-Problems:
-  --task NAME            arithmetic, countdown, kk or codeio (built-in programs, both modes; needs the code
-                         sandbox): the task's held-out problems
-  --questions N          how many (default 200 for a task; every row of a dataset)
-  --dataset FILE         JSONL or Parquet rows scored by the math verifier
-  --question-field F     default question
-  --answer-field F       default answer
-  --category-field F     default category (optional in the file; gives the per-category breakdown)
-  --template T           auto (default: the task's own; r1-zero for datasets), r1-zero, chat, none
-Sampling (R1 protocol defaults):
-  --samples K            samples per question (default 4)
-  --temperature T        default 0.6
-  --top-p P              default 0.95
-  --top-k K              default 0 (off)
-  --max-tokens N         most tokens per response (default 1024)
-  --seed N               default 0 (each question's seed comes from it and the question's id)
-Output:
-  --out DIR              default runs/eval-<model>__<task> (aha dashboard lists it); the same settings resume it
-  -h, --help             this help
-`;
-
-function num(v: string | undefined, flag: string, def: number, ok: (x: number) => boolean, what: string): number {
-  if (v === undefined) return def;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || !ok(x)) throw new UserError(`--${flag} must be ${what}, got "${v}"`);
-  return x;
+/** --extra-body JSON → the object, or a message. */
+function extraBodyOf(text: string): Record<string, unknown> | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return `--extra-body is not valid JSON: ${(e as Error).message}`;
+  }
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : "--extra-body must be a JSON object";
 }
-const posInt = (x: number): boolean => Number.isInteger(x) && x >= 1;
+
+/** A local model folder or an endpoint (the endpoint keys are aha train's rollout-* keys without the prefix). */
+const modelSchema = z.strictObject({
+  ...modelFolderFields,
+  endpoint: rolloutSchema.shape.endpoint,
+  modelName: rolloutSchema.shape.modelName,
+  apiKey: rolloutSchema.shape.apiKey,
+  concurrency: rolloutSchema.shape.concurrency.meta({ description: "Endpoint requests in flight (one request per sample)." }),
+  retries: rolloutSchema.shape.retries,
+  extraBody: setting(z.string().min(1).nullable(), null, `Extra fields (a JSON object) for every endpoint request, e.g. '{"skip_special_tokens":false}' (vLLM, aha serve: keep format tags that are special tokens) or '{"chat_template_kwargs":{...}}'.`),
+  slots: setting(z.int().min(1), 64, "Local model: sequences decoded together (KV-cache slots)."),
+});
+
+function checkModel(c: z.output<typeof modelSchema>): string[] {
+  const out: string[] = [];
+  if ((c.model === null) === (c.endpoint === null)) out.push("give exactly one of --model DIR or --endpoint URL");
+  if (c.endpoint !== null && c.modelName === null) out.push("--endpoint needs --model-name NAME (the model's name at the endpoint)");
+  if (c.adapter !== null && c.model === null) out.push("--adapter goes with --model");
+  const extra = c.extraBody === null ? {} : extraBodyOf(c.extraBody);
+  if (typeof extra === "string") out.push(extra);
+  return out;
+}
+
+/** A built-in task's held-out problems or a dataset file (the field and template keys are aha train's). */
+const problemSchema = z.strictObject({
+  task: setting(z.enum(["arithmetic", "countdown", "kk", "codeio"]).nullable(), null, "A built-in task whose held-out problems are evaluated (or --dataset FILE); codeio asks both modes of the built-in programs and needs the code sandbox."),
+  dataset: setting(z.string().min(1).nullable(), null, "JSONL or Parquet rows scored by the math verifier (or --task NAME)."),
+  questions: setting(z.int().min(1).nullable(), null, "How many problems; none = 200 for a task, every row of a dataset."),
+  questionField: taskSchema.shape.questionField,
+  answerField: taskSchema.shape.answerField,
+  categoryField: setting(z.string().min(1), "category", "Field of a dataset row holding its category (optional in the file; gives the per-category breakdown)."),
+  template: taskSchema.shape.template,
+});
+
+const samplingSchema = z.strictObject({
+  samples: setting(z.int().min(1), R1_SAMPLING.samples, "Samples per question (pass@1 is their mean; pass@k and maj@k use them all).", "DeepSeek-R1 evaluation protocol"),
+  temperature: setting(z.number().min(0), R1_SAMPLING.temperature, "Sampling temperature.", "DeepSeek-R1 evaluation protocol"),
+  topP: setting(z.number().gt(0).max(1), R1_SAMPLING.topP, "Nucleus sampling.", "DeepSeek-R1 evaluation protocol"),
+  topK: setting(z.int().min(0), 0, "Keep the K most likely tokens; 0 = off."),
+  maxTokens: setting(z.int().min(1), 1024, "Most tokens per response."),
+  seed: setting(z.int().min(0), R1_SAMPLING.seed, "Each question's seed comes from it and the question's id."),
+});
+
+const outSchema = z.strictObject({
+  out: setting(z.string().min(1).nullable(), null, "Output folder; none = runs/eval-<model>__<task> (aha dashboard lists it). The same settings resume it."),
+});
+
+export const evalSpec = defineConfig({
+  model: { title: "Model (a folder, or an OpenAI-compatible endpoint)", prefix: "", schema: modelSchema, check: checkModel },
+  problems: {
+    title: "Problems", prefix: "", schema: problemSchema,
+    check: (c: z.output<typeof problemSchema>) => ((c.task === null) === (c.dataset === null) ? ["give exactly one of --task NAME or --dataset FILE"] : []),
+  },
+  sampling: { title: "Sampling (the R1 protocol's defaults)", prefix: "", schema: samplingSchema },
+  output: { title: "Output", prefix: "", schema: outSchema },
+});
+
+const USAGE = `Usage: aha eval (--model DIR [--adapter DIR] | --endpoint URL --model-name NAME [--api-key KEY])
+                (--task NAME | --dataset FILE) [--config FILE.yaml] [options]
+
+Writes results.jsonl, summary.json and eval.json to --out; running the same command again resumes an
+interrupted evaluation. --template auto is the task's own template (r1-zero for a dataset).`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: "string" }, adapter: { type: "string" }, endpoint: { type: "string" }, "model-name": { type: "string" },
-      "api-key": { type: "string" }, "extra-body": { type: "string" }, concurrency: { type: "string" }, retries: { type: "string" }, slots: { type: "string" },
-      precision: { type: "string", default: "fp32" }, task: { type: "string" }, questions: { type: "string" }, dataset: { type: "string" },
-      "question-field": { type: "string", default: "question" }, "answer-field": { type: "string", default: "answer" },
-      "category-field": { type: "string", default: "category" }, template: { type: "string", default: "auto" },
-      samples: { type: "string" }, temperature: { type: "string" }, "top-p": { type: "string" }, "top-k": { type: "string" },
-      "max-tokens": { type: "string" }, seed: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
+  const c = resolveCommand(evalSpec, "eval", argv);
+  if (c === null) {
+    process.stdout.write(evalSpec.help(USAGE));
     return 0;
   }
-  const hint = "aha eval --help";
-  if ((values.model === undefined) === (values.endpoint === undefined)) throw new UserError("give exactly one of --model DIR or --endpoint URL", hint);
-  if (values.endpoint !== undefined && !values["model-name"]) throw new UserError("--endpoint needs --model-name NAME (the model's name at the endpoint)", hint);
-  if (values.adapter !== undefined && values.model === undefined) throw new UserError("--adapter goes with --model", hint);
-  if ((values.task === undefined) === (values.dataset === undefined)) throw new UserError("give exactly one of --task NAME or --dataset FILE", hint);
-  const template = values.template;
-  if (template !== "auto" && !(TEMPLATE_NAMES as readonly string[]).includes(template)) throw new UserError(`--template must be auto, ${TEMPLATE_NAMES.join(", ")}; got ${template}`);
-  const precision = parsePrecision(values.precision);
-  const sampling = {
-    samples: num(values.samples, "samples", R1_SAMPLING.samples, posInt, "a positive integer"),
-    temperature: num(values.temperature, "temperature", R1_SAMPLING.temperature, (x) => x >= 0, "a number ≥ 0"),
-    topP: num(values["top-p"], "top-p", R1_SAMPLING.topP, (x) => x > 0 && x <= 1, "in (0, 1]"),
-    topK: num(values["top-k"], "top-k", 0, (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"),
-    maxTokens: num(values["max-tokens"], "max-tokens", 1024, posInt, "a positive integer"),
-    seed: num(values.seed, "seed", R1_SAMPLING.seed, (x) => Number.isSafeInteger(x) && x >= 0, "a non-negative integer"),
-  };
-  const questions = values.questions === undefined ? undefined : num(values.questions, "questions", 0, posInt, "a positive integer");
+  const sampling = c.sampling;
+  const questions = c.problems.questions ?? undefined;
+  const template = c.problems.template;
 
   // ---- problems
   let task: Pick<Task<unknown>, "score" | "stop"> & { name: string };
   let problems: Problem<unknown>[];
   let tpl: TemplateName;
-  if (values.task !== undefined) {
-    const names = ["arithmetic", "countdown", "kk", "codeio"];
-    if (!names.includes(values.task)) throw new UserError(`--task must be one of ${names.join(", ")} (use --dataset FILE for a file), got ${values.task}`);
-    const cfg = taskSection.schema.parse({ task: values.task as TaskName });
+  if (c.problems.task !== null) {
+    const cfg = taskSection.schema.parse({ task: c.problems.task });
     const t = await makeTask(cfg, 0);
     task = t;
     problems = t.heldOut(questions ?? 200);
-    tpl = template === "auto" ? resolveTemplate(cfg, t) : (template as TemplateName);
+    tpl = resolveTemplate({ ...cfg, template }, t);
   } else {
-    const rows = await readDataset(values.dataset!, { question: values["question-field"], answer: values["answer-field"], category: values["category-field"] });
+    const file = c.problems.dataset!;
+    const rows = await readDataset(file, { question: c.problems.questionField, answer: c.problems.answerField, category: c.problems.categoryField });
     problems = questions === undefined ? rows : rows.slice(0, questions);
-    task = { name: path.basename(values.dataset!), score: (r, p) => scoreMath(r, p) };
-    tpl = template === "auto" ? "r1-zero" : (template as TemplateName);
+    task = { name: path.basename(file), score: (r, p) => scoreMath(r, p) };
+    tpl = template === "auto" ? "r1-zero" : template;
   }
 
   // ---- engine
@@ -128,9 +136,10 @@ export async function run(argv: string[]): Promise<number> {
   let modelName: string;
   let stopTokenIds: number[] = [];
   let decode: ((ids: Int32Array) => string) | undefined;
-  if (values.model !== undefined) {
-    modelName = path.basename(path.resolve(values.model));
-    const lf = loadFolder(values.model, { precision, ...(values.adapter ? { adapter: values.adapter } : {}) });
+  const m = c.model;
+  if (m.model !== null) {
+    modelName = path.basename(path.resolve(m.model));
+    const lf = loadFolder(m.model, { precision: m.precision, ...(m.adapter !== null ? { adapter: m.adapter } : {}) });
     for (const w of lf.loaded.warnings) process.stderr.write(`aha eval: warning: ${w}\n`);
     const tok = lf.tokenizer;
     const chat = tpl === "chat" ? ChatTemplate.fromTokenizer(tok) : null;
@@ -141,23 +150,13 @@ export async function run(argv: string[]): Promise<number> {
     const longest = Math.max(...problems.map((p) => prepare(p).request.promptIds.length));
     const context = lf.loaded.config.maxPositionEmbeddings;
     if (longest + sampling.maxTokens > context) throw new UserError(`the longest prompt (${longest} tokens) + --max-tokens ${sampling.maxTokens} exceed the model's context (${context})`);
-    engine = engineFor(lf, { slots: num(values.slots, "slots", 64, posInt, "a positive integer"), maxLen: longest + sampling.maxTokens }).engine;
+    engine = engineFor(lf, { slots: m.slots, maxLen: longest + sampling.maxTokens }).engine;
   } else {
-    modelName = values["model-name"]!;
-    const apiKey = values["api-key"] ?? process.env.OPENAI_API_KEY;
-    let extraBody: Record<string, unknown> | undefined;
-    if (values["extra-body"] !== undefined) {
-      try {
-        extraBody = JSON.parse(values["extra-body"]) as Record<string, unknown>;
-      } catch (e) {
-        throw new UserError(`--extra-body is not valid JSON: ${(e as Error).message}`);
-      }
-      if (typeof extraBody !== "object" || extraBody === null || Array.isArray(extraBody)) throw new UserError("--extra-body must be a JSON object");
-    }
+    modelName = m.modelName!;
+    const apiKey = m.apiKey ?? process.env.OPENAI_API_KEY;
+    const extraBody = m.extraBody === null ? null : (extraBodyOf(m.extraBody) as Record<string, unknown>); // checked by checkModel
     engine = new RemoteRolloutEngine({
-      baseUrl: values.endpoint!, model: modelName, promptFormat: "text", logprobs: false, splitN: true,
-      concurrency: num(values.concurrency, "concurrency", 16, posInt, "a positive integer"),
-      retries: num(values.retries, "retries", 5, (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"),
+      baseUrl: m.endpoint!, model: modelName, promptFormat: "text", logprobs: false, splitN: true, concurrency: m.concurrency, retries: m.retries,
       ...(apiKey ? { apiKey } : {}),
       ...(extraBody ? { extraBody } : {}),
     });
@@ -168,7 +167,7 @@ export async function run(argv: string[]): Promise<number> {
     };
   }
 
-  const out = values.out ?? path.join("runs", `eval-${modelName}__${task.name}`.replace(/[^A-Za-z0-9._-]+/g, "_"));
+  const out = c.output.out ?? path.join("runs", `eval-${modelName}__${task.name}`.replace(/[^A-Za-z0-9._-]+/g, "_"));
   const progress = new Progress({ total: problems.length, label: "question", stream: process.stderr });
   let correct = 0;
   let seen = 0;

@@ -2,8 +2,11 @@
  * `aha generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT)`: streams a completion to the
  * terminal with the KV-cache sampler (src/model/sample.ts).
  *
- * --prompt TEXT is completed as it is (tokenized with the tokenizer's own special tokens, e.g. a BOS);
- * --chat TEXT is one user message rendered with the folder's chat template (add_generation_prompt).
+ * --prompt TEXT is completed as it is, encoded as training encodes a plain prompt (encodePrompt: the
+ * tokenizer's special tokens, and a BOS when tokenizer_config.json has add_bos_token: true but the
+ * post-processor adds none); --chat TEXT is one user message rendered with the folder's chat template
+ * (add_generation_prompt), encoded without special tokens (the template wrote them), as training does.
+ * Flags, --config FILE.yaml and --help come from one schema (generateSpec; src/util/config.ts).
  *
  * Sampling defaults follow transformers' reading of generation_config.json: do_sample true → sample with
  * its temperature (default 1), top_p (default 1) and top_k (default 50); do_sample absent or false →
@@ -14,33 +17,54 @@
  * The stream never prints half a UTF-8 character (StreamDecoder) nor the start of a possible stop string
  * that might still complete (held back until it cannot).
  */
-import { parseArgs } from "node:util";
+import { z } from "zod";
 import { UserError } from "../errors.js";
 import { ChatTemplate, type ChatMessage } from "../formats/chat-template.js";
 import { loadHfModel, type GenerationDefaults, type LoadedHfModel } from "../formats/hf.js";
 import { loadPeftAdapter } from "../model/lora.js";
 import { generateStream, type SampleOutput } from "../model/sample.js";
-import { parsePrecision } from "./flags.js";
+import { encodePrompt } from "../rollout/folder.js";
+import { defineConfig, field, setting } from "../util/config.js";
+import { modelFolderSection, resolveCommand } from "./flags.js";
 
 export const summary = "stream a completion from a model folder (optionally with a LoRA adapter)";
 
-const HELP = `Usage: aha generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) [options]
+const promptSchema = z.strictObject({
+  prompt: setting(z.string().nullable(), null, "Raw text to continue, encoded as aha train encodes a plain prompt (the tokenizer's special tokens, plus a BOS when tokenizer_config.json has add_bos_token: true)."),
+  chat: setting(z.string().nullable(), null, "A user message, rendered with the model's chat template (with the generation prompt)."),
+  system: setting(z.string().nullable(), null, "A system message before --chat."),
+  thinking: setting(z.boolean(), true, "Leave the chat template's thinking as it is; --no-thinking passes enable_thinking=false (Qwen3)."),
+  stop: field(z.array(z.string().min(1)), [], { description: "Stop when this text appears; it is not printed.", repeatable: true }),
+});
 
-  --model DIR            Hugging Face model folder (config.json, safetensors, tokenizer files)
-  --adapter DIR          PEFT LoRA adapter folder
-  --prompt TEXT          raw text to continue
-  --chat TEXT            a user message, rendered with the model's chat template
-  --system TEXT          a system message before --chat
-  --no-thinking          pass enable_thinking=false to the chat template (Qwen3)
-  --temperature T        0 = greedy (default: from generation_config.json, greedy if it does not sample)
-  --top-p P              nucleus sampling (default: generation_config.json, else 1)
-  --top-k K              keep the K most likely tokens, 0 = off (default: generation_config.json, else 50)
-  --max-new-tokens N     default: generation_config.json's max_new_tokens, else 256
-  --seed N               sampling seed (default 0)
-  --stop TEXT            stop when this text appears (repeatable); it is not printed
-  --precision P          fp32 (default) or bf16 matrix products
-  -h, --help             this help
-`;
+const samplingSchema = z.strictObject({
+  temperature: setting(z.number().min(0).nullable(), null, "0 = greedy; none = generation_config.json's temperature if it samples (do_sample), else greedy."),
+  topP: setting(z.number().gt(0).max(1).nullable(), null, "Nucleus sampling; none = generation_config.json's top_p if it samples, else 1."),
+  topK: setting(z.int().min(0).nullable(), null, "Keep the K most likely tokens, 0 = off; none = generation_config.json's top_k if it samples, else 50 (0 when greedy)."),
+  maxNewTokens: setting(z.int().min(1).nullable(), null, "Most tokens to generate; none = generation_config.json's max_new_tokens, else 256."),
+  seed: setting(z.int().min(0), 0, "Sampling seed."),
+});
+
+type PromptConfig = z.output<typeof promptSchema>;
+
+function checkPrompt(c: PromptConfig): string[] {
+  const out: string[] = [];
+  if ((c.prompt === null) === (c.chat === null)) out.push("give exactly one of --prompt TEXT or --chat TEXT");
+  if (c.system !== null && c.chat === null) out.push("--system goes with --chat, not --prompt");
+  return out;
+}
+
+export const generateSpec = defineConfig({
+  model: modelFolderSection,
+  prompt: { title: "Prompt", prefix: "", schema: promptSchema, check: checkPrompt },
+  sampling: { title: "Sampling (transformers' reading of generation_config.json where none)", prefix: "", schema: samplingSchema },
+});
+
+const USAGE = `Usage: aha generate --model DIR [--adapter DIR] (--prompt TEXT | --chat TEXT) [--config FILE.yaml] [options]
+
+Streams the completion to stdout and a line of statistics to stderr. Generation stops at an eos id
+(generation_config.json, config.json, the tokenizer's eos_token), at a --stop string, or at
+--max-new-tokens.`;
 
 export interface SamplingFlags {
   temperature?: number;
@@ -139,7 +163,7 @@ export function promptIds(loaded: LoadedHfModel, input: GenerateInput): number[]
   if ((input.prompt === undefined) === (input.chat === undefined)) throw new UserError("give exactly one of --prompt TEXT or --chat TEXT");
   if (input.prompt !== undefined) {
     if (input.system !== undefined) throw new UserError("--system goes with --chat, not --prompt");
-    const ids = tok.encode(input.prompt, { addSpecialTokens: true });
+    const ids = encodePrompt(tok, input.prompt, true); // as training encodes a plain prompt (BOS as the tokenizer asks)
     if (ids.length === 0) throw new UserError("the prompt is empty: there is nothing to continue");
     return ids;
   }
@@ -147,7 +171,7 @@ export function promptIds(loaded: LoadedHfModel, input: GenerateInput): number[]
   if (input.system !== undefined) messages.push({ role: "system", content: input.system });
   messages.push({ role: "user", content: input.chat! });
   const text = ChatTemplate.fromTokenizer(tok).render(messages, { addGenerationPrompt: true, extra: input.templateVars ?? {} });
-  return tok.encode(text, { addSpecialTokens: false }); // the template wrote its special tokens itself
+  return encodePrompt(tok, text, false); // the template wrote its special tokens itself
 }
 
 /** Generates one completion and streams the printable text to `write`. */
@@ -200,60 +224,26 @@ export async function generateText(loaded: LoadedHfModel, input: GenerateInput, 
   return { promptIds: ids, tokens, text, finishReason: finish };
 }
 
-function num(v: string | undefined, flag: string, check: (x: number) => boolean, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || !check(x)) throw new UserError(`--${flag} must be ${what}, got "${v}"`);
-  return x;
-}
-
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: "string" },
-      adapter: { type: "string" },
-      prompt: { type: "string" },
-      chat: { type: "string" },
-      system: { type: "string" },
-      "no-thinking": { type: "boolean" },
-      temperature: { type: "string" },
-      "top-p": { type: "string" },
-      "top-k": { type: "string" },
-      "max-new-tokens": { type: "string" },
-      seed: { type: "string" },
-      stop: { type: "string", multiple: true },
-      precision: { type: "string", default: "fp32" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
+  const c = resolveCommand(generateSpec, "generate", argv);
+  if (c === null) {
+    process.stdout.write(generateSpec.help(USAGE));
     return 0;
   }
-  if (!values.model) throw new UserError("--model DIR is required", "aha generate --help");
-  const precision = parsePrecision(values.precision);
   const sampling: SamplingFlags = {};
-  const t = num(values.temperature, "temperature", (x) => x >= 0, "a number >= 0");
-  if (t !== undefined) sampling.temperature = t;
-  const p = num(values["top-p"], "top-p", (x) => x > 0 && x <= 1, "in (0, 1]");
-  if (p !== undefined) sampling.topP = p;
-  const k = num(values["top-k"], "top-k", (x) => Number.isInteger(x) && x >= 0, "an integer >= 0");
-  if (k !== undefined) sampling.topK = k;
-  const m = num(values["max-new-tokens"], "max-new-tokens", (x) => Number.isInteger(x) && x > 0, "a positive integer");
-  if (m !== undefined) sampling.maxNewTokens = m;
-  const seed = num(values.seed, "seed", (x) => Number.isSafeInteger(x) && x >= 0, "a non-negative integer") ?? 0;
-  const input: GenerateInput = { sampling, seed, stop: values.stop ?? [] };
-  if (values.prompt !== undefined) input.prompt = values.prompt;
-  if (values.chat !== undefined) input.chat = values.chat;
-  if (values.system !== undefined) input.system = values.system;
-  if (values["no-thinking"]) input.templateVars = { enable_thinking: false };
-  if ((input.prompt === undefined) === (input.chat === undefined)) throw new UserError("give exactly one of --prompt TEXT or --chat TEXT", "aha generate --help");
+  if (c.sampling.temperature !== null) sampling.temperature = c.sampling.temperature;
+  if (c.sampling.topP !== null) sampling.topP = c.sampling.topP;
+  if (c.sampling.topK !== null) sampling.topK = c.sampling.topK;
+  if (c.sampling.maxNewTokens !== null) sampling.maxNewTokens = c.sampling.maxNewTokens;
+  const input: GenerateInput = { sampling, seed: c.sampling.seed, stop: c.prompt.stop };
+  if (c.prompt.prompt !== null) input.prompt = c.prompt.prompt;
+  if (c.prompt.chat !== null) input.chat = c.prompt.chat;
+  if (c.prompt.system !== null) input.system = c.prompt.system;
+  if (!c.prompt.thinking) input.templateVars = { enable_thinking: false };
 
-  const loaded = loadHfModel(values.model, { precision, tokenizer: "required" });
+  const loaded = loadHfModel(c.model.model!, { precision: c.model.precision, tokenizer: "required" });
   for (const w of loaded.warnings) process.stderr.write(`aha generate: warning: ${w}\n`);
-  if (values.adapter) loadPeftAdapter(values.adapter, loaded.model);
+  if (c.model.adapter !== null) loadPeftAdapter(c.model.adapter, loaded.model);
   const t0 = performance.now();
   const res = await generateText(loaded, input, (s) => process.stdout.write(s));
   const secs = (performance.now() - t0) / 1000;

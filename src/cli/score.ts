@@ -5,39 +5,45 @@
  * object plus `logprob` (sum over the response tokens) and `token_logprobs` (log p(response token j |
  * prompt, response tokens < j), one per response token).
  *
- * Text is tokenized as prompt_ids = encode(prompt) (with the tokenizer's own special tokens, e.g. Llama 3's
- * BOS; Qwen adds none) and response_ids = encode(response) without special tokens, separately, so the
- * boundary never merges across prompt and response (lm-evaluation-harness does the same).
+ * Text is tokenized as training tokenizes a plain prompt and its response: prompt_ids =
+ * encodePrompt(prompt) (the tokenizer's special tokens, e.g. Llama 3's BOS, and a BOS when
+ * tokenizer_config.json has add_bos_token: true but the post-processor adds none; Qwen adds none) and
+ * response_ids = encode(response) without special tokens, separately, so the boundary never merges
+ * across prompt and response (lm-evaluation-harness does the same).
  *
  * A bad line is reported on stderr with its line number and left out; the others are still scored; the
  * exit code is 1 when any line was bad.
  */
 import { createReadStream, renameSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
+import { z } from "zod";
 import { UserError } from "../errors.js";
 import { loadHfModel } from "../formats/hf.js";
 import type { HfTokenizer } from "../formats/tokenizer.js";
 import type { Model } from "../model/model.js";
 import { loadPeftAdapter } from "../model/lora.js";
-import { parsePrecision } from "./flags.js";
+import { encodePrompt } from "../rollout/folder.js";
+import { defineConfig, setting } from "../util/config.js";
+import { modelFolderSection, resolveCommand } from "./flags.js";
 
 export const summary = "log-probs of given responses (JSONL in, JSONL out) under a model folder";
 
-const HELP = `Usage: aha score --model DIR [--adapter DIR] --input FILE.jsonl [--output FILE]
+const ioSchema = z.strictObject({
+  input: setting(z.string().min(1).nullable(), null, 'JSONL input ("-" for stdin); required.'),
+  output: setting(z.string().min(1).nullable(), null, "Write here instead of stdout (to a temp file, renamed at the end); none = stdout."),
+  batchTokens: setting(z.int().min(1), 4096, "Tokens per forward pass (lines are packed up to this many)."),
+});
+
+export const scoreSpec = defineConfig({
+  model: modelFolderSection,
+  io: { title: "Input and output", prefix: "", schema: ioSchema, check: (c: z.output<typeof ioSchema>) => (c.input === null ? ["--input FILE.jsonl is required"] : []) },
+});
+
+const USAGE = `Usage: aha score --model DIR [--adapter DIR] --input FILE.jsonl [--output FILE] [--config FILE.yaml] [options]
 
 Each input line: {"prompt": "...", "response": "..."} or {"prompt_ids": [..], "response_ids": [..]},
 plus any other fields (echoed). Each output line adds "logprob" (sum) and "token_logprobs" (per token).
-
-Options:
-  --model DIR          Hugging Face model folder (config.json, safetensors, tokenizer files)
-  --adapter DIR        PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)
-  --input FILE         JSONL input ("-" for stdin)
-  --output FILE        write here instead of stdout (written to a temp file, renamed at the end)
-  --precision P        fp32 (default) or bf16 matrix products
-  --batch-tokens N     tokens per forward pass (default 4096)
-  -h, --help           this help
-`;
+A prompt is encoded as aha train encodes one (special tokens; a BOS when the tokenizer asks for it).`;
 
 /** One line longer than this is rejected (the file is the user's, but a bound keeps memory predictable). */
 const MAX_LINE_CHARS = 64 * 1024 * 1024;
@@ -83,7 +89,7 @@ export function parseScoreLine(text: string, line: number, tokenizer: HfTokenize
   } else if ("prompt" in o || "response" in o) {
     if (typeof o.prompt !== "string" || typeof o.response !== "string") throw new Error("'prompt' and 'response' must both be strings");
     if (tokenizer === null) throw new Error("text input needs a tokenizer, and the model folder has no tokenizer.json (use prompt_ids/response_ids)");
-    promptIds = tokenizer.encode(o.prompt, { addSpecialTokens: true });
+    promptIds = encodePrompt(tokenizer, o.prompt, true); // as training encodes a plain prompt
     responseIds = tokenizer.encode(o.response, { addSpecialTokens: false });
     for (const id of [...promptIds, ...responseIds]) {
       if (id >= vocabSize) throw new Error(`the tokenizer produced id ${id}, outside the model's vocabulary (${vocabSize})`);
@@ -172,39 +178,21 @@ export async function scoreLines(o: ScoreStreamOptions): Promise<{ scored: numbe
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: "string" },
-      adapter: { type: "string" },
-      input: { type: "string" },
-      output: { type: "string" },
-      precision: { type: "string", default: "fp32" },
-      "batch-tokens": { type: "string", default: "4096" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
+  const c = resolveCommand(scoreSpec, "score", argv);
+  if (c === null) {
+    process.stdout.write(scoreSpec.help(USAGE));
     return 0;
   }
-  if (!values.model) throw new UserError("--model DIR is required", "aha score --help");
-  if (!values.input) throw new UserError("--input FILE.jsonl is required", "aha score --help");
-  const precision = parsePrecision(values.precision);
-  const batchTokens = Number(values["batch-tokens"]);
-  if (!Number.isInteger(batchTokens) || batchTokens <= 0) throw new UserError(`--batch-tokens must be a positive integer`);
-
-  const loaded = loadHfModel(values.model, { precision });
+  const loaded = loadHfModel(c.model.model!, { precision: c.model.precision });
   for (const w of loaded.warnings) process.stderr.write(`aha score: warning: ${w}\n`);
-  if (values.adapter) loadPeftAdapter(values.adapter, loaded.model);
+  if (c.model.adapter !== null) loadPeftAdapter(c.model.adapter, loaded.model);
 
-  const inputName = values.input;
+  const inputName = c.io.input!;
   const stream = inputName === "-" ? process.stdin : createReadStream(inputName, { encoding: "utf8" });
   stream.on("error", () => {}); // reported through the readline iterator below
   const rl = createInterface({ input: stream, crlfDelay: Infinity });
-  const outPath = values.output;
-  const tmp = outPath === undefined ? null : `${outPath}.tmp-${process.pid}`;
+  const outPath = c.io.output;
+  const tmp = outPath === null ? null : `${outPath}.tmp-${process.pid}`;
   if (tmp !== null) writeFileSync(tmp, "");
   let buffered: string[] = [];
   const write = (l: string): void => {
@@ -220,7 +208,7 @@ export async function run(argv: string[]): Promise<number> {
   let result: { scored: number; bad: number };
   try {
     result = await scoreLines({
-      model: loaded.model, tokenizer: loaded.tokenizer, lines: rl, write, inputName, batchTokens,
+      model: loaded.model, tokenizer: loaded.tokenizer, lines: rl, write, inputName, batchTokens: c.io.batchTokens,
       error: (m) => process.stderr.write(`aha score: ${m}\n`),
     });
   } catch (e) {
@@ -229,7 +217,7 @@ export async function run(argv: string[]): Promise<number> {
     if (code === "ENOENT" || code === "EISDIR" || code === "EACCES") throw new UserError(`${inputName}: cannot read (${code})`);
     throw e;
   }
-  if (tmp !== null && outPath !== undefined) {
+  if (tmp !== null && outPath !== null) {
     if (buffered.length > 0) appendFileSync(tmp, buffered.join("\n") + "\n");
     renameSync(tmp, outPath);
   }

@@ -3,63 +3,80 @@
  * input line with the result fields added. A malformed line is reported on stderr with its line
  * number, the rest are still scored, and the exit code is 1 at the end.
  *
- * Kinds are a table: each names its flags, turns them into options, and scores one line. The code
- * kinds (src/rewards/code/verify.ts) are registered the same way.
+ * Kinds are a table: each names the config section of its own options, turns them into the scorer's
+ * options, and scores one line. The code kinds (src/rewards/code/verify.ts) are registered the same
+ * way. Flags, --config FILE.yaml and --help come from one schema (verifySpec; src/util/config.ts); the
+ * kind stays the positional argument.
  */
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
+import { z } from "zod";
 import { UserError } from "../errors.js";
 import { CODE_VERIFY_FLAGS } from "../rewards/code/verify.js";
+import { defineConfig, setting, type Resolved } from "../util/config.js";
 
 export const summary = "score a JSONL file of responses (math, countdown, kk, code, codeio)";
 
-type Flags = Record<string, string | boolean | undefined>;
-type FlagSpec = Record<string, { type: "string" | "boolean"; description: string }>;
+const ioSchema = z.strictObject({
+  input: setting(z.string().min(1).nullable(), null, "The JSONL file to score (- for stdin); required."),
+  summary: setting(z.boolean(), false, "Print counts (lines, errors, correct / mean score) to stderr at the end."),
+});
+
+const mathSchema = z.strictObject({
+  lenient: setting(z.boolean(), false, 'Also accept "Answer: 7" and the last number.'),
+  budgetMs: setting(z.int().min(1).nullable(), null, "Time budget per verification in ms; none = the verifier's (1000)."),
+});
+
+/** The code kinds' options: the flags that src/rewards/code/verify.ts reads (CODE_VERIFY_FLAGS; checked below). */
+const codeSchema = z.strictObject({
+  unsafeNoSandbox: setting(z.boolean(), false, "Run programs WITHOUT bubblewrap (trusted code only)."),
+  allOrNothing: setting(z.boolean(), false, "Score 1 only if every test passes (otherwise: the fraction passed)."),
+  timeoutMs: setting(z.int().min(1).nullable(), null, "Wall-time limit per program run in ms (the CPU limit becomes its whole seconds); none = the sandbox's 5000 ms wall, 4 s CPU."),
+  memoryMb: setting(z.int().min(1).nullable(), null, "Memory limit per program run in MB; none = the sandbox's 512."),
+  concurrency: setting(z.int().min(1).nullable(), null, "Programs run at once; none = cores − 1."),
+});
+
+export const verifySpec = defineConfig({
+  io: { title: "Input and output", prefix: "", schema: ioSchema, check: (c: z.output<typeof ioSchema>) => (c.input === null ? ["--input FILE.jsonl is required"] : []) },
+  math: { title: "Kind math", prefix: "", schema: mathSchema },
+  code: { title: "Kinds code and codeio (programs run in the sandbox)", prefix: "", schema: codeSchema },
+});
+type VerifyConfig = Resolved<typeof verifySpec.sections>;
+
+// The code section holds exactly the flags the adapter reads (otherwise a programming error).
+const codeKeys = [...verifySpec.fields.values()].filter((f) => f.section === "code").map((f) => f.key).sort().join(" ");
+if (codeKeys !== Object.keys(CODE_VERIFY_FLAGS).sort().join(" ")) throw new Error(`aha verify: the code section (${codeKeys}) differs from CODE_VERIFY_FLAGS`);
 
 interface Kind {
   /** what each input line holds → what is added */
   fields: string;
-  flags: FlagSpec;
-  /** Loads the scorer (lazily: `aha verify math` does not load the sandbox) with options from the flags. */
-  load(flags: Flags): Promise<(line: unknown, where: string) => unknown>;
+  /** The config section of the kind's own options (null: none); the other kinds' options are rejected. */
+  options: "math" | "code" | null;
+  /** Loads the scorer (lazily: `aha verify math` does not load the sandbox) with its options. */
+  load(c: VerifyConfig): Promise<(line: unknown, where: string) => unknown>;
 }
-
-function positiveInt(flags: Flags, name: string): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UserError(`--${name} must be a positive integer, got '${String(v)}'`);
-  return n;
-}
-
-const MATH_FLAGS: FlagSpec = {
-  lenient: { type: "boolean", description: 'math: also accept "Answer: 7" and the last number (off by default)' },
-  "budget-ms": { type: "string", description: "math: time budget per verification in ms (default 1000)" },
-};
 
 /** kind → how to score a line. Add a kind: one entry here. */
 const KINDS: Record<string, Kind> = {
   math: {
     fields: "gold, response → correct, extracted, reason",
-    flags: MATH_FLAGS,
-    async load(flags) {
+    options: "math",
+    async load(c) {
       const { verifyMathLine } = await import("../rewards/lines.js");
-      const budgetMs = positiveInt(flags, "budget-ms");
-      const opts = { ...(flags.lenient === true ? { lenient: true } : {}), ...(budgetMs !== undefined ? { budgetMs } : {}) };
+      const opts = { ...(c.math.lenient ? { lenient: true } : {}), ...(c.math.budgetMs !== null ? { budgetMs: c.math.budgetMs } : {}) };
       return (line, where) => verifyMathLine(line, where, opts);
     },
   },
   countdown: {
     fields: "numbers, target, response → score, reason",
-    flags: {},
+    options: null,
     async load() {
       return (await import("../rewards/lines.js")).verifyCountdownLine;
     },
   },
   kk: {
     fields: "names, solution (the generator's fields), response → score, format, answer, reason",
-    flags: {},
+    options: null,
     async load() {
       return (await import("../rewards/lines.js")).verifyKKLine;
     },
@@ -72,10 +89,15 @@ const KINDS: Record<string, Kind> = {
 function codeKind(which: "code" | "codeio", fields: string): Kind {
   return {
     fields,
-    flags: CODE_VERIFY_FLAGS, // declared by src/rewards/code/verify.ts
-
-    async load(flags) {
+    options: "code",
+    async load(c) {
       const m = await import("../rewards/code/verify.js");
+      // the adapter reads its flags by name: set booleans as true, numbers as text, unset left out
+      const flags: Record<string, string | boolean> = {};
+      for (const [key, v] of Object.entries(verifySpec.toFlat(c))) {
+        if (verifySpec.fields.get(key)!.section !== "code" || v === null || v === false) continue;
+        flags[key] = typeof v === "boolean" ? v : String(v);
+      }
       const opts = m.codeVerifyOptions(flags);
       const f = which === "code" ? m.verifyCodeLine : m.verifyCodeioLine;
       return (line, where) => f(line, where, opts);
@@ -86,61 +108,48 @@ function codeKind(which: "code" | "codeio", fields: string): Kind {
 
 export const VERIFY_KINDS = KINDS;
 
-function help(): string {
-  const kinds = Object.entries(KINDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.fields}`);
-  const flags = new Map<string, string>();
-  for (const k of Object.values(KINDS)) for (const [n, s] of Object.entries(k.flags)) flags.set(n, s.description);
-  return [
-    "Usage: aha verify <kind> --input FILE.jsonl [--summary] [options]",
-    "",
-    "Prints each input line (JSON) with the result fields added. Kinds:",
-    ...kinds,
-    "",
-    "Options:",
-    ...[
-      ["input FILE", "the JSONL file to score (- for stdin)"],
-      ["summary", "print counts (lines, errors, correct / mean score) to stderr at the end"],
-      ...flags,
-    ].map(([n, d]) => `  --${n.padEnd(18)} ${d}`),
-    "  -h, --help           this text",
-    "",
-    "A malformed line is reported on stderr with its line number; the others are still scored; the exit code is then 1.",
-    "",
-  ].join("\n");
+const USAGE = [
+  "Usage: aha verify <kind> --input FILE.jsonl [--summary] [--config FILE.yaml] [options]",
+  "",
+  "Prints each input line (JSON) with the result fields added. Kinds:",
+  ...Object.entries(KINDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.fields}`),
+  "",
+  "A malformed line is reported on stderr with its line number; the others are still scored; the exit",
+  "code is then 1. A kind's own options (below) are rejected by the other kinds.",
+].join("\n");
+
+/** argv → the kind and the resolved config; null for --help. */
+export function resolveVerifyArgs(argv: readonly string[], readFile: (path: string) => string = (p) => readFileSync(p, "utf8")): { kind: string; config: VerifyConfig } | null {
+  const args = verifySpec.parseArgs(argv);
+  if (args.help) return null;
+  const kindName = args.positionals[0];
+  if (kindName === undefined) throw new UserError("name a kind: " + Object.keys(KINDS).join(", "), "see `aha verify --help`");
+  const kind = KINDS[kindName];
+  if (!kind) throw new UserError(`unknown kind '${kindName}'`, `kinds: ${Object.keys(KINDS).join(", ")}`);
+  if (args.positionals.length > 1) throw new UserError(`unexpected argument '${args.positionals[1]}'`);
+  const yaml = args.configFile !== null ? verifySpec.readYaml(args.configFile, readFile) : undefined;
+  const given: [key: string, where: string][] = [...(yaml ?? new Map())].map(([k, g]) => [k, `${g.origin}: ${k}`]);
+  for (const k of args.flags.keys()) given.push([k, `--${k}`]);
+  for (const [key, where] of given) {
+    const section = verifySpec.fields.get(key)!.section;
+    if (section !== "io" && section !== kind.options) throw new UserError(`${where} does not apply to '${kindName}'`);
+  }
+  return { kind: kindName, config: verifySpec.resolve({ ...(yaml ? { yaml } : {}), flags: args.flags }) };
 }
 
 /** Lines scored at once (the code kinds run programs concurrently; output keeps the input order). */
 const WINDOW = 32;
 
 export async function run(argv: string[]): Promise<number> {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
-    input: { type: "string" },
-    summary: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  };
-  for (const k of Object.values(KINDS)) for (const [n, s] of Object.entries(k.flags)) options[n] = { type: s.type };
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options });
-  } catch (e) {
-    throw new UserError((e as Error).message, "see `aha verify --help`");
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(help());
+  const resolved = resolveVerifyArgs(argv);
+  if (resolved === null) {
+    process.stdout.write(verifySpec.help(USAGE));
     return 0;
   }
-  const kindName = positionals[0];
-  if (kindName === undefined) throw new UserError("name a kind: " + Object.keys(KINDS).join(", "), "see `aha verify --help`");
-  const kind = KINDS[kindName];
-  if (!kind) throw new UserError(`unknown kind '${kindName}'`, `kinds: ${Object.keys(KINDS).join(", ")}`);
-  if (positionals.length > 1) throw new UserError(`unexpected argument '${positionals[1]}'`);
-  const input = values.input;
-  if (typeof input !== "string") throw new UserError("--input FILE.jsonl is required", "see `aha verify --help`");
+  const { kind: kindName, config } = resolved;
+  const input = config.io.input!;
   if (input !== "-" && !existsSync(input)) throw new UserError(`${input}: no such file`);
-  const known = new Set(["input", "summary", "help", ...Object.keys(kind.flags)]);
-  for (const k of Object.keys(values)) if (!known.has(k)) throw new UserError(`--${k} does not apply to '${kindName}'`);
-  const scoreLine = await kind.load(values as Flags);
+  const scoreLine = await KINDS[kindName]!.load(config);
 
   const stream = input === "-" ? process.stdin : createReadStream(input, { encoding: "utf8" });
   const rl = createInterface({ input: stream, crlfDelay: Infinity });
@@ -198,7 +207,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   await flush();
 
-  if (values.summary) {
+  if (config.io.summary) {
     const parts = [`lines scored: ${scored}`, `errors: ${errors}`];
     if (kindName === "math") parts.push(`correct: ${correct}/${scored} (${scored ? ((100 * correct) / scored).toFixed(1) : "0.0"}%)`);
     else {

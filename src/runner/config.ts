@@ -17,13 +17,16 @@ import { sftSection } from "../rl/sft.js";
 import { rolloutSection } from "../rollout/config.js";
 import { taskSection } from "../tasks/config.js";
 import { TEMPLATE_NAMES } from "../tasks/templates.js";
-import { defineConfig, field, type ConfigSpec, type Given, type Resolved, type Sections } from "../util/config.js";
+import { defineConfig, field, setting, type ConfigSpec, type Given, type ParsedArgs, type Resolved, type Sections } from "../util/config.js";
+
+/** `precision`: one field for every command that loads a model (the CLI's flags reuse it). */
+export const precisionField = setting(z.enum(["fp32", "bf16"]), "fp32", "Matrix products in fp32, or bf16 products with fp32 master weights.");
 
 const LORA_TARGETS = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 
 const runSchema = z.strictObject({
   model: field(z.string().min(1).nullable(), null, { description: "Hugging Face model folder to train (Qwen2/Qwen3/Llama: config.json, *.safetensors, tokenizer.json). none = the built-in demo (models/demo-adder with the demo's settings)." }),
-  precision: field(z.enum(["fp32", "bf16"]), "fp32", { description: "Matrix products in fp32, or bf16 with fp32 master weights." }),
+  precision: precisionField,
   runDir: field(z.string().min(1).nullable(), null, { description: "The run directory (none = runs/<name>)." }),
   name: field(z.string().min(1).nullable(), null, { description: "Run name under runs/ (none = <date>-<task>, or <date>-demo)." }),
   resume: field(z.string().min(1).nullable(), null, { description: "Continue the run in this directory from its latest checkpoint (its config.json; flags on top)." }),
@@ -61,7 +64,7 @@ export const sftModelSection = {
       description: "How a row's prompt is rendered: none (as is), r1-zero (the R1-Zero text; the response continues after its '<think>'), chat (the model's chat template with the generation prompt).",
       source: "DeepSeek-R1 (cold start on chat-formatted long CoT)",
     }),
-    precision: field(z.enum(["fp32", "bf16"]), "fp32", { description: "Matmul precision: fp32, or bf16 products with fp32 master weights." }),
+    precision: precisionField,
     runDir: field(z.string().min(1).nullable(), null, { description: "The run directory (none = runs/<name>); it must not hold a run yet." }),
     name: field(z.string().min(1).nullable(), null, { description: "Run name under runs/ (none = <date>-sft-<model>)." }),
     resume: field(z.string().min(1).nullable(), null, { description: "Continue the run in this directory from its latest checkpoint (its config.json; flags on top, e.g. more --steps)." }),
@@ -107,7 +110,7 @@ export interface SettingsSources {
   /** A YAML file's text and name (--config). */
   file?: { text: string; name: string };
   /** Command-line flags (raw strings). */
-  flags?: Map<string, string | boolean>;
+  flags?: ParsedArgs["flags"];
 }
 
 /** The given values of a run directory's config.json (for --resume). */
@@ -124,11 +127,11 @@ function resumedSettings<T extends Sections>(spec: ConfigSpec<T>, dir: string, c
   return out;
 }
 
-function gather<T extends Sections>(spec: ConfigSpec<T>, src: SettingsSources, command: string): { given: Map<string, Given>; flags: Map<string, string | boolean> } {
+function gather<T extends Sections>(spec: ConfigSpec<T>, src: SettingsSources, command: string): { given: Map<string, Given>; flags: ParsedArgs["flags"] } {
   const given = new Map<string, Given>();
   const objGiven = src.settings ? spec.fromObject(src.settings) : new Map<string, Given>();
   const fileGiven = src.file ? spec.parseYaml(src.file.text, src.file.name) : new Map<string, Given>();
-  const flags = src.flags ?? new Map<string, string | boolean>();
+  const flags: ParsedArgs["flags"] = src.flags ?? new Map();
   const resume = flags.get("resume") ?? fileGiven.get("resume")?.value ?? objGiven.get("resume")?.value;
   if (typeof resume === "string" && !/^(none|null)$/i.test(resume)) for (const [k, v] of resumedSettings(spec, resume, command)) given.set(k, v);
   for (const [k, v] of fileGiven) given.set(k, v);

@@ -22,6 +22,11 @@ export interface FieldMeta {
   description: string;
   /** Where the default (or the recommended value) comes from: a paper or a public trainer. */
   source?: string;
+  /**
+   * A list given by repeating the flag (`--stop A --stop B`), each value taken whole (commas
+   * included); in YAML a list or one string. Only for list fields.
+   */
+  repeatable?: boolean;
 }
 
 export interface Preset<V> {
@@ -123,11 +128,11 @@ function wrap(text: string, indent: number, width = 100): string[] {
   return out;
 }
 
-const fmt = (v: unknown): string => (v === null ? "none" : Array.isArray(v) ? v.join(",") : typeof v === "string" ? v : JSON.stringify(v));
+const fmt = (v: unknown): string => (v === null ? "none" : Array.isArray(v) ? (v.length > 0 ? v.join(",") : "(empty)") : typeof v === "string" ? v : JSON.stringify(v));
 
 export interface ParsedArgs {
-  /** key → raw string (or true/false for a bare boolean flag). */
-  flags: Map<string, string | boolean>;
+  /** key → raw string (true/false for a bare boolean flag; every value of a repeatable flag). */
+  flags: Map<string, string | boolean | string[]>;
   positionals: string[];
   configFile: string | null;
   help: boolean;
@@ -145,7 +150,12 @@ export class ConfigSpec<T extends Sections> {
         if (!meta?.description) throw new Error(`config field ${section}.${field} has no description`);
         const { inner, nullable, defaultValue } = unwrap(schema);
         if (defaultValue === undefined) throw new Error(`config field ${section}.${field} has no default`);
-        this.fields.set(key, { key, section, field, schema, meta, defaultValue, nullable, ...describeAllowed(inner, nullable) });
+        const allowed = describeAllowed(inner, nullable);
+        if (meta.repeatable) {
+          if (allowed.kind !== "list") throw new Error(`config field ${section}.${field} is repeatable but not a list`);
+          allowed.allowed = "text; repeat the flag for more than one";
+        }
+        this.fields.set(key, { key, section, field, schema, meta, defaultValue, nullable, ...allowed });
       }
     }
   }
@@ -190,14 +200,17 @@ export class ConfigSpec<T extends Sections> {
         else if (next === undefined) throw new UserError(`--${key} needs a value (${f.allowed})`);
         else value = argv[++i]!;
       }
-      out.flags.set(key, value);
+      if (f.meta.repeatable && typeof value === "string") {
+        const before = out.flags.get(key);
+        out.flags.set(key, [...(Array.isArray(before) ? before : []), value]);
+      } else out.flags.set(key, value);
     }
     return out;
   }
 
   /** A raw command-line string → a typed value (the schema then checks ranges). */
-  private coerce(f: FieldInfo, raw: string | boolean): unknown {
-    if (typeof raw === "boolean") return raw;
+  private coerce(f: FieldInfo, raw: string | boolean | string[]): unknown {
+    if (typeof raw === "boolean" || Array.isArray(raw)) return raw;
     const s = raw.trim();
     if (f.nullable && /^(none|null)$/i.test(s)) return null;
     switch (f.kind) {
@@ -211,6 +224,7 @@ export class ConfigSpec<T extends Sections> {
         if (/^(false|no|0)$/i.test(s)) return false;
         return raw;
       case "list":
+        if (f.meta.repeatable) return [raw];
         return s === "" ? [] : s.split(",").map((x) => x.trim());
       default:
         return raw;
@@ -228,7 +242,7 @@ export class ConfigSpec<T extends Sections> {
     }
     const out = new Map<string, Given>();
     if (doc.contents === null) return out;
-    if (!isMap(doc.contents)) throw new UserError(`${file}: expected a mapping of keys to values (e.g. 'clip-high: 0.28')`);
+    if (!isMap(doc.contents)) throw new UserError(`${file}: expected a mapping of keys to values (e.g. '${this.example()}')`);
     const errors: string[] = [];
     for (const item of doc.contents.items) {
       const keyNode = item.key;
@@ -272,7 +286,7 @@ export class ConfigSpec<T extends Sections> {
   }
 
   /** Defaults < preset < YAML < flags → the typed, validated config; every problem is reported at once. */
-  resolve(sources: { yaml?: Map<string, Given>; flags?: Map<string, string | boolean> } = {}): Resolved<T> {
+  resolve(sources: { yaml?: Map<string, Given>; flags?: ParsedArgs["flags"] } = {}): Resolved<T> {
     const given = new Map<string, Given>(sources.yaml ?? []);
     for (const [key, raw] of sources.flags ?? []) given.set(key, { value: this.coerce(this.fields.get(key)!, raw), origin: `--${key}` });
     const errors: string[] = [];
@@ -317,20 +331,22 @@ export class ConfigSpec<T extends Sections> {
     return result as Resolved<T>;
   }
 
+  /** The --config FILE: read by `readFile`, then `parseYaml`. */
+  readYaml(file: string, readFile: (path: string) => string): Map<string, Given> {
+    let text: string;
+    try {
+      text = readFile(file);
+    } catch (e) {
+      throw new UserError(`--config ${file}: cannot read the file (${(e as Error).message})`);
+    }
+    return this.parseYaml(text, file);
+  }
+
   /** argv (with an optional --config FILE read by `readFile`) → resolved config, positionals, help flag. */
   fromArgv(argv: readonly string[], readFile: (path: string) => string): { config: Resolved<T>; positionals: string[]; help: boolean } {
     const args = this.parseArgs(argv);
     if (args.help) return { config: undefined as unknown as Resolved<T>, positionals: args.positionals, help: true };
-    let yaml: Map<string, Given> | undefined;
-    if (args.configFile !== null) {
-      let text: string;
-      try {
-        text = readFile(args.configFile);
-      } catch (e) {
-        throw new UserError(`--config ${args.configFile}: cannot read the file (${(e as Error).message})`);
-      }
-      yaml = this.parseYaml(text, args.configFile);
-    }
+    const yaml = args.configFile !== null ? this.readYaml(args.configFile, readFile) : undefined;
     return { config: this.resolve({ ...(yaml ? { yaml } : {}), flags: args.flags }), positionals: args.positionals, help: false };
   }
 
@@ -341,15 +357,28 @@ export class ConfigSpec<T extends Sections> {
     return out;
   }
 
+  /** A YAML line for messages: the first key with a numeric default, e.g. 'clip-high: 0.2'. */
+  private example(): string {
+    const f = [...this.fields.values()].find((x) => typeof x.defaultValue === "number");
+    return f ? `${f.key}: ${fmt(f.defaultValue)}` : "key: value";
+  }
+
   /** `--help` text: every key with its type/allowed values, default, description and source; then presets. */
   help(usage: string): string {
-    const lines = [usage, "", "Every option is also a key of a YAML file given with --config FILE (flat: 'clip-high: 0.28');", "flags override the file. Precedence: defaults < preset < --config file < flags.", ""];
+    const presets = Object.values(this.sections).some((s) => s.presets);
+    const lines = [
+      usage,
+      "",
+      `Every option is also a key of a YAML file given with --config FILE (flat: '${this.example()}');`,
+      `flags override the file. Precedence: defaults < ${presets ? "preset < " : ""}--config file < flags.`,
+      "",
+    ];
     for (const [name, sec] of Object.entries(this.sections)) {
       lines.push(`${sec.title}:`);
       const byPreset = new Set(Object.values(sec.presets?.table ?? {}).flatMap((p) => Object.keys(p.values)));
       for (const f of this.fields.values()) {
         if (f.section !== name) continue;
-        const arg = f.kind === "boolean" ? "" : f.kind === "enum" ? ` <${f.options.join("|")}>` : ` <${f.kind}>`;
+        const arg = f.kind === "boolean" ? "" : f.kind === "enum" ? ` <${f.options.join("|")}>` : f.meta.repeatable ? " <text> (repeatable)" : ` <${f.kind}>`;
         const preset = byPreset.has(f.field) ? `; set by --${sec.presets!.key}` : "";
         lines.push(`  --${f.key}${arg}   (default: ${fmt(f.defaultValue)}${preset})`);
         lines.push(...wrap(`${f.meta.description}${f.kind === "enum" ? "" : ` Allowed: ${f.allowed}.`}`, 6));

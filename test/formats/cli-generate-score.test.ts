@@ -12,11 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { StopStringFilter, generateText, promptIds, resolveSampling, run as runGenerate } from "../../src/cli/generate.js";
-import { run as runScore, scoreItems } from "../../src/cli/score.js";
+import { parseScoreLine, run as runScore, scoreItems } from "../../src/cli/score.js";
+import { ChatTemplate } from "../../src/formats/chat-template.js";
 import { loadHfModel, saveHfModel, type LoadedHfModel } from "../../src/formats/hf.js";
 import { parseHfConfig } from "../../src/model/config.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
+import { encodePrompt } from "../../src/rollout/folder.js";
+import { makeModelFolder } from "../serve/helpers.js";
 import { QWEN3_TOKENIZER_DIR } from "./helpers.js";
 
 const root = mkdtempSync(join(tmpdir(), "aha-cli-"));
@@ -37,11 +40,11 @@ beforeAll(() => {
 });
 
 /** Greedy continuation by full recompute: the oracle for the KV-cache path. */
-function greedyOracle(ids: number[], n: number): number[] {
+function greedyOracle(ids: number[], n: number, m: LoadedHfModel = loaded): number[] {
   const seq = [...ids];
-  const V = loaded.config.vocabSize;
+  const V = m.config.vocabSize;
   for (let i = 0; i < n; i++) {
-    const logits = loaded.model.lastLogits(Int32Array.from(seq), Int32Array.from([0, seq.length]));
+    const logits = m.model.lastLogits(Int32Array.from(seq), Int32Array.from([0, seq.length]));
     let best = 0;
     for (let v = 1; v < V; v++) if (logits[v]! > logits[best]!) best = v;
     seq.push(best);
@@ -125,7 +128,7 @@ describe("aha generate", () => {
       cap.restore();
     }
     await expect(runGenerate(["--model", modelDir])).rejects.toThrow(/exactly one of --prompt TEXT or --chat TEXT/);
-    await expect(runGenerate(["--model", modelDir, "--prompt", "x", "--top-p", "0"])).rejects.toThrow(/--top-p must be in \(0, 1\], got "0"/);
+    await expect(runGenerate(["--model", modelDir, "--prompt", "x", "--top-p", "0"])).rejects.toThrow(/--top-p: top-p = 0 is not allowed.*number > 0, ≤ 1/);
   });
 });
 
@@ -214,5 +217,60 @@ describe("aha score run()", () => {
       cap.restore();
     }
     await expect(runScore(["--input", "x.jsonl"])).rejects.toThrow(/--model DIR is required/);
+  });
+});
+
+describe("aha generate and aha score encode a prompt as training does (encodePrompt)", () => {
+  // The byte-level tokenizer's post-processor adds no BOS; tokenizer_config.json asks for one
+  // (add_bos_token: true, as Llama folders do). Training prepends it (src/rollout/folder.ts
+  // encodePrompt); generate and score must feed the model the same ids.
+  let f: ReturnType<typeof makeModelFolder>;
+  let m: LoadedHfModel;
+  const BOS = 256; // <|endoftext|>
+  beforeAll(() => {
+    f = makeModelFolder(7);
+    const file = join(f.dir, "tokenizer_config.json");
+    writeFileSync(file, JSON.stringify({ ...(JSON.parse(readFileSync(file, "utf8")) as object), bos_token: "<|endoftext|>", add_bos_token: true }));
+    m = loadHfModel(f.dir);
+  });
+  afterAll(() => f.cleanup());
+
+  it("generate: --prompt ids start with the BOS; --chat ids are the template's, without one", async () => {
+    const tok = m.tokenizer!;
+    expect(tok.bos?.id).toBe(BOS);
+    expect(tok.encode("ab", { addSpecialTokens: true })).toEqual([97, 98]); // the post-processor adds none
+    expect(promptIds(m, { prompt: "ab", sampling: {} })).toEqual([BOS, 97, 98]);
+    expect(promptIds(m, { prompt: "ab", sampling: {} })).toEqual(encodePrompt(tok, "ab", true));
+    const chat = ChatTemplate.fromTokenizer(tok).render([{ role: "user", content: "hi" }], { addGenerationPrompt: true });
+    expect(promptIds(m, { chat: "hi", sampling: {} })).toEqual(encodePrompt(tok, chat, false));
+    expect(promptIds(m, { chat: "hi", sampling: {} })[0]).not.toBe(BOS);
+    // run(): the printed greedy text continues [BOS, a, b]
+    const cap = capture();
+    try {
+      expect(await runGenerate(["--model", f.dir, "--prompt", "ab", "--max-new-tokens", "6", "--temperature", "0"])).toBe(0);
+    } finally {
+      cap.restore();
+    }
+    expect(cap.out()).toBe(tok.decode(greedyOracle([BOS, 97, 98], 6, m), { skipSpecialTokens: true }) + "\n");
+  });
+
+  it("score: a text row is scored on [BOS, prompt…] + response, the same as the ids row training would make", async () => {
+    const tok = m.tokenizer!;
+    expect(parseScoreLine(JSON.stringify({ prompt: "ab", response: "cd" }), 1, tok, m.config.vocabSize).promptIds).toEqual([BOS, 97, 98]);
+    const input = join(f.root, "bos.jsonl"), output = join(f.root, "bos-out.jsonl");
+    writeFileSync(input, [
+      JSON.stringify({ id: "text", prompt: "ab", response: "cd" }),
+      JSON.stringify({ id: "ids", prompt_ids: encodePrompt(tok, "ab", true), response_ids: [99, 100] }),
+      JSON.stringify({ id: "no-bos", prompt_ids: [97, 98], response_ids: [99, 100] }),
+    ].join("\n") + "\n");
+    const cap = capture();
+    try {
+      expect(await runScore(["--model", f.dir, "--input", input, "--output", output])).toBe(0);
+    } finally {
+      cap.restore();
+    }
+    const rows = readFileSync(output, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { id: string; token_logprobs: number[] });
+    expect(rows[0]!.token_logprobs).toEqual(rows[1]!.token_logprobs);
+    expect(rows[0]!.token_logprobs).not.toEqual(rows[2]!.token_logprobs); // the BOS changes the scores
   });
 });
