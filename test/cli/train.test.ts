@@ -73,7 +73,7 @@ describe("aha train", () => {
       [["--lora-rank", "two"], /lora-rank = two is not allowed/],
       [["--model", path.join(root, "nowhere")], /model .*nowhere: not a model folder/],
       [["--task", "file"], /task = file needs --data FILE/],
-      [["--resume", path.join(root, "nowhere")], /--resume .*nowhere: cannot read/],
+      [["--resume", path.join(root, "nowhere")], /resume .*nowhere: cannot read/],
       [["stray"], /unexpected argument 'stray'/],
     ];
     for (const [argv, msg] of cases) {
