@@ -117,7 +117,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     const rows = await readDataset(values.dataset!, { question: values["question-field"], answer: values["answer-field"], category: values["category-field"] });
     problems = questions === undefined ? rows : rows.slice(0, questions);
-    task = { name: path.basename(values.dataset!), score: (r, p) => scoreMath(r, p) };
+    task = { name: path.basename(values.dataset!), score: (r, p, ctx) => scoreMath(r, p, ctx.responsePrefix) };
     tpl = template === "auto" ? "r1-zero" : (template as TemplateName);
   }
 

@@ -41,7 +41,7 @@ const MATH_FLAGS: FlagSpec = {
 /** kind → how to score a line. Add a kind: one entry here. */
 const KINDS: Record<string, Kind> = {
   math: {
-    fields: "gold, response → correct, extracted, reason",
+    fields: "gold, response[, prefix] → correct, extracted, reason",
     flags: MATH_FLAGS,
     async load(flags) {
       const { verifyMathLine } = await import("../rewards/lines.js");
@@ -51,22 +51,22 @@ const KINDS: Record<string, Kind> = {
     },
   },
   countdown: {
-    fields: "numbers, target, response → score, reason",
+    fields: "numbers, target, response[, prefix] → score, reason",
     flags: {},
     async load() {
       return (await import("../rewards/lines.js")).verifyCountdownLine;
     },
   },
   kk: {
-    fields: "names, solution (the generator's fields), response → score, format, answer, reason",
+    fields: "names, solution (the generator's fields), response[, prefix] → score, format, answer, reason",
     flags: {},
     async load() {
       return (await import("../rewards/lines.js")).verifyKKLine;
     },
   },
   // The sandboxed kinds (owned by src/rewards/code/):
-  code: codeKind("code", "language, response, tests | test_code → score, passed, total, reason, verdicts"),
-  codeio: codeKind("codeio", "code, input, output, mode, response → score, reason, answer"),
+  code: codeKind("code", "language, response[, prefix], tests | test_code → score, passed, total, reason, verdicts"),
+  codeio: codeKind("codeio", "code, input, output, mode, response[, prefix] → score, reason, answer"),
 };
 
 function codeKind(which: "code" | "codeio", fields: string): Kind {
@@ -95,6 +95,9 @@ function help(): string {
     "",
     "Prints each input line (JSON) with the result fields added. Kinds:",
     ...kinds,
+    "",
+    'An answer is read after the thinking only: after the last </think>, not inside a <think> that never closes.',
+    'prefix: what the prompt already wrote of the response (the r1-zero template\'s "<think>"; default "").',
     "",
     "Options:",
     ...[

@@ -15,7 +15,7 @@ import type { CodeioMode, CodeioOptions, CodeioRecord, CodeioReference } from ".
 import { asText, codeioReward, extractAnswer, valuesMatch } from "../rewards/code/codeio.js";
 import { fnv1a32, Rng } from "../util/rng.js";
 import { isHeldOut } from "./split.js";
-import type { Problem, ProblemSource, Scored, Task } from "./types.js";
+import type { Problem, ProblemSource, ScoreContext, Scored, Task } from "./types.js";
 
 type Py = number | boolean | string | Py[] | { tuple: Py[] } | { dict: [Py, Py][] };
 
@@ -426,7 +426,7 @@ export interface CodeioTaskOptions {
 /** The CodeI/O task over the built-in programs, with the hash split of the other generated tasks. */
 export interface CodeioTask extends Task<CodeioReference> {
   /** Scores both modes ("input" runs the program in the sandbox). */
-  scoreAsync(response: string, problem: Problem<CodeioReference>): Promise<Scored>;
+  scoreAsync(response: string, problem: Problem<CodeioReference>, ctx?: ScoreContext): Promise<Scored>;
 }
 
 function source(side: "train" | "test", seed: number, permille: number, mode: CodeioMode | "mixed"): ProblemSource<CodeioReference> {
@@ -461,15 +461,15 @@ export function codeioTask(o: CodeioTaskOptions): CodeioTask {
     train: source("train", o.seed, o.heldOutPermille, mode),
     heldOut: (count) => Array.from({ length: count }, (_, i) => test.get(i)),
     // Synchronous scoring covers "output" problems (pure); "input" ones need the sandbox: unscorable here.
-    score: (response, problem) => {
-      const answer = extractAnswer(response);
+    score: (response, problem, ctx) => {
+      const answer = extractAnswer(response, ctx.responsePrefix);
       if (problem.reference.mode === "input") return { ...scored(0, "needs the sandbox: use scoreAsync", answer), reward: null };
       if (answer === null) return scored(0, "no_answer", null);
       const ok = valuesMatch(answer, problem.reference.output);
       return scored(ok ? 1 : 0, ok ? "correct" : "wrong_output", answer);
     },
-    scoreAsync: async (response, problem) => {
-      const r = await codeioReward(response, problem.reference, o.sandbox ?? {});
+    scoreAsync: async (response, problem, ctx) => {
+      const r = await codeioReward(response, problem.reference, { ...o.sandbox, prefix: ctx?.responsePrefix ?? "" });
       return scored(r.score, r.reason, r.answer);
     },
     defaultTemplate: "r1-zero",
