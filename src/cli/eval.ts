@@ -126,7 +126,7 @@ export async function run(argv: string[]): Promise<number> {
     const file = c.problems.dataset!;
     const rows = await readDataset(file, { question: c.problems.questionField, answer: c.problems.answerField, category: c.problems.categoryField });
     problems = questions === undefined ? rows : rows.slice(0, questions);
-    task = { name: path.basename(file), score: (r, p) => scoreMath(r, p) };
+    task = { name: path.basename(file), score: (r, p, ctx) => scoreMath(r, p, ctx.responsePrefix) };
     tpl = template === "auto" ? "r1-zero" : template;
   }
 

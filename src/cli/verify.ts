@@ -59,7 +59,7 @@ interface Kind {
 /** kind → how to score a line. Add a kind: one entry here. */
 const KINDS: Record<string, Kind> = {
   math: {
-    fields: "gold, response → correct, extracted, reason",
+    fields: "gold, response[, prefix] → correct, extracted, reason",
     options: "math",
     async load(c) {
       const { verifyMathLine } = await import("../rewards/lines.js");
@@ -68,22 +68,22 @@ const KINDS: Record<string, Kind> = {
     },
   },
   countdown: {
-    fields: "numbers, target, response → score, reason",
+    fields: "numbers, target, response[, prefix] → score, reason",
     options: null,
     async load() {
       return (await import("../rewards/lines.js")).verifyCountdownLine;
     },
   },
   kk: {
-    fields: "names, solution (the generator's fields), response → score, format, answer, reason",
+    fields: "names, solution (the generator's fields), response[, prefix] → score, format, answer, reason",
     options: null,
     async load() {
       return (await import("../rewards/lines.js")).verifyKKLine;
     },
   },
   // The sandboxed kinds (owned by src/rewards/code/):
-  code: codeKind("code", "response, tests [{input, output}…] | test_code[, language] (a --task code row) → score, passed, total, reason, verdicts"),
-  codeio: codeKind("codeio", "code, input, output, mode, response[, language] (a --task codeio row) → score, reason, answer"),
+  code: codeKind("code", "response[, prefix], tests [{input, output}…] | test_code[, language] (a --task code row) → score, passed, total, reason, verdicts"),
+  codeio: codeKind("codeio", "code, input, output, mode, response[, prefix][, language] (a --task codeio row) → score, reason, answer"),
 };
 
 function codeKind(which: "code" | "codeio", fields: string): Kind {
@@ -113,6 +113,9 @@ const USAGE = [
   "",
   "Prints each input line (JSON) with the result fields added. Kinds:",
   ...Object.entries(KINDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.fields}`),
+  "",
+  "An answer is read after the thinking only: after the last </think>, not inside a <think> that never closes.",
+  'prefix: what the prompt already wrote of the response (the r1-zero template\'s "<think>"; default "").',
   "",
   "A malformed line is reported on stderr with its line number; the others are still scored; the exit",
   "code is then 1. A kind's own options (below) are rejected by the other kinds.",

@@ -59,7 +59,8 @@ export async function readDataset(file: string, f: DatasetFields): Promise<Probl
   });
 }
 
-export function scoreMath(response: string, p: Problem<unknown>): Scored {
-  const r = verifyMath(response, p.reference as string);
+/** The math verifier as a task's score; `prefix` is the template's ctx.responsePrefix (the r1-zero "<think>"). */
+export function scoreMath(response: string, p: Problem<unknown>, prefix = ""): Scored {
+  const r = verifyMath(response, p.reference as string, { prefix });
   return { reward: r.correct ? 1 : 0, parts: { accuracy: r.correct ? 1 : 0 }, correct: r.correct, extracted: r.extracted, reason: r.reason };
 }

@@ -16,7 +16,7 @@
  *     sits on the line of the </think>.
  * Like TinyZero, a unary minus is accepted and "Assistant:" (if present) starts the response.
  */
-import { lastTagSpan } from "./extract.js";
+import { answerBounds, lastTagSpan } from "./extract.js";
 import * as Q from "./math/rational.js";
 import type { Rat } from "./math/rational.js";
 import { mulberry32, randInt } from "./rng.js";
@@ -142,12 +142,10 @@ function numbersOf(e: Expr, out: bigint[] = []): bigint[] {
  */
 export function extractEquation(response: string, prefix = ""): string | null {
   const text = prefix + response;
-  const lastClose = text.lastIndexOf("</think>");
-  const afterThink = lastClose >= 0 ? lastClose + "</think>".length : 0;
-  const reopened = text.indexOf("<think>", afterThink);
-  const end = reopened >= 0 ? reopened : text.length;
+  const region = answerBounds(text); // the shared rule (src/rewards/extract.ts's answerRegion)
+  const end = region.end;
   const at = text.indexOf("Assistant:");
-  const start = Math.max(afterThink, at >= 0 ? at + "Assistant:".length : 0);
+  const start = Math.max(region.start, at >= 0 ? at + "Assistant:".length : 0);
   const span = start < end ? lastTagSpan(text.slice(start, end), "answer") : null;
   return span === null ? null : span.trim();
 }

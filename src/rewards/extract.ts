@@ -1,11 +1,43 @@
 /**
- * Answer extraction (the R1-Zero contract), shared by the math, Countdown and K&K verifiers. Linear in
- * the response length; never uses backtracking regexes on the whole response.
+ * Answer extraction (the R1-Zero contract), shared by every verifier that reads an answer: math,
+ * Countdown, K&K, the arithmetic demo, CodeI/O, code and the judge. Linear in the response length;
+ * never uses backtracking regexes on the whole response.
+ *
+ * The rule: an answer inside the thinking is not the answer. Every verifier looks for its answer only
+ * in `answerRegion(response, prefix)` — the text after the last </think>, up to a <think> opened after
+ * it (a think block that never closes: the response stopped while thinking). `prefix` is what the
+ * prompt already wrote of the response (the r1-zero template ends with "<think>", the tasks pass it as
+ * ctx.responsePrefix), so with it a response that never closes its thinking has no answer. A response
+ * with no think tags at all is read whole, as before.
  */
 
 export type Extraction =
   | { ok: true; text: string; source: "answer" | "answer+boxed" | "boxed" | "lenient" }
   | { ok: false; reason: "no answer" | "empty answer" | "unbalanced \\boxed" };
+
+/**
+ * Where the answer may be in `text` (the prefix already joined to the response): [start, end) with
+ * start just after the last </think> (0 when there is none) and end at the first <think> after it (the
+ * end when there is none). Two searches, linear.
+ */
+export function answerBounds(text: string): { start: number; end: number } {
+  const close = text.lastIndexOf("</think>");
+  const start = close >= 0 ? close + "</think>".length : 0;
+  const reopened = text.indexOf("<think>", start);
+  return { start, end: reopened >= 0 ? reopened : text.length };
+}
+
+/**
+ * The part of `prefix + response` that may hold the answer: after the last </think>, before any
+ * <think> opened after it. "" when the response is still thinking (with prefix "<think>": no </think>).
+ * `<think>a <answer>5</answer> b</think>` → ""; `<think>a</think><answer>5</answer>` → "<answer>5</answer>";
+ * a response without think tags → itself.
+ */
+export function answerRegion(response: string, prefix = ""): string {
+  const text = prefix === "" ? response : prefix + response;
+  const { start, end } = answerBounds(text);
+  return text.slice(start, end);
+}
 
 /** Content of the last closed <tag>…</tag> span, or null. The span opens at the last <tag> before the last </tag>. */
 export function lastTagSpan(text: string, tag = "answer"): string | null {
@@ -92,6 +124,8 @@ export interface ExtractOptions {
   lenient?: boolean;
   /** Tag holding the answer (R1 template: "answer"). */
   tag?: string;
+  /** Text the prompt already wrote of the response (the r1-zero template's "<think>"); see `answerRegion`. */
+  prefix?: string;
 }
 
 /** Strips surrounding $…$, \( \), \[ \] and a trailing period from an answer span. */
@@ -122,7 +156,13 @@ export function answerFromSpan(span: string): string {
   return stripMathDelims(t.replace(/^(?:(?:so|thus|therefore|hence),?\s+)?(?:(?:the\s+)?(?:final\s+)?answer\s*(?:is|:|=)?\s*:?\s*)?/i, ""));
 }
 
-export function extractAnswer(response: string, opts: ExtractOptions = {}): Extraction {
+/**
+ * The answer of a response, looked for only in its answer region (`answerRegion`: after the thinking):
+ * the last <answer> span (a \boxed inside it wins), else the last \boxed, else (lenient) "answer is …"
+ * or the last number. A \boxed or an <answer> written inside the thinking is a draft, not the answer.
+ */
+export function extractAnswer(full: string, opts: ExtractOptions = {}): Extraction {
+  const response = answerRegion(full, opts.prefix);
   const span = lastTagSpan(response, opts.tag ?? "answer");
   if (span !== null) {
     const boxed = lastBoxed(span);

@@ -22,10 +22,10 @@ export interface MathRewardOptions extends MathOptions {
   wrong?: number;
 }
 
-/** The math reward as a Reward: 1 when verifyMath says correct, else 0 (values configurable). */
+/** The math reward as a Reward: 1 when verifyMath says correct, else 0 (values configurable); ctx.responsePrefix is the prefix. */
 export function mathReward(o: MathRewardOptions = {}): Reward<string> {
-  return (response, problem) => {
-    const r = verifyMath(response, problem.reference, o);
+  return (response, problem, ctx) => {
+    const r = verifyMath(response, problem.reference, { ...o, prefix: o.prefix ?? ctx?.responsePrefix ?? "" });
     const score = r.correct ? (o.correct ?? 1) : (o.wrong ?? 0);
     return { reward: score, parts: { accuracy: r.correct ? 1 : 0 }, correct: r.correct, extracted: r.extracted, reason: r.reason };
   };

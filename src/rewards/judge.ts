@@ -8,8 +8,10 @@
  * response's answer part, sent as one user message to `POST {endpoint}/chat/completions`, and the judge's
  * reply is read for its verdict.
  *
- * What is judged (the "answer part"): the last `<answer>…</answer>` span when there is one, else the
- * text after the last `</think>`, else the whole response; trimmed. Over `maxAnswerChars` (16 384) only
+ * What is judged (the "answer part"): the response's answer region (src/rewards/extract.ts's
+ * `answerRegion`: the text after the last `</think>`, up to a `<think>` opened after it; the whole
+ * response when it has no think tags; nothing when, with the template's prefilled "<think>", the
+ * thinking never closes), and in it the last `<answer>…</answer>` span when there is one; trimmed. Over `maxAnswerChars` (16 384) only
  * its last characters are kept (a final answer sits at the end) and the prompt says it was cut. An empty
  * answer part scores 0 without a call.
  *
@@ -32,8 +34,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError } from "../errors.js";
-import { lastTagSpan } from "./extract.js";
-import type { ProblemLike, Reward, Scored } from "./types.js";
+import { answerRegion, lastTagSpan } from "./extract.js";
+import type { ProblemLike, Reward, ScoreContext, Scored } from "./types.js";
 
 /**
  * The default judge prompt. Placeholders: {question} (the problem's question), {reference} (its gold
@@ -143,12 +145,14 @@ function render(segments: readonly Segment[], values: Record<Placeholder, string
   return s;
 }
 
-/** The answer part of a response: the last <answer> span, else the text after the last </think>, else all of it (trimmed). */
-export function judgedAnswer(response: string): string {
-  const span = lastTagSpan(response, "answer");
-  if (span !== null) return span.trim();
-  const think = response.lastIndexOf("</think>");
-  return (think >= 0 ? response.slice(think + "</think>".length) : response).trim();
+/**
+ * The answer part of a response: in its answer region (after the thinking; `prefix` is the template's
+ * "<think>"), the last <answer> span, else the whole region (trimmed).
+ */
+export function judgedAnswer(response: string, prefix = ""): string {
+  const region = answerRegion(response, prefix);
+  const span = lastTagSpan(region, "answer");
+  return (span ?? region).trim();
 }
 
 /** Keeps the last `max` characters (not splitting a surrogate pair). */
@@ -339,8 +343,8 @@ export function judgeReward(o: JudgeOptions): Reward<unknown> {
     }
   };
 
-  return async (response: string, problem: ProblemLike<unknown>): Promise<Scored> => {
-    const full = judgedAnswer(response);
+  return async (response: string, problem: ProblemLike<unknown>, ctx?: ScoreContext): Promise<Scored> => {
+    const full = judgedAnswer(response, ctx?.responsePrefix ?? "");
     const extracted = head(full, 2048);
     const unscorable = (reason: string): Scored => ({ reward: null, parts: {}, correct: false, extracted, reason: `judge: ${reason}` });
     if (full === "") return { reward: 0, parts: { judge: 0 }, correct: false, extracted: null, reason: "judge: empty answer (not sent)" };

@@ -11,9 +11,12 @@
  * −1; answer: +2 when every person's role is stated and all are right, −1.5 when all are stated but
  * some are wrong, −2 when the answer cannot be parsed (see `parseKKAnswer`) — and −2 too when the
  * format is wrong (the answer is then not looked at). So a format failure totals −3, below a
- * well-formed unparseable answer (−1). All values configurable.
+ * well-formed unparseable answer (−1). All values configurable. The format already keeps an answer
+ * inside the thinking from counting (the one <answer> must follow the one </think>; with `prefix`
+ * "<think>", a response that never closes its thinking fails it); the answer is read from
+ * `answerRegion` like every other verifier's.
  */
-import { lastTagSpan } from "./extract.js";
+import { answerRegion, lastTagSpan } from "./extract.js";
 import { mulberry32, randInt, shuffle } from "./rng.js";
 import type { Rng } from "./rng.js";
 import type { RewardResult } from "./types.js";
@@ -208,7 +211,8 @@ export function scoreKK(response: string, ref: Pick<KKPuzzle, "names" | "solutio
   let answer = opts.unparsableReward ?? -2;
   let reason = "bad format";
   if (formatOk) {
-    const span = lastTagSpan(text, "answer") ?? "";
+    // the format already puts the one answer after the one </think>; read it the shared way
+    const span = lastTagSpan(answerRegion(text), "answer") ?? "";
     const pred = parseKKAnswer(span, ref.names);
     if (pred === null) {
       answer = opts.unparsableReward ?? -2;

@@ -1,7 +1,9 @@
 /**
  * One JSONL line in, the fields to add out: the math, countdown and kk kinds of `aha verify`
  * (the code and codeio kinds live in src/rewards/code/verify.ts with the same shape).
- * A bad line throws UserError naming `where` (file:line) and the field.
+ * A bad line throws UserError naming `where` (file:line) and the field. Every kind takes an optional
+ * "prefix" field: what the prompt already wrote of the response (the r1-zero template's "<think>"), so
+ * that a response that never closes its thinking has no answer (src/rewards/extract.ts's answerRegion).
  */
 import { UserError } from "../errors.js";
 import { scoreCountdown } from "./countdown.js";
@@ -26,6 +28,13 @@ function str(o: Record<string, unknown>, key: string, where: string): string {
   return v;
 }
 
+/** The optional "prefix" field ("" when absent). */
+export function linePrefix(o: Record<string, unknown>, where: string): string {
+  if (o.prefix === undefined) return "";
+  if (typeof o.prefix !== "string") throw new UserError(`${where}: field "prefix" must be a string`);
+  return o.prefix;
+}
+
 /** math: {gold, response} → {correct, extracted, reason}. A numeric gold is accepted and read as its decimal text. */
 export function verifyMathLine(line: unknown, where: string, opts: LineOptions = {}): Record<string, unknown> {
   const o = obj(line, where);
@@ -33,6 +42,7 @@ export function verifyMathLine(line: unknown, where: string, opts: LineOptions =
   const r = verifyMath(str(o, "response", where), gold, {
     ...(opts.lenient ? { lenient: true } : {}),
     ...(opts.budgetMs !== undefined ? { budgetMs: opts.budgetMs } : {}),
+    prefix: linePrefix(o, where),
   });
   return { correct: r.correct, extracted: r.extracted, reason: r.reason };
 }
@@ -45,7 +55,7 @@ export function verifyCountdownLine(line: unknown, where: string): Record<string
     throw new UserError(`${where}: field "numbers" must be a non-empty list of non-negative integers`);
   }
   if (!Number.isSafeInteger(o.target)) throw new UserError(`${where}: field "target" must be an integer`);
-  const r = scoreCountdown(str(o, "response", where), { numbers: nums as number[], target: o.target as number });
+  const r = scoreCountdown(str(o, "response", where), { numbers: nums as number[], target: o.target as number }, { prefix: linePrefix(o, where) });
   return { score: r.score, reason: r.reason };
 }
 
@@ -60,6 +70,6 @@ export function verifyKKLine(line: unknown, where: string): Record<string, unkno
   if (!Array.isArray(solution) || solution.length !== names.length || solution.some((s) => typeof s !== "boolean")) {
     throw new UserError(`${where}: field "solution" must be a list of booleans (true = knight), one per name`);
   }
-  const r = scoreKK(str(o, "response", where), { names: names as string[], solution: solution as boolean[] });
+  const r = scoreKK(str(o, "response", where), { names: names as string[], solution: solution as boolean[] }, { prefix: linePrefix(o, where) });
   return { score: r.score, format: r.parts.format, answer: r.parts.answer, reason: r.reason };
 }

@@ -7,7 +7,8 @@
  *              one column per step, right to left: digit + digit + carry = two-digit sum;
  *   check      a first pass, then <wait> ("wait, let me check:"), then a full redo;
  *   direct     <answer>832</answer>
- * Reward: 1 when the last <answer> holds exactly the sum's digits, else 0 (the trial's 1/0). `format`
+ * Reward: 1 when the last <answer> after the thinking (src/rewards/extract.ts's answerRegion: not
+ * inside a <think> that never closes) holds exactly the sum's digits, else 0 (the trial's 1/0). `format`
  * (a <think> section before the answer) is reported as a part but not added to the reward.
  *
  * The corpus generator here writes the base model's pretraining mix of the trial (50 % direct answers,
@@ -15,7 +16,7 @@
  * themselves after a first pass that is wrong in one step half the time; 25 % traces with one wrong
  * step and no check), so the base model can reason but usually does not, and RL has something to find.
  */
-import { lastTagSpan } from "../rewards/extract.js";
+import { answerRegion, lastTagSpan } from "../rewards/extract.js";
 import { Rng } from "../util/rng.js";
 import { isHeldOut } from "./split.js";
 import type { Problem, ProblemSource, Scored, Task } from "./types.js";
@@ -123,9 +124,12 @@ export function arithCorpusExample(rng: Rng): { question: string; response: stri
 
 const MAX_ANSWER = 12;
 
-/** 1 when the last <answer> holds exactly the sum (digits only, no sign, ≤ 12 characters). */
-export function scoreArithmetic(response: string, ref: ArithRef): Scored {
-  const span = lastTagSpan(response, "answer");
+/**
+ * 1 when the last <answer> after the thinking holds exactly the sum (digits only, no sign, ≤ 12
+ * characters). `prefix`: what the template wrote of the response (ctx.responsePrefix; "" for "none").
+ */
+export function scoreArithmetic(response: string, ref: ArithRef, prefix = ""): Scored {
+  const span = lastTagSpan(answerRegion(response, prefix), "answer");
   const format = /^<think>[^]*<\/think><answer>[^]*<\/answer>$/.test(response.trim()) ? 1 : 0;
   if (span === null) return { reward: 0, parts: { accuracy: 0, format }, correct: false, extracted: null, reason: "no answer" };
   const text = span.trim();
@@ -164,7 +168,7 @@ export function arithmeticTask(o: ArithmeticOptions): Task<ArithRef> {
     name: "arithmetic",
     train: source("train", o),
     heldOut: (count) => Array.from({ length: count }, (_, i) => test.get(i)),
-    score: (response, problem) => scoreArithmetic(response, problem.reference),
+    score: (response, problem, ctx) => scoreArithmetic(response, problem.reference, ctx.responsePrefix),
     defaultTemplate: "none",
     recheckMarkers: ["<wait>"],
     stop: ["</answer>"],

@@ -528,8 +528,8 @@ export async function codeioTask(o: CodeioTaskOptions): Promise<Task<CodeioRefer
     name: o.file ? `codeio:${basename(o.file)}` : "codeio",
     train,
     heldOut,
-    score: async (response, problem) => {
-      const r = await codeioReward(response, problem.reference, options);
+    score: async (response, problem, ctx) => {
+      const r = await codeioReward(response, problem.reference, { ...options, prefix: ctx.responsePrefix });
       return scored(r.score, r.reason, r.answer);
     },
     defaultTemplate: "r1-zero",

@@ -1,6 +1,7 @@
 /**
  * Problems from a data file: JSONL (one object per line) or Parquet (read with hyparquet), with a
- * question field and an answer field (names configurable), scored by the math verifier (1 / 0).
+ * question field and an answer field (names configurable), scored by the math verifier (1 / 0) on
+ * the answer after the thinking (the template's prefilled "<think>" counts).
  * Rows are split train / held-out by hashing the question (src/tasks/split.ts).
  */
 import * as fs from "node:fs";
@@ -79,8 +80,8 @@ export async function fileTask(o: FileTaskOptions): Promise<Task<string>> {
     name: `file:${path.basename(o.file)}`,
     train: { size: train.length, get: (i) => train[i]! },
     heldOut: (count) => test.slice(0, count),
-    score: (response, problem) => {
-      const r = verifyMath(response, problem.reference);
+    score: (response, problem, ctx) => {
+      const r = verifyMath(response, problem.reference, { prefix: ctx.responsePrefix });
       return { reward: r.correct ? 1 : 0, parts: { accuracy: r.correct ? 1 : 0 }, correct: r.correct, extracted: r.extracted, reason: r.reason };
     },
     defaultTemplate: "r1-zero",

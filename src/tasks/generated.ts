@@ -4,7 +4,7 @@
  * from the run's seed, the side and c), filtered by the hash split.
  */
 import { extractEquation, generateCountdown, scoreCountdown, type CountdownGenOptions, type CountdownRef } from "../rewards/countdown.js";
-import { lastTagSpan } from "../rewards/extract.js";
+import { answerRegion, lastTagSpan } from "../rewards/extract.js";
 import { generateKK, scoreKK, type KKGenOptions, type KKPuzzle } from "../rewards/kk.js";
 import { fnv1a32 } from "../util/rng.js";
 import { isHeldOut } from "./split.js";
@@ -73,7 +73,7 @@ export function kkTask(o: GeneratedOptions & { gen?: KKGenOptions }): Task<KKRef
     score: (response, problem, ctx) => {
       const r = scoreKK(response, problem.reference, { prefix: ctx.responsePrefix });
       const correct = r.reason === "correct";
-      return { reward: r.score, parts: { ...r.parts, accuracy: correct ? 1 : 0 }, correct, extracted: lastTagSpan(ctx.responsePrefix + response, "answer")?.trim() ?? null, reason: r.reason };
+      return { reward: r.score, parts: { ...r.parts, accuracy: correct ? 1 : 0 }, correct, extracted: lastTagSpan(answerRegion(response, ctx.responsePrefix), "answer")?.trim() ?? null, reason: r.reason };
     },
     defaultTemplate: "r1-zero",
   };

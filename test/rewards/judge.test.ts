@@ -7,6 +7,8 @@ import type { JudgeOptions, ProblemLike } from "../../src/rewards/index.js";
 
 const problem: ProblemLike<unknown> = { id: "p1", question: "What is the capital of France?", answer: "Paris", reference: "Paris" };
 const ctx = { responsePrefix: "<think>" };
+/** A response that closes the template's prefilled <think> and answers (the transport tests' response). */
+const PARIS = "I recall France… </think> <answer>Paris</answer>";
 
 interface Recorded {
   headers: IncomingMessage["headers"];
@@ -91,14 +93,14 @@ describe("judgeReward against a fake server", () => {
 
   it("500 then success: scored after one retry", async () => {
     const srv = await fake((_r, n, res) => (n === 1 ? reply(res, "overloaded", 500) : reply(res, "Final Decision: True")));
-    const s = await judgeReward(fast(srv.url))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(srv.url))(PARIS, problem, ctx);
     expect(s.reward).toBe(1);
     expect(srv.requests).toHaveLength(2);
   });
 
   it("always 500: reward null (never 0) naming the status, after exactly 1 + retries tries", async () => {
     const srv = await fake((_r, _n, res) => reply(res, "boom", 500));
-    const s = await judgeReward(fast(srv.url, { retries: 2 }))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(srv.url, { retries: 2 }))(PARIS, problem, ctx);
     expect(s.reward).toBeNull();
     expect(s.parts).toEqual({});
     expect(s.reason).toMatch(/HTTP 500: boom \(after 3 tries\)/);
@@ -107,14 +109,14 @@ describe("judgeReward against a fake server", () => {
 
   it("429 is retried", async () => {
     const srv = await fake((_r, n, res) => (n < 3 ? reply(res, "slow down", 429) : reply(res, "Final Decision: No")));
-    const s = await judgeReward(fast(srv.url))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(srv.url))(PARIS, problem, ctx);
     expect(s.reward).toBe(0);
     expect(srv.requests).toHaveLength(3);
   });
 
   it("400 is not retried: null with the status and the server's message", async () => {
     const srv = await fake((_r, _n, res) => reply(res, "model not found", 400));
-    const s = await judgeReward(fast(srv.url, { retries: 3 }))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(srv.url, { retries: 3 }))(PARIS, problem, ctx);
     expect(s.reward).toBeNull();
     expect(s.reason).toBe("judge: HTTP 400: model not found");
     expect(srv.requests).toHaveLength(1);
@@ -123,7 +125,7 @@ describe("judgeReward against a fake server", () => {
   it("a hung server times out: null after the retries", async () => {
     const srv = await fake(() => undefined); // never answers
     const t0 = Date.now();
-    const s = await judgeReward(fast(srv.url, { timeoutMs: 80, retries: 1 }))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(srv.url, { timeoutMs: 80, retries: 1 }))(PARIS, problem, ctx);
     expect(s.reward).toBeNull();
     expect(s.reason).toMatch(/no reply within 80 ms \(after 2 tries\)/);
     expect(srv.requests).toHaveLength(2);
@@ -135,7 +137,7 @@ describe("judgeReward against a fake server", () => {
       res.writeHead(200, { "content-type": "application/json" });
       res.write('{"choices": [');
     });
-    const s = await judgeReward(fast(srv.url, { timeoutMs: 80, retries: 0 }))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(srv.url, { timeoutMs: 80, retries: 0 }))(PARIS, problem, ctx);
     expect(s.reward).toBeNull();
     expect(s.reason).toMatch(/no reply within 80 ms/);
   });
@@ -148,7 +150,7 @@ describe("judgeReward against a fake server", () => {
       await new Promise<void>((r) => s.close(() => r()));
     }
     servers = [];
-    const s = await judgeReward(fast(url, { retries: 1 }))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(url, { retries: 1 }))(PARIS, problem, ctx);
     expect(s.reward).toBeNull();
     expect(s.reason).toMatch(/ECONNREFUSED.*\(after 2 tries\)/);
   });
@@ -156,7 +158,7 @@ describe("judgeReward against a fake server", () => {
   it("a reply with no verdict: null with the reply's first 200 characters", async () => {
     const text = "I think the student is probably right but I am not sure. " + "x".repeat(400);
     const srv = await fake((_r, _n, res) => reply(res, text));
-    const s = await judgeReward(fast(srv.url))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(srv.url))(PARIS, problem, ctx);
     expect(s.reward).toBeNull();
     expect(s.reason).toContain("no verdict in the reply");
     expect(s.reason).toContain(text.slice(0, 200));
@@ -170,10 +172,10 @@ describe("judgeReward against a fake server", () => {
       res.end(n === 1 ? "<html>oops</html>" : JSON.stringify({ choices: [] }));
     });
     const judge = judgeReward(fast(srv.url));
-    const a = await judge("<answer>Paris</answer>", problem, ctx);
+    const a = await judge(PARIS, problem, ctx);
     expect(a.reward).toBeNull();
     expect(a.reason).toMatch(/not JSON: "<html>oops<\/html>"/);
-    const b = await judge("<answer>Paris</answer>", problem, ctx);
+    const b = await judge(PARIS, problem, ctx);
     expect(b.reward).toBeNull();
     expect(b.reason).toMatch(/not a chat completion/);
     expect(srv.requests).toHaveLength(2);
@@ -192,7 +194,7 @@ describe("judgeReward against a fake server", () => {
     });
     const judge = judgeReward(fast(srv.url));
     for (let i = 0; i < 2; i++) {
-      const s = await judge("<answer>Paris</answer>", problem, ctx);
+      const s = await judge(PARIS, problem, ctx);
       expect(s.reward).toBeNull();
       expect(s.reason).toMatch(/the reply is over 1048576 bytes/);
     }
@@ -201,7 +203,7 @@ describe("judgeReward against a fake server", () => {
 
   it("a large reply under the cap is parsed (last verdict wins)", async () => {
     const srv = await fake((_r, _n, res) => reply(res, "Final Decision: No\n".repeat(20_000) + "Final Decision: Yes"));
-    const s = await judgeReward(fast(srv.url))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(srv.url))(PARIS, problem, ctx);
     expect(s.reward).toBe(1);
   });
 
@@ -210,7 +212,7 @@ describe("judgeReward against a fake server", () => {
       setTimeout(() => reply(res, "Final Decision: Yes"), 30);
     });
     const judge = judgeReward(fast(srv.url, { concurrency: 3 }));
-    const got = await Promise.all(Array.from({ length: 12 }, () => judge("<answer>Paris</answer>", problem, ctx)));
+    const got = await Promise.all(Array.from({ length: 12 }, () => judge(PARIS, problem, ctx)));
     expect(got.every((s) => s.reward === 1)).toBe(true);
     expect(srv.requests).toHaveLength(12);
     expect(srv.maxInFlight()).toBe(3);
@@ -221,13 +223,13 @@ describe("judgeReward against a fake server", () => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ choices: [{ message: { role: "assistant", content: null, reasoning_content: "They match. Final Decision: Yes" }, finish_reason: "stop" }] }));
     });
-    const s = await judgeReward(fast(srv.url))("<answer>Paris</answer>", problem, ctx);
+    const s = await judgeReward(fast(srv.url))(PARIS, problem, ctx);
     expect(s.reward).toBe(1);
   });
 
   it("sends the apiKey as a Bearer header", async () => {
     const srv = await fake((_r, _n, res) => reply(res, "Final Decision: Yes"));
-    await judgeReward(fast(srv.url, { apiKey: "sk-test-123" }))("<answer>Paris</answer>", problem, ctx);
+    await judgeReward(fast(srv.url, { apiKey: "sk-test-123" }))(PARIS, problem, ctx);
     expect(srv.requests[0]!.headers.authorization).toBe("Bearer sk-test-123");
   });
 
@@ -236,14 +238,14 @@ describe("judgeReward against a fake server", () => {
     const template = "Q={question} R={reference} A={response} \\frac{1}{2} {{literal}} Final Decision: Yes/No";
     const judge = judgeReward(fast(srv.url, { template }));
     // a response that contains a placeholder's name is not substituted again
-    await judge("<answer>{reference}</answer>", problem, ctx);
+    await judge("</think><answer>{reference}</answer>", problem, ctx);
     expect(srv.requests[0]!.body.messages[0]!.content).toBe("Q=What is the capital of France? R=Paris A={reference} \\frac{1}{2} {literal} Final Decision: Yes/No");
   });
 
   it("a long answer is cut to its end and the prompt says so", async () => {
     const srv = await fake((_r, _n, res) => reply(res, "Final Decision: No"));
     const long = "a".repeat(5000) + "THE-END";
-    const s = await judgeReward(fast(srv.url, { maxAnswerChars: 100 }))(long, problem, ctx);
+    const s = await judgeReward(fast(srv.url, { maxAnswerChars: 100 }))(`</think>${long}`, problem, ctx);
     const prompt = srv.requests[0]!.body.messages[0]!.content;
     expect(prompt).toContain("[The answer was cut: only its last 100 of 5007 characters are shown.]");
     expect(prompt).toContain("THE-END");

@@ -155,6 +155,11 @@ describe("data files", () => {
     const p = task.train.get(0);
     expect(task.score(`x </think> <answer>${p.answer}</answer>`, p, ctx)).toMatchObject({ reward: 1, correct: true });
     expect(task.score("<answer>-1</answer>", p, ctx)).toMatchObject({ reward: 0, correct: false });
+    // the template's prefilled <think> reaches the math verifier: an answer inside the thinking is a draft
+    const think = { responsePrefix: "<think>" };
+    expect(task.score(`maybe <answer>${p.answer}</answer> or \\boxed{${p.answer}}, still thinking`, p, think)).toMatchObject({ reward: 0, correct: false, extracted: null });
+    expect(task.score(`x </think> <answer>${p.answer}</answer>`, p, think)).toMatchObject({ reward: 1, correct: true });
+    expect(task.score(`x </think> \\boxed{${p.answer}}`, p, think)).toMatchObject({ reward: 1, correct: true });
   });
   it("Parquet reads the same rows", async () => {
     const d = tmp();

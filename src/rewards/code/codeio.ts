@@ -9,8 +9,10 @@
  *     whitespace per line ignored). Pure; no program is run.
  *   - mode "input": the reference code is run in the sandbox on the predicted input and its stdout is
  *     compared with the record's output the same way.
- * The answer is the last <answer>…</answer> in the response, else the last fenced block.
+ * The answer is the last <answer>…</answer> in the response, else the last fenced block — both looked
+ * for after the thinking only (src/rewards/extract.ts's answerRegion; `prefix` is the template's "<think>").
  */
+import { answerRegion } from "../extract.js";
 import type { RewardResult } from "../types.js";
 import { fencedBlocks, MAX_RESPONSE_CHARS, normalizeOutput } from "./extract.js";
 import { fromJson, literalEqual, parseLiteral, type LiteralCompareOptions } from "./literal.js";
@@ -32,6 +34,8 @@ export interface CodeioReference extends CodeioRecord {
 
 export interface CodeioOptions extends SandboxOptions, LiteralCompareOptions {
   pool?: SandboxPool;
+  /** Text the prompt already wrote of the response (the r1-zero template's "<think>"); see answerRegion. */
+  prefix?: string;
 }
 
 export interface CodeioResult extends RewardResult {
@@ -45,9 +49,13 @@ export interface CodeioResult extends RewardResult {
 /** Longest answer considered (characters). */
 export const MAX_ANSWER_CHARS = 20_000;
 
-/** The last <answer>…</answer> (closed), else the last closed fenced block, trimmed; null if none. */
-export function extractAnswer(response: string): string | null {
-  if (response.length > MAX_RESPONSE_CHARS) return null;
+/**
+ * The last <answer>…</answer> (closed), else the last closed fenced block, trimmed; null if none. Only
+ * after the thinking (`answerRegion(full, prefix)`): a draft inside <think> is not the answer.
+ */
+export function extractAnswer(full: string, prefix = ""): string | null {
+  if (full.length > MAX_RESPONSE_CHARS) return null;
+  const response = answerRegion(full, prefix);
   const close = response.lastIndexOf("</answer>");
   if (close >= 0) {
     const open = response.lastIndexOf("<answer>", close);
@@ -87,7 +95,7 @@ export function valuesMatch(actual: string, expected: unknown, opts: LiteralComp
 }
 
 export async function codeioReward(response: string, reference: CodeioReference, options: CodeioOptions = {}): Promise<CodeioResult> {
-  const answer = extractAnswer(response);
+  const answer = extractAnswer(response, options.prefix);
   if (answer === null) return { score: 0, parts: { correct: 0 }, reason: "no_answer: no <answer>…</answer> or fenced block", answer };
   if (reference.mode === "output") {
     const ok = valuesMatch(answer, reference.output, options);

@@ -1,7 +1,9 @@
 /**
- * Finding the program in a model's response: the last fenced code block of the requested language.
+ * Finding the program in a model's response: the last fenced code block of the requested language,
+ * after the thinking (src/rewards/extract.ts's answerRegion: a draft inside <think> is not the program).
  * Bounded: responses longer than MAX_RESPONSE_CHARS are not scanned (a linear scan over lines).
  */
+import { answerRegion } from "../extract.js";
 import type { Language } from "./sandbox.js";
 
 /** Responses longer than this are not searched for code (the model is rambling; score 0). */
@@ -44,10 +46,14 @@ export function fencedBlocks(text: string): FencedBlock[] {
   return blocks;
 }
 
-/** The last closed block tagged with `language` (any of its LANGUAGE_TAGS), or null. */
-export function extractCode(response: string, language: Language): string | null {
+/**
+ * The last closed block tagged with `language` (any of its LANGUAGE_TAGS) after the thinking, or null.
+ * `prefix`: what the template wrote of the response (the r1-zero "<think>").
+ */
+export function extractCode(response: string, language: Language, prefix = ""): string | null {
+  if (response.length > MAX_RESPONSE_CHARS) return null;
   const tags = LANGUAGE_TAGS[language];
-  const blocks = fencedBlocks(response).filter((b) => tags.includes(b.tag.replace(/^\{\.?|\}$/g, "")));
+  const blocks = fencedBlocks(answerRegion(response, prefix)).filter((b) => tags.includes(b.tag.replace(/^\{\.?|\}$/g, "")));
   const last = blocks[blocks.length - 1];
   return last === undefined || last.code.trim() === "" ? null : last.code;
 }

@@ -30,6 +30,8 @@ export interface CodeRewardOptions extends SandboxOptions {
   mode?: ScoreMode;
   /** Shared pool (its own options win); one is made per call when absent. */
   pool?: SandboxPool;
+  /** Text the prompt already wrote of the response (the r1-zero "<think>"): the program is looked for after the thinking. */
+  prefix?: string;
 }
 
 /** Per-test verdicts: the run statuses plus the comparison's. */
@@ -113,7 +115,7 @@ function withCompletion(source: string, language: Language, nonce: string): stri
 
 export async function codeReward(response: string, reference: CodeReference, options: CodeRewardOptions = {}): Promise<CodeRewardResult> {
   const mode = options.mode ?? "fraction";
-  const program = extractCode(response, reference.language);
+  const program = extractCode(response, reference.language, options.prefix);
   const stdio = reference.tests ?? [];
   const total = stdio.length + (reference.testCode !== undefined ? 1 : 0);
   if (program === null) return { score: 0, parts: { passed: 0, total }, reason: `no_code: no closed \`\`\`${reference.language} block`, tests: [] };

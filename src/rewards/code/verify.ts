@@ -5,6 +5,8 @@
  *           → {score, passed, total, reason, verdicts}   (a --task code data row plus "response": ./reference.ts)
  *   codeio: {code, input, output, mode: "output"|"input", response[, language]}
  *           → {score, reason, answer}
+ * Both take an optional "prefix" (the template's prefilled "<think>"): the program / answer is looked
+ * for after the thinking only (src/rewards/extract.ts's answerRegion).
  *
  * Options (flags of `aha verify code|codeio`): --unsafe-no-sandbox, --all-or-nothing,
  * --timeout-ms N, --memory-mb N, --concurrency N. Bad lines throw UserError naming file:line.
@@ -86,11 +88,15 @@ function str(o: Record<string, unknown>, key: string, where: string): string {
   return o[key];
 }
 
+function prefixOf(o: Record<string, unknown>, where: string): string {
+  return o.prefix === undefined ? "" : str(o, "prefix", where);
+}
+
 export async function verifyCodeLine(line: unknown, where: string, opts: CodeVerifyOptions = {}): Promise<Record<string, unknown>> {
   const o = obj(line, where);
   const response = str(o, "response", where);
   const reference = parseCodeReference(o, where); // the same shape as a --task code data row
-  const r = await codeReward(response, reference, { pool: poolFor(opts), mode: opts.allOrNothing ? "all_or_nothing" : "fraction" });
+  const r = await codeReward(response, reference, { pool: poolFor(opts), mode: opts.allOrNothing ? "all_or_nothing" : "fraction", prefix: prefixOf(o, where) });
   return { score: r.score, passed: r.parts.passed, total: r.parts.total, reason: r.reason, verdicts: r.tests.map((t) => t.verdict) };
 }
 
@@ -105,7 +111,7 @@ export async function verifyCodeioLine(line: unknown, where: string, opts: CodeV
   const r = await codeioReward(
     response,
     { code, input: o.input, output: o.output, language: lang, mode },
-    mode === "input" ? { pool: poolFor(opts) } : {},
+    mode === "input" ? { pool: poolFor(opts), prefix: prefixOf(o, where) } : { prefix: prefixOf(o, where) },
   );
   return { score: r.score, reason: r.reason, answer: r.answer };
 }

@@ -1,7 +1,8 @@
 /**
  * verifyMath(response, gold) → { correct, extracted, reason }: extraction (src/rewards/extract.ts),
  * a bounded LaTeX parse of both sides (parse.ts) and exact equivalence (equiv.ts), within a time
- * budget. Pure: same inputs, same result; never throws on any response.
+ * budget. Pure: same inputs, same result; never throws on any response. The answer is read after the
+ * thinking only (`answerRegion`): pass the template's prefilled "<think>" as `prefix`.
  */
 import { allBoxed, extractAnswer, lastBoxed, stripMathDelims } from "../extract.js";
 import type { ExtractOptions } from "../extract.js";
