@@ -201,11 +201,11 @@ describe("task codeio: data files", () => {
     ]);
     const js = ps[5]!;
     expect(js.reference.language).toBe("javascript");
-    expect(await task.score("<answer>7</answer>", js, ctx)).toMatchObject({ reward: 1, correct: true });
-    expect(await task.score("<answer>-7</answer>", js, ctx)).toMatchObject({ reward: 1 }); // any input printing 50
-    expect(await task.score("<answer>6</answer>", js, ctx)).toMatchObject({ reward: 0, correct: false });
-    expect(await task.score("<answer>[9, 5]</answer>", ps[0]!, ctx)).toMatchObject({ reward: 0 });
-    expect(await task.score("<answer>[5, 9]</answer>", ps[0]!, ctx)).toMatchObject({ reward: 1 });
+    expect(await task.score("</think> <answer>7</answer>", js, ctx)).toMatchObject({ reward: 1, correct: true });
+    expect(await task.score("</think> <answer>-7</answer>", js, ctx)).toMatchObject({ reward: 1 }); // any input printing 50
+    expect(await task.score("</think> <answer>6</answer>", js, ctx)).toMatchObject({ reward: 0, correct: false });
+    expect(await task.score("</think> <answer>[9, 5]</answer>", ps[0]!, ctx)).toMatchObject({ reward: 0 });
+    expect(await task.score("</think> <answer>[5, 9]</answer>", ps[0]!, ctx)).toMatchObject({ reward: 1 });
     // Split by record: with half held out, the two problems of a record are always together.
     const half = await codeioTask({ seed: 0, heldOutPermille: 500, file: CODEIO_FIXTURE, mode: "both", sandbox: { pool } });
     const sideOf = new Map<string, string>();

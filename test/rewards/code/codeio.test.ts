@@ -100,8 +100,8 @@ describe("codeioTask", () => {
     const ctx = { responsePrefix: "<think>" };
     expect(await task.score(`</think> <answer>${out.answer}</answer>`, out, ctx)).toMatchObject({ reward: 1, correct: true });
     expect(await task.score("</think> <answer>nope</answer>", out, ctx)).toMatchObject({ reward: 0, correct: false });
-    expect(await task.score(`<answer>${inp.answer}</answer>`, inp, ctx)).toMatchObject({ reward: 1, correct: true, parts: { accuracy: 1 } });
-    const wrong = await task.score("<answer>[1, 2, 3]</answer>", inp, ctx);
+    expect(await task.score(`</think> <answer>${inp.answer}</answer>`, inp, ctx)).toMatchObject({ reward: 1, correct: true, parts: { accuracy: 1 } });
+    const wrong = await task.score("</think> <answer>[1, 2, 3]</answer>", inp, ctx);
     expect(wrong).toMatchObject({ reward: 0, correct: false });
     expect(wrong.reason).toMatch(/^(wrong_input|runtime_error)/);
   });
