@@ -10,7 +10,7 @@ import { createReadStream, existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { UserError } from "../errors.js";
-import { CODE_VERIFY_FLAGS } from "../rewards/code/verify.js";
+import { CODE_VERIFY_FLAGS } from "./verify-code.js";
 
 export const summary = "score a JSONL file of responses (math, countdown, kk, code, codeio)";
 
@@ -44,7 +44,7 @@ const KINDS: Record<string, Kind> = {
     fields: "gold, response → correct, extracted, reason",
     flags: MATH_FLAGS,
     async load(flags) {
-      const { verifyMathLine } = await import("../rewards/lines.js");
+      const { verifyMathLine } = await import("./verify-lines.js");
       const budgetMs = positiveInt(flags, "budget-ms");
       const opts = { ...(flags.lenient === true ? { lenient: true } : {}), ...(budgetMs !== undefined ? { budgetMs } : {}) };
       return (line, where) => verifyMathLine(line, where, opts);
@@ -54,14 +54,14 @@ const KINDS: Record<string, Kind> = {
     fields: "numbers, target, response → score, reason",
     flags: {},
     async load() {
-      return (await import("../rewards/lines.js")).verifyCountdownLine;
+      return (await import("./verify-lines.js")).verifyCountdownLine;
     },
   },
   kk: {
     fields: "names, solution (the generator's fields), response → score, format, answer, reason",
     flags: {},
     async load() {
-      return (await import("../rewards/lines.js")).verifyKKLine;
+      return (await import("./verify-lines.js")).verifyKKLine;
     },
   },
   // The sandboxed kinds (owned by src/rewards/code/):
@@ -75,7 +75,7 @@ function codeKind(which: "code" | "codeio", fields: string): Kind {
     flags: CODE_VERIFY_FLAGS, // declared by src/rewards/code/verify.ts
 
     async load(flags) {
-      const m = await import("../rewards/code/verify.js");
+      const m = await import("./verify-code.js");
       const opts = m.codeVerifyOptions(flags);
       const f = which === "code" ? m.verifyCodeLine : m.verifyCodeioLine;
       return (line, where) => f(line, where, opts);

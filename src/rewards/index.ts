@@ -18,8 +18,8 @@ import type { RewardFn, RewardResult } from "./types.js";
 export type { RewardFn, RewardResult } from "./types.js";
 export { verifyMath } from "./math/index.js";
 export type { MathOptions, MathResult } from "./math/index.js";
-export { scoreCountdown, generateCountdown } from "./countdown.js";
-export { scoreKK, generateKK } from "./kk.js";
+export { scoreCountdown } from "./countdown.js";
+export { scoreKK } from "./kk.js";
 export { scoreFormat } from "./format.js";
 export { scoreLanguage } from "./language.js";
 

@@ -11,4 +11,3 @@ export { checkSandbox, DEFAULT_LIMITS, defaultConcurrency, runProgram, SandboxPo
 export type { Language, RunResult, RunStatus, SandboxLimits, SandboxOptions } from "./sandbox.js";
 export { extractCode, normalizeOutput, outputsMatch } from "./extract.js";
 export { literalEqual, parseLiteral } from "./literal.js";
-export { verifyCodeLine, verifyCodeioLine } from "./verify.js";

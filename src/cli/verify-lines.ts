@@ -1,12 +1,12 @@
 /**
  * One JSONL line in, the fields to add out: the math, countdown and kk kinds of `aha verify`
- * (the code and codeio kinds live in src/rewards/code/verify.ts with the same shape).
+ * (the code and codeio kinds live in src/cli/verify-code.ts with the same shape).
  * A bad line throws UserError naming `where` (file:line) and the field.
  */
 import { UserError } from "../errors.js";
-import { scoreCountdown } from "./countdown.js";
-import { scoreKK } from "./kk.js";
-import { verifyMath } from "./math/index.js";
+import { scoreCountdown } from "../rewards/countdown.js";
+import { scoreKK } from "../rewards/kk.js";
+import { verifyMath } from "../rewards/math/index.js";
 
 export interface LineOptions {
   /** math: also accept "Answer: 7" / the last number */

@@ -9,10 +9,10 @@
  * Options (flags of `aha verify code|codeio`): --unsafe-no-sandbox, --all-or-nothing,
  * --timeout-ms N, --memory-mb N, --concurrency N. Bad lines throw UserError naming file:line.
  */
-import { UserError } from "../../errors.js";
-import { codeioReward } from "./codeio.js";
-import { codeReward, type StdioCase } from "./reward.js";
-import { checkSandbox, SandboxPool, type SandboxOptions } from "./sandbox.js";
+import { UserError } from "../errors.js";
+import { codeioReward } from "../rewards/code/codeio.js";
+import { codeReward, type StdioCase } from "../rewards/code/reward.js";
+import { checkSandbox, SandboxPool, type SandboxOptions } from "../rewards/code/sandbox.js";
 
 export interface CodeVerifyOptions {
   unsafeNoSandbox?: boolean;
