@@ -19,12 +19,13 @@ export { Model, type KVCache, type Precision, type ModelOptions } from "./model/
 export { parseHfConfig, type ModelConfig } from "./model/config.js";
 export { AdamW, clipGradNorm, lrAt } from "./model/optim.js";
 export { generate, generateStream, generateFullRecompute, BatchSampler, type SampleRequest, type SampleOutput } from "./model/sample.js";
-export { LoraSet, loadPeftAdapter, readPeftConfig, type LoraConfig, type LoraTarget } from "./model/lora.js";
+export { LoraSet, type LoraConfig, type LoraTarget } from "./model/lora.js";
 
 export { SafetensorsFile, SafetensorsCheckpoint, writeSafetensors, writeShardedSafetensors, readSafetensors } from "./formats/safetensors.js";
 export { loadHfModel, saveHfModel, readHfConfig, readGenerationConfig, type LoadedHfModel } from "./formats/hf.js";
 export { HfTokenizer, StreamDecoder } from "./formats/tokenizer.js";
 export { ChatTemplate, type ChatMessage } from "./formats/chat-template.js";
+export { loadPeftAdapter, readPeftConfig, savePeftAdapter } from "./formats/peft.js";
 
 export * from "./rewards/index.js";
 export { codeReward } from "./rewards/code/index.js";

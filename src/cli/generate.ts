@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { UserError } from "../errors.js";
 import { ChatTemplate, type ChatMessage } from "../formats/chat-template.js";
 import { loadHfModel, type GenerationDefaults, type LoadedHfModel } from "../formats/hf.js";
-import { loadPeftAdapter } from "../model/lora.js";
+import { loadPeftAdapter } from "../formats/peft.js";
 import { generateStream, type SampleOutput } from "../model/sample.js";
 import { parsePrecision } from "./flags.js";
 

@@ -19,7 +19,7 @@ import { UserError } from "../errors.js";
 import { loadHfModel } from "../formats/hf.js";
 import type { HfTokenizer } from "../formats/tokenizer.js";
 import type { Model } from "../model/model.js";
-import { loadPeftAdapter } from "../model/lora.js";
+import { loadPeftAdapter } from "../formats/peft.js";
 import { parsePrecision } from "./flags.js";
 
 export const summary = "log-probs of given responses (JSONL in, JSONL out) under a model folder";
