@@ -16,6 +16,7 @@
  */
 import { UserError } from "../errors.js";
 import type { Backend, F32 } from "../kernels/backend.js";
+import { mulberry32 } from "../util/rng.js";
 import type { Linear, LinearAdapter, Model } from "./model.js";
 import { Arena, type ParamSpec, type ParamTable } from "./params.js";
 
@@ -223,14 +224,7 @@ export class LoraSet {
 
   /** PEFT's init: A ~ kaiming_uniform(a=√5) = U(−1/√in, 1/√in), B = 0 (the adapter starts as a no-op). */
   init(seed: number): void {
-    let st = seed >>> 0;
-    const u = (): number => {
-      st = (st + 0x6d2b79f5) >>> 0; // mulberry32
-      let t = st;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const u = mulberry32(seed);
     for (const ad of this.adapters) {
       const bound = 1 / Math.sqrt(ad.lin.inFeatures);
       for (let i = 0; i < ad.a.length; i++) ad.a[i] = (2 * u() - 1) * bound;

@@ -5,7 +5,7 @@
 import type { CountdownRef } from "../rewards/countdown.js";
 import * as Q from "../rewards/math/rational.js";
 import type { Rat } from "../rewards/math/rational.js";
-import { mulberry32, randInt } from "../rewards/rng.js";
+import { mulberry32, randInt } from "../util/rng.js";
 
 export interface CountdownInstance extends CountdownRef {
   /** One solution, as an equation over the numbers (proof of solvability). */

@@ -5,8 +5,7 @@
  * exactly one assignment is consistent (checked by brute force over all 2^n assignments).
  */
 import { solveKK, type KKPuzzle, type Stmt } from "../rewards/kk.js";
-import { mulberry32, randInt, shuffle } from "../rewards/rng.js";
-import type { Rng } from "../rewards/rng.js";
+import { mulberry32, randInt, shuffle, type Uniform } from "../util/rng.js";
 
 const NAMES = [
   "Zoey", "Oliver", "Emma", "Liam", "Ava", "Noah", "Mia", "Lucas", "Sofia", "Ethan", "Chloe", "James", "Aria",
@@ -31,14 +30,14 @@ function render(s: Stmt, names: string[], top = true): string {
   }
 }
 
-function randomAtom(rng: Rng, n: number, self: number): Stmt {
+function randomAtom(rng: Uniform, n: number, self: number): Stmt {
   // mostly about others, sometimes about oneself (as in Logic-RL's data)
   let who = randInt(rng, 0, n - 1);
   if (who === self && rng() < 0.7) who = (who + 1 + randInt(rng, 0, n - 2)) % n;
   return { k: "is", who, knight: rng() < 0.5 };
 }
 
-function randomStmt(rng: Rng, n: number, self: number): Stmt {
+function randomStmt(rng: Uniform, n: number, self: number): Stmt {
   const r = rng();
   const atom = (): Stmt => randomAtom(rng, n, self);
   if (r < 0.35) return atom();
