@@ -18,7 +18,7 @@ import type { InferenceModel } from "../model/sample.js";
 import type { RolloutEngine, RolloutRequest } from "../rollout/engine.js";
 import { LocalRolloutEngine } from "../rollout/local.js";
 import type { RemoteRolloutRequest } from "../rollout/remote.js";
-import { appendJsonl, readJson, readJsonl, writeJsonAtomic } from "../runs/atomic.js";
+import { appendJsonl, readJson, readJsonl, writeJsonAtomic } from "../util/atomic.js";
 import type { Problem, Task } from "../tasks/types.js";
 import { renderPrompt, type ChatRenderer, type TemplateName } from "../tasks/templates.js";
 import { fnv1a32 } from "../util/rng.js";

@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { fsyncDir, readJson, tmpName, writeFileAtomic, writeJsonAtomic } from "./atomic.js";
+import { fsyncDir, readJson, tmpName, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 
 export interface CheckpointState {
   step: number;

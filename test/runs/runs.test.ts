@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { appendJsonl, readJsonl, truncateJsonlAfterStep, writeFileAtomic } from "../../src/runs/atomic.js";
+import { appendJsonl, readJsonl, truncateJsonlAfterStep, writeFileAtomic } from "../../src/util/atomic.js";
 import { latestCheckpoint, pruneCheckpoints, saveCheckpoint } from "../../src/runs/checkpoint.js";
 import { formatDuration, Progress } from "../../src/runs/progress.js";
 import { defaultRunName, RunDir } from "../../src/runs/run-dir.js";
