@@ -5,11 +5,12 @@
  *
  * Pinned against PyTorch (scripts/make_hf_fixtures.py lora) in test/model/lora.test.ts.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import { ALL_TARGETS, LORA_MODULES, LoraSet, type LoraConfig, type LoraTarget } from "../model/lora.js";
 import type { Model } from "../model/model.js";
+import { writeJsonAtomic } from "../util/atomic.js";
 import { SafetensorsFile, writeSafetensors } from "./safetensors.js";
 
 /** PEFT's adapter_config.json fields for a set. */
@@ -35,7 +36,7 @@ export function peftConfig(set: LoraSet, baseModel = ""): Record<string, unknown
   };
 }
 
-/** Writes adapter_config.json + adapter_model.safetensors (F32), each temp-then-rename. */
+/** Writes adapter_config.json + adapter_model.safetensors (F32), each atomically (src/util/atomic.ts). */
 export function savePeftAdapter(set: LoraSet, dir: string, opts: { baseModel?: string } = {}): void {
   mkdirSync(dir, { recursive: true });
   writeSafetensors(
@@ -43,9 +44,7 @@ export function savePeftAdapter(set: LoraSet, dir: string, opts: { baseModel?: s
     set.table.specs.map((s) => ({ name: s.name, shape: s.shape, data: set.params.view(s.name) })),
     { format: "pt" },
   );
-  const p = join(dir, "adapter_config.json");
-  writeFileSync(`${p}.tmp-${process.pid}`, JSON.stringify(peftConfig(set, opts.baseModel), null, 2) + "\n");
-  renameSync(`${p}.tmp-${process.pid}`, p);
+  writeJsonAtomic(join(dir, "adapter_config.json"), peftConfig(set, opts.baseModel));
 }
 
 function peftTargets(v: unknown, file: string): LoraTarget[] {

@@ -9,10 +9,10 @@
  * so prompts need no sandbox. test/rewards/code/codeio.test.ts runs each program in the sandbox and
  * checks the twin against it.
  */
-import { readFileSync } from "node:fs";
 import { UserError } from "../errors.js";
 import type { CodeioMode, CodeioOptions, CodeioRecord, CodeioReference } from "../rewards/code/codeio.js";
 import { asText, codeioReward, extractAnswer, valuesMatch } from "../rewards/code/codeio.js";
+import { parseJsonlLine, readJsonlRows, type JsonlRow } from "../util/jsonl.js";
 import { fnv1a32, Rng } from "../util/rng.js";
 import { isHeldOut } from "./split.js";
 import type { Problem, ProblemSource, Scored, Task } from "./types.js";
@@ -388,14 +388,12 @@ export function generateCodeio(seed: number, count: number, mode: CodeioMode | "
 
 /** Parses one JSONL line of a CodeI/O record; `where` names the file and line for errors. */
 export function parseCodeioRecord(line: string, where: string): CodeioRecord & { mode?: CodeioMode } {
-  let x: unknown;
-  try {
-    x = JSON.parse(line);
-  } catch (e) {
-    throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof x !== "object" || x === null || Array.isArray(x)) throw new UserError(`${where}: expected a JSON object`);
-  const o = x as Record<string, unknown>;
+  const p = parseJsonlLine(line);
+  if (p.error !== undefined) throw new UserError(`${where}: ${p.error}`);
+  return codeioRecordOf(p.row, where);
+}
+
+function codeioRecordOf(o: JsonlRow, where: string): CodeioRecord & { mode?: CodeioMode } {
   if (typeof o.code !== "string") throw new UserError(`${where}: field "code" must be a string`);
   if (!("input" in o) || !("output" in o)) throw new UserError(`${where}: fields "input" and "output" are required`);
   if (o.language !== undefined && o.language !== "python" && o.language !== "javascript")
@@ -404,14 +402,9 @@ export function parseCodeioRecord(line: string, where: string): CodeioRecord & {
   return o as unknown as CodeioRecord & { mode?: CodeioMode };
 }
 
-/** Reads a CodeI/O JSONL file (blank lines skipped). */
+/** Reads a CodeI/O JSONL file (blank lines skipped; a bad line is an error naming file:line). */
 export function loadCodeioJsonl(path: string): CodeioRecord[] {
-  const text = readFileSync(path, "utf8");
-  const out: CodeioRecord[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() !== "") out.push(parseCodeioRecord(line, `${path}:${i + 1}`));
-  });
-  return out;
+  return readJsonlRows(path, "CodeI/O file").map(({ line, row }) => codeioRecordOf(row, `${path}:${line}`));
 }
 
 export interface CodeioTaskOptions {

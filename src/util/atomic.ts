@@ -1,7 +1,7 @@
 /**
- * Crash-safe file writes (docs/run-directory.md): whole files go to `<name>.tmp-<pid>`, are fsynced,
- * then renamed into place (and the folder fsynced), so a reader sees the old file or the new one,
- * never a mix. JSONL files are appended one complete line per write.
+ * The one atomic-write helper (docs/run-directory.md): a file goes to `<name>.tmp-<pid>`, is fsynced,
+ * then renamed into place and the folder fsynced, so a reader (or a restart after kill -9 or a power
+ * cut) sees the old file or the new one, never a mix. A write that fails removes its temp file.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -21,74 +21,89 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Writes `data` to `file` atomically: temp file, fsync, rename, fsync the folder. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = tmpName(file);
-  const fd = fs.openSync(tmp, "w");
-  try {
-    fs.writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+/**
+ * A file written in pieces that appears under its name only when complete: `commit()` fsyncs, renames
+ * and fsyncs the folder; `abort()` removes the temp file. One of the two must be called.
+ */
+export class AtomicFile {
+  readonly tmp: string;
+  private fd: number | null;
+
+  constructor(readonly file: string) {
+    this.tmp = tmpName(file);
+    this.fd = fs.openSync(this.tmp, "w");
   }
-  fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
+
+  write(data: string | Uint8Array): void {
+    if (this.fd === null) throw new Error(`${this.file}: write after commit or abort`);
+    const b = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    let done = 0;
+    while (done < b.length) done += fs.writeSync(this.fd, b, done, Math.min(b.length - done, 1 << 30));
+  }
+
+  commit(): void {
+    if (this.fd === null) throw new Error(`${this.file}: commit after commit or abort`);
+    try {
+      fs.fsyncSync(this.fd);
+    } finally {
+      fs.closeSync(this.fd);
+      this.fd = null;
+    }
+    fs.renameSync(this.tmp, this.file);
+    fsyncDir(path.dirname(this.file));
+  }
+
+  abort(): void {
+    if (this.fd !== null) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // already unusable; the temp file is removed below either way
+      }
+      this.fd = null;
+    }
+    fs.rmSync(this.tmp, { force: true });
+  }
 }
 
+/** Writes `data` (or what `fill` writes) to `file` atomically. */
+export function writeFileAtomic(file: string, data: string | Uint8Array | ((f: AtomicFile) => void)): void {
+  const f = new AtomicFile(file);
+  try {
+    if (typeof data === "function") data(f);
+    else f.write(data);
+    f.commit();
+  } catch (e) {
+    f.abort();
+    throw e;
+  }
+}
+
+/** JSON with two-space indentation and a final newline, written atomically. */
 export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n");
 }
 
-/** Appends one JSON value as one complete line (a single write call of the whole line). */
-export function appendJsonl(file: string, value: unknown): void {
-  const line = Buffer.from(JSON.stringify(value) + "\n", "utf8");
-  const fd = fs.openSync(file, "a");
+/** Copies `src` to `dst` atomically (copy to the temp name, fsync, rename). */
+export function copyFileAtomic(src: string, dst: string): void {
+  const tmp = tmpName(dst);
   try {
-    fs.writeSync(fd, line);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-export interface JsonlRead<T> {
-  rows: T[];
-  /** Lines that did not parse (a half-written last line is expected after a crash). */
-  skipped: number;
-}
-
-/** Reads a JSONL file; lines that do not parse are skipped (never an error). Missing file → no rows. */
-export function readJsonl<T = Record<string, unknown>>(file: string): JsonlRead<T> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
+    fs.copyFileSync(src, tmp);
+    const fd = fs.openSync(tmp, "r+");
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, dst);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { rows: [], skipped: 0 };
+    fs.rmSync(tmp, { force: true });
     throw e;
   }
-  const rows: T[] = [];
-  let skipped = 0;
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    try {
-      rows.push(JSON.parse(line) as T);
-    } catch {
-      skipped++;
-    }
-  }
-  return { rows, skipped };
+  fsyncDir(path.dirname(dst));
 }
 
-/**
- * Keeps only the rows with `step ≤ lastStep` (rewritten atomically). Used on resume so that the
- * steps after the checkpoint, which will be redone, are not logged twice.
- */
-export function truncateJsonlAfterStep(file: string, lastStep: number): void {
-  if (!fs.existsSync(file)) return;
-  const { rows } = readJsonl<{ step?: unknown }>(file);
-  const kept = rows.filter((r) => typeof r.step === "number" && r.step <= lastStep);
-  writeFileAtomic(file, kept.map((r) => JSON.stringify(r) + "\n").join(""));
-}
-
+/** A JSON file's value; null when the file is missing or not valid JSON. */
 export function readJson<T>(file: string): T | null {
   try {
     return JSON.parse(fs.readFileSync(file, "utf8")) as T;
