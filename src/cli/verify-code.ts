@@ -13,6 +13,7 @@ import { UserError } from "../errors.js";
 import { codeioReward } from "../rewards/code/codeio.js";
 import { codeReward, type StdioCase } from "../rewards/code/reward.js";
 import { checkSandbox, SandboxPool, type SandboxOptions } from "../rewards/code/sandbox.js";
+import { obj, str } from "./verify-lines.js";
 
 export interface CodeVerifyOptions {
   unsafeNoSandbox?: boolean;
@@ -75,20 +76,10 @@ function poolFor(o: CodeVerifyOptions): SandboxPool {
   return p;
 }
 
-function obj(line: unknown, where: string): Record<string, unknown> {
-  if (typeof line !== "object" || line === null || Array.isArray(line)) throw new UserError(`${where}: expected a JSON object`);
-  return line as Record<string, unknown>;
-}
-
 function language(o: Record<string, unknown>, where: string, dflt?: "python"): "python" | "javascript" {
   const l = o.language ?? dflt;
   if (l !== "python" && l !== "javascript") throw new UserError(`${where}: field "language" must be "python" or "javascript"`);
   return l;
-}
-
-function str(o: Record<string, unknown>, key: string, where: string): string {
-  if (typeof o[key] !== "string") throw new UserError(`${where}: field "${key}" must be a string`);
-  return o[key];
 }
 
 export async function verifyCodeLine(line: unknown, where: string, opts: CodeVerifyOptions = {}): Promise<Record<string, unknown>> {

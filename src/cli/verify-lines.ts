@@ -1,6 +1,6 @@
 /**
  * One JSONL line in, the fields to add out: the math, countdown and kk kinds of `aha verify`
- * (the code and codeio kinds live in src/cli/verify-code.ts with the same shape).
+ * (the code and codeio kinds live in src/cli/verify-code.ts with the same shape and these helpers).
  * A bad line throws UserError naming `where` (file:line) and the field.
  */
 import { UserError } from "../errors.js";
@@ -15,12 +15,14 @@ export interface LineOptions {
   budgetMs?: number;
 }
 
-function obj(line: unknown, where: string): Record<string, unknown> {
+/** The line as an object, or a UserError naming `where`. */
+export function obj(line: unknown, where: string): Record<string, unknown> {
   if (typeof line !== "object" || line === null || Array.isArray(line)) throw new UserError(`${where}: expected a JSON object`);
   return line as Record<string, unknown>;
 }
 
-function str(o: Record<string, unknown>, key: string, where: string): string {
+/** A string field, or a UserError naming `where` and the field. */
+export function str(o: Record<string, unknown>, key: string, where: string): string {
   const v = o[key];
   if (typeof v !== "string") throw new UserError(`${where}: field "${key}" must be a string`);
   return v;
