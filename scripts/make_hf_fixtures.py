@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Golden fixtures for src/formats/** and src/model/lora.ts, from sources independent of our TypeScript.
+"""Golden fixtures for src/formats/** (PEFT folders: src/formats/peft.ts) and src/model/lora.ts, from sources independent of our TypeScript.
 
 Run with Debian's interpreter (it has torch):   /usr/bin/python3 scripts/make_hf_fixtures.py [part ...]
 Parts: tokenizer, models, lora (default: these three), saved (after the test wrote fixtures/hf/saved, see

@@ -1,14 +1,14 @@
 /**
- * aha's public entry. Export groups, from the bottom layer up (shared/DESIGN.md):
+ * aha's public entry. Export groups, by layer (docs/layers.md; this file may import any layer but cli):
  * - kernels:  the compute backend interface and the backend in use
  * - model:    the Llama/Qwen2/Qwen3 transformer, optimizer, KV-cache sampling, LoRA
- * - formats:  safetensors, Hugging Face model folders, tokenizers, chat templates
+ * - formats:  safetensors, Hugging Face model folders, tokenizers, chat templates, PEFT adapter folders
  * - rewards:  verifiers (math, Countdown, Knights & Knaves, format, language, code in a sandbox)
- * - tasks:    prompt sources, templates, held-out splits
- * - rl:       advantages, the one objective with its switches, presets, the trainer, SFT
+ * - tasks:    prompt sources (the Countdown and K&K generators among them), templates, held-out splits
  * - rollout:  sampling engines behind one interface (local, remote OpenAI-compatible)
- * - eval:     pass@k, maj@k, evaluation of a model or an endpoint
  * - runs:     the run directory
+ * - rl:       advantages, the one objective with its switches, presets, the trainer, SFT
+ * - eval:     pass@k, maj@k, evaluation of a model or an endpoint
  * - serve:    the OpenAI-compatible server
  * - runner:   a run from a config, without the CLI: prepareTrainRun, prepareSftRun (docs/library.md)
  * - errors:   AhaError / UserError
@@ -20,12 +20,13 @@ export { Model, type KVCache, type Precision, type ModelOptions } from "./model/
 export { parseHfConfig, type ModelConfig } from "./model/config.js";
 export { AdamW, clipGradNorm, lrAt } from "./model/optim.js";
 export { generate, generateStream, generateFullRecompute, BatchSampler, type SampleRequest, type SampleOutput } from "./model/sample.js";
-export { LoraSet, loadPeftAdapter, readPeftConfig, type LoraConfig, type LoraTarget } from "./model/lora.js";
+export { LoraSet, type LoraConfig, type LoraTarget } from "./model/lora.js";
 
 export { SafetensorsFile, SafetensorsCheckpoint, writeSafetensors, writeShardedSafetensors, readSafetensors } from "./formats/safetensors.js";
 export { loadHfModel, saveHfModel, readHfConfig, readGenerationConfig, type LoadedHfModel } from "./formats/hf.js";
 export { HfTokenizer, StreamDecoder } from "./formats/tokenizer.js";
 export { ChatTemplate, type ChatMessage } from "./formats/chat-template.js";
+export { loadPeftAdapter, readPeftConfig, savePeftAdapter } from "./formats/peft.js";
 
 export * from "./rewards/index.js";
 export { codeReward } from "./rewards/code/index.js";

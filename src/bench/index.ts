@@ -8,8 +8,8 @@ export const SUITES: Record<string, () => Promise<BenchSuite>> = {
   gemm: async () => (await import("./gemm.js")).gemmSuite,
   train: async () => (await import("./model.js")).trainSuite,
   sample: async () => (await import("./model.js")).sampleSuite,
-  code: async () => (await import("../rewards/code/bench.js")).codeSuite,
-  verify: async () => (await import("../rewards/bench.js")).verifySuite,
+  code: async () => (await import("./code.js")).codeSuite,
+  verify: async () => (await import("./verify.js")).verifySuite,
   serve: async () => (await import("./serve.js")).serveSuite,
   rl: async () => (await import("./rl.js")).rlSuite,
 };

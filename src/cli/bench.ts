@@ -3,13 +3,13 @@
  * Suites live in src/bench/ (one per subcommand, registered in src/bench/index.ts); no suite named =
  * the engine set (gemm, train, sample — those that are registered).
  */
-import { renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { DEFAULT_SUITES, SUITES, type BenchContext, type BenchRow } from "../bench/index.js";
 import { UserError } from "../errors.js";
 import { getBackend } from "../kernels/index.js";
 import { loadNativeBackend } from "../kernels/native.js";
+import { writeJsonAtomic } from "../util/atomic.js";
 
 export const summary = "benchmarks (GEMM, training, sampling, …) side by side with PyTorch";
 
@@ -114,9 +114,7 @@ export async function run(argv: string[]): Promise<number> {
   if (notes.length > 0) process.stdout.write(notes.map((n) => `note: ${n}`).join("\n") + "\n");
 
   if (values.json !== undefined) {
-    const tmp = `${values.json}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify({ machine, rows }, null, 2) + "\n");
-    renameSync(tmp, values.json);
+    writeJsonAtomic(values.json, { machine, rows });
   }
   return 0;
 }

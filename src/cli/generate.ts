@@ -21,7 +21,7 @@ import { z } from "zod";
 import { UserError } from "../errors.js";
 import { ChatTemplate, type ChatMessage } from "../formats/chat-template.js";
 import { loadHfModel, type GenerationDefaults, type LoadedHfModel } from "../formats/hf.js";
-import { loadPeftAdapter } from "../model/lora.js";
+import { loadPeftAdapter } from "../formats/peft.js";
 import { generateStream, type SampleOutput } from "../model/sample.js";
 import { encodePrompt } from "../rollout/folder.js";
 import { defineConfig, field, setting } from "../util/config.js";

@@ -14,16 +14,17 @@
  * A bad line is reported on stderr with its line number and left out; the others are still scored; the
  * exit code is 1 when any line was bad.
  */
-import { createReadStream, renameSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
-import { createInterface } from "node:readline";
+import { createReadStream } from "node:fs";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { loadHfModel } from "../formats/hf.js";
 import type { HfTokenizer } from "../formats/tokenizer.js";
 import type { Model } from "../model/model.js";
-import { loadPeftAdapter } from "../model/lora.js";
+import { loadPeftAdapter } from "../formats/peft.js";
 import { encodePrompt } from "../rollout/folder.js";
+import { AtomicFile } from "../util/atomic.js";
 import { defineConfig, setting } from "../util/config.js";
+import { streamJsonlLines, type JsonlLine, type JsonlRow } from "../util/jsonl.js";
 import { modelFolderSection, resolveCommand } from "./flags.js";
 
 export const summary = "log-probs of given responses (JSONL in, JSONL out) under a model folder";
@@ -44,9 +45,6 @@ const USAGE = `Usage: aha score --model DIR [--adapter DIR] --input FILE.jsonl [
 Each input line: {"prompt": "...", "response": "..."} or {"prompt_ids": [..], "response_ids": [..]},
 plus any other fields (echoed). Each output line adds "logprob" (sum) and "token_logprobs" (per token).
 A prompt is encoded as aha train encodes one (special tokens; a BOS when the tokenizer asks for it).`;
-
-/** One line longer than this is rejected (the file is the user's, but a bound keeps memory predictable). */
-const MAX_LINE_CHARS = 64 * 1024 * 1024;
 
 export interface ScoreItem {
   /** 1-based line number in the input. */
@@ -71,16 +69,8 @@ function idArray(v: unknown, field: string, vocabSize: number): number[] {
   return v as number[];
 }
 
-/** Parses one input line; throws Error (message without the line number) when it is bad. */
-export function parseScoreLine(text: string, line: number, tokenizer: HfTokenizer | null, vocabSize: number): ScoreItem {
-  let obj: unknown;
-  try {
-    obj = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new Error("expected a JSON object");
-  const o = obj as Record<string, unknown>;
+/** Reads one input row; throws Error (message without the line number) when it is bad. */
+export function parseScoreRow(o: JsonlRow, line: number, tokenizer: HfTokenizer | null, vocabSize: number): ScoreItem {
   let promptIds: number[], responseIds: number[];
   if ("prompt_ids" in o || "response_ids" in o) {
     if ("prompt" in o || "response" in o) throw new Error("give either prompt/response or prompt_ids/response_ids, not both");
@@ -129,7 +119,8 @@ export function scoreItems(model: Model, items: readonly ScoreItem[]): ScoreResu
 export interface ScoreStreamOptions {
   model: Model;
   tokenizer: HfTokenizer | null;
-  lines: AsyncIterable<string>;
+  /** The input's lines (src/util/jsonl.ts streamJsonlLines). */
+  lines: AsyncIterable<JsonlLine>;
   /** Called with each output line (JSON, no newline), in input order. */
   write: (line: string) => void;
   /** Called with each error message for a bad line. */
@@ -145,7 +136,7 @@ export async function scoreLines(o: ScoreStreamOptions): Promise<{ scored: numbe
   const vocab = o.model.cfg.vocabSize;
   let batch: ScoreItem[] = [];
   let batchTokens = 0;
-  let scored = 0, bad = 0, line = 0;
+  let scored = 0, bad = 0;
   const flush = (): void => {
     if (batch.length === 0) return;
     const res = scoreItems(o.model, batch);
@@ -156,16 +147,14 @@ export async function scoreLines(o: ScoreStreamOptions): Promise<{ scored: numbe
     batch = [];
     batchTokens = 0;
   };
-  for await (const text of o.lines) {
-    line++;
-    if (text.trim() === "") continue;
+  for await (const l of o.lines) {
     let item: ScoreItem;
     try {
-      if (text.length > MAX_LINE_CHARS) throw new Error(`line longer than ${MAX_LINE_CHARS} characters`);
-      item = parseScoreLine(text, line, o.tokenizer, vocab);
+      if (l.error !== undefined) throw new Error(l.error);
+      item = parseScoreRow(l.row, l.line, o.tokenizer, vocab);
     } catch (e) {
       bad++;
-      o.error(`${o.inputName}:${line}: ${(e as Error).message}`);
+      o.error(`${o.inputName}:${l.line}: ${(e as Error).message}`);
       continue;
     }
     const n = item.promptIds.length + item.responseIds.length;
@@ -188,19 +177,15 @@ export async function run(argv: string[]): Promise<number> {
   if (c.model.adapter !== null) loadPeftAdapter(c.model.adapter, loaded.model);
 
   const inputName = c.io.input!;
-  const stream = inputName === "-" ? process.stdin : createReadStream(inputName, { encoding: "utf8" });
-  stream.on("error", () => {}); // reported through the readline iterator below
-  const rl = createInterface({ input: stream, crlfDelay: Infinity });
-  const outPath = c.io.output;
-  const tmp = outPath === null ? null : `${outPath}.tmp-${process.pid}`;
-  if (tmp !== null) writeFileSync(tmp, "");
+  const stream = inputName === "-" ? process.stdin : createReadStream(inputName);
+  const out = c.io.output === null ? null : new AtomicFile(c.io.output);
   let buffered: string[] = [];
   const write = (l: string): void => {
-    if (tmp === null) process.stdout.write(l + "\n");
+    if (out === null) process.stdout.write(l + "\n");
     else {
       buffered.push(l);
       if (buffered.length >= 256) {
-        appendFileSync(tmp, buffered.join("\n") + "\n");
+        out.write(buffered.join("\n") + "\n");
         buffered = [];
       }
     }
@@ -208,18 +193,18 @@ export async function run(argv: string[]): Promise<number> {
   let result: { scored: number; bad: number };
   try {
     result = await scoreLines({
-      model: loaded.model, tokenizer: loaded.tokenizer, lines: rl, write, inputName, batchTokens: c.io.batchTokens,
+      model: loaded.model, tokenizer: loaded.tokenizer, lines: streamJsonlLines(stream), write, inputName, batchTokens: c.io.batchTokens,
       error: (m) => process.stderr.write(`aha score: ${m}\n`),
     });
   } catch (e) {
-    if (tmp !== null) rmSync(tmp, { force: true });
+    out?.abort();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "EISDIR" || code === "EACCES") throw new UserError(`${inputName}: cannot read (${code})`);
     throw e;
   }
-  if (tmp !== null && outPath !== null) {
-    if (buffered.length > 0) appendFileSync(tmp, buffered.join("\n") + "\n");
-    renameSync(tmp, outPath);
+  if (out !== null) {
+    if (buffered.length > 0) out.write(buffered.join("\n") + "\n");
+    out.commit();
   }
   if (result.bad > 0) {
     process.stderr.write(`aha score: ${result.bad} bad line(s) skipped, ${result.scored} scored\n`);

@@ -4,7 +4,7 @@
  * number, the rest are still scored, and the exit code is 1 at the end.
  *
  * Kinds are a table: each names the config section of its own options, turns them into the scorer's
- * options, and scores one line. The code kinds (src/rewards/code/verify.ts) are registered the same
+ * options, and scores one line. The code kinds (src/cli/verify-code.ts) are registered the same
  * way. Flags, --config FILE.yaml and --help come from one schema (verifySpec; src/util/config.ts); the
  * kind stays the positional argument.
  */
@@ -12,7 +12,7 @@ import { createReadStream, existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { z } from "zod";
 import { UserError } from "../errors.js";
-import { CODE_VERIFY_FLAGS } from "../rewards/code/verify.js";
+import { CODE_VERIFY_FLAGS } from "./verify-code.js";
 import { defineConfig, setting, type Resolved } from "../util/config.js";
 
 export const summary = "score a JSONL file of responses (math, countdown, kk, code, codeio)";
@@ -27,7 +27,7 @@ const mathSchema = z.strictObject({
   budgetMs: setting(z.int().min(1).nullable(), null, "Time budget per verification in ms; none = the verifier's (1000)."),
 });
 
-/** The code kinds' options: the flags that src/rewards/code/verify.ts reads (CODE_VERIFY_FLAGS; checked below). */
+/** The code kinds' options: the flags that src/cli/verify-code.ts reads (CODE_VERIFY_FLAGS; checked below). */
 const codeSchema = z.strictObject({
   unsafeNoSandbox: setting(z.boolean(), false, "Run programs WITHOUT bubblewrap (trusted code only)."),
   allOrNothing: setting(z.boolean(), false, "Score 1 only if every test passes (otherwise: the fraction passed)."),
@@ -62,7 +62,7 @@ const KINDS: Record<string, Kind> = {
     fields: "gold, response[, prefix] → correct, extracted, reason",
     options: "math",
     async load(c) {
-      const { verifyMathLine } = await import("../rewards/lines.js");
+      const { verifyMathLine } = await import("./verify-lines.js");
       const opts = { ...(c.math.lenient ? { lenient: true } : {}), ...(c.math.budgetMs !== null ? { budgetMs: c.math.budgetMs } : {}) };
       return (line, where) => verifyMathLine(line, where, opts);
     },
@@ -71,14 +71,14 @@ const KINDS: Record<string, Kind> = {
     fields: "numbers, target, response[, prefix] → score, reason",
     options: null,
     async load() {
-      return (await import("../rewards/lines.js")).verifyCountdownLine;
+      return (await import("./verify-lines.js")).verifyCountdownLine;
     },
   },
   kk: {
     fields: "names, solution (the generator's fields), response[, prefix] → score, format, answer, reason",
     options: null,
     async load() {
-      return (await import("../rewards/lines.js")).verifyKKLine;
+      return (await import("./verify-lines.js")).verifyKKLine;
     },
   },
   // The sandboxed kinds (owned by src/rewards/code/):
@@ -91,7 +91,7 @@ function codeKind(which: "code" | "codeio", fields: string): Kind {
     fields,
     options: "code",
     async load(c) {
-      const m = await import("../rewards/code/verify.js");
+      const m = await import("./verify-code.js");
       // the adapter reads its flags by name: set booleans as true, numbers as text, unset left out
       const flags: Record<string, string | boolean> = {};
       for (const [key, v] of Object.entries(verifySpec.toFlat(c))) {

@@ -2,16 +2,16 @@
  * Tolerant, incremental reading of the run directory's append-only JSONL files (docs/run-directory.md):
  * a writer appends one complete line at a time, so a reader may see a last line that is still being
  * written. Only lines ended by "\n" are consumed; a complete line that does not parse as a JSON object
- * is skipped (counted), never fatal.
+ * is skipped (counted), never fatal. Lines are parsed by the one JSONL reader (src/util/jsonl.ts); what
+ * is here is the reading by byte offset that polling needs.
  */
 import { open, stat } from "node:fs/promises";
+import { parseJsonlBuffer, type JsonlRow } from "../util/jsonl.js";
 
 /** Largest single read from a JSONL file (a bound on memory per request). */
 export const MAX_READ_BYTES = 64 * 1024 * 1024;
-/** A line longer than this is skipped without parsing (model output is untrusted; an eval line with 64 long samples stays under it). */
-export const MAX_LINE_BYTES = 32 * 1024 * 1024;
 
-export type Row = Record<string, unknown>;
+export type Row = JsonlRow;
 
 export interface JsonlChunk {
   rows: Row[];
@@ -19,33 +19,6 @@ export interface JsonlChunk {
   offset: number;
   /** Complete lines that did not parse as a JSON object. */
   skipped: number;
-}
-
-/** Parses the complete lines of `text` (a UTF-8 buffer starting on a line boundary). */
-export function parseJsonlBuffer(buf: Buffer): { rows: Row[]; consumed: number; skipped: number } {
-  const rows: Row[] = [];
-  let skipped = 0;
-  let start = 0;
-  for (;;) {
-    const nl = buf.indexOf(0x0a, start);
-    if (nl < 0) break;
-    if (nl - start > MAX_LINE_BYTES) {
-      skipped++;
-    } else {
-      const line = buf.toString("utf8", start, nl).trim();
-      if (line.length > 0) {
-        try {
-          const v: unknown = JSON.parse(line);
-          if (v !== null && typeof v === "object" && !Array.isArray(v)) rows.push(v as Row);
-          else skipped++;
-        } catch {
-          skipped++;
-        }
-      }
-    }
-    start = nl + 1;
-  }
-  return { rows, consumed: start, skipped };
 }
 
 /**

@@ -18,12 +18,13 @@
  *  - tied embeddings (tie_word_embeddings: true) with an lm_head.weight present anyway: lm_head.weight is
  *    ignored (HF ties it to embed_tokens); we do not save it.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import { parseHfConfig, toHfConfig, type ModelConfig } from "../model/config.js";
 import { Model, type Precision } from "../model/model.js";
 import type { Arena } from "../model/params.js";
+import { copyFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { INDEX_FILE, SINGLE_FILE, SafetensorsCheckpoint, writeShardedSafetensors, type TensorToWrite } from "./safetensors.js";
 import { HfTokenizer } from "./tokenizer.js";
 
@@ -183,18 +184,6 @@ export interface SaveOptions {
   maxShardBytes?: number;
 }
 
-function writeJsonAtomic(path: string, obj: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(obj, null, 2) + "\n");
-  renameSync(tmp, path);
-}
-
-function copyAtomic(src: string, dst: string): void {
-  const tmp = `${dst}.tmp-${process.pid}`;
-  copyFileSync(src, tmp);
-  renameSync(tmp, dst);
-}
-
 function generationToHf(g: GenerationDefaults): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (g.bosTokenId !== null) o.bos_token_id = g.bosTokenId;
@@ -232,7 +221,7 @@ export function saveHfModel(dir: string, cfg: ModelConfig, params: Arena, opts: 
   written.push("config.json");
   const src = opts.copyFrom;
   if (src !== undefined && existsSync(join(src, "generation_config.json"))) {
-    copyAtomic(join(src, "generation_config.json"), join(dir, "generation_config.json"));
+    copyFileAtomic(join(src, "generation_config.json"), join(dir, "generation_config.json"));
     written.push("generation_config.json");
   } else if (opts.generation) {
     writeJsonAtomic(join(dir, "generation_config.json"), generationToHf(opts.generation));
@@ -241,7 +230,7 @@ export function saveHfModel(dir: string, cfg: ModelConfig, params: Arena, opts: 
   if (src !== undefined) {
     for (const f of TOKENIZER_FILES) {
       if (existsSync(join(src, f))) {
-        copyAtomic(join(src, f), join(dir, f));
+        copyFileAtomic(join(src, f), join(dir, f));
         written.push(f);
       }
     }

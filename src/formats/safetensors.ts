@@ -21,6 +21,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
+import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 
 // ***** dtypes *****
 
@@ -500,27 +501,25 @@ export function buildHeader(tensors: readonly TensorToWrite[], metadata?: Record
 }
 
 /**
- * Writes tensors (in the order given) to `file` through `file.tmp-<pid>` + rename. fp32 data is
+ * Writes tensors (in the order given) to `file` atomically (src/util/atomic.ts). fp32 data is
  * converted chunk by chunk, so a write needs only a small fixed buffer beyond the caller's arrays.
  */
 export function writeSafetensors(file: string, tensors: readonly TensorToWrite[], metadata?: Record<string, string>): void {
   const header = buildHeader(tensors, metadata);
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, "w");
-  try {
+  writeFileAtomic(file, (f) => {
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(header.length));
-    writeFully(fd, len);
-    writeFully(fd, header);
+    f.write(len);
+    f.write(header);
     const chunk = new Uint8Array(CHUNK_BYTES);
     for (const t of tensors) {
       const dtype = t.dtype ?? "F32";
       if (dtype === "F32" && LITTLE_ENDIAN) {
-        writeFully(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        f.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
         continue;
       }
       if (t.data instanceof Uint16Array && LITTLE_ENDIAN) {
-        writeFully(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        f.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
         continue;
       }
       const size = dtype === "BF16" ? 2 : 4;
@@ -537,22 +536,10 @@ export function writeSafetensors(file: string, tensors: readonly TensorToWrite[]
           new Float32Array(chunk.buffer, 0, n).set(src);
         }
         if (!LITTLE_ENDIAN) swapBytes(bytes, size);
-        writeFully(fd, bytes);
+        f.write(bytes);
       }
     }
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
-}
-
-function writeFully(fd: number, b: Uint8Array): void {
-  let done = 0;
-  while (done < b.length) done += fs.writeSync(fd, b, done, Math.min(b.length - done, 1 << 30));
+  });
 }
 
 // ***** sharded checkpoints *****
@@ -609,9 +596,7 @@ export function writeShardedSafetensors(
   });
   const index = { metadata: { total_size: total }, weight_map: weightMap };
   const indexPath = path.join(dir, INDEX_FILE);
-  const tmp = `${indexPath}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(index, null, 2) + "\n");
-  fs.renameSync(tmp, indexPath);
+  writeJsonAtomic(indexPath, index);
   files.push(INDEX_FILE);
   return files;
 }

@@ -6,6 +6,7 @@
  * Loaders fill `arena.view(hfName)` by name; savers iterate `table.specs`.
  */
 import type { F32 } from "../kernels/backend.js";
+import { splitmix32, Xoshiro128 } from "../util/rng.js";
 import type { ModelConfig } from "./config.js";
 
 export type ParamKind = "embedding" | "matrix" | "bias" | "norm";
@@ -167,36 +168,18 @@ export function initParams(p: Arena, cfg: ModelConfig, seed: number): void {
 
 /** Standard normals from a seeded xoshiro128** (the init RNG; 32-bit integer math, fast; not cryptographic). */
 class NormalRng {
-  private readonly s = new Uint32Array(4);
+  private readonly x: Xoshiro128;
   private spare: number | null = null;
   constructor(seed: number) {
-    // splitmix32 spreads the seed over the four state words
-    let z = seed >>> 0;
-    for (let i = 0; i < 4; i++) {
-      z = (z + 0x9e3779b9) >>> 0;
-      let x = z;
-      x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
-      x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-      this.s[i] = (x ^ (x >>> 16)) >>> 0;
-    }
-    if ((this.s[0]! | this.s[1]! | this.s[2]! | this.s[3]!) === 0) this.s[0] = 1;
-  }
-  private u32(): number {
-    const s = this.s;
-    const r = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
-    const t = s[1]! << 9;
-    s[2] ^= s[0]!;
-    s[3] ^= s[1]!;
-    s[1] ^= s[2]!;
-    s[0] ^= s[3]!;
-    s[2] ^= t;
-    s[3] = rotl(s[3]!, 11);
-    return r;
+    const next = splitmix32(seed); // spreads the seed over the four state words
+    const s = [next(), next(), next(), next()];
+    if ((s[0]! | s[1]! | s[2]! | s[3]!) === 0) s[0] = 1;
+    this.x = new Xoshiro128(s[0]!, s[1]!, s[2]!, s[3]!);
   }
   /** Uniform in (0, 1) with 53 random bits. */
   private uniform(): number {
-    const hi = this.u32() >>> 5; // 27 bits
-    const lo = this.u32() >>> 6; // 26 bits
+    const hi = this.x.nextU32() >>> 5; // 27 bits
+    const lo = this.x.nextU32() >>> 6; // 26 bits
     return (hi * 67108864 + lo + 0.5) / 9007199254740992;
   }
   next(): number {
@@ -211,8 +194,4 @@ class NormalRng {
     this.spare = r * Math.sin(2 * Math.PI * v);
     return r * Math.cos(2 * Math.PI * v);
   }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }

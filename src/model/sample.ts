@@ -31,6 +31,7 @@
  */
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { AhaError, UserError } from "../errors.js";
+import { fmix32, splitmix32, Xoshiro128 } from "../util/rng.js";
 
 // ***** the model interface the sampler needs *****
 
@@ -111,22 +112,8 @@ export interface SamplerOptions {
 
 // ***** per-sequence RNG *****
 
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** xoshiro128** seeded from (seed, a, b) through murmur3's finaliser; one stream per sequence. */
-export class SeqRng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
-
+export class SeqRng extends Xoshiro128 {
   constructor(seed: number, a: number, b: number) {
     const lo = seed >>> 0;
     const hi = Math.floor(seed / 4294967296) >>> 0;
@@ -134,38 +121,9 @@ export class SeqRng {
     h = fmix32(h ^ fmix32(hi + 0x7f4a7c15));
     h = fmix32(h ^ fmix32((a >>> 0) + 0x243f6a88));
     h = fmix32(h ^ fmix32((b >>> 0) + 0x85a308d3));
-    // splitmix32 to fill the state (never all zero).
-    let x = h;
-    const next = (): number => {
-      x = (x + 0x9e3779b9) >>> 0;
-      return fmix32(x);
-    };
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next() | 1;
+    const next = splitmix32(h); // fills the state (never all zero)
+    super(next(), next(), next(), next() | 1);
   }
-
-  nextU32(): number {
-    const r = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
-    const t = this.s1 << 9;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    return r;
-  }
-
-  /** Uniform in [0, 1) with 53 random bits. */
-  uniform(): number {
-    return ((this.nextU32() >>> 5) * 67108864 + (this.nextU32() >>> 6)) / 9007199254740992;
-  }
-}
-
-function rotl(x: number, k: number): number {
-  return (x << k) | (x >>> (32 - k));
 }
 
 // ***** choosing one token from logits *****

@@ -10,8 +10,8 @@ export type { Reward, RewardResult, Scored, ScoreContext, ProblemLike } from "./
 export { composeRewards, parseRewardWeights, formatRewardWeights, lengthRewards, REWARD_PARTS, type RewardPart, type RewardWeights, type GroupScorer, type GroupResponse, type ComposeOptions } from "./compose.js";
 export { verifyMath } from "./math/index.js";
 export type { MathOptions, MathResult } from "./math/index.js";
-export { scoreCountdown, generateCountdown } from "./countdown.js";
-export { scoreKK, generateKK } from "./kk.js";
+export { scoreCountdown } from "./countdown.js";
+export { scoreKK } from "./kk.js";
 export { scoreFormat } from "./format.js";
 export { scoreLanguage } from "./language.js";
 export { judgeReward, parseVerdict, judgedAnswer, compileJudgeTemplate, judgeUrl, JUDGE_TEMPLATE, JUDGE_PLACEHOLDERS, type JudgeOptions } from "./judge.js";

@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadHfWeights, saveHfModel } from "../formats/hf.js";
+import { savePeftAdapter } from "../formats/peft.js";
 import { readSafetensors } from "../formats/safetensors.js";
 import type { LoraSet } from "../model/lora.js";
 import { Model } from "../model/model.js";
@@ -71,7 +72,7 @@ export function loraPolicy(lora: LoraSet, adam: AdamWConfig, o: { reference: boo
         }
       : null,
     saveWeights: (dir) => {
-      lora.save(dir, o.baseModel !== undefined ? { baseModel: o.baseModel } : {});
+      savePeftAdapter(lora, dir, o.baseModel !== undefined ? { baseModel: o.baseModel } : {});
       fs.writeFileSync(path.join(dir, "dropout_step.json"), JSON.stringify({ dropoutStep: lora.dropoutStep }));
     },
     loadWeights: (dir) => {

@@ -4,11 +4,11 @@
  * trainer. Batches are `batchSize` examples in an order shuffled per epoch (seeded, resumable from the
  * cursor); the loss is the mean over all response tokens of the batch.
  */
-import * as fs from "node:fs";
 import { z } from "zod";
 import { setting as f } from "../util/config.js";
 import { AhaError, UserError } from "../errors.js";
 import { clipGradNorm } from "../model/optim.js";
+import { readJsonlRows } from "../util/jsonl.js";
 import { PromptStream } from "../tasks/stream.js";
 import type { StreamState } from "../tasks/stream.js";
 import { microBatches, packSequences, type Sequence } from "./batch.js";
@@ -37,30 +37,14 @@ export type SftExample = Sequence;
 
 /** Reads {prompt, response} rows from JSONL; errors name the line and the field. */
 export function readSftRows(file: string, promptField = "prompt", responseField = "response"): { prompt: string; response: string }[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(`sft data file ${file} not found`);
-  }
-  const rows: { prompt: string; response: string }[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (e) {
-      throw new UserError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
-    }
-    const r = row as Record<string, unknown>;
-    const prompt = r?.[promptField];
-    const response = r?.[responseField];
+  return readJsonlRows(file, "sft data file").map(({ line, row }) => {
+    const prompt = row[promptField];
+    const response = row[responseField];
     if (typeof prompt !== "string" || typeof response !== "string") {
-      throw new UserError(`${file}:${i + 1}: fields '${promptField}' and '${responseField}' must be text`, "set --prompt-field / --response-field");
+      throw new UserError(`${file}:${line}: fields '${promptField}' and '${responseField}' must be text`, "set --prompt-field / --response-field");
     }
-    rows.push({ prompt, response });
+    return { prompt, response };
   });
-  return rows;
 }
 
 export interface SftOptions {

@@ -5,7 +5,7 @@
 import { UserError } from "../errors.js";
 import { loadHfModel, type LoadedHfModel } from "../formats/hf.js";
 import type { HfTokenizer } from "../formats/tokenizer.js";
-import { loadPeftAdapter } from "../model/lora.js";
+import { loadPeftAdapter } from "../formats/peft.js";
 import type { Precision } from "../model/model.js";
 import { LocalRolloutEngine } from "./local.js";
 

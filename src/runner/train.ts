@@ -30,7 +30,7 @@ import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
 import { rolloutEngineFromConfig } from "../rollout/config.js";
 import type { RolloutEngine } from "../rollout/engine.js";
 import { encodePrompt, loadFolder, type LoadedFolder } from "../rollout/folder.js";
-import { readJson, writeJsonAtomic } from "../runs/atomic.js";
+import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
 import { makeTask, renderPrompt, resolveTemplate, type ChatRenderer, type Task, type TemplateName } from "../tasks/index.js";
 import { resolveTrainSettings, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";

@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SafetensorsFile } from "../formats/safetensors.js";
-import { fsyncDir, readJson, tmpName, writeFileAtomic, writeJsonAtomic } from "./atomic.js";
+import { fsyncDir, readJson, tmpName, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 
 export interface CheckpointState {
   step: number;

@@ -4,7 +4,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { appendJsonl, readJson, readJsonl, truncateJsonlAfterStep, writeFileAtomic, writeJsonAtomic } from "./atomic.js";
+import { readJson, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
+import { appendJsonl, readJsonl, truncateJsonlAfterStep } from "../util/jsonl.js";
 import { pruneCheckpoints, saveCheckpoint, usableCheckpoint, type CheckpointState } from "./checkpoint.js";
 import { readStatus, writeStatus, type RunState, type RunStatus } from "./status.js";
 

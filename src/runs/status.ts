@@ -1,6 +1,6 @@
 /** status.json: the state of a run, readable by the dashboard while the run goes on. */
 import * as path from "node:path";
-import { readJson, writeJsonAtomic } from "./atomic.js";
+import { readJson, writeJsonAtomic } from "../util/atomic.js";
 
 export type RunState = "running" | "finished" | "crashed" | "stopped";
 

@@ -10,12 +10,13 @@
  * so prompts need no sandbox. test/rewards/code/codeio.test.ts runs each program in the sandbox and
  * checks the twin against it.
  */
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { basename } from "node:path";
 import { UserError } from "../errors.js";
 import type { CodeioMode, CodeioOptions, CodeioRecord, CodeioReference } from "../rewards/code/codeio.js";
 import { asText, codeioReward } from "../rewards/code/codeio.js";
 import { sharedPool, type Language, type Tools } from "../rewards/code/sandbox.js";
+import { parseJsonlLine, readJsonlRows, type JsonlRow } from "../util/jsonl.js";
 import { fnv1a32, Rng } from "../util/rng.js";
 import { requireSandbox } from "./code.js";
 import { isHeldOut } from "./split.js";
@@ -402,14 +403,12 @@ export const MAX_CODEIO_FILE_BYTES = 256 * 1024 * 1024;
 
 /** Parses one JSONL line of a CodeI/O record; `where` names the file and line for errors. */
 export function parseCodeioRecord(line: string, where: string): CodeioRecord & { mode?: CodeioMode } {
-  let x: unknown;
-  try {
-    x = JSON.parse(line);
-  } catch (e) {
-    throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof x !== "object" || x === null || Array.isArray(x)) throw new UserError(`${where}: expected a JSON object`);
-  const o = x as Record<string, unknown>;
+  const p = parseJsonlLine(line);
+  if (p.error !== undefined) throw new UserError(`${where}: ${p.error}`);
+  return codeioRecordOf(p.row, where);
+}
+
+function codeioRecordOf(o: JsonlRow, where: string): CodeioRecord & { mode?: CodeioMode } {
   if (typeof o.code !== "string" || o.code.trim() === "") throw new UserError(`${where}: field "code" must be a non-empty string`);
   if (o.code.length > MAX_CODEIO_CODE_CHARS) throw new UserError(`${where}: field "code" is longer than ${MAX_CODEIO_CODE_CHARS} characters`);
   if (!("input" in o) || !("output" in o)) throw new UserError(`${where}: fields "input" and "output" are required`);
@@ -432,11 +431,7 @@ export function loadCodeioJsonl(path: string): (CodeioRecord & { mode?: CodeioMo
     throw new UserError(`data file ${path} not found`);
   }
   if (size > MAX_CODEIO_FILE_BYTES) throw new UserError(`data file ${path} is larger than ${MAX_CODEIO_FILE_BYTES / 2 ** 20} MiB`);
-  const text = readFileSync(path, "utf8");
-  const out: (CodeioRecord & { mode?: CodeioMode; line: number })[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() !== "") out.push({ ...parseCodeioRecord(line, `${path}:${i + 1}`), line: i + 1 });
-  });
+  const out = readJsonlRows(path, "data file").map(({ line, row }) => ({ ...codeioRecordOf(row, `${path}:${line}`), line }));
   if (out.length === 0) throw new UserError(`data file ${path} has no records`);
   return out;
 }

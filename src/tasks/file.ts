@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { parquetReadObjects } from "hyparquet";
 import { UserError } from "../errors.js";
 import { verifyMath } from "../rewards/math/index.js";
+import { MAX_FILE_BYTES, readJsonlRows, type JsonlRow } from "../util/jsonl.js";
 import { isHeldOut } from "./split.js";
 import type { Problem, Task } from "./types.js";
 
@@ -19,47 +20,47 @@ export interface FileTaskOptions {
   heldOutPermille: number;
 }
 
-/** Largest data file read (bytes). */
-const MAX_FILE_BYTES = 2 ** 31 - 1;
+/** A string, or a number written as text; anything else is null. */
+export const asText = (v: unknown): string | null => (typeof v === "string" ? v : typeof v === "number" || typeof v === "bigint" ? String(v) : null);
 
-const asText = (v: unknown): string | null => (typeof v === "string" ? v : typeof v === "number" || typeof v === "bigint" ? String(v) : null);
+/**
+ * The rows of a JSONL (one object per line; .json and .ndjson too) or Parquet file, each with where it
+ * came from (`name:line` or `name row i`) for error messages. `what` names the file in errors ("data
+ * file", "dataset"); `columns` limits what Parquet decodes. Bad lines are errors naming file:line.
+ */
+export async function readRowFile(file: string, what: string, columns?: string[]): Promise<{ where: string; row: JsonlRow }[]> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new UserError(`${what} ${file} not found`);
+  }
+  if (stat.size > MAX_FILE_BYTES) throw new UserError(`${what} ${file} is larger than 2 GiB`);
+  const ext = path.extname(file).toLowerCase();
+  const base = path.basename(file);
+  if (ext === ".parquet") {
+    const buf = fs.readFileSync(file);
+    let objs: JsonlRow[];
+    try {
+      objs = (await parquetReadObjects({
+        file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
+        ...(columns ? { columns } : {}),
+      })) as JsonlRow[];
+    } catch (e) {
+      const cols = columns ? ` with columns ${columns.map((c) => `'${c}'`).join(", ")}` : "";
+      throw new UserError(`${file}: cannot read as Parquet${cols} (${(e as Error).message})`);
+    }
+    return objs.map((row, i) => ({ where: `${base} row ${i}`, row }));
+  }
+  if (ext === ".jsonl" || ext === ".json" || ext === ".ndjson") {
+    return readJsonlRows(file, what).map(({ line, row }) => ({ where: `${base}:${line}`, row }));
+  }
+  throw new UserError(`${what} ${file}: expected .jsonl or .parquet`);
+}
 
 /** Reads rows of {question, answer} from JSONL or Parquet; every bad row is an error naming its line/row. */
 export async function readProblemRows(o: Omit<FileTaskOptions, "heldOutPermille">): Promise<Problem<string>[]> {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(o.file);
-  } catch {
-    throw new UserError(`data file ${o.file} not found`);
-  }
-  if (stat.size > MAX_FILE_BYTES) throw new UserError(`data file ${o.file} is larger than 2 GiB`);
-  const ext = path.extname(o.file).toLowerCase();
-  const base = path.basename(o.file);
-  const rows: { where: string; row: Record<string, unknown> }[] = [];
-  if (ext === ".parquet") {
-    const buf = fs.readFileSync(o.file);
-    const file = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-    let objs: Record<string, unknown>[];
-    try {
-      objs = (await parquetReadObjects({ file, columns: [o.questionField, o.answerField] })) as Record<string, unknown>[];
-    } catch (e) {
-      throw new UserError(`${o.file}: cannot read as Parquet with columns '${o.questionField}', '${o.answerField}' (${(e as Error).message})`);
-    }
-    objs.forEach((row, i) => rows.push({ where: `${base} row ${i}`, row }));
-  } else if (ext === ".jsonl" || ext === ".json" || ext === ".ndjson") {
-    const lines = fs.readFileSync(o.file, "utf8").split("\n");
-    lines.forEach((line, i) => {
-      if (line.trim() === "") return;
-      let row: unknown;
-      try {
-        row = JSON.parse(line);
-      } catch (e) {
-        throw new UserError(`${o.file}:${i + 1}: not valid JSON (${(e as Error).message})`);
-      }
-      if (row === null || typeof row !== "object" || Array.isArray(row)) throw new UserError(`${o.file}:${i + 1}: expected a JSON object per line`);
-      rows.push({ where: `${base}:${i + 1}`, row: row as Record<string, unknown> });
-    });
-  } else throw new UserError(`data file ${o.file}: expected .jsonl or .parquet`);
+  const rows = await readRowFile(o.file, "data file", [o.questionField, o.answerField]);
   return rows.map(({ where, row }) => {
     const question = asText(row[o.questionField]);
     const answer = asText(row[o.answerField]);

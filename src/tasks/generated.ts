@@ -1,12 +1,14 @@
 /**
- * Countdown (TinyZero) and Knights & Knaves (Logic-RL) from the seeded generators in src/rewards,
+ * Countdown (TinyZero) and Knights & Knaves (Logic-RL) from the seeded generators (countdown-gen.ts, kk-gen.ts),
  * scored by their verifiers. Problems come in chunks from the generator (chunk c uses a seed derived
  * from the run's seed, the side and c), filtered by the hash split.
  */
-import { extractEquation, generateCountdown, scoreCountdown, type CountdownGenOptions, type CountdownRef } from "../rewards/countdown.js";
+import { extractEquation, scoreCountdown, type CountdownRef } from "../rewards/countdown.js";
 import { answerRegion, lastTagSpan } from "../rewards/extract.js";
-import { generateKK, scoreKK, type KKGenOptions, type KKPuzzle } from "../rewards/kk.js";
+import { scoreKK, type KKPuzzle } from "../rewards/kk.js";
 import { fnv1a32 } from "../util/rng.js";
+import { generateCountdown, type CountdownGenOptions } from "./countdown-gen.js";
+import { generateKK, type KKGenOptions } from "./kk-gen.js";
 import { isHeldOut } from "./split.js";
 import type { Problem, ProblemSource, Task } from "./types.js";
 

@@ -12,6 +12,8 @@ export type { Problem, ProblemSource, Scored, ScoreContext, Task } from "./types
 export { PromptStream, type StreamState } from "./stream.js";
 export { renderPrompt, R1_ZERO_TEMPLATE, TEMPLATES, type ChatRenderer, type Rendered, type TemplateName } from "./templates.js";
 export { taskSection, type TaskConfig } from "./config.js";
+export { generateCountdown } from "./countdown-gen.js";
+export { generateKK } from "./kk-gen.js";
 
 const MAKERS: Record<TaskName, (c: TaskConfig, seed: number) => Task<never> | Promise<Task<never>>> = {
   arithmetic: (c, seed) => arithmeticTask({ seed, heldOutPermille: c.heldOutPermille }) as Task<never>,

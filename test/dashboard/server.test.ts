@@ -2,7 +2,8 @@ import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSyn
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseJsonlBuffer, readJsonlFrom } from "../../src/dashboard/jsonl.js";
+import { readJsonlFrom } from "../../src/dashboard/jsonl.js";
+import { parseJsonlBuffer } from "../../src/util/jsonl.js";
 import { STALE_AFTER_MS, effectiveState } from "../../src/dashboard/runs.js";
 import { checkRelative } from "../../src/dashboard/safe-path.js";
 import { startDashboard, type Dashboard } from "../../src/dashboard/server.js";

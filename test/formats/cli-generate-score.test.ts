@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { StopStringFilter, generateText, promptIds, resolveSampling, run as runGenerate } from "../../src/cli/generate.js";
-import { parseScoreLine, run as runScore, scoreItems } from "../../src/cli/score.js";
+import { parseScoreRow, run as runScore, scoreItems } from "../../src/cli/score.js";
 import { ChatTemplate } from "../../src/formats/chat-template.js";
 import { loadHfModel, saveHfModel, type LoadedHfModel } from "../../src/formats/hf.js";
 import { parseHfConfig } from "../../src/model/config.js";
@@ -256,7 +256,7 @@ describe("aha generate and aha score encode a prompt as training does (encodePro
 
   it("score: a text row is scored on [BOS, prompt…] + response, the same as the ids row training would make", async () => {
     const tok = m.tokenizer!;
-    expect(parseScoreLine(JSON.stringify({ prompt: "ab", response: "cd" }), 1, tok, m.config.vocabSize).promptIds).toEqual([BOS, 97, 98]);
+    expect(parseScoreRow({ prompt: "ab", response: "cd" }, 1, tok, m.config.vocabSize).promptIds).toEqual([BOS, 97, 98]);
     const input = join(f.root, "bos.jsonl"), output = join(f.root, "bos-out.jsonl");
     writeFileSync(input, [
       JSON.stringify({ id: "text", prompt: "ab", response: "cd" }),

@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadHfModel, readGenerationConfig, saveHfModel } from "../../src/formats/hf.js";
 import { writeSafetensors } from "../../src/formats/safetensors.js";
 import { scoreLines } from "../../src/cli/score.js";
+import { streamJsonlLines } from "../../src/util/jsonl.js";
 
 /** Issue 3's acceptance bound on token log-probs against the independent PyTorch forward. */
 const LOGPROB_ATOL = 2e-3;
@@ -22,10 +23,6 @@ export const FIXTURE_MODELS = ["qwen2-bf16-sharded", "llama-f16-untied", "qwen3-
 const FIX = "fixtures/hf/models";
 
 interface ExpectedRow { id: string; logprob: number; token_logprobs: number[]; [k: string]: unknown }
-
-async function* linesOf(text: string): AsyncIterable<string> {
-  for (const l of text.split("\n")) yield l;
-}
 
 const tmpRoot = mkdtempSync(join(tmpdir(), "aha-hf-"));
 afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
@@ -49,7 +46,7 @@ describe("scoring fixture folders against PyTorch", () => {
       const out: string[] = [], errs: string[] = [];
       const res = await scoreLines({
         model: loaded.model, tokenizer: null, inputName: "in.jsonl", batchTokens: 16,
-        lines: linesOf(readFileSync(join(FIX, name, "score_input.jsonl"), "utf8")),
+        lines: streamJsonlLines([readFileSync(join(FIX, name, "score_input.jsonl"))]),
         write: (l) => out.push(l), error: (e) => errs.push(e),
       });
       expect(errs).toEqual([]);

@@ -1,16 +1,8 @@
 /** Test helpers for the kernel tests: a seeded RNG, a tolerance check that reports the max difference. */
+import { mulberry32 } from "../../src/util/rng.js";
 
-/** mulberry32: a small seeded PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32, from src/util/rng.ts). */
+export const rng = mulberry32;
 
 /** n uniform values in [-scale, scale). */
 export function randn(r: () => number, n: number, scale = 1): Float32Array {

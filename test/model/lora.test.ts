@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { scoreItems } from "../../src/cli/score.js";
 import { loadHfModel } from "../../src/formats/hf.js";
-import { LoraSet, loadPeftAdapter, readPeftConfig } from "../../src/model/lora.js";
+import { loadPeftAdapter, readPeftConfig, savePeftAdapter } from "../../src/formats/peft.js";
+import { LoraSet } from "../../src/model/lora.js";
 import { Model as ModelClass, type Model } from "../../src/model/model.js";
 import { AdamW } from "../../src/model/optim.js";
 
@@ -125,7 +126,7 @@ for (const c of CASES) {
     it("save → load in PEFT format is bit-identical", () => {
       const { model, set } = load(c);
       const out = join(tmpRoot, `save-${c}`);
-      set.save(out, { baseModel: "some/base" });
+      savePeftAdapter(set, out, { baseModel: "some/base" });
       const cfg = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8")) as Record<string, unknown>;
       expect(cfg).toMatchObject({ peft_type: "LORA", task_type: "CAUSAL_LM", base_model_name_or_path: "some/base", bias: "none" });
       set.detach();
@@ -232,7 +233,7 @@ describe("LoRA training with AdamW", () => {
     set.training = false;
     const trained = scoreItems(model, items(e));
     const out = join(tmpRoot, "trained");
-    set.save(out);
+    savePeftAdapter(set, out);
     const fresh = new ModelClass(model.cfg);
     fresh.params.data.set(model.params.data);
     fresh.params.markChanged();

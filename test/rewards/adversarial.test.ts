@@ -8,7 +8,7 @@ import { scoreCountdown } from "../../src/rewards/countdown.js";
 import { scoreKK } from "../../src/rewards/kk.js";
 import { scoreFormat } from "../../src/rewards/format.js";
 import { scoreLanguage } from "../../src/rewards/language.js";
-import { mulberry32 } from "../../src/rewards/rng.js";
+import { mulberry32 } from "../../src/util/rng.js";
 
 /** Budget we allow in tests: the 1 s default plus scheduling noise on a shared 2-core machine. */
 const WALL_MS = 1500;

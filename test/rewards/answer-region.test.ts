@@ -13,7 +13,7 @@ import { scoreCountdown } from "../../src/rewards/countdown.js";
 import { answerBounds, answerRegion, extractAnswer, lastTagSpan } from "../../src/rewards/extract.js";
 import { composeRewards, judgedAnswer, mathReward, verifyMath } from "../../src/rewards/index.js";
 import { scoreKK } from "../../src/rewards/kk.js";
-import { verifyCountdownLine, verifyKKLine, verifyMathLine } from "../../src/rewards/lines.js";
+import { verifyCountdownLine, verifyKKLine, verifyMathLine } from "../../src/cli/verify-lines.js";
 import { arithCorpusExample, arithmeticTask, arithResponse, arithTrace, scoreArithmetic } from "../../src/tasks/arithmetic.js";
 import { codeioTask } from "../../src/tasks/codeio.js";
 import { Rng } from "../../src/util/rng.js";

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { generateCountdown, parseEquation, scoreCountdown } from "../../src/rewards/countdown.js";
+import { parseEquation, scoreCountdown } from "../../src/rewards/countdown.js";
+import { generateCountdown } from "../../src/tasks/countdown-gen.js";
 
 type Case = [numbers: number[], target: number, response: string, expected: number, why: string];
 

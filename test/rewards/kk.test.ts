@@ -1,6 +1,7 @@
 /** Knights & Knaves: generator (seeded, unique solutions, 2–8 people) and Logic-RL's scoring. */
 import { describe, expect, it } from "vitest";
-import { generateKK, parseKKAnswer, scoreKK, solveKK, truth } from "../../src/rewards/kk.js";
+import { parseKKAnswer, scoreKK, solveKK, truth } from "../../src/rewards/kk.js";
+import { generateKK } from "../../src/tasks/kk-gen.js";
 import type { Stmt } from "../../src/rewards/kk.js";
 
 const REF = { names: ["Zoey", "Oliver", "Emma"], solution: [true, false, true] };

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { verifyMath } from "../../src/rewards/math/index.js";
-import { mulberry32, randInt } from "../../src/rewards/rng.js";
+import { mulberry32, randInt } from "../../src/util/rng.js";
 
 const rng = mulberry32(2024);
 const gcd = (a: bigint, b: bigint): bigint => (b === 0n ? (a < 0n ? -a : a) : gcd(b, a % b));

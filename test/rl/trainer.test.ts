@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { AhaError } from "../../src/errors.js";
 import { PRESET_NAMES } from "../../src/rl/presets.js";
 import { isTimingKey, train, type MetricsRow } from "../../src/rl/trainer.js";
-import { readJsonl } from "../../src/runs/atomic.js";
+import { readJsonl } from "../../src/util/jsonl.js";
 import { latestCheckpoint } from "../../src/runs/checkpoint.js";
 import { RunDir } from "../../src/runs/run-dir.js";
 import { readStatus } from "../../src/runs/status.js";

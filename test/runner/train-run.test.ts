@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { DEMO_MODEL, prepareTrainRun, type Reporter } from "../../src/runner/index.js";
-import { readJsonl } from "../../src/runs/atomic.js";
+import { readJsonl } from "../../src/util/jsonl.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aha-runner-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

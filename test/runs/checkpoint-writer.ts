@@ -12,7 +12,7 @@ for (let step = 1; ; step++) {
   run.appendMetrics({ step, time: step, "reward/mean": step / 2 });
   await run.saveCheckpoint({ step, rng: { a: step, b: 0, c: 0, d: 1 } }, (d) => {
     fs.writeFileSync(path.join(d, "model.bin"), Buffer.alloc(200_000, step % 251));
-    fs.writeFileSync(path.join(d, "optimizer.safetensors"), Buffer.alloc(100_000, step % 251));
+    fs.writeFileSync(path.join(d, "optimizer.bin"), Buffer.alloc(100_000, step % 251));
   }, 2);
   run.setStep(step);
   if (step === 3) fs.writeFileSync(path.join(dir, "ready"), "");

@@ -3,7 +3,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { appendJsonl, readJsonl, truncateJsonlAfterStep, writeFileAtomic } from "../../src/runs/atomic.js";
+import { writeFileAtomic } from "../../src/util/atomic.js";
+import { appendJsonl, readJsonl, truncateJsonlAfterStep } from "../../src/util/jsonl.js";
 import { latestCheckpoint, pruneCheckpoints, saveCheckpoint } from "../../src/runs/checkpoint.js";
 import { formatDuration, Progress } from "../../src/runs/progress.js";
 import { defaultRunName, RunDir } from "../../src/runs/run-dir.js";
@@ -135,7 +136,7 @@ describe("run directory", () => {
       expect(step).toBeGreaterThanOrEqual(3);
       // The checkpoint latest names is complete and consistent with its step.
       expect(fs.readFileSync(path.join(ck.dir, "model.bin"))).toEqual(Buffer.alloc(200_000, step % 251));
-      expect(fs.readFileSync(path.join(ck.dir, "optimizer.safetensors"))).toEqual(Buffer.alloc(100_000, step % 251));
+      expect(fs.readFileSync(path.join(ck.dir, "optimizer.bin"))).toEqual(Buffer.alloc(100_000, step % 251));
       const { checkpoint, run } = RunDir.resume(d);
       expect(checkpoint!.state.step).toBe(step);
       expect(run.readMetrics().map((m) => m.step)).toEqual(Array.from({ length: step }, (_, i) => i + 1));

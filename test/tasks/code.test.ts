@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../../src/errors.js";
 import type { CodeReference } from "../../src/rewards/code/reward.js";
 import { findTools, SandboxPool } from "../../src/rewards/code/sandbox.js";
-import { verifyCodeLine } from "../../src/rewards/code/verify.js";
+import { verifyCodeLine } from "../../src/cli/verify-code.js";
 import { codeQuestion, codeTask, readCodeRows } from "../../src/tasks/code.js";
 import { codeioTask } from "../../src/tasks/codeio.js";
 import { makeTask, resolveTemplate, taskSection } from "../../src/tasks/index.js";

@@ -12,4 +12,3 @@ export type { Language, RunResult, RunStatus, SandboxLimits, SandboxOptions } fr
 export { extractCode, normalizeOutput, outputsMatch } from "./extract.js";
 export { LANGUAGES, MAX_TEST_CHARS, MAX_TESTS, parseCodeReference, parseLanguage } from "./reference.js";
 export { literalEqual, parseLiteral } from "./literal.js";
-export { verifyCodeLine, verifyCodeioLine } from "./verify.js";

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { codeioReward, extractAnswer, valuesMatch } from "../../../src/rewards/code/codeio.js";
 import { SandboxPool } from "../../../src/rewards/code/sandbox.js";
-import { verifyCodeioLine, verifyCodeLine } from "../../../src/rewards/code/verify.js";
+import { verifyCodeioLine, verifyCodeLine } from "../../../src/cli/verify-code.js";
 import { BUILTIN_PROGRAMS, builtinRecord, codeioTask, generateCodeio, parseCodeioRecord, pyRepr } from "../../../src/tasks/codeio.js";
 import { openTestGroup, type TestGroup } from "./harness.js";
 

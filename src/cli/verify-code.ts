@@ -11,11 +11,12 @@
  * Options (flags of `aha verify code|codeio`): --unsafe-no-sandbox, --all-or-nothing,
  * --timeout-ms N, --memory-mb N, --concurrency N. Bad lines throw UserError naming file:line.
  */
-import { UserError } from "../../errors.js";
-import { codeioReward } from "./codeio.js";
-import { parseCodeReference, parseLanguage } from "./reference.js";
-import { codeReward } from "./reward.js";
-import { checkSandbox, SandboxPool, type SandboxOptions } from "./sandbox.js";
+import { UserError } from "../errors.js";
+import { codeioReward } from "../rewards/code/codeio.js";
+import { parseCodeReference, parseLanguage } from "../rewards/code/reference.js";
+import { codeReward } from "../rewards/code/reward.js";
+import { checkSandbox, SandboxPool, type SandboxOptions } from "../rewards/code/sandbox.js";
+import { obj, str } from "./verify-lines.js";
 
 export interface CodeVerifyOptions {
   unsafeNoSandbox?: boolean;
@@ -76,16 +77,6 @@ function poolFor(o: CodeVerifyOptions): SandboxPool {
     pools.set(o, p);
   }
   return p;
-}
-
-function obj(line: unknown, where: string): Record<string, unknown> {
-  if (typeof line !== "object" || line === null || Array.isArray(line)) throw new UserError(`${where}: expected a JSON object`);
-  return line as Record<string, unknown>;
-}
-
-function str(o: Record<string, unknown>, key: string, where: string): string {
-  if (typeof o[key] !== "string") throw new UserError(`${where}: field "${key}" must be a string`);
-  return o[key];
 }
 
 function prefixOf(o: Record<string, unknown>, where: string): string {

@@ -9,10 +9,12 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BenchContext, BenchRow, BenchSuite } from "../bench/types.js";
-import { generateCountdown, scoreCountdown } from "./countdown.js";
-import { generateKK, scoreKK } from "./kk.js";
-import { clearGoldCache, verifyMath } from "./math/index.js";
+import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
+import { scoreCountdown } from "../rewards/countdown.js";
+import { scoreKK } from "../rewards/kk.js";
+import { clearGoldCache, verifyMath } from "../rewards/math/index.js";
+import { generateCountdown } from "../tasks/countdown-gen.js";
+import { generateKK } from "../tasks/kk-gen.js";
 
 /** Math-Verify on one core over 347 mixed cases (shared/MEASUREMENTS.md, "The peer verifier"). */
 const MATH_VERIFY_RECORDED = "150-183/s (Math-Verify, 1 core, 347 mixed cases; MEASUREMENTS.md)";

@@ -1,14 +1,14 @@
 /**
  * One JSONL line in, the fields to add out: the math, countdown and kk kinds of `aha verify`
- * (the code and codeio kinds live in src/rewards/code/verify.ts with the same shape).
+ * (the code and codeio kinds live in src/cli/verify-code.ts with the same shape and these helpers).
  * A bad line throws UserError naming `where` (file:line) and the field. Every kind takes an optional
  * "prefix" field: what the prompt already wrote of the response (the r1-zero template's "<think>"), so
  * that a response that never closes its thinking has no answer (src/rewards/extract.ts's answerRegion).
  */
 import { UserError } from "../errors.js";
-import { scoreCountdown } from "./countdown.js";
-import { scoreKK } from "./kk.js";
-import { verifyMath } from "./math/index.js";
+import { scoreCountdown } from "../rewards/countdown.js";
+import { scoreKK } from "../rewards/kk.js";
+import { verifyMath } from "../rewards/math/index.js";
 
 export interface LineOptions {
   /** math: also accept "Answer: 7" / the last number */
@@ -17,12 +17,14 @@ export interface LineOptions {
   budgetMs?: number;
 }
 
-function obj(line: unknown, where: string): Record<string, unknown> {
+/** The line as an object, or a UserError naming `where`. */
+export function obj(line: unknown, where: string): Record<string, unknown> {
   if (typeof line !== "object" || line === null || Array.isArray(line)) throw new UserError(`${where}: expected a JSON object`);
   return line as Record<string, unknown>;
 }
 
-function str(o: Record<string, unknown>, key: string, where: string): string {
+/** A string field, or a UserError naming `where` and the field. */
+export function str(o: Record<string, unknown>, key: string, where: string): string {
   const v = o[key];
   if (typeof v !== "string") throw new UserError(`${where}: field "${key}" must be a string`);
   return v;

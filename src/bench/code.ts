@@ -5,9 +5,9 @@
  * setpriv, prlimit or cgroup), so aha/peer is the sandbox's cost and `overhead_ms` its per-run latency.
  */
 import { spawn } from "node:child_process";
-import type { BenchContext, BenchRow, BenchSuite } from "../../bench/types.js";
-import { codeReward } from "./reward.js";
-import { findTools, type Language, runProgram, SandboxPool } from "./sandbox.js";
+import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
+import { codeReward } from "../rewards/code/reward.js";
+import { findTools, type Language, runProgram, SandboxPool } from "../rewards/code/sandbox.js";
 
 const TRIVIAL: Record<Language, string> = { python: "print(1)\n", javascript: "console.log(1)\n" };
 
