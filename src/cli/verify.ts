@@ -9,11 +9,11 @@
  * kind stays the positional argument.
  */
 import { createReadStream, existsSync, readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { CODE_VERIFY_FLAGS } from "./verify-code.js";
 import { defineConfig, setting, type Resolved } from "../util/config.js";
+import { streamJsonlLines, type JsonlLine } from "../util/jsonl.js";
 
 export const summary = "score a JSONL file of responses (math, countdown, kk, code, codeio)";
 
@@ -154,30 +154,23 @@ export async function run(argv: string[]): Promise<number> {
   if (input !== "-" && !existsSync(input)) throw new UserError(`${input}: no such file`);
   const scoreLine = await KINDS[kindName]!.load(config);
 
-  const stream = input === "-" ? process.stdin : createReadStream(input, { encoding: "utf8" });
-  const rl = createInterface({ input: stream, crlfDelay: Infinity });
+  const stream = input === "-" ? process.stdin : createReadStream(input);
   const name = input === "-" ? "stdin" : input;
-  let lineNo = 0;
   let errors = 0;
   let scored = 0;
   let correct = 0;
   let scoreSum = 0;
   const hist = new Map<string, number>();
-  let batch: { no: number; text: string }[] = [];
+  let batch: JsonlLine[] = [];
 
   const flush = async (): Promise<void> => {
     const results = await Promise.all(
-      batch.map(async ({ no, text }) => {
-        const where = `${name}:${no}`;
+      batch.map(async (l) => {
+        const where = `${name}:${l.line}`;
         try {
-          let obj: unknown;
-          try {
-            obj = JSON.parse(text);
-          } catch (e) {
-            throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
-          }
-          const added = (await scoreLine(obj, where)) as Record<string, unknown>;
-          return { ok: true as const, out: { ...(obj as Record<string, unknown>), ...added } };
+          if (l.error !== undefined) throw new UserError(`${where}: ${l.error}`);
+          const added = (await scoreLine(l.row, where)) as Record<string, unknown>;
+          return { ok: true as const, out: { ...l.row, ...added } };
         } catch (e) {
           const msg = e instanceof UserError ? e.message : `${where}: ${e instanceof Error ? e.message : String(e)}`;
           return { ok: false as const, msg };
@@ -202,10 +195,8 @@ export async function run(argv: string[]): Promise<number> {
     batch = [];
   };
 
-  for await (const text of rl) {
-    lineNo++;
-    if (text.trim() === "") continue;
-    batch.push({ no: lineNo, text });
+  for await (const l of streamJsonlLines(stream)) {
+    batch.push(l);
     if (batch.length >= WINDOW) await flush();
   }
   await flush();
