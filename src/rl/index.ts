@@ -9,6 +9,6 @@ export { rlSection, trainSection, type RlConfig, type TrainConfig } from "./conf
 export { overlongPenalty, zeroVarianceGroups, recheckShare } from "./shaping.js";
 export { train, objectiveSettings, isTimingKey, DEFAULT_STAGES, type Stages, type TrainerOptions, type TrainerResult } from "./trainer.js";
 export { collect, score, selectGroups, makeBatch, reference, advantages, update, meanKl, canFuseOld, type StepContext, type Sample, type Batch, type LogProbs, type AdvantageOut, type UpdateStats, type Phases, type TrainerTokenizer } from "./stages.js";
-export { runLoop, policyComponent, restoreCheckpoint, scheduleOf, type LoopOptions, type LoopResult, type StepReport, type CheckpointComponent, type ResumeFrom, type RunSink, type ProgressSink, type MetricsRow, type SampleRow, type CheckpointState } from "./loop.js";
+export { runLoop, hooksOf, policyComponent, restoreCheckpoint, scheduleOf, type LoopOptions, type LoopResult, type RunHooks, type StepReport, type CheckpointComponent, type ResumeFrom, type RunSink, type ProgressSink, type MetricsRow, type SampleRow, type CheckpointState } from "./loop.js";
 export { fullPolicy, loraPolicy, adamConfig, type Policy } from "./policy.js";
 export { sft, sftSection, readSftRows, type SftConfig, type SftExample, type SftOptions } from "./sft.js";

@@ -55,15 +55,30 @@ export interface StepReport {
   progress?: Record<string, number | string>;
 }
 
-export interface LoopOptions {
+/** What a caller of the loop (train, sft) passes through: where outputs go, resume, stop, feedback. */
+export interface RunHooks {
+  /** Where metrics, samples, status and checkpoints go; null = nowhere (tests, benchmarks). */
+  run: RunSink | null;
+  /** A checkpoint to continue from (RunDir.resume's `checkpoint`). */
+  resume?: ResumeFrom | null;
+  /** Aborted → finish the current step, save a checkpoint, state "stopped" (Ctrl-C). */
+  signal?: AbortSignal;
+  /** The progress line (none when absent). */
+  progress?: ProgressSink | null;
+  /** Called after every step with its metrics (tests, the dashboard's live feed). */
+  onStep?: (m: MetricsRow) => void;
+  /** Messages for the user (a skipped step); default none. */
+  warn?: (message: string) => void;
+}
+
+/** The hooks of an options object, for passing on to runLoop. */
+export function hooksOf(o: RunHooks): RunHooks {
+  return { run: o.run, resume: o.resume ?? null, progress: o.progress ?? null, ...(o.signal ? { signal: o.signal } : {}), ...(o.onStep ? { onStep: o.onStep } : {}), ...(o.warn ? { warn: o.warn } : {}) };
+}
+
+export interface LoopOptions extends RunHooks {
   train: TrainConfig;
   components: CheckpointComponent[];
-  run: RunSink | null;
-  resume?: ResumeFrom | null;
-  signal?: AbortSignal;
-  progress?: ProgressSink | null;
-  onStep?: (m: MetricsRow) => void;
-  warn?: (message: string) => void;
   /** The caller's part of state.json: written at every checkpoint, handed back on resume. */
   state: { save(): Record<string, unknown>; load(s: Record<string, unknown>): void };
   /** Runs step `step` (1-based); `lr` is the learning rate of its optimizer updates. */

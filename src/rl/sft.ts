@@ -13,7 +13,7 @@ import { PromptStream } from "../tasks/stream.js";
 import type { StreamState } from "../tasks/stream.js";
 import { microBatches, packSequences, type Sequence } from "./batch.js";
 import type { TrainConfig } from "./config.js";
-import { policyComponent, runLoop, type LoopResult, type MetricsRow, type ProgressSink, type ResumeFrom, type RunSink } from "./loop.js";
+import { hooksOf, policyComponent, runLoop, type LoopResult, type RunHooks } from "./loop.js";
 import type { Policy } from "./policy.js";
 
 
@@ -47,18 +47,11 @@ export function readSftRows(file: string, promptField = "prompt", responseField 
   });
 }
 
-export interface SftOptions {
+export interface SftOptions extends RunHooks {
   sft: SftConfig;
   train: TrainConfig;
   examples: readonly SftExample[];
   policy: Policy;
-  run: RunSink | null;
-  resume?: ResumeFrom | null;
-  signal?: AbortSignal;
-  progress?: ProgressSink | null;
-  onStep?: (m: MetricsRow) => void;
-  /** Messages for the user (a skipped step); default none. */
-  warn?: (message: string) => void;
 }
 
 /** One SFT step: cross-entropy on the response tokens of the batch, summed over micro-batches, then clip and AdamW. */
@@ -92,14 +85,9 @@ export async function sft(o: SftOptions): Promise<LoopResult> {
   const source = { size: o.examples.length, get: (i: number) => ({ id: String(i), question: "", answer: "", reference: i }) };
   let stream = new PromptStream(source, o.train.seed);
   return runLoop({
+    ...hooksOf(o),
     train: o.train,
     components: [policyComponent(policy)],
-    run: o.run,
-    ...(o.resume ? { resume: o.resume } : {}),
-    ...(o.signal ? { signal: o.signal } : {}),
-    progress: o.progress ?? null,
-    ...(o.onStep ? { onStep: o.onStep } : {}),
-    ...(o.warn ? { warn: o.warn } : {}),
     nanHint: "lower --lr or set --grad-clip",
     state: {
       save: () => ({ stream: stream.state() }),

@@ -12,17 +12,14 @@
  */
 import { AhaError } from "../errors.js";
 import { composeRewards, type GroupScorer } from "../rewards/compose.js";
-import type { ChatRenderer, TemplateName } from "../tasks/templates.js";
 import { PromptStream, type StreamState } from "../tasks/stream.js";
-import type { Task } from "../tasks/types.js";
 import { Rng, type RngState } from "../util/rng.js";
-import type { RlConfig, TrainConfig } from "./config.js";
-import { policyComponent, runLoop, type CheckpointComponent, type MetricsRow, type ProgressSink, type ResumeFrom, type RunSink, type SampleRow } from "./loop.js";
+import type { RlConfig } from "./config.js";
+import { hooksOf, policyComponent, runLoop, type CheckpointComponent, type MetricsRow, type RunHooks, type SampleRow } from "./loop.js";
 import type { ObjectiveSettings } from "./objective.js";
-import type { Policy } from "./policy.js";
 import { rechecks } from "./shaping.js";
 import * as stagesModule from "./stages.js";
-import type { Phases, Sample, StepContext, TrainerTokenizer } from "./stages.js";
+import type { Phases, Sample, StepContext } from "./stages.js";
 
 export type { MetricsRow, SampleRow, RunSink, ProgressSink, CheckpointState } from "./loop.js";
 export type { TrainerTokenizer } from "./stages.js";
@@ -51,31 +48,10 @@ export const DEFAULT_STAGES: Stages = {
   update: stagesModule.update,
 };
 
-export interface TrainerOptions {
-  rl: RlConfig;
-  train: TrainConfig;
-  task: Task<unknown>;
-  template: TemplateName;
-  chat?: ChatRenderer;
-  tokenizer: TrainerTokenizer;
-  engine: StepContext["engine"];
-  policy: Policy;
+/** The step context's inputs (src/rl/stages.ts StepContext: config, task, template, tokenizer, engine, policy), the reward, the hooks. */
+export interface TrainerOptions extends RunHooks, Pick<StepContext, "rl" | "train" | "task" | "template" | "chat" | "tokenizer" | "engine" | "policy" | "separateOldPass"> {
   /** The reward: default the task's verifier alone (accuracy=1). */
   scorer?: GroupScorer<unknown>;
-  /** Where metrics, samples, status and checkpoints go; null = nowhere (tests, benchmarks). */
-  run: RunSink | null;
-  /** A checkpoint to continue from (RunDir.resume's `checkpoint`). */
-  resume?: ResumeFrom | null;
-  /** Aborted → finish the current step, save a checkpoint, state "stopped" (Ctrl-C). */
-  signal?: AbortSignal;
-  /** The progress line (none when absent). */
-  progress?: ProgressSink | null;
-  /** Always run the separate old-log-prob pass (tests compare it with the fused one). */
-  separateOldPass?: boolean;
-  /** Called after every step with its metrics (tests, the dashboard's live feed). */
-  onStep?: (m: MetricsRow) => void;
-  /** Messages for the user (a skipped step); default none. */
-  warn?: (message: string) => void;
   /** Replacements for stages of the step. */
   stages?: Partial<Stages>;
   /** More things with files in a checkpoint (e.g. a critic). */
@@ -129,14 +105,9 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
   let stream = new PromptStream(task.train, o.train.seed);
 
   return runLoop({
+    ...hooksOf(o),
     train: o.train,
     components: [policyComponent(policy), ...(o.components ?? [])],
-    run: o.run,
-    ...(o.resume ? { resume: o.resume } : {}),
-    ...(o.signal ? { signal: o.signal } : {}),
-    progress: o.progress ?? null,
-    ...(o.onStep ? { onStep: o.onStep } : {}),
-    ...(o.warn ? { warn: o.warn } : {}),
     nanHint: "lower --lr, set --grad-clip, or check the model's weights",
     state: {
       save: (): Record<string, unknown> => ({ rng: { sampling: samplingRng.state() }, stream: stream.state() } satisfies TrainerState),

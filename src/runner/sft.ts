@@ -12,14 +12,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
 import { ChatTemplate } from "../formats/chat-template.js";
-import { LoraSet, type LoraTarget } from "../model/lora.js";
 import type { LoopResult, MetricsRow } from "../rl/loop.js";
-import { adamConfig, fullPolicy, loraPolicy, type Policy } from "../rl/policy.js";
+import type { Policy } from "../rl/policy.js";
 import { readSftRows, sft, type SftExample } from "../rl/sft.js";
 import { encodePrompt, loadFolder } from "../rollout/folder.js";
 import { defaultRunName, RunDir } from "../runs/run-dir.js";
 import { renderPrompt, type TemplateName } from "../tasks/templates.js";
 import { resolveSftSettings, sftSpec, type SettingsSources, type SftRunConfig } from "./config.js";
+import { buildPolicy, resumeRunDir } from "./common.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 
 export interface PrepareSftOptions {
@@ -105,13 +105,7 @@ export async function prepareSftRun(settings: Record<string, unknown> | Settings
   const flat = sftSpec.toFlat(c);
   for (const k of ["run-dir", "name", "resume"]) flat[k] = null; // where a run lives is not part of what it is
   if (c.model.resume !== null) {
-    try {
-      const r = RunDir.resume(c.model.resume, { warn: (m) => reporter.warn(`warning: ${m}`), required: ["model", "optimizer.safetensors"] });
-      runDir = r.run;
-      checkpoint = r.checkpoint;
-    } catch (e) {
-      throw new UserError(`resume ${c.model.resume}: ${(e as Error).message}`);
-    }
+    ({ runDir, checkpoint } = resumeRunDir(c.model.resume, reporter));
   } else {
     const out = c.model.runDir ?? path.join("runs", c.model.name ?? defaultRunName(`sft-${path.basename(path.resolve(modelDir))}`));
     if (fs.existsSync(path.join(out, "status.json"))) throw new UserError(`${out} already holds a run`, `continue it with --resume ${out}, or choose another --run-dir / --name`);
@@ -119,17 +113,9 @@ export async function prepareSftRun(settings: Record<string, unknown> | Settings
   }
 
   // ---- policy
-  const model = lf.loaded.model;
-  const adam = adamConfig(c.train);
-  let policy: Policy;
-  if (c.lora.rank > 0) {
-    const lora = new LoraSet(model, { rank: c.lora.rank, alpha: c.lora.alpha ?? 2 * c.lora.rank, dropout: c.lora.dropout, targets: c.lora.targets as LoraTarget[] }, { seed: c.train.seed });
-    lora.init(c.train.seed);
-    lora.attach();
-    policy = loraPolicy(lora, adam, { reference: false, baseModel: path.resolve(modelDir) });
-  } else {
-    policy = fullPolicy(model, adam, { reference: false, saveOptions: { rawConfig: lf.loaded.rawConfig, copyFrom: modelDir, generation: lf.loaded.generation } });
-  }
+  const policy = buildPolicy(lf.loaded.model, c.lora, c.train, {
+    reference: false, baseModel: path.resolve(modelDir), saveOptions: { rawConfig: lf.loaded.rawConfig, copyFrom: modelDir, generation: lf.loaded.generation },
+  });
   reporter.warn(`${examples.length} examples, ${c.train.steps} steps of ${c.sft.batchSize}, ${c.lora.rank === 0 ? "full fine-tuning" : `LoRA r=${c.lora.rank}`}; run directory ${runDir.dir}`);
   return new SftRun(c, examples, policy, runDir, checkpoint, reporter, o);
 }

@@ -18,12 +18,11 @@ import * as path from "node:path";
 import { UserError } from "../errors.js";
 import { evaluate, type EvalResult } from "../eval/evaluate.js";
 import { ChatTemplate } from "../formats/chat-template.js";
-import { LoraSet, type LoraTarget } from "../model/lora.js";
 import type { Model } from "../model/model.js";
 import { composeRewards, parseRewardWeights, type GroupScorer } from "../rewards/compose.js";
 import { judgeReward } from "../rewards/judge.js";
 import { restoreCheckpoint, policyComponent, type MetricsRow, type ProgressSink } from "../rl/loop.js";
-import { adamConfig, fullPolicy, loraPolicy, type Policy } from "../rl/policy.js";
+import type { Policy } from "../rl/policy.js";
 import { rechecks } from "../rl/shaping.js";
 import type { TrainerTokenizer } from "../rl/stages.js";
 import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
@@ -34,6 +33,7 @@ import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
 import { makeTask, renderPrompt, resolveTemplate, type ChatRenderer, type Task, type TemplateName } from "../tasks/index.js";
 import { resolveTrainSettings, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";
+import { buildPolicy, resumeRunDir } from "./common.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 
 export interface PrepareTrainOptions {
@@ -304,13 +304,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     const flat = trainSpec.toFlat(c);
     for (const k of ["run-dir", "name", "resume"]) flat[k] = null; // where a run lives is not part of what it is
     if (c.model.resume !== null) {
-      try {
-        const r = RunDir.resume(c.model.resume, { warn: (m) => reporter.warn(`warning: ${m}`), required: ["model", "optimizer.safetensors"] });
-        runDir = r.run;
-        checkpoint = r.checkpoint;
-      } catch (e) {
-        throw new UserError(`resume ${c.model.resume}: ${(e as Error).message}`);
-      }
+      ({ runDir, checkpoint } = resumeRunDir(c.model.resume, reporter));
       const startStep = checkpoint?.state.step ?? 0;
       if (startStep >= c.train.steps) {
         runDir.setState("finished");
@@ -327,16 +321,10 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   }
 
   // ---- policy, reward, engine
-  const reference = c.rl.klCoef !== 0;
-  let policy: Policy;
-  if (c.lora.rank > 0) {
-    const lora = new LoraSet(model, { rank: c.lora.rank, alpha: c.lora.alpha ?? 2 * c.lora.rank, dropout: c.lora.dropout, targets: c.lora.targets as LoraTarget[] }, { seed: c.train.seed });
-    lora.init(c.train.seed);
-    lora.attach();
-    policy = loraPolicy(lora, adamConfig(c.train), { reference, ...(folder ? { baseModel: path.resolve(modelDir) } : {}) });
-  } else {
-    policy = fullPolicy(model, adamConfig(c.train), { reference, ...(folder ? { saveOptions: { rawConfig: folder.loaded.rawConfig, copyFrom: modelDir } } : {}) });
-  }
+  const policy = buildPolicy(model, c.lora, c.train, {
+    reference: c.rl.klCoef !== 0,
+    ...(folder ? { baseModel: path.resolve(modelDir), saveOptions: { rawConfig: folder.loaded.rawConfig, copyFrom: modelDir } } : {}),
+  });
   const scorer = o.parts?.scorer ?? scorerFromConfig(c, task);
   const engine = o.parts?.engine ?? rolloutEngineFromConfig(c.rollout, {
     model, slots: c.rl.promptsPerStep * c.rl.groupSize, maxLen, decode: (ids) => tokenizer.decode(ids), seed: c.train.seed,

@@ -1,0 +1,40 @@
+/** What the train and sft runs set up the same way: resuming a run directory, and the policy. */
+import { UserError } from "../errors.js";
+import type { saveHfModel } from "../formats/hf.js";
+import { LoraSet, type LoraTarget } from "../model/lora.js";
+import type { Model } from "../model/model.js";
+import { adamConfig, fullPolicy, loraPolicy, type Policy } from "../rl/policy.js";
+import type { TrainConfig } from "../rl/config.js";
+import type { CheckpointState } from "../runs/checkpoint.js";
+import { RunDir } from "../runs/run-dir.js";
+import type { TrainRunConfig } from "./config.js";
+import type { Reporter } from "./reporter.js";
+
+export type Checkpoint = { dir: string; state: CheckpointState };
+
+/** Reopens a run from its newest usable checkpoint (a model folder and optimizer.safetensors); errors name the setting. */
+export function resumeRunDir(dir: string, reporter: Reporter): { runDir: RunDir; checkpoint: Checkpoint | null } {
+  try {
+    const r = RunDir.resume(dir, { warn: (m) => reporter.warn(`warning: ${m}`), required: ["model", "optimizer.safetensors"] });
+    return { runDir: r.run, checkpoint: r.checkpoint };
+  } catch (e) {
+    throw new UserError(`resume ${dir}: ${(e as Error).message}`);
+  }
+}
+
+/** Full fine-tuning, or LoRA adapters on a frozen base (lora-rank > 0), with AdamW from the train config. */
+export function buildPolicy(
+  model: Model,
+  lora: TrainRunConfig["lora"],
+  train: TrainConfig,
+  o: { reference: boolean; baseModel?: string; saveOptions?: Parameters<typeof saveHfModel>[3] },
+): Policy {
+  const adam = adamConfig(train);
+  if (lora.rank > 0) {
+    const set = new LoraSet(model, { rank: lora.rank, alpha: lora.alpha ?? 2 * lora.rank, dropout: lora.dropout, targets: lora.targets as LoraTarget[] }, { seed: train.seed });
+    set.init(train.seed);
+    set.attach();
+    return loraPolicy(set, adam, { reference: o.reference, ...(o.baseModel !== undefined ? { baseModel: o.baseModel } : {}) });
+  }
+  return fullPolicy(model, adam, { reference: o.reference, ...(o.saveOptions ? { saveOptions: o.saveOptions } : {}) });
+}
