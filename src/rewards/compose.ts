@@ -31,7 +31,7 @@ export function parseRewardWeights(text: string, where = "reward"): RewardWeight
     const eq = item.indexOf("=");
     const name = (eq < 0 ? item : item.slice(0, eq)).trim();
     const value = eq < 0 ? "1" : item.slice(eq + 1).trim();
-    if (!(REWARD_PARTS as readonly string[]).includes(name)) throw new UserError(`${where}: unknown reward part '${name}'`, `parts: ${REWARD_PARTS.join(", ")}`);
+    if (!(REWARD_PARTS as readonly string[]).includes(name)) throw new UserError(`${where}: unknown reward part '${name}' (parts: ${REWARD_PARTS.join(", ")})`);
     const w = Number(value);
     if (value === "" || !Number.isFinite(w)) throw new UserError(`${where}: weight of '${name}' must be a number, got '${value}'`);
     if (name in out) throw new UserError(`${where}: part '${name}' given twice`);

@@ -75,7 +75,7 @@ export const rlSection = {
 };
 
 export const trainSchema = z.strictObject({
-  steps: f(z.int().min(1), 100, "RL steps (one rollout batch each)."),
+  steps: f(z.int().min(1), 100, "Optimizer steps: in RL one rollout batch each (prompts-per-step × group-size), in SFT one batch of examples each."),
   seed: f(z.int().min(0), 0, "Seed of the data, sampling and init RNGs (one stream each)."),
   lr: f(z.number().gt(0), 1e-6, "Peak learning rate (AdamW).", "TRL GRPO: 1e-6 (the built-in demo uses 1e-4, MEASUREMENTS.md)"),
   lrSchedule: f(z.enum(["constant", "cosine"]), "constant", "Learning-rate schedule after warmup."),
