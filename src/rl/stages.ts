@@ -22,6 +22,8 @@ import type { Problem, Scored, Task } from "../tasks/types.js";
 import { computeAdvantages } from "./advantages.js";
 import { microBatches, packSequences, type Sequence } from "./batch.js";
 import type { RlConfig, TrainConfig } from "./config.js";
+import { criticValues, gaeAdvantages, type Critic } from "./critic.js";
+import type { GaeOutput } from "./gae.js";
 import { klPerToken, policyObjective, type ObjectiveSettings } from "./objective.js";
 import type { Policy } from "./policy.js";
 import { overlongPenalty, zeroVarianceGroups } from "./shaping.js";
@@ -49,6 +51,8 @@ export interface StepContext {
   settings: ObjectiveSettings;
   /** Always run the separate old-log-prob pass (tests compare it with the fused one). */
   separateOldPass?: boolean;
+  /** PPO's value model (critic = value; src/rl/critic.ts), else absent. */
+  critic?: Critic | null;
 }
 
 /** One sampled response with everything the step needs. */
@@ -171,6 +175,8 @@ export interface LogProbs {
   ref: Float64Array | null;
   /** One update per rollout (1 epoch, 1 mini-batch): π_old = π_θ, so the update's forward gives the old log-probs. */
   fused: boolean;
+  /** V_old per token from the critic (critic = value), else null. */
+  values: Float64Array | null;
 }
 
 /** Whether the old log-probs can come from the update's own forward pass (saves a forward). */
@@ -194,7 +200,7 @@ export function reference(ctx: StepContext, b: Batch): LogProbs {
       if (ref) gather(ref, policy.referenceLogp!(pk.tokens, pk.cuSeqlens, pk.targets), pk.respPos, mb, b.offsets);
     }
   }
-  return { old, ref, fused };
+  return { old, ref, fused, values: ctx.critic ? criticValues(ctx, b) : null };
 }
 
 // ***** advantages *****
@@ -203,10 +209,17 @@ export interface AdvantageOut {
   perToken: Float64Array;
   /** KL per token when it was computed here (KL in the reward), else null. */
   kl: Float64Array | null;
+  /** GAE's returns and the rollout values (advantage = gae), for the critic's update. */
+  critic?: { returns: Float64Array; valuesOld: Float64Array; gae: GaeOutput };
 }
 
 export function advantages(ctx: StepContext, b: Batch, lp: LogProbs): AdvantageOut {
   const { rl } = ctx;
+  if (rl.advantage === "gae") {
+    if (!lp.values) throw new AhaError("AHA_NO_CRITIC", "advantage = gae needs the value model's values", "set critic = value (the ppo, orz and vapo presets do)");
+    const g = gaeAdvantages(ctx, b, lp, lp.values);
+    return { perToken: g.perToken, kl: g.kl, critic: { returns: g.returns, valuesOld: g.valuesOld, gae: g.gae } };
+  }
   const kl = lp.ref && !lp.fused ? klPerToken(rl.klEstimator, lp.old, lp.ref) : null;
   const adv = computeAdvantages(
     rl.advantage,
@@ -237,6 +250,7 @@ export function update(ctx: StepContext, b: Batch, lp: LogProbs, adv: AdvantageO
   const { rl, policy, settings } = ctx;
   const G = rl.groupSize;
   const engineLogp = rl.tisCap !== null ? concatEngineLogp(b) : null;
+  const lm = rl.lmLossCoef > 0 ? positiveLm(rl.lmLossCoef, b) : null;
   const agg = { loss: 0, policy: 0, kl: 0, entropy: 0, low: 0, high: 0, tokens: 0, norm: 0, updates: 0, trainTokens: 0 };
   let skipped = false;
   const groups = Array.from({ length: b.samples.length / G }, (_, g) => g);
@@ -274,6 +288,7 @@ export function update(ctx: StepContext, b: Batch, lp: LogProbs, adv: AdvantageO
         const dlogp = new Float32Array(pk.tokens.length);
         const dent = out.dEntropy ? new Float32Array(pk.tokens.length) : null;
         scatter(dlogp, out.dLogp, pk.respPos);
+        if (lm) loss += lm.add(dlogp, pk.respPos, mb, fw.logp);
         if (dent) scatter(dent, out.dEntropy!, pk.respPos);
         policy.model.backward(dlogp, dent);
         loss += out.loss;
@@ -312,6 +327,35 @@ export function meanKl(ctx: StepContext, b: Batch, lp: LogProbs, adv: AdvantageO
   let n = 0;
   for (let t = 0; t < b.total; t++) if (b.mask[t]) { s += kl[t]!; n++; }
   return n > 0 ? s / n : 0;
+}
+
+/**
+ * VAPO's positive-example LM loss: μ · the token-mean NLL of the responses scored correct, added to the
+ * objective (its dL/dlogp = −μ / N on those tokens, N their count over the whole batch).
+ */
+function positiveLm(coef: number, b: Batch): { add(dlogp: Float32Array, respPos: readonly Int32Array[], mb: readonly number[], logp: ArrayLike<number>): number } | null {
+  const positive = b.samples.map((s) => s.scored?.correct === true && s.reward !== null);
+  let n = 0;
+  b.samples.forEach((_, i) => {
+    if (positive[i]) for (let t = b.offsets[i]!; t < b.offsets[i + 1]!; t++) n += b.mask[t]!;
+  });
+  if (n === 0) return null;
+  return {
+    add(dlogp, respPos, mb, logp) {
+      let loss = 0;
+      respPos.forEach((p, s) => {
+        const i = mb[s]!;
+        if (!positive[i]) return;
+        for (let j = 0; j < p.length; j++) {
+          const m = b.mask[b.offsets[i]! + j]!;
+          if (m === 0) continue;
+          dlogp[p[j]!] = dlogp[p[j]!]! - (coef * m) / n;
+          loss -= (coef * m * logp[p[j]!]!) / n;
+        }
+      });
+      return loss;
+    },
+  };
 }
 
 // ***** helpers: per-token arrays of the batch ↔ packed micro-batches *****

@@ -18,6 +18,7 @@ import type { RlConfig } from "./config.js";
 import { hooksOf, policyComponent, runLoop, type CheckpointComponent, type MetricsRow, type RunHooks, type SampleRow } from "./loop.js";
 import type { ObjectiveSettings } from "./objective.js";
 import { rechecks } from "./shaping.js";
+import * as criticModule from "./critic.js";
 import * as stagesModule from "./stages.js";
 import type { Phases, Sample, StepContext } from "./stages.js";
 
@@ -34,6 +35,8 @@ export interface Stages {
   reference: typeof stagesModule.reference;
   advantages: typeof stagesModule.advantages;
   update: typeof stagesModule.update;
+  /** The critic's update (critic = value). */
+  updateCritic: typeof criticModule.updateCritic;
   /** After the update (e.g. publish weights to rollout servers); default nothing. */
   afterUpdate?: (ctx: StepContext, step: number) => Promise<void> | void;
 }
@@ -46,10 +49,11 @@ export const DEFAULT_STAGES: Stages = {
   reference: stagesModule.reference,
   advantages: stagesModule.advantages,
   update: stagesModule.update,
+  updateCritic: criticModule.updateCritic,
 };
 
 /** The step context's inputs (src/rl/stages.ts StepContext: config, task, template, tokenizer, engine, policy), the reward, the hooks. */
-export interface TrainerOptions extends RunHooks, Pick<StepContext, "rl" | "train" | "task" | "template" | "chat" | "tokenizer" | "engine" | "policy" | "separateOldPass"> {
+export interface TrainerOptions extends RunHooks, Pick<StepContext, "rl" | "train" | "task" | "template" | "chat" | "tokenizer" | "engine" | "policy" | "separateOldPass" | "critic"> {
   /** The reward: default the task's verifier alone (accuracy=1). */
   scorer?: GroupScorer<unknown>;
   /** Replacements for stages of the step. */
@@ -95,10 +99,12 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
   const { rl, task, policy } = o;
   if (rl.klCoef !== 0 && !policy.referenceLogp) throw new AhaError("AHA_NO_REFERENCE", `kl-coef = ${rl.klCoef} needs a reference model`, "set --kl-coef 0 or give the policy a reference");
   const st: Stages = { ...DEFAULT_STAGES, ...(o.stages ?? {}) };
+  const critic = o.critic ?? null;
+  if (rl.critic === "value" && !critic) throw new AhaError("AHA_NO_CRITIC", "critic = value needs a value model", "give TrainerOptions.critic (prepareTrainRun builds one from the base model)");
   const ctx: StepContext = {
     rl, train: o.train, task, template: o.template, ...(o.chat ? { chat: o.chat } : {}), tokenizer: o.tokenizer, engine: o.engine, policy,
     scorer: o.scorer ?? composeRewards({ weights: { accuracy: 1 }, accuracy: (r, p, c) => task.score(r, p as never, c) }),
-    settings: objectiveSettings(rl), ...(o.separateOldPass ? { separateOldPass: true } : {}),
+    settings: objectiveSettings(rl), ...(o.separateOldPass ? { separateOldPass: true } : {}), critic,
   };
   const recheckWords = [...rl.recheckWords, ...(task.recheckMarkers ?? [])];
   let samplingRng = new Rng(o.train.seed, "sampling");
@@ -107,7 +113,7 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
   return runLoop({
     ...hooksOf(o),
     train: o.train,
-    components: [policyComponent(policy), ...(o.components ?? [])],
+    components: [policyComponent(policy), ...(critic ? [criticModule.criticComponent(critic)] : []), ...(o.components ?? [])],
     nanHint: "lower --lr, set --grad-clip, or check the model's weights",
     state: {
       save: (): Record<string, unknown> => ({ rng: { sampling: samplingRng.state() }, stream: stream.state() } satisfies TrainerState),
@@ -152,10 +158,13 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
         const adv = st.advantages(ctx, b, lp);
         phase.reference = (performance.now() - tRef) / 1000;
         const tTrain = performance.now();
-        const u = st.update(ctx, b, lp, adv, lr);
+        // VAPO's value pretraining: the first value-warmup-steps train only the critic
+        const policyMoves = step > rl.valueWarmupSteps;
+        const u = policyMoves ? st.update(ctx, b, lp, adv, lr) : null;
+        const cu = critic && adv.critic ? st.updateCritic(ctx, b, adv, lr * (rl.criticLr / o.train.lr)) : null;
         phase.train = (performance.now() - tTrain) / 1000;
-        skipped = u.skipped;
-        if (u.updates > 0 && !u.skipped) {
+        skipped = (u?.skipped ?? false) || (cu?.skipped ?? false);
+        if (u && u.updates > 0 && !u.skipped) {
           m["loss/policy"] = u.policyLoss;
           m["loss/total"] = u.loss;
           if (rl.klIn === "loss" && rl.klCoef !== 0) m["loss/kl"] = u.klLoss;
@@ -164,6 +173,21 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
           m["clip/low_frac"] = u.clipLowFrac;
           m["clip/high_frac"] = u.clipHighFrac;
           m["tokens_per_s/train"] = u.trainTokens / Math.max(phase.train, 1e-9);
+        }
+        if (adv.critic) {
+          const gs = adv.critic.gae.stats;
+          m["critic/explained_variance"] = gs.explainedVariance;
+          m["critic/value_mean"] = gs.valueMean;
+          m["critic/return_mean"] = gs.returnMean;
+          m["advantage/mean"] = gs.advantageMean;
+          m["advantage/std"] = gs.advantageStd;
+          m["advantage/min"] = gs.advantageMin;
+          m["advantage/max"] = gs.advantageMax;
+        }
+        if (cu && cu.updates > 0 && !cu.skipped) {
+          m["critic/value_loss"] = cu.loss;
+          m["critic/clip_frac"] = cu.clipFrac;
+          m["critic/grad_norm"] = cu.gradNorm;
         }
         const kl = skipped ? null : stagesModule.meanKl(ctx, b, lp, adv);
         if (kl !== null) m["kl"] = kl;

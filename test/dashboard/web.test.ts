@@ -75,3 +75,15 @@ describe("metric layout", () => {
     expect(byId["clip"]).toEqual(["clip/high_frac", "clip/low_frac"]);
   });
 });
+
+describe("metric layout with a critic (PPO)", () => {
+  const keys = ["step", "time", "reward/mean", "accuracy", "critic/value_loss", "critic/explained_variance", "critic/value_mean", "critic/return_mean", "critic/clip_frac", "critic/grad_norm", "advantage/mean", "advantage/std", "advantage/min", "advantage/max", "grad_norm"];
+  const secs = sections(new Set(keys));
+  it("puts the critic's metrics in a Critic section, values with returns and the advantage statistics together", () => {
+    const critic = secs.find((s) => s.title === "Critic");
+    expect(critic?.charts.map((c) => c.id)).toEqual(["critic/value_loss", "critic/explained_variance", "critic-values", "advantage", "critic/clip_frac", "critic/grad_norm"]);
+    expect(critic?.charts.find((c) => c.id === "critic-values")?.keys).toEqual(["critic/return_mean", "critic/value_mean"]);
+    expect(critic?.charts.find((c) => c.id === "advantage")?.keys).toEqual(["advantage/max", "advantage/mean", "advantage/min", "advantage/std"]);
+    expect(secs.find((s) => s.title === "Other")).toBeUndefined();
+  });
+});

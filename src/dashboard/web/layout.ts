@@ -37,10 +37,15 @@ const LABELS: Record<string, string> = {
   grad_norm: "Gradient norm",
   lr: "Learning rate",
   loss: "Loss",
+  "critic/value_loss": "Value loss",
+  "critic/explained_variance": "Explained variance",
+  "critic/clip_frac": "Clipped values",
+  "critic/grad_norm": "Critic gradient norm",
 };
 export const NOTES: Record<string, string> = {
   recheck_share: "responses that stop and re-check (\"wait\", \"let me check\")",
   "groups/zero_variance_frac": "prompts whose samples all got the same reward (no learning signal)",
+  "critic/explained_variance": "1 − Var(R − V) / Var(R) of the rollout values: 1 = the critic predicts the returns",
 };
 const FRACTIONS = new Set(["accuracy", "recheck_share", "format_rate", "groups/zero_variance_frac", "length/truncated_frac", "clip/low_frac", "clip/high_frac"]);
 
@@ -93,6 +98,18 @@ export function sections(keys: Set<string>): Section[] {
     {
       title: "Policy",
       charts: [...one("entropy"), ...one("kl"), ...many("clip", "Clipped tokens (low / high)", (k) => k.startsWith("clip/"), { frac: true }), ...many("loss", "Loss", (k) => k === "loss" || k.startsWith("loss/"))],
+    },
+    {
+      title: "Critic",
+      note: "PPO's value model (critic = value): its loss, how much of the returns it explains, values vs returns, GAE advantages",
+      charts: [
+        ...one("critic/value_loss"),
+        ...one("critic/explained_variance"),
+        ...many("critic-values", "Values and returns (mean)", (k) => k === "critic/value_mean" || k === "critic/return_mean"),
+        ...many("advantage", "Advantages (mean / std / min / max)", (k) => k.startsWith("advantage/")),
+        ...one("critic/clip_frac", { frac: true }),
+        ...one("critic/grad_norm"),
+      ],
     },
     { title: "Optimizer", charts: [...one("grad_norm"), ...one("lr")] },
     {

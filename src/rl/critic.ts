@@ -1,0 +1,162 @@
+/**
+ * PPO's critic as stages of the RL step (src/rl/stages.ts), used when `critic = value`:
+ *
+ *   values        V_old per response token from the value model (with the reference stage)
+ *   gae           rewards (+ KL in the reward) and V_old → advantages (λ_actor) and returns (λ_critic)
+ *   updateCritic  epochs × mini-batches of the clipped value loss → backward through the value head →
+ *                 clip → the critic's AdamW
+ *
+ * The value of response token t is the value head at the position that predicts it (the state before
+ * the token), as verl takes values[:, -L-1:-1]. The critic is checkpointed as a component (an HF
+ * folder with a score head + its optimizer state under critic/).
+ */
+import * as path from "node:path";
+import { readSafetensors, writeSafetensors } from "../formats/safetensors.js";
+import { clipGradNorm, type AdamW } from "../model/optim.js";
+import { microBatches, packSequences } from "./batch.js";
+import { decoupledGae, vapoLambda, type GaeOutput } from "./gae.js";
+import type { CheckpointComponent } from "./loop.js";
+import { klPerToken } from "./objective.js";
+import type { AdvantageOut, Batch, LogProbs, StepContext } from "./stages.js";
+import { valueLoss } from "./value-loss.js";
+
+/** The value model as the stages use it (src/model/value.ts's ValueModel with its optimizer fits). */
+export interface Critic {
+  /** Values (T) at every position of a packed batch; the view is valid until the next forward. */
+  forward(tokens: Int32Array, cuSeqlens: Int32Array): Float32Array;
+  /** Adds into the optimizer's gradients dL/dθ for dL/dvalues (T) of the last forward. */
+  backward(dvalues: Float32Array): void;
+  /** AdamW over the critic's trainable tensors (body and score head). */
+  optimizer: AdamW;
+  /** Writes / reads the critic's weights (a Hugging Face folder with score.weight). */
+  saveWeights(dir: string): void;
+  loadWeights(dir: string): void;
+}
+
+/** The critic as a checkpoint component: critic/model (its weights), critic/optimizer.safetensors. */
+export function criticComponent(critic: Critic): CheckpointComponent {
+  return {
+    state: () => ({ criticOptimizerStep: critic.optimizer.step }),
+    save(dir) {
+      critic.saveWeights(path.join(dir, "critic", "model"));
+      const ex = critic.optimizer.exportState();
+      writeSafetensors(path.join(dir, "critic", "optimizer.safetensors"), [...ex.tensors].map(([name, data]) => ({ name, shape: [data.length], data })));
+    },
+    load(dir, state) {
+      critic.loadWeights(path.join(dir, "critic", "model"));
+      const opt = readSafetensors(path.join(dir, "critic", "optimizer.safetensors"));
+      critic.optimizer.importState({ step: Number(state["criticOptimizerStep"] ?? 0), tensors: new Map([...opt.tensors].map(([k, v]) => [k, v.data])) });
+    },
+  };
+}
+
+/** V_old per response token of the batch (the batch's per-token layout). */
+export function criticValues(ctx: StepContext, b: Batch): Float64Array {
+  const critic = ctx.critic!;
+  const out = new Float64Array(b.total);
+  const all = b.samples.map((_, i) => i);
+  for (const mb of microBatches(b.seqs, all, ctx.rl.microBatchTokens)) {
+    const pk = packSequences(b.seqs, mb);
+    const v = critic.forward(pk.tokens, pk.cuSeqlens);
+    pk.respPos.forEach((p, s) => {
+      const base = b.offsets[mb[s]!]!;
+      for (let j = 0; j < p.length; j++) out[base + j] = v[p[j]!]!;
+    });
+  }
+  return out;
+}
+
+export interface GaeAdvantages extends AdvantageOut {
+  returns: Float64Array;
+  valuesOld: Float64Array;
+  gae: GaeOutput;
+}
+
+/** GAE advantages and returns (decoupled λ when actor-lambda or vapo-alpha is set). */
+export function gaeAdvantages(ctx: StepContext, b: Batch, lp: LogProbs, valuesOld: Float64Array): GaeAdvantages {
+  const { rl } = ctx;
+  const kl = lp.ref && !lp.fused ? klPerToken(rl.klEstimator, lp.old, lp.ref) : null;
+  const actorLambda = rl.vapoAlpha !== null ? vapoLambda(rl.vapoAlpha) : (rl.actorLambda ?? rl.gaeLambda);
+  const g = decoupledGae(
+    { values: valuesOld, rewards: b.samples.map((s) => s.reward ?? null), lengths: b.lengths, ...(kl && rl.klIn === "reward" ? { klPerToken: kl, klCoef: rl.klCoef } : {}) },
+    { gamma: rl.gamma, criticLambda: rl.gaeLambda, actorLambda, whiten: rl.gaeWhiten },
+  );
+  return { perToken: g.advantages, kl, returns: g.returns, valuesOld, gae: g };
+}
+
+export interface CriticStats {
+  updates: number;
+  skipped: boolean;
+  loss: number;
+  clipFrac: number;
+  gradNorm: number;
+}
+
+/** epochs × mini-batches (the policy's partition) of the clipped value loss, each followed by clip + AdamW at `lr`. */
+export function updateCritic(ctx: StepContext, b: Batch, advOut: AdvantageOut, lr: number): CriticStats {
+  const { rl } = ctx;
+  const critic = ctx.critic!;
+  const adv = advOut.critic!;
+  const G = rl.groupSize;
+  const mask = new Float64Array(b.total);
+  for (let t = 0; t < b.total; t++) mask[t] = b.mask[t]! * adv.gae.valid[t]!;
+  const settings = { clip: rl.valueClip, aggregation: rl.lossAgg, maxLength: rl.maxNewTokens };
+  const groups = Array.from({ length: b.samples.length / G }, (_, g) => g);
+  const perMini = groups.length / Math.min(rl.miniBatches, groups.length);
+  const agg = { loss: 0, clip: 0, tokens: 0, norm: 0, updates: 0 };
+  let skipped = false;
+  for (let epoch = 0; epoch < rl.epochs && !skipped; epoch++) {
+    for (let start = 0; start < groups.length && !skipped; start += perMini) {
+      const members = groups.slice(Math.round(start), Math.round(start + perMini)).flatMap((g) => Array.from({ length: G }, (_, j) => g * G + j));
+      let dTokens = 0;
+      let dSeqs = 0;
+      for (const i of members) {
+        let n = 0;
+        for (let t = b.offsets[i]!; t < b.offsets[i + 1]!; t++) n += mask[t]!;
+        dTokens += n;
+        if (n > 0) dSeqs++;
+      }
+      if (dTokens === 0) continue;
+      critic.optimizer.grads.zero();
+      let loss = 0;
+      for (const mb of microBatches(b.seqs, members, rl.microBatchTokens)) {
+        const pk = packSequences(b.seqs, mb);
+        const v = critic.forward(pk.tokens, pk.cuSeqlens);
+        const ranges = mb.map((i) => [b.offsets[i]!, b.offsets[i + 1]!] as const);
+        const offsets = [0];
+        for (const [a, z] of ranges) offsets.push(offsets[offsets.length - 1]! + z - a);
+        const n = offsets[offsets.length - 1]!;
+        const values = new Float64Array(n), old = new Float64Array(n), ret = new Float64Array(n), m = new Float64Array(n);
+        let o = 0;
+        pk.respPos.forEach((p, s) => {
+          const [a] = ranges[s]!;
+          for (let j = 0; j < p.length; j++, o++) {
+            values[o] = v[p[j]!]!;
+            old[o] = adv.valuesOld[a + j]!;
+            ret[o] = adv.returns[a + j]!;
+            m[o] = mask[a + j]!;
+          }
+        });
+        const out = valueLoss(settings, { values, valuesOld: old, returns: ret, mask: m, offsets, denominators: { tokens: dTokens, sequences: dSeqs } });
+        const dv = new Float32Array(pk.tokens.length);
+        o = 0;
+        for (const p of pk.respPos) for (let j = 0; j < p.length; j++) dv[p[j]!] = out.dValues[o++]!;
+        critic.backward(dv);
+        loss += out.loss;
+        agg.clip += out.stats.clipFrac * out.stats.tokens;
+        agg.tokens += out.stats.tokens;
+      }
+      const norm = clipGradNorm(critic.optimizer.grads, ctx.train.gradClip ?? Infinity);
+      if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+        skipped = true;
+        break;
+      }
+      critic.optimizer.update(lr);
+      agg.loss += loss;
+      agg.norm += norm;
+      agg.updates++;
+    }
+  }
+  const u = Math.max(agg.updates, 1);
+  return { updates: agg.updates, skipped, loss: agg.loss / u, clipFrac: agg.clip / Math.max(agg.tokens, 1), gradNorm: agg.norm / u };
+}
