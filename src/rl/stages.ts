@@ -207,6 +207,8 @@ export interface AdvantageOut {
 
 export function advantages(ctx: StepContext, b: Batch, lp: LogProbs): AdvantageOut {
   const { rl } = ctx;
+  // GAE (advantage = gae, critic = value) needs the value model's stage; src/rl/gae.ts has the math.
+  if (rl.advantage === "gae") throw new Error("advantage = gae: the trainer has no value-model stage yet");
   const kl = lp.ref && !lp.fused ? klPerToken(rl.klEstimator, lp.old, lp.ref) : null;
   const adv = computeAdvantages(
     rl.advantage,

@@ -95,6 +95,7 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
   const { rl, task, policy } = o;
   if (rl.klCoef !== 0 && !policy.referenceLogp) throw new AhaError("AHA_NO_REFERENCE", `kl-coef = ${rl.klCoef} needs a reference model`, "set --kl-coef 0 or give the policy a reference");
   const st: Stages = { ...DEFAULT_STAGES, ...(o.stages ?? {}) };
+  if (rl.advantage === "gae" && st.advantages === DEFAULT_STAGES.advantages) throw new AhaError("AHA_NO_CRITIC", "advantage = gae needs a value-model stage, which this trainer does not have yet", "use a critic-free --algorithm (grpo, dr-grpo, dapo, rloo, reinforce++, gspo)");
   const ctx: StepContext = {
     rl, train: o.train, task, template: o.template, ...(o.chat ? { chat: o.chat } : {}), tokenizer: o.tokenizer, engine: o.engine, policy,
     scorer: o.scorer ?? composeRewards({ weights: { accuracy: 1 }, accuracy: (r, p, c) => task.score(r, p as never, c) }),
