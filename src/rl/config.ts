@@ -11,16 +11,18 @@ import { z } from "zod";
 import { setting as f } from "../util/config.js";
 import { ADVANTAGE_ESTIMATORS, STD_SCALES } from "./advantages.js";
 import { KL_ESTIMATORS, KL_PLACEMENTS, LOSS_AGGREGATIONS, RATIO_LEVELS } from "./objective.js";
-import { PRESETS, PRESET_NAMES } from "./presets.js";
+import { CRITIC_SETTINGS, PRESETS, PRESET_NAMES, type AdvantageSetting } from "./presets.js";
 
 
 const enumOf = <T extends string>(xs: readonly T[]) => z.enum(xs as [T, ...T[]]);
 const g = PRESETS.grpo.values;
+const ppo = PRESETS.ppo.values;
+export const ADVANTAGE_SETTINGS: readonly AdvantageSetting[] = [...ADVANTAGE_ESTIMATORS, "gae"];
 
 export const rlSchema = z.strictObject({
   algorithm: f(enumOf(PRESET_NAMES), "grpo", "Preset that sets the objective and advantage switches below (see Presets)."),
   // advantages
-  advantage: f(enumOf(ADVANTAGE_ESTIMATORS), g.advantage, "Advantage estimator: group-mean baseline (GRPO, Dr. GRPO), rloo (leave-one-out), reinforce++ (batch-whitened return-to-go), reinforce++-baseline (group mean, then batch whitening).", "DeepSeekMath; RLOO; REINFORCE++"),
+  advantage: f(enumOf(ADVANTAGE_SETTINGS), g.advantage, "Advantage estimator: group-mean baseline (GRPO, Dr. GRPO), rloo (leave-one-out), reinforce++ (batch-whitened return-to-go), reinforce++-baseline (group mean, then batch whitening), gae (per-token GAE(γ, λ) from a value model; needs critic = value).", "DeepSeekMath; RLOO; REINFORCE++; GAE: Schulman et al. 2016, PPO"),
   scaleRewards: f(enumOf(STD_SCALES), g.scaleRewards, "Divide centred group rewards by the group's std, the batch's std, or nothing (Dr. GRPO).", "TRL scale_rewards; Dr. GRPO: none"),
   advantageEps: f(z.number().min(0), 1e-4, "Added to the std before dividing.", "TRL: 1e-4"),
   // objective
@@ -34,6 +36,17 @@ export const rlSchema = z.strictObject({
   klIn: f(enumOf(KL_PLACEMENTS), g.klIn, "Put the KL penalty in the loss (GRPO) or subtract it from the reward (PPO, RLOO, REINFORCE++).", "DeepSeekMath; REINFORCE++"),
   entropyCoef: f(z.number().min(0), g.entropyCoef, "Entropy bonus coefficient (loss −= coef·entropy)."),
   tisCap: f(z.number().min(1).nullable(), null, "Truncated importance sampling cap C when the sampler's log-probs come from another engine: weight min(exp(logp_old − logp_engine), C). none = off.", "REFERENCE.md: C = 2..3"),
+  // critic (PPO with a value model: ppo, orz, vapo)
+  critic: f(enumOf(CRITIC_SETTINGS), g.critic, "Train a value model (value) whose per-token values give GAE advantages, or none (the critic-free estimators). value needs advantage = gae.", "PPO; Open-Reasoner-Zero; VAPO"),
+  gamma: f(z.number().min(0).max(1), ppo.gamma!, "γ, GAE's discount per token.", "verl/TinyZero algorithm.gamma 1.0; Open-Reasoner-Zero 1.0; VAPO 1.0"),
+  gaeLambda: f(z.number().min(0).max(1), ppo.gaeLambda!, "λ of GAE for the critic's targets (returns R_t = Â_t + V_t), and for the policy's advantages unless actor-lambda or vapo-alpha is set.", "verl/TinyZero algorithm.lam 1.0; Open-Reasoner-Zero lambd 1.0; VAPO λ_critic 1.0"),
+  actorLambda: f(z.number().min(0).max(1).nullable(), null, "λ of GAE for the policy's advantages (decoupled GAE); none = gae-lambda.", "VAPO decoupled GAE (VC-PPO: λ_critic 1.0, λ_actor 0.95)"),
+  vapoAlpha: f(z.number().gt(0).nullable(), null, "α of VAPO's length-adaptive λ_actor = 1 − 1/(α·l), l the response length (clamped to [0, 1]); none = off.", "VAPO: α 0.05"),
+  gaeWhiten: f(z.boolean(), ppo.gaeWhiten!, "Whiten GAE advantages over the batch's tokens: (Â − mean)/sqrt(var + 1e-8).", "verl masked_whiten (always for GAE); Open-Reasoner-Zero advantage_normalize"),
+  valueClip: f(z.number().gt(0).nullable(), ppo.valueClip!, "ε_v: the value loss is ½·max((V − R)², (clip(V, V_old ± ε_v) − R)²); none = ½(V − R)².", "verl critic.cliprange_value 0.5; Open-Reasoner-Zero value_clip 0.2"),
+  criticLr: f(z.number().gt(0), ppo.criticLr!, "The critic's peak learning rate (its own AdamW; the actor's is --lr).", "verl/TinyZero critic.optim.lr 1e-5 (actor 1e-6); Open-Reasoner-Zero 5e-6; VAPO 2e-6"),
+  valueWarmupSteps: f(z.int().min(0), ppo.valueWarmupSteps!, "Steps at the start that train only the critic (on the returns of the still frozen policy) before the policy moves.", "VAPO value-pretraining: 50 steps; verl trainer.critic_warmup 0"),
+  lmLossCoef: f(z.number().min(0), 0, "μ of the positive-example LM loss: loss += μ·NLL of the tokens of correctly answered responses (token mean); 0 = off.", "VAPO: μ 0.1"),
   // batch shaping
   dynamicSampling: f(z.boolean(), g.dynamicSampling, "Drop groups whose rewards are all equal and sample more prompts until the batch is full.", "DAPO"),
   dynamicSamplingRounds: f(z.int().min(0), 2, "Extra generation rounds dynamic sampling may run before training on a smaller batch.", "DAPO: generation batch up to 3× the train batch"),
@@ -62,7 +75,17 @@ export function checkRl(c: RlConfig): string[] {
   if (groupBased && c.groupSize < 2) out.push(`group-size = ${c.groupSize}: advantage '${c.advantage}' compares responses to the same prompt and needs group-size ≥ 2`);
   if (c.promptsPerStep % c.miniBatches !== 0) out.push(`prompts-per-step (${c.promptsPerStep}) must be divisible by mini-batches (${c.miniBatches})`);
   if (c.overlong === "penalty" && c.overlongBuffer >= c.maxNewTokens) out.push(`overlong-buffer (${c.overlongBuffer}) must be smaller than max-new-tokens (${c.maxNewTokens})`);
-  if (c.ratio === "sequence" && c.advantage.startsWith("reinforce++")) out.push(`ratio = sequence needs one advantage per response; advantage '${c.advantage}' gives one per token`);
+  if (c.ratio === "sequence" && (c.advantage.startsWith("reinforce++") || c.advantage === "gae")) out.push(`ratio = sequence needs one advantage per response; advantage '${c.advantage}' gives one per token`);
+  // The critic: GAE needs the value model, and a value model is only trained for GAE (a critic whose
+  // values nothing reads would cost a second model's forward and backward passes for nothing).
+  if (c.advantage === "gae" && c.critic !== "value") out.push(`advantage = gae needs critic = value (a value model gives GAE its per-token values); critic is '${c.critic}'`);
+  if (c.critic === "value" && c.advantage !== "gae") out.push(`critic = value trains a value model that only advantage = gae uses; advantage is '${c.advantage}' (set advantage = gae, or critic = none)`);
+  if (c.critic !== "value") {
+    if (c.valueWarmupSteps > 0) out.push(`value-warmup-steps = ${c.valueWarmupSteps} trains a value model; it needs critic = value`);
+    if (c.actorLambda !== null) out.push(`actor-lambda = ${c.actorLambda} is a GAE setting; it needs advantage = gae with critic = value`);
+    if (c.vapoAlpha !== null) out.push(`vapo-alpha = ${c.vapoAlpha} is a GAE setting; it needs advantage = gae with critic = value`);
+  }
+  if (c.actorLambda !== null && c.vapoAlpha !== null) out.push(`actor-lambda (${c.actorLambda}) and vapo-alpha (${c.vapoAlpha}) both set the policy's λ; set one of them to none`);
   return out;
 }
 

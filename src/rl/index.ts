@@ -1,11 +1,14 @@
 /**
- * The RL layer: advantage estimators, the one objective with its switches, presets, batch shaping,
- * the step's stages, the loop every run shares, the RL trainer and SFT.
+ * The RL layer: advantage estimators, GAE and the value loss (PPO with a critic), the one objective
+ * with its switches, presets, batch shaping, the step's stages, the loop every run shares, the RL
+ * trainer and SFT.
  */
 export { computeAdvantages, ADVANTAGE_ESTIMATORS, STD_SCALES, type AdvantageEstimator, type StdScale, type Advantages } from "./advantages.js";
 export { policyObjective, klPerToken, type ObjectiveSettings, type ObjectiveInput, type ObjectiveOutput, type LossAggregation, type KlEstimator, type RatioLevel } from "./objective.js";
-export { PRESETS, PRESET_NAMES, type PresetName } from "./presets.js";
-export { rlSection, trainSection, type RlConfig, type TrainConfig } from "./config.js";
+export { gae, decoupledGae, vapoLambda, maskedWhiten, maskedSummary, explainedVariance, WHITEN_EPS, type GaeInput, type GaeOptions, type GaeOutput, type GaeStats, type DecoupledGaeOptions, type Lambda } from "./gae.js";
+export { valueLoss, type ValueLossSettings, type ValueLossInput, type ValueLossOutput, type ValueLossStats } from "./value-loss.js";
+export { PRESETS, PRESET_NAMES, CRITIC_SETTINGS, type PresetName, type AdvantageSetting, type CriticSetting } from "./presets.js";
+export { rlSection, trainSection, ADVANTAGE_SETTINGS, type RlConfig, type TrainConfig } from "./config.js";
 export { overlongPenalty, zeroVarianceGroups, recheckShare } from "./shaping.js";
 export { train, objectiveSettings, isTimingKey, DEFAULT_STAGES, type Stages, type TrainerOptions, type TrainerResult } from "./trainer.js";
 export { collect, score, selectGroups, makeBatch, reference, advantages, update, meanKl, canFuseOld, type StepContext, type Sample, type Batch, type LogProbs, type AdvantageOut, type UpdateStats, type Phases, type TrainerTokenizer } from "./stages.js";

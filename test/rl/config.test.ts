@@ -66,6 +66,49 @@ describe("config: defaults and presets", () => {
   });
 });
 
+describe("config: PPO with a critic (ppo, orz, vapo)", () => {
+  it("the GRPO family trains no critic and leaves the critic's settings at their defaults", () => {
+    for (const name of ["grpo", "dr-grpo", "dapo", "rloo", "reinforce++", "gspo"]) {
+      const c = fromArgv(["--algorithm", name]).rl;
+      expect([c.critic, c.lmLossCoef, c.valueWarmupSteps, c.vapoAlpha, c.actorLambda], name).toEqual(["none", 0, 0, null, null]);
+    }
+  });
+  it("ppo: verl/TinyZero — GAE γ 1 λ 1 whitened, k1 KL 0.001 in the reward, clip 0.2, value clip 0.5, critic lr 1e-5, entropy 0.001", () => {
+    const c = fromArgv(["--algorithm", "ppo"]).rl;
+    expect([c.advantage, c.critic, c.gamma, c.gaeLambda, c.gaeWhiten]).toEqual(["gae", "value", 1, 1, true]);
+    expect([c.klCoef, c.klEstimator, c.klIn, c.clipLow, c.clipHigh, c.valueClip, c.criticLr, c.entropyCoef, c.lossAgg]).toEqual([0.001, "k1", "reward", 0.2, 0.2, 0.5, 1e-5, 0.001, "token-mean"]);
+  });
+  it("orz: no KL, value clip 0.2, critic lr 5e-6", () => {
+    const c = fromArgv(["--algorithm", "orz"]).rl;
+    expect([c.advantage, c.critic, c.gamma, c.gaeLambda, c.klCoef, c.clipLow, c.clipHigh, c.valueClip, c.criticLr]).toEqual(["gae", "value", 1, 1, 0, 0.2, 0.2, 0.2, 5e-6]);
+  });
+  it("vapo: value pretraining 50, λ_critic 1 with α 0.05, clip-higher 0.28, token-mean, LM loss 0.1, critic lr 2e-6", () => {
+    const c = fromArgv(["--algorithm", "vapo"]).rl;
+    expect([c.advantage, c.critic, c.valueWarmupSteps, c.gaeLambda, c.vapoAlpha, c.actorLambda, c.clipLow, c.clipHigh, c.lossAgg, c.lmLossCoef, c.criticLr, c.klCoef]).toEqual(["gae", "value", 50, 1, 0.05, null, 0.2, 0.28, "token-mean", 0.1, 2e-6, 0]);
+  });
+  it("cross-field checks name the keys", () => {
+    expect(errorOf(() => fromArgv(["--advantage", "gae"]))).toMatch(/advantage = gae needs critic = value/);
+    expect(errorOf(() => fromArgv(["--algorithm", "ppo", "--advantage", "group-mean"]))).toMatch(/critic = value trains a value model that only advantage = gae uses; advantage is 'group-mean'/);
+    expect(errorOf(() => fromArgv(["--value-warmup-steps", "5"]))).toMatch(/value-warmup-steps = 5 .*needs critic = value/);
+    expect(errorOf(() => fromArgv(["--vapo-alpha", "0.05"]))).toMatch(/vapo-alpha = 0.05 .*needs advantage = gae/);
+    expect(errorOf(() => fromArgv(["--algorithm", "vapo", "--actor-lambda", "0.95"]))).toMatch(/actor-lambda \(0.95\) and vapo-alpha \(0.05\) both set/);
+    expect(errorOf(() => fromArgv(["--algorithm", "ppo", "--ratio", "sequence"]))).toMatch(/ratio = sequence needs one advantage per response; advantage 'gae'/);
+    expect(errorOf(() => fromArgv(["--gae-lambda", "1.5"]))).toMatch(/gae-lambda = 1.5 .*allowed: number ≥ 0, ≤ 1/);
+    // GAE needs no group: group-size 1 is allowed with a critic.
+    expect(fromArgv(["--algorithm", "ppo", "--group-size", "1"]).rl.groupSize).toBe(1);
+    expect(fromArgv(["--algorithm", "vapo", "--vapo-alpha", "none", "--actor-lambda", "0.95"]).rl.actorLambda).toBe(0.95);
+    // The LM loss on correct samples is not tied to the critic.
+    expect(fromArgv(["--lm-loss-coef", "0.1"]).rl.lmLossCoef).toBe(0.1);
+  });
+  it("--help cites the sources of the critic's keys and presets", () => {
+    const help = spec.help("Usage: aha train [options]");
+    expect(help).toMatch(/--value-clip <number> {3}\(default: 0\.5; set by --algorithm\)\n[^]*?Source: verl critic\.cliprange_value 0\.5/);
+    expect(help).toMatch(/--vapo-alpha <number> {3}\(default: none; set by --algorithm\)\n[^]*?Source: VAPO: α 0\.05/);
+    expect(help).toMatch(/ vapo [^]*?value-warmup-steps=50[^]*?lm-loss-coef=0\.1[^]*?Source: VAPO \(Yue et al\. 2025, arXiv 2504\.05118/);
+    expect(help).toMatch(/ orz [^]*?Source: Open-Reasoner-Zero/);
+  });
+});
+
 describe("config: rejections name the key, the value and what is allowed", () => {
   it("unknown flag with a suggestion", () => {
     expect(errorOf(() => fromArgv(["--clip-hihg", "0.3"]))).toMatch(/--clip-hihg: unknown key 'clip-hihg'; did you mean 'clip-high'\?/);
@@ -81,7 +124,7 @@ describe("config: rejections name the key, the value and what is allowed", () =>
   });
   it("bad enum lists the options", () => {
     expect(errorOf(() => fromArgv(["--loss-agg", "mean"]))).toMatch(/loss-agg = mean .*one of token-mean \| seq-mean-token-mean \| seq-mean-token-sum \| seq-mean-token-sum-norm/);
-    expect(errorOf(() => fromArgv(["--algorithm", "ppo"]))).toMatch(/algorithm = ppo .*grpo \| dr-grpo \| dapo \| rloo \| reinforce\+\+ \| gspo/);
+    expect(errorOf(() => fromArgv(["--algorithm", "trpo"]))).toMatch(/algorithm = trpo .*grpo \| dr-grpo \| dapo \| rloo \| reinforce\+\+ \| gspo \| ppo \| orz \| vapo/);
   });
   it("unknown YAML key and bad YAML value carry the line number", () => {
     const yaml = "lr: 0.001\n\nclip_high: 0.3\nsteps: -1\n";
