@@ -158,8 +158,8 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def forward(cfg, P, ids, cu):
-    """Packed forward in float64. Returns logits (T, V)."""
+def hidden(cfg, P, ids, cu):
+    """Packed forward of the body in float64. Returns the final RMSNorm output (T, C)."""
     H, KV, D = dims(cfg)
     eps = cfg["rms_norm_eps"]
     T = ids.shape[0]
@@ -198,9 +198,13 @@ def forward(cfg, P, ids, cu):
         h = rmsnorm(x, P[p + "post_attention_layernorm.weight"], eps)
         g = torch.nn.functional.silu(lin(p + "mlp.gate_proj", h)) * lin(p + "mlp.up_proj", h)
         x = x + lin(p + "mlp.down_proj", g)
-    x = rmsnorm(x, P["model.norm.weight"], eps)
+    return rmsnorm(x, P["model.norm.weight"], eps)
+
+
+def forward(cfg, P, ids, cu):
+    """Packed forward in float64. Returns logits (T, V)."""
     head = P["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else P["lm_head.weight"]
-    return x @ head.T
+    return hidden(cfg, P, ids, cu) @ head.T
 
 
 def write_safetensors(path, tensors):

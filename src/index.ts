@@ -1,7 +1,7 @@
 /**
  * aha's public entry. Export groups, by layer (docs/layers.md; this file may import any layer but cli):
  * - kernels:  the compute backend interface and the backend in use
- * - model:    the Llama/Qwen2/Qwen3 transformer, optimizer, KV-cache sampling, LoRA
+ * - model:    the Llama/Qwen2/Qwen3 transformer, its value model (PPO critic), optimizer, KV-cache sampling, LoRA
  * - formats:  safetensors, Hugging Face model folders, tokenizers, chat templates, PEFT adapter folders
  * - rewards:  verifiers (math, Countdown, Knights & Knaves, format, language, code in a sandbox)
  * - tasks:    prompt sources (the Countdown and K&K generators among them), templates, held-out splits
@@ -17,13 +17,14 @@ export type { Backend, MatmulOptions, F32, BF16 } from "./kernels/backend.js";
 export { getBackend, tsBackend } from "./kernels/index.js";
 
 export { Model, type KVCache, type Precision, type ModelOptions } from "./model/model.js";
-export { parseHfConfig, type ModelConfig } from "./model/config.js";
+export { parseHfConfig, parseHfHead, type ModelConfig, type ModelHead } from "./model/config.js";
+export { ValueModel, type ValueModelOptions, type ValueHeadInit } from "./model/value.js";
 export { AdamW, clipGradNorm, lrAt } from "./model/optim.js";
 export { generate, generateStream, generateFullRecompute, BatchSampler, type SampleRequest, type SampleOutput } from "./model/sample.js";
 export { LoraSet, type LoraConfig, type LoraTarget } from "./model/lora.js";
 
 export { SafetensorsFile, SafetensorsCheckpoint, writeSafetensors, writeShardedSafetensors, readSafetensors } from "./formats/safetensors.js";
-export { loadHfModel, saveHfModel, readHfConfig, readGenerationConfig, type LoadedHfModel } from "./formats/hf.js";
+export { loadHfModel, loadHfValueModel, saveHfModel, readHfConfig, readGenerationConfig, type LoadedHfModel, type LoadedHfValueModel } from "./formats/hf.js";
 export { HfTokenizer, StreamDecoder } from "./formats/tokenizer.js";
 export { ChatTemplate, type ChatMessage } from "./formats/chat-template.js";
 export { loadPeftAdapter, readPeftConfig, savePeftAdapter } from "./formats/peft.js";

@@ -4,7 +4,7 @@ import * as aha from "../src/index.js";
 // The public entry re-exports one thing from each layer; a broken or missing re-export fails here.
 describe("public entry", () => {
   it("exports the main pieces of every layer", () => {
-    for (const name of ["getBackend", "Model", "loadHfModel", "HfTokenizer", "verifyMath", "codeReward", "makeTask", "policyObjective", "train", "sft", "LocalRolloutEngine", "passAtK", "evaluate", "RunDir", "startServer", "UserError"] as const) {
+    for (const name of ["getBackend", "Model", "ValueModel", "loadHfModel", "loadHfValueModel", "HfTokenizer", "verifyMath", "codeReward", "makeTask", "policyObjective", "train", "sft", "LocalRolloutEngine", "passAtK", "evaluate", "RunDir", "startServer", "UserError"] as const) {
       expect(typeof (aha as Record<string, unknown>)[name], name).toBe("function");
     }
   });

@@ -17,13 +17,22 @@
  *    silently (they are recomputed from the config).
  *  - tied embeddings (tie_word_embeddings: true) with an lm_head.weight present anyway: lm_head.weight is
  *    ignored (HF ties it to embed_tokens); we do not save it.
+ *
+ * Value models (src/model/value.ts) are folders as transformers writes `<Family>ForTokenClassification`
+ * with one label: config.json of the base with `architectures: ["Qwen2ForTokenClassification"]`,
+ * `num_labels: 1` (+ id2label / label2id of one label) and `token_classification_bias` (false for a head
+ * without bias; transformers' default is true), weights = the body under the base's names (no lm_head,
+ * tied or not: the vocabulary head is not part of a value model) + `score.weight` (1, hidden) [+
+ * `score.bias` (1)]. loadHfValueModel reads them; loadHfModel refuses them (and the reverse), naming the
+ * file; saveHfModel writes either, from the parameter table.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
-import { parseHfConfig, toHfConfig, type ModelConfig } from "../model/config.js";
+import { parseHfConfig, parseHfHead, toHfConfig, type ModelConfig, type ModelHead } from "../model/config.js";
 import { Model, type Precision } from "../model/model.js";
-import type { Arena } from "../model/params.js";
+import { headOfTable, type Arena } from "../model/params.js";
+import { ValueModel } from "../model/value.js";
 import { copyFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { INDEX_FILE, SINGLE_FILE, SafetensorsCheckpoint, writeShardedSafetensors, type TensorToWrite } from "./safetensors.js";
 import { HfTokenizer } from "./tokenizer.js";
@@ -46,6 +55,8 @@ export interface HfConfigFile {
   config: ModelConfig;
   /** config.json as read (kept so that a save preserves fields we do not model, e.g. bos_token_id). */
   raw: Record<string, unknown>;
+  /** The head: the vocabulary head (…ForCausalLM) or a value head (…ForTokenClassification). */
+  head: ModelHead;
 }
 
 export const TOKENIZER_FILES = [
@@ -79,7 +90,7 @@ export function readHfConfig(dir: string): HfConfigFile {
     throw new UserError(`${path} not found: is ${dir} a Hugging Face model folder?`, undefined, "AHA_NO_MODEL");
   }
   const raw = readJsonObject(path);
-  return { config: parseHfConfig(raw, path), raw };
+  return { config: parseHfConfig(raw, path), raw, head: parseHfHead(raw, path) };
 }
 
 function idList(v: unknown, field: string, file: string): number[] {
@@ -143,7 +154,11 @@ export function loadHfWeights(dir: string, params: Arena): LoadWeightsResult {
           `${where}: tensor "${spec.name}" (shape [${spec.shape.join(", ")}] from config.json) is missing`,
           spec.name === "lm_head.weight"
             ? "config.json has tie_word_embeddings false (or unset); if this model shares its embedding with the head, set it to true"
-            : existsSync(join(dir, INDEX_FILE)) ? `check the weight_map of ${INDEX_FILE}` : undefined,
+            : spec.name === "score.weight"
+              ? "config.json names a value model (…ForTokenClassification), whose head is score.weight (1, hidden_size); a base model folder is made into one with ValueModel.fromBase"
+              : spec.name === "score.bias"
+                ? "config.json's token_classification_bias is true or unset (transformers' default); set it to false for a value head without bias"
+                : existsSync(join(dir, INDEX_FILE)) ? `check the weight_map of ${INDEX_FILE}` : undefined,
           "AHA_MISSING_TENSOR",
         );
       }
@@ -199,7 +214,8 @@ function generationToHf(g: GenerationDefaults): Record<string, unknown> {
 
 /**
  * Writes a model folder that transformers (and our loader) read: config.json, the weights in table order
- * (lm_head omitted when tied), generation_config.json and tokenizer files. Each file is written to a
+ * (lm_head omitted when tied), generation_config.json and tokenizer files. A value model's table (one
+ * with score.weight) is written as `<Family>ForTokenClassification` (see the file comment). Each file is written to a
  * temporary name and renamed; weight files of an earlier save that this save does not rewrite are removed
  * afterwards.
  */
@@ -216,7 +232,7 @@ export function saveHfModel(dir: string, cfg: ModelConfig, params: Arena, opts: 
   const stale = readdirSync(dir).filter((f) => !written.includes(f) && (f === SINGLE_FILE || f === INDEX_FILE || /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)));
   stale.sort((a, b) => Number(b === INDEX_FILE) - Number(a === INDEX_FILE));
   for (const f of stale) rmSync(join(dir, f));
-  const config = { ...opts.rawConfig, ...toHfConfig(cfg), torch_dtype: dtype === "BF16" ? "bfloat16" : "float32" };
+  const config = { ...opts.rawConfig, ...toHfConfig(cfg, headOfTable(params.table)), torch_dtype: dtype === "BF16" ? "bfloat16" : "float32" };
   writeJsonAtomic(join(dir, "config.json"), config);
   written.push("config.json");
   const src = opts.copyFrom;
@@ -258,7 +274,14 @@ export interface LoadOptions {
 
 /** Loads a whole model folder: config, weights into a new Model, generation defaults, tokenizer. */
 export function loadHfModel(dir: string, opts: LoadOptions = {}): LoadedHfModel {
-  const { config, raw } = readHfConfig(dir);
+  const { config, raw, head } = readHfConfig(dir);
+  if (head.kind === "value") {
+    throw new UserError(
+      `${join(dir, "config.json")}: ${String((raw["architectures"] as string[])[0])} is a value model (a score head, no vocabulary head): it gives values, not tokens`,
+      "load it with loadHfValueModel (a critic), or give the policy's own model folder",
+      "AHA_VALUE_MODEL",
+    );
+  }
   const want = opts.tokenizer ?? "optional";
   let tokenizer: HfTokenizer | null = null;
   if (want === "required" || (want === "optional" && existsSync(join(dir, "tokenizer.json")))) {
@@ -273,4 +296,32 @@ export function loadHfModel(dir: string, opts: LoadOptions = {}): LoadedHfModel 
     warnings.push(`${join(dir, "tokenizer.json")}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${config.vocabSize}`);
   }
   return { dir, config, rawConfig: raw, model, generation, tokenizer, warnings, dtypes };
+}
+
+export interface LoadedHfValueModel {
+  dir: string;
+  config: ModelConfig;
+  rawConfig: Record<string, unknown>;
+  model: ValueModel;
+  warnings: string[];
+  dtypes: string[];
+}
+
+/**
+ * Loads a value-model folder (…ForTokenClassification with num_labels 1, see the file comment) into a
+ * new ValueModel. Errors name the file: a causal-LM folder, a missing or mis-shaped score.weight.
+ */
+export function loadHfValueModel(dir: string, opts: { precision?: Precision } = {}): LoadedHfValueModel {
+  const { config, raw, head } = readHfConfig(dir);
+  if (head.kind !== "value") {
+    throw new UserError(
+      `${join(dir, "config.json")}: ${String((raw["architectures"] as string[])[0])} is not a value model (expected …ForTokenClassification with num_labels 1)`,
+      "to start a value model from a base model, load the base with loadHfModel and use ValueModel.fromBase",
+      "AHA_NOT_VALUE_MODEL",
+    );
+  }
+  const model = new ValueModel(config, { bias: head.bias, ...(opts.precision !== undefined ? { precision: opts.precision } : {}) });
+  const { warnings, dtypes } = loadHfWeights(dir, model.params);
+  model.params.markChanged();
+  return { dir, config, rawConfig: raw, model, warnings, dtypes };
 }

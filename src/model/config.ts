@@ -8,11 +8,25 @@
  *   `attention_bias` (default false) puts a bias on q, k, v and o; `head_dim` may differ from hidden/heads.
  * - LlamaForCausalLM: `attention_bias` (default false) on q, k, v, o; `mlp_bias` (default false) on
  *   gate/up/down; optional `rope_scaling` of type "llama3" (Llama 3.1 / 3.2).
+ *
+ * The output head (ModelHead) is read from the same file: `<Family>ForCausalLM` has the vocabulary head;
+ * `<Family>ForTokenClassification` with one label is a value model (the same body, a `score` head of
+ * shape (1, hidden) with an optional bias, as transformers' GenericForTokenClassification builds it:
+ * `nn.Linear(hidden_size, num_labels, bias=config.token_classification_bias)`, the bias on by default).
  */
 import { z } from "zod";
 import { UserError } from "../errors.js";
 
 export type Architecture = "Qwen2ForCausalLM" | "Qwen3ForCausalLM" | "LlamaForCausalLM";
+
+/**
+ * The output head on top of the body's final RMSNorm: the vocabulary head (`lm_head.weight`, or the
+ * embedding when tied), or a scalar value head `score.weight` (1, hidden) [+ `score.bias` (1)].
+ */
+export type ModelHead = { kind: "lm" } | { kind: "value"; bias: boolean };
+export const LM_HEAD: ModelHead = { kind: "lm" };
+
+const TOKEN_CLS = "ForTokenClassification";
 
 /** Llama 3.x frequency-dependent RoPE scaling ("rope_type": "llama3"). */
 export interface Llama3RopeScaling {
@@ -90,9 +104,11 @@ export function parseHfConfig(json: unknown, fileName: string): ModelConfig {
     throw new UserError(`${fileName}: field '${field}': ${issue.message}`);
   }
   const c = r.data;
-  const arch = c.architectures[0]!;
+  // a value model (…ForTokenClassification) has the body of its …ForCausalLM family
+  const arch = c.architectures[0]!.replace(/ForTokenClassification$/, "ForCausalLM");
   if (!(SUPPORTED as readonly string[]).includes(arch)) {
-    throw new UserError(`${fileName}: unsupported architecture ${arch}; supported: ${SUPPORTED.join(", ")}`);
+    const all = [...SUPPORTED, ...SUPPORTED.map((a) => a.replace(/ForCausalLM$/, TOKEN_CLS))];
+    throw new UserError(`${fileName}: unsupported architecture ${c.architectures[0]!}; supported: ${all.join(", ")}`);
   }
   const architecture = arch as Architecture;
   if (c.hidden_act !== undefined && c.hidden_act !== "silu") {
@@ -166,11 +182,35 @@ function parseRopeScaling(rs: z.infer<typeof ropeScalingSchema> | null, fileName
   };
 }
 
-/** The config back as HF config.json fields (for savers; round-trips through parseHfConfig). */
-export function toHfConfig(cfg: ModelConfig): Record<string, unknown> {
+/**
+ * The head a config.json describes (`json` already accepted by parseHfConfig): …ForCausalLM → the
+ * vocabulary head; …ForTokenClassification → a value head, which needs exactly one label (`num_labels`,
+ * else the size of `id2label`, else transformers' default 2 → an error) and has a bias unless
+ * `token_classification_bias` is false (transformers' default true).
+ */
+export function parseHfHead(json: Record<string, unknown>, fileName: string): ModelHead {
+  const archs = json["architectures"];
+  const arch = Array.isArray(archs) && typeof archs[0] === "string" ? archs[0] : "";
+  if (!arch.endsWith(TOKEN_CLS)) return LM_HEAD;
+  const id2label = json["id2label"];
+  const n = json["num_labels"] ?? (id2label && typeof id2label === "object" ? Object.keys(id2label).length : 2);
+  if (n !== 1) {
+    throw new UserError(`${fileName}: ${arch} with ${JSON.stringify(n)} labels; a value model has one (num_labels 1, id2label {"0": "LABEL_0"})`);
+  }
+  const bias = json["token_classification_bias"] ?? true;
+  if (typeof bias !== "boolean") throw new UserError(`${fileName}: field 'token_classification_bias' must be true or false`);
+  return { kind: "value", bias };
+}
+
+/**
+ * The config back as HF config.json fields (for savers; round-trips through parseHfConfig and
+ * parseHfHead). A value head is written as transformers writes `<Family>ForTokenClassification` with
+ * num_labels 1: `id2label` / `label2id` of one label, plus `num_labels` and `token_classification_bias`.
+ */
+export function toHfConfig(cfg: ModelConfig, head: ModelHead = LM_HEAD): Record<string, unknown> {
   const modelType = { Qwen2ForCausalLM: "qwen2", Qwen3ForCausalLM: "qwen3", LlamaForCausalLM: "llama" }[cfg.architecture];
   const out: Record<string, unknown> = {
-    architectures: [cfg.architecture],
+    architectures: [head.kind === "value" ? cfg.architecture.replace(/ForCausalLM$/, TOKEN_CLS) : cfg.architecture],
     model_type: modelType,
     vocab_size: cfg.vocabSize,
     hidden_size: cfg.hiddenSize,
@@ -197,6 +237,12 @@ export function toHfConfig(cfg: ModelConfig): Record<string, unknown> {
       high_freq_factor: cfg.ropeScaling.highFreqFactor,
       original_max_position_embeddings: cfg.ropeScaling.originalMaxPositionEmbeddings,
     };
+  }
+  if (head.kind === "value") {
+    out["num_labels"] = 1;
+    out["id2label"] = { "0": "LABEL_0" };
+    out["label2id"] = { LABEL_0: 0 };
+    out["token_classification_bias"] = head.bias;
   }
   return out;
 }

@@ -6,6 +6,8 @@
  * Training:   forward(tokens, cuSeqlens, targets) → per-token log-prob of the target and entropy,
  *             backward(dlogp, dentropy) → adds into `grads` (zero them once per step with zeroGrad()).
  * Inference:  createKVCache / prefill / decode / copySlot, and lastLogits (full recompute: the oracle).
+ * Other heads: forwardHidden(tokens, cuSeqlens) → the final RMSNorm output (T, C), backwardHidden(dL/dit)
+ *             → the same backward from there down (the value model of ./value.ts is built on these).
  *
  * Batches are packed variable-length sequences: T tokens in a row, `cuSeqlens` (S+1) marks the starts;
  * positions restart at 0 in each sequence and attention never crosses a boundary.
@@ -21,7 +23,7 @@
  */
 import type { Backend, BF16, F32 } from "../kernels/backend.js";
 import { getBackend } from "../kernels/index.js";
-import type { ModelConfig } from "./config.js";
+import { LM_HEAD, type ModelConfig, type ModelHead } from "./config.js";
 import { Arena, Params, modelViews, paramTable, type LayerViews, type ModelViews, type ParamTable } from "./params.js";
 
 export type Precision = "fp32" | "bf16";
@@ -68,6 +70,11 @@ export interface ModelOptions {
   /** Size (floats) of the logits chunk buffer; chunk rows = max(1, floor(this / V)). Default 2^24 (64 MB). */
   logitsChunkFloats?: number;
   backend?: Backend;
+  /**
+   * The head the parameter table holds (./params.ts): the vocabulary head (default), or a value head
+   * (`score`, no lm_head): then only forwardHidden / backwardHidden run (a ValueModel drives them).
+   */
+  head?: ModelHead;
 }
 
 /** Activations of one layer for T tokens (views; shapes in comments). */
@@ -178,6 +185,7 @@ export class Model {
   readonly table: ParamTable;
   readonly params: Params;
   readonly be: Backend;
+  readonly head: ModelHead;
   /** Allocated on first use (inference-only models never need it). */
   private gradArena: Arena | null = null;
   private readonly w: ModelViews;
@@ -197,7 +205,7 @@ export class Model {
   private trainWs: Workspace | null = null;
   private inferWs: Workspace | null = null;
   /** What forward saw, for backward. */
-  private saved: { T: number; tokens: Int32Array; cu: Int32Array; head: HeadRows; logitsKept: boolean } | null = null;
+  private saved: { T: number; tokens: Int32Array; cu: Int32Array; head: HeadRows | null; logitsKept: boolean } | null = null;
 
   private readonly invFreq: Float64Array; // (D/2)
   private ropeCos: F32 = zeroes(0); // (P, D/2) by position
@@ -207,7 +215,8 @@ export class Model {
   constructor(cfg: ModelConfig, opts: ModelOptions = {}) {
     this.cfg = cfg;
     this.be = opts.backend ?? getBackend();
-    this.table = paramTable(cfg);
+    this.head = opts.head ?? LM_HEAD;
+    this.table = paramTable(cfg, this.head);
     this.params = new Params(this.table);
     this.w = modelViews(this.params, cfg);
     this.precisionMode = opts.precision ?? "fp32";
@@ -259,7 +268,7 @@ export class Model {
     const cfg = this.cfg;
     const old = this.linears;
     const bf = this.precisionMode === "bf16" ? (this.bf16Arena ??= new Uint16Array(this.table.size)) : null;
-    this.headBf16 = bf ? this.bf16View(this.cfg.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight") : null;
+    this.headBf16 = bf && this.head.kind === "lm" ? this.bf16View(this.cfg.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight") : null;
     const ga = this.gradArena;
     this.linears = this.w.layers.map((lw, l) => {
       const p = `model.layers.${l}.`;
@@ -284,6 +293,12 @@ export class Model {
         down: mk("down", "mlp.down_proj", C, I, lw.down, lw.downB),
       };
     });
+  }
+
+  /** The vocabulary head's weight (V, C); throws on a value-head model (which has none). */
+  private lmHead(what: string): F32 {
+    if (!this.w.head) throw new Error(`${what}: this model has a value head (score), no vocabulary head: use ValueModel's forward / backward`);
+    return this.w.head;
   }
 
   private bf16View(name: string): BF16 {
@@ -398,7 +413,8 @@ export class Model {
   }
 
   private workspace(kind: "train" | "infer", T: number): Acts {
-    const chunkRows = Math.max(1, Math.floor(this.chunkFloats / this.cfg.vocabSize));
+    // no logits buffer without a vocabulary head
+    const chunkRows = this.head.kind === "lm" ? Math.max(1, Math.floor(this.chunkFloats / this.cfg.vocabSize)) : 0;
     const cur = kind === "train" ? this.trainWs : this.inferWs;
     if (!cur || cur.cap < T) {
       // grow by at least 1.5x so slowly growing batches do not reallocate every call
@@ -421,27 +437,14 @@ export class Model {
    */
   forward(tokens: Int32Array, cuSeqlens: Int32Array, targets: Int32Array, opts: ForwardOptions = {}): { logp: F32; entropy: F32 } {
     const T = tokens.length;
-    checkPacked(cuSeqlens, T);
+    this.lmHead("forward");
     if (targets.length !== T) throw new Error(`targets has ${targets.length} entries, tokens ${T}`);
     for (let t = 0; t < T; t++) {
       const y = targets[t]!;
       if (y >= this.cfg.vocabSize) throw new Error(`target ${y} at position ${t} is outside the vocabulary (${this.cfg.vocabSize})`);
     }
-    this.syncBf16();
-    const a = this.workspace("train", T);
-    this.fillRope(a.cos, a.sin, packedPositions(cuSeqlens, T), T);
-    const c = this.cfg;
-    const scale = 1 / Math.sqrt(c.headDim);
-    this.inTrainingForward = true;
-    try {
-      this.bodyForward(a, tokens, T, (_l, la) => {
-        this.be.attentionForward(la.att, la.lse, la.q, la.k, la.v, cuSeqlens, T, c.numHeads, c.numKvHeads, c.headDim, scale);
-      });
-    } finally {
-      this.inTrainingForward = false;
-    }
-    const c2 = this.cfg, C = c2.hiddenSize;
-    this.be.rmsnormForward(a.lnF, a.rstdF, a.resid(c2.numLayers), this.w.normF, T, C, c2.rmsNormEps);
+    const a = this.trainingBodyForward(tokens, cuSeqlens);
+    const C = this.cfg.hiddenSize;
     // the rows the vocabulary head runs on: all, or (onlyTargets) those with a target, gathered
     let head: HeadRows;
     if (opts.onlyTargets) {
@@ -464,6 +467,54 @@ export class Model {
     return { logp: a.logp, entropy: a.entropy };
   }
 
+  /**
+   * Training forward of the body: embedding, layers and the final RMSNorm over packed sequences. Returns
+   * the training workspace, whose lnF (T, C) holds the final-norm output.
+   */
+  private trainingBodyForward(tokens: Int32Array, cuSeqlens: Int32Array): Acts {
+    const T = tokens.length, c = this.cfg;
+    checkPacked(cuSeqlens, T);
+    this.syncBf16();
+    const a = this.workspace("train", T);
+    this.fillRope(a.cos, a.sin, packedPositions(cuSeqlens, T), T);
+    const scale = 1 / Math.sqrt(c.headDim);
+    this.inTrainingForward = true;
+    try {
+      this.bodyForward(a, tokens, T, (_l, la) => {
+        this.be.attentionForward(la.att, la.lse, la.q, la.k, la.v, cuSeqlens, T, c.numHeads, c.numKvHeads, c.headDim, scale);
+      });
+    } finally {
+      this.inTrainingForward = false;
+    }
+    this.be.rmsnormForward(a.lnF, a.rstdF, a.resid(c.numLayers), this.w.normF, T, c.hiddenSize, c.rmsNormEps);
+    return a;
+  }
+
+  /**
+   * Forward over packed sequences without any head: returns the final RMSNorm output (T, C), a view
+   * valid until the next forward, for a head of the caller's own (the value model's score). Follow it
+   * with backwardHidden. Works with either head.
+   */
+  forwardHidden(tokens: Int32Array, cuSeqlens: Int32Array): F32 {
+    const T = tokens.length;
+    const a = this.trainingBodyForward(tokens, cuSeqlens);
+    this.saved = { T, tokens: tokens.slice(), cu: cuSeqlens.slice(), head: null, logitsKept: false };
+    return a.lnF.subarray(0, T * this.cfg.hiddenSize);
+  }
+
+  /**
+   * Backward from dhidden (T, C) = dL/d(final-norm output) of the last forward (forwardHidden, or
+   * forward): the final RMSNorm, the layers and the embedding. ADDS into `grads` (unless trainBase is
+   * false: then only adapters get theirs), as backward does.
+   */
+  backwardHidden(dhidden: F32): void {
+    const s = this.saved;
+    if (!s) throw new Error("backwardHidden() needs a forwardHidden() first");
+    if (dhidden.length !== s.T * this.cfg.hiddenSize) throw new Error(`dhidden must have ${s.T}·${this.cfg.hiddenSize} entries, got ${dhidden.length}`);
+    this.saved = null;
+    this.bodyBackward(dhidden, s.T, s.tokens, s.cu);
+  }
+
   /** Vocabulary head over the head rows, in chunks → logp, entropy, lseV (per head row). Returns whether the logits are kept whole. */
   private headForward(a: Acts, h: HeadRows): boolean {
     const be = this.be, C = this.cfg.hiddenSize, V = this.cfg.vocabSize, R = h.R;
@@ -471,7 +522,7 @@ export class Model {
     for (let r0 = 0; r0 < R; r0 += rows) {
       const n = Math.min(rows, R - r0);
       const logits = a.logits.subarray(0, n * V); // (n, V)
-      be.matmul(logits, h.x.subarray(r0 * C, (r0 + n) * C), this.headBf16 ?? this.w.head, n, V, C,
+      be.matmul(logits, h.x.subarray(r0 * C, (r0 + n) * C), this.headBf16 ?? this.lmHead("forward"), n, V, C,
         { transB: true, bf16: this.headBf16 !== null });
       be.logprobsForward(h.logp.subarray(r0, r0 + n), h.entropy.subarray(r0, r0 + n), a.lseV.subarray(r0, r0 + n),
         logits, h.targets.subarray(r0, r0 + n), n, V);
@@ -487,20 +538,18 @@ export class Model {
   backward(dlogp: F32 | null, dentropy: F32 | null): void {
     const s = this.saved;
     if (!s) throw new Error("backward() needs a forward() first");
+    if (!s.head) throw new Error("backward() after forwardHidden(): use backwardHidden()");
     const T = s.T;
     if ((dlogp && dlogp.length !== T) || (dentropy && dentropy.length !== T)) throw new Error(`dlogp/dentropy must have ${T} entries`);
     this.saved = null; // the logits buffer is overwritten below: one backward per forward
     const c = this.cfg, be = this.be;
-    const C = c.hiddenSize, V = c.vocabSize, Hq = c.numHeads, Hkv = c.numKvHeads, D = c.headDim;
+    const C = c.hiddenSize, V = c.vocabSize;
     void this.grads; // allocates the gradient arena on first use
-    const g = this.g!, w = this.w;
+    const g = this.g!, head = this.lmHead("backward"), gHead = g.head!;
     this.syncBf16();
     const a = this.trainWs!.bind(T);
-    const dresid = a.dresid!, dln = a.dln!, dlnF = a.dlnF!, h = s.head;
+    const dlnF = a.dlnF!, h = s.head;
     const bf16 = this.headBf16 !== null;
-    // RMSNorm weight gradients go to a throwaway buffer when the base model is frozen
-    const junk = this.trainBase ? null : new Float32Array(Math.max(C, D));
-    const ng = (v: F32): F32 => (junk ? junk.subarray(0, v.length) : v);
 
     // vocabulary head over the head rows, chunk by chunk; chunks with no gradient are skipped
     const R = h.R;
@@ -515,16 +564,35 @@ export class Model {
       if (!anyNonZero(dl) && !anyNonZero(de)) continue;
       const x = h.x.subarray(r0 * C, (r0 + n) * C); // (n, C)
       const logits = a.logits.subarray(0, n * V); // (n, V), becomes dlogits in place
-      if (!s.logitsKept) be.matmul(logits, x, this.headBf16 ?? w.head, n, V, C, { transB: true, bf16 });
+      if (!s.logitsKept) be.matmul(logits, x, this.headBf16 ?? head, n, V, C, { transB: true, bf16 });
       be.logprobsBackward(logits, logits, a.lseV.subarray(r0, r0 + n), h.entropy.subarray(r0, r0 + n), dl, de,
         h.targets.subarray(r0, r0 + n), n, V);
-      if (this.trainBase) be.matmul(g.head, logits, x, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · x
-      be.matmul(dX.subarray(r0 * C, (r0 + n) * C), logits, this.headBf16 ?? w.head, n, C, V, { accumulate: true, bf16 });
+      if (this.trainBase) be.matmul(gHead, logits, x, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · x
+      be.matmul(dX.subarray(r0 * C, (r0 + n) * C), logits, this.headBf16 ?? head, n, C, V, { accumulate: true, bf16 });
     }
     if (h.rows) {
       dlnF.fill(0);
       for (let r = 0; r < R; r++) dlnF.set(dX.subarray(r * C, (r + 1) * C), h.rows[r]! * C);
     }
+    this.bodyBackward(dlnF.subarray(0, T * C), T, s.tokens, s.cu);
+  }
+
+  /**
+   * The backward shared by every head: from dlnF (T, C) = dL/d(final-norm output) through the final
+   * RMSNorm, the layers (reverse order) and the embedding, for the batch of the last training forward
+   * (its activations are still in the training workspace). ADDS into `grads`.
+   */
+  private bodyBackward(dlnF: F32, T: number, tokens: Int32Array, cu: Int32Array): void {
+    const c = this.cfg, be = this.be;
+    const C = c.hiddenSize, Hq = c.numHeads, Hkv = c.numKvHeads, D = c.headDim;
+    void this.grads; // allocates the gradient arena on first use
+    const g = this.g!, w = this.w;
+    this.syncBf16();
+    const a = this.trainWs!.bind(T);
+    const dresid = a.dresid!, dln = a.dln!;
+    // RMSNorm weight gradients go to a throwaway buffer when the base model is frozen
+    const junk = this.trainBase ? null : new Float32Array(Math.max(C, D));
+    const ng = (v: F32): F32 => (junk ? junk.subarray(0, v.length) : v);
     dresid.fill(0);
     be.rmsnormBackward(dresid, ng(g.normF), dlnF, a.resid(c.numLayers), w.normF, a.rstdF, T, C);
 
@@ -546,7 +614,7 @@ export class Model {
       dq.fill(0);
       dk.fill(0);
       dv.fill(0);
-      be.attentionBackward(dq, dk, dv, datt, la.att, la.lse, la.q, la.k, la.v, s.cu, T, Hq, Hkv, D, scale);
+      be.attentionBackward(dq, dk, dv, datt, la.att, la.lse, la.q, la.k, la.v, cu, T, Hq, Hkv, D, scale);
       be.rope(dq, a.cos, a.sin, T, Hq, D, true);
       be.rope(dk, a.cos, a.sin, T, Hkv, D, true);
       let dqIn = dq, dkIn = dk;
@@ -563,7 +631,7 @@ export class Model {
       this.linearBackward(dln, dv, la.ln1, lin.v, T);
       be.rmsnormBackward(dresid, ng(lg.ln1), dln, a.resid(l), lw.ln1, la.rstd1, T, C); // dresid: dL/dx_l
     }
-    if (this.trainBase) be.embeddingBackward(g.embed, dresid, s.tokens, T, C);
+    if (this.trainBase) be.embeddingBackward(g.embed, dresid, tokens, T, C);
   }
 
   /**
@@ -604,6 +672,7 @@ export class Model {
    * from position 0 (sets lens). Returns the logits of each sequence's last token, (S, V), a new array.
    */
   prefill(cache: KVCache, slots: Int32Array, tokens: Int32Array, cuSeqlens: Int32Array): Float32Array {
+    this.lmHead("prefill");
     const S = cuSeqlens.length - 1;
     if (slots.length !== S) throw new Error(`prefill: ${slots.length} slots for ${S} sequences`);
     const KD = this.cfg.numKvHeads * this.cfg.headDim;
@@ -629,6 +698,7 @@ export class Model {
   }
 
   private packedLastLogits(tokens: Int32Array, cu: Int32Array, onKv: ((l: number, la: LayerActs) => void) | null): Float32Array {
+    this.lmHead("lastLogits");
     const T = tokens.length;
     checkPacked(cu, T);
     this.syncBf16();
@@ -654,7 +724,7 @@ export class Model {
     for (let r = 0; r < n; r++) x.set(fin.subarray(rows[r]! * C, (rows[r]! + 1) * C), r * C);
     this.be.rmsnormForward(xn, rstd, x, this.w.normF, n, C, c.rmsNormEps);
     const out = new Float32Array(n * c.vocabSize);
-    this.be.matmul(out, xn, this.headBf16 ?? this.w.head, n, c.vocabSize, C, { transB: true, bf16: this.headBf16 !== null });
+    this.be.matmul(out, xn, this.headBf16 ?? this.lmHead("logits"), n, c.vocabSize, C, { transB: true, bf16: this.headBf16 !== null });
     return out;
   }
 
@@ -664,6 +734,7 @@ export class Model {
    */
   decode(cache: KVCache, slots: Int32Array, tokens: Int32Array): Float32Array {
     const B = tokens.length, c = this.cfg;
+    this.lmHead("decode");
     if (slots.length !== B) throw new Error(`decode: ${slots.length} slots for ${B} tokens`);
     const pos = new Int32Array(B);
     const seen = new Set<number>();

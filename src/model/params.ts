@@ -4,10 +4,14 @@
  * AdamW's m / v are arenas over the same table.
  *
  * Loaders fill `arena.view(hfName)` by name; savers iterate `table.specs`.
+ *
+ * The head decides the table's last tensors: the vocabulary head adds `lm_head.weight` (V, C) unless the
+ * embeddings are tied; a value head (./value.ts) adds `score.weight` (1, C) [and `score.bias` (1)] and
+ * never an lm_head, as transformers' `<Family>ForTokenClassification` (whose state dict has no lm_head).
  */
 import type { F32 } from "../kernels/backend.js";
 import { splitmix32, Xoshiro128 } from "../util/rng.js";
-import type { ModelConfig } from "./config.js";
+import { LM_HEAD, type ModelConfig, type ModelHead } from "./config.js";
 
 export type ParamKind = "embedding" | "matrix" | "bias" | "norm";
 
@@ -31,7 +35,7 @@ export interface ParamTable {
 }
 
 /** The tensors of the model, in the order HF modules declare them. */
-export function paramTable(cfg: ModelConfig): ParamTable {
+export function paramTable(cfg: ModelConfig, head: ModelHead = LM_HEAD): ParamTable {
   const { hiddenSize: C, intermediateSize: I, vocabSize: V, numHeads: H, numKvHeads: KV, headDim: D } = cfg;
   const list: [string, number[], ParamKind][] = [["model.embed_tokens.weight", [V, C], "embedding"]];
   for (let l = 0; l < cfg.numLayers; l++) {
@@ -55,7 +59,12 @@ export function paramTable(cfg: ModelConfig): ParamTable {
     lin("mlp.down_proj", C, I, cfg.mlpBias);
   }
   list.push(["model.norm.weight", [C], "norm"]);
-  if (!cfg.tieWordEmbeddings) list.push(["lm_head.weight", [V, C], "embedding"]);
+  if (head.kind === "lm") {
+    if (!cfg.tieWordEmbeddings) list.push(["lm_head.weight", [V, C], "embedding"]);
+  } else {
+    list.push(["score.weight", [1, C], "matrix"]);
+    if (head.bias) list.push(["score.bias", [1], "bias"]);
+  }
 
   const specs: ParamSpec[] = [];
   let offset = 0;
@@ -124,7 +133,9 @@ export interface ModelViews {
   embed: F32; // (V, C)
   layers: LayerViews[];
   normF: F32; // (C)
-  head: F32; // (V, C): lm_head, or embed itself when tied
+  head: F32 | null; // (V, C): lm_head, or embed itself when tied; null for a value head
+  score: F32 | null; // (1, C) value head, or null
+  scoreBias: F32 | null; // (1)
 }
 
 export function modelViews(a: Arena, cfg: ModelConfig): ModelViews {
@@ -146,7 +157,9 @@ export function modelViews(a: Arena, cfg: ModelConfig): ModelViews {
     });
   }
   const embed = a.view("model.embed_tokens.weight");
-  return { embed, layers, normF: a.view("model.norm.weight"), head: cfg.tieWordEmbeddings ? embed : a.view("lm_head.weight") };
+  const score = opt("score.weight");
+  const head = score ? null : cfg.tieWordEmbeddings ? embed : a.view("lm_head.weight");
+  return { embed, layers, normF: a.view("model.norm.weight"), head, score, scoreBias: opt("score.bias") };
 }
 
 /**
@@ -164,6 +177,17 @@ export function initParams(p: Arena, cfg: ModelConfig, seed: number): void {
     else for (let i = 0; i < v.length; i++) v[i] = cfg.initializerRange * rng.next();
   }
   if (p instanceof Params) p.markChanged();
+}
+
+/** Fills v with N(0, std²) draws from a seeded generator (the same one initParams uses). */
+export function normalFill(v: F32, std: number, seed: number): void {
+  const rng = new NormalRng(seed);
+  for (let i = 0; i < v.length; i++) v[i] = std * rng.next();
+}
+
+/** The head a table was built for (./config.ts ModelHead), read back from its tensor names. */
+export function headOfTable(t: ParamTable): ModelHead {
+  return t.byName.has("score.weight") ? { kind: "value", bias: t.byName.has("score.bias") } : LM_HEAD;
 }
 
 /** Standard normals from a seeded xoshiro128** (the init RNG; 32-bit integer math, fast; not cryptographic). */
