@@ -13,6 +13,8 @@ import { savePeftAdapter } from "../formats/peft.js";
 import { readSafetensors } from "../formats/safetensors.js";
 import type { LoraSet } from "../model/lora.js";
 import { Model } from "../model/model.js";
+import type { ValueModel } from "../model/value.js";
+import type { Critic } from "./critic.js";
 import { AdamW, type AdamWConfig } from "../model/optim.js";
 
 /** The model being trained, its optimizer, its reference and how its weights are saved. */
@@ -84,6 +86,25 @@ export function loraPolicy(lora: LoraSet, adam: AdamWConfig, o: { reference: boo
       }
       const ds = path.join(dir, "dropout_step.json");
       if (fs.existsSync(ds)) lora.dropoutStep = (JSON.parse(fs.readFileSync(ds, "utf8")) as { dropoutStep: number }).dropoutStep;
+    },
+  };
+}
+
+/**
+ * PPO's critic (src/rl/critic.ts) over a value model: AdamW over its one arena (body and score head),
+ * saved as a Hugging Face token-classification folder (score.weight), exactly (fp32).
+ */
+export function valueCritic(vm: ValueModel, adam: AdamWConfig, o: { saveOptions?: Parameters<typeof saveHfModel>[3] } = {}): Critic {
+  return {
+    forward: (tokens, cu) => vm.forward(tokens, cu),
+    backward: (dv) => vm.backward(dv),
+    optimizer: new AdamW(vm.params, vm.grads, adam, vm.model.be),
+    saveWeights: (dir) => {
+      saveHfModel(dir, vm.cfg, vm.params, o.saveOptions ?? {});
+    },
+    loadWeights: (dir) => {
+      loadHfWeights(dir, vm.params);
+      vm.params.markChanged();
     },
   };
 }

@@ -13,9 +13,9 @@ import type { Reporter } from "./reporter.js";
 export type Checkpoint = { dir: string; state: CheckpointState };
 
 /** Reopens a run from its newest usable checkpoint (a model folder and optimizer.safetensors); errors name the setting. */
-export function resumeRunDir(dir: string, reporter: Reporter): { runDir: RunDir; checkpoint: Checkpoint | null } {
+export function resumeRunDir(dir: string, reporter: Reporter, extra: readonly string[] = []): { runDir: RunDir; checkpoint: Checkpoint | null } {
   try {
-    const r = RunDir.resume(dir, { warn: (m) => reporter.warn(`warning: ${m}`), required: ["model", "optimizer.safetensors"] });
+    const r = RunDir.resume(dir, { warn: (m) => reporter.warn(`warning: ${m}`), required: ["model", "optimizer.safetensors", ...extra] });
     return { runDir: r.run, checkpoint: r.checkpoint };
   } catch (e) {
     throw new UserError(`resume ${dir}: ${(e as Error).message}`);

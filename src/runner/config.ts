@@ -92,6 +92,8 @@ export const DEMO: Record<string, unknown> = {
   "dynamic-sampling": true,
   "dynamic-sampling-rounds": 0,
   lr: 1e-4,
+  // the critic's lr when an algorithm trains one (ppo, orz, vapo): 10× the actor's, as verl's 1e-5 vs 1e-6
+  "critic-lr": 1e-3,
   "max-new-tokens": 120,
   "group-size": 8,
   "prompts-per-step": 16,

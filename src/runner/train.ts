@@ -22,7 +22,9 @@ import type { Model } from "../model/model.js";
 import { composeRewards, parseRewardWeights, type GroupScorer } from "../rewards/compose.js";
 import { judgeReward } from "../rewards/judge.js";
 import { restoreCheckpoint, policyComponent, type MetricsRow, type ProgressSink } from "../rl/loop.js";
-import type { Policy } from "../rl/policy.js";
+import { ValueModel } from "../model/value.js";
+import { criticComponent, type Critic } from "../rl/critic.js";
+import { adamConfig, valueCritic, type Policy } from "../rl/policy.js";
 import { rechecks } from "../rl/shaping.js";
 import type { TrainerTokenizer } from "../rl/stages.js";
 import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
@@ -127,6 +129,8 @@ export class TrainRun {
     readonly tokenizer: TrainerTokenizer,
     readonly model: Model,
     readonly policy: Policy,
+    /** PPO's value model (critic = value), else null. */
+    readonly critic: Critic | null,
     readonly engine: RolloutEngine,
     readonly scorer: GroupScorer<unknown>,
     /** The run directory (null when not persisted). */
@@ -200,13 +204,13 @@ export class TrainRun {
       if (runDir) {
         // The base model's evaluation: the weights before any checkpoint is restored.
         base = await this.evaluate("base", 0);
-        if (this.checkpoint) restoreCheckpoint([policyComponent(this.policy)], this.checkpoint);
+        if (this.checkpoint) restoreCheckpoint([policyComponent(this.policy), ...(this.critic ? [criticComponent(this.critic)] : [])], this.checkpoint);
       }
       let last: MetricsRow | null = null;
       const prog = this.reporter.progress("step", c.train.steps, this.startStep);
       const res = await train({
         rl: c.rl, train: c.train, task: this.task, template: this.template, ...(this.chat ? { chat: this.chat } : {}), tokenizer: this.tokenizer,
-        engine: this.engine, policy: this.policy, scorer: this.scorer, run: runDir,
+        engine: this.engine, policy: this.policy, critic: this.critic, scorer: this.scorer, run: runDir,
         resume: this.checkpoint ? { ...this.checkpoint, restored: true } : null,
         ...(this.o.signal ? { signal: this.o.signal } : {}),
         progress: prog ? { update: (d, e) => prog.update(d, { ...e, recheck: last?.["recheck_share"] ?? Number.NaN }), finish: () => prog.finish() } : null,
@@ -304,7 +308,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     const flat = trainSpec.toFlat(c);
     for (const k of ["run-dir", "name", "resume"]) flat[k] = null; // where a run lives is not part of what it is
     if (c.model.resume !== null) {
-      ({ runDir, checkpoint } = resumeRunDir(c.model.resume, reporter));
+      ({ runDir, checkpoint } = resumeRunDir(c.model.resume, reporter, c.rl.critic === "value" ? ["critic/model", "critic/optimizer.safetensors"] : []));
       const startStep = checkpoint?.state.step ?? 0;
       if (startStep >= c.train.steps) {
         runDir.setState("finished");
@@ -325,6 +329,10 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     reference: c.rl.klCoef !== 0,
     ...(folder ? { baseModel: path.resolve(modelDir), saveOptions: { rawConfig: folder.loaded.rawConfig, copyFrom: modelDir } } : {}),
   });
+  // PPO's critic: a value model whose body starts as a copy of the base (Open-Reasoner-Zero), full fine-tuning
+  const critic = c.rl.critic === "value"
+    ? valueCritic(ValueModel.fromBase(model, { seed: c.train.seed }), adamConfig(c.train), folder ? { saveOptions: { rawConfig: folder.loaded.rawConfig } } : {})
+    : null;
   const scorer = o.parts?.scorer ?? scorerFromConfig(c, task);
   const engine = o.parts?.engine ?? rolloutEngineFromConfig(c.rollout, {
     model, slots: c.rl.promptsPerStep * c.rl.groupSize, maxLen, decode: (ids) => tokenizer.decode(ids), seed: c.train.seed,
@@ -337,7 +345,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
       : `aha train: ${path.basename(path.resolve(modelDir))} on ${task.name} with ${c.rl.algorithm}${c.lora.rank > 0 ? ` + LoRA r=${c.lora.rank}` : ""}, ${c.train.steps} steps`);
     reporter.say(`run directory: ${runDir.dir}${startStep > 0 ? ` (resuming at step ${startStep})` : ""}`);
   }
-  return new TrainRun(c, demo, task, template, chat, tokenizer, model, policy, engine, scorer, runDir, checkpoint, maxLen, reporter, o);
+  return new TrainRun(c, demo, task, template, chat, tokenizer, model, policy, critic, engine, scorer, runDir, checkpoint, maxLen, reporter, o);
 }
 
 function isSources(x: Record<string, unknown> | SettingsSources): x is SettingsSources {

@@ -6,7 +6,8 @@ import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
 import { defineConfig } from "../../src/util/config.js";
 import { rlSection, trainSection } from "../../src/rl/config.js";
-import { adamConfig, fullPolicy, loraPolicy } from "../../src/rl/policy.js";
+import { ValueModel } from "../../src/model/value.js";
+import { adamConfig, fullPolicy, loraPolicy, valueCritic } from "../../src/rl/policy.js";
 import type { TrainerOptions } from "../../src/rl/trainer.js";
 import { LocalRolloutEngine } from "../../src/rollout/local.js";
 import { ARITH_SPECIAL, ARITH_VOCAB, arithDecode, arithEncode, arithmeticTask } from "../../src/tasks/arithmetic.js";
@@ -24,7 +25,7 @@ export const tokenizer = {
   stopTokenIds: [ARITH_SPECIAL.eos],
 };
 
-export function setup(argv: string[], o: { lora?: boolean } = {}) {
+export function setup(argv: string[], o: { lora?: boolean; critic?: boolean } = {}) {
   const c = spec.fromArgv(["--group-size", "4", "--prompts-per-step", "4", "--max-new-tokens", "12", "--lr", "0.01", "--seed", "3", ...argv], () => "").config;
   const model = new Model(cfg);
   initParams(model.params, cfg, 11);
@@ -45,7 +46,10 @@ export function setup(argv: string[], o: { lora?: boolean } = {}) {
       return { reward: r, parts: { sevens: r, format: text.includes("<think>") ? 1 : 0 }, correct: r > 0.2, extracted: null, reason: "" };
     },
   } as Task<unknown>;
-  const opts: TrainerOptions = { rl: c.rl, train: c.train, task, template: "none", tokenizer, engine, policy, run: null };
-  return { c, opts, model };
+  // PPO's critic: a value model whose body starts as a copy of the policy's (critic = value presets)
+  const vm = o.critic ? ValueModel.fromBase(model, { seed: 2 }) : null;
+  const critic = vm ? valueCritic(vm, adamConfig(c.train)) : null;
+  const opts: TrainerOptions = { rl: c.rl, train: c.train, task, template: "none", tokenizer, engine, policy, run: null, ...(critic ? { critic } : {}) };
+  return { c, opts, model, vm };
 }
 

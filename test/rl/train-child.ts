@@ -4,7 +4,9 @@ import { RunDir } from "../../src/runs/run-dir.js";
 import { setup, spec } from "./tiny.js";
 
 const [dir, mode, ...argv] = process.argv.slice(2);
-const s = setup(argv);
+// PPO-family presets train a value model beside the policy (its weights and optimizer are in the checkpoint too)
+const critic = ["ppo", "orz", "vapo"].includes(argv[argv.indexOf("--algorithm") + 1] ?? "");
+const s = setup(argv, { critic });
 if (mode === "new") {
   const run = RunDir.create(dir!, spec.toFlat(s.c), { total_steps: s.c.train.steps, kind: "train", task: "arithmetic", model: "tiny" });
   await train({ ...s.opts, run });

@@ -135,14 +135,17 @@ describe("trainer", () => {
     expect(Number.isFinite(res.metrics[0]!["loss/policy"] ?? 0)).toBe(true);
   });
 
-  it.each(CRITIC_PRESETS)("preset %s (GAE with a value model) is refused before any step while the trainer has no value-model stage", async (name) => {
+  it.each(CRITIC_PRESETS)("preset %s (GAE with a value model) without a critic is refused before any step", async (name) => {
     const { opts } = setup(["--steps", "1", "--algorithm", name]);
     await expect(train(opts)).rejects.toMatchObject({ code: "AHA_NO_CRITIC" });
   });
 
-  it("kill -9 of a real training run at random points: it resumes and ends equal to an uninterrupted run", async () => {
-    const argv = ["--steps", "12", "--save-every", "1", "--kl-coef", "0.02"];
-    const ref = setup(argv);
+  it.each([
+    ["GRPO", ["--steps", "12", "--save-every", "1", "--kl-coef", "0.02"]],
+    ["PPO with its critic", ["--steps", "12", "--save-every", "1", "--algorithm", "ppo"]],
+  ])("kill -9 of a real training run (%s) at random points: it resumes and ends equal to an uninterrupted run", async (_name, argv) => {
+    const critic = argv.includes("ppo");
+    const ref = setup(argv, { critic });
     const dirRef = path.join(tmp(), "ref");
     const runRef = RunDir.create(dirRef, spec.toFlat(ref.c), { total_steps: 12, kind: "train", task: "arithmetic", model: "tiny" });
     await train({ ...ref.opts, run: runRef });
@@ -165,10 +168,11 @@ describe("trainer", () => {
     const st = readStatus(dir)!;
     expect(["crashed", "finished"]).toContain(st.state);
     const r = RunDir.resume(dir);
-    const fresh = setup(argv);
+    const fresh = setup(argv, { critic });
     await train({ ...fresh.opts, run: r.run, resume: r.checkpoint });
     expect(noTiming(r.run.readMetrics())).toEqual(noTiming(runRef.readMetrics()));
     expect(fresh.model.params.data).toEqual(ref.model.params.data);
+    if (critic) expect(fresh.vm!.params.data).toEqual(ref.vm!.params.data);
   }, 240_000); // two child processes (vite-node start-up each) plus three runs: slow on a loaded 2-core machine
 
   describe("dynamic sampling", () => {
