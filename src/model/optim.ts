@@ -93,10 +93,17 @@ export class AdamW {
  * clipping. A non-finite norm is returned as is and nothing is scaled (the caller should skip the step).
  */
 export function clipGradNorm(grads: Arena, maxNorm: number, be: Backend = getBackend()): number {
-  const norm = Math.sqrt(be.sumSquares(grads.data));
+  return clipGradNorms([grads], maxNorm, be);
+}
+
+/** clipGradNorm over several arenas as one parameter set (one global norm; e.g. LoRA adapters + a head). */
+export function clipGradNorms(grads: readonly Arena[], maxNorm: number, be: Backend = getBackend()): number {
+  let sq = 0;
+  for (const g of grads) sq += be.sumSquares(g.data);
+  const norm = Math.sqrt(sq);
   if (!Number.isFinite(norm)) return norm;
   const coef = maxNorm / (norm + 1e-6);
-  if (coef < 1) be.scale(grads.data, coef);
+  if (coef < 1) for (const g of grads) be.scale(g.data, coef);
   return norm;
 }
 

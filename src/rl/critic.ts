@@ -12,7 +12,7 @@
  */
 import * as path from "node:path";
 import { readSafetensors, writeSafetensors } from "../formats/safetensors.js";
-import { clipGradNorm, type AdamW } from "../model/optim.js";
+import { clipGradNorms, type AdamW } from "../model/optim.js";
 import { microBatches, packSequences } from "./batch.js";
 import { decoupledGae, vapoLambda, type GaeOutput } from "./gae.js";
 import type { CheckpointComponent } from "./loop.js";
@@ -26,8 +26,8 @@ export interface Critic {
   forward(tokens: Int32Array, cuSeqlens: Int32Array): Float32Array;
   /** Adds into the optimizer's gradients dL/dθ for dL/dvalues (T) of the last forward. */
   backward(dvalues: Float32Array): void;
-  /** AdamW over the critic's trainable tensors (body and score head). */
-  optimizer: AdamW;
+  /** AdamW over the critic's trainable tensors: one (body and score head), or the LoRA adapters' and the head's (stepped together, one gradient norm). */
+  optimizers: AdamW[];
   /** Writes / reads the critic's weights (a Hugging Face folder with score.weight). */
   saveWeights(dir: string): void;
   loadWeights(dir: string): void;
@@ -36,16 +36,17 @@ export interface Critic {
 /** The critic as a checkpoint component: critic/model (its weights), critic/optimizer.safetensors. */
 export function criticComponent(critic: Critic): CheckpointComponent {
   return {
-    state: () => ({ criticOptimizerStep: critic.optimizer.step }),
+    state: () => ({ criticOptimizerStep: critic.optimizers[0]!.step }),
     save(dir) {
       critic.saveWeights(path.join(dir, "critic", "model"));
-      const ex = critic.optimizer.exportState();
-      writeSafetensors(path.join(dir, "critic", "optimizer.safetensors"), [...ex.tensors].map(([name, data]) => ({ name, shape: [data.length], data })));
+      const tensors = critic.optimizers.flatMap((o) => [...o.exportState().tensors]); // names are distinct across the arenas
+      writeSafetensors(path.join(dir, "critic", "optimizer.safetensors"), tensors.map(([name, data]) => ({ name, shape: [data.length], data })));
     },
     load(dir, state) {
       critic.loadWeights(path.join(dir, "critic", "model"));
       const opt = readSafetensors(path.join(dir, "critic", "optimizer.safetensors"));
-      critic.optimizer.importState({ step: Number(state["criticOptimizerStep"] ?? 0), tensors: new Map([...opt.tensors].map(([k, v]) => [k, v.data])) });
+      const tensors = new Map([...opt.tensors].map(([k, v]) => [k, v.data]));
+      for (const o of critic.optimizers) o.importState({ step: Number(state["criticOptimizerStep"] ?? 0), tensors });
     },
   };
 }
@@ -117,7 +118,7 @@ export function updateCritic(ctx: StepContext, b: Batch, advOut: AdvantageOut, l
         if (n > 0) dSeqs++;
       }
       if (dTokens === 0) continue;
-      critic.optimizer.grads.zero();
+      for (const o of critic.optimizers) o.grads.zero();
       let loss = 0;
       for (const mb of microBatches(b.seqs, members, rl.microBatchTokens)) {
         const pk = packSequences(b.seqs, mb);
@@ -146,12 +147,12 @@ export function updateCritic(ctx: StepContext, b: Batch, advOut: AdvantageOut, l
         agg.clip += out.stats.clipFrac * out.stats.tokens;
         agg.tokens += out.stats.tokens;
       }
-      const norm = clipGradNorm(critic.optimizer.grads, ctx.train.gradClip ?? Infinity);
+      const norm = clipGradNorms(critic.optimizers.map((o) => o.grads), ctx.train.gradClip ?? Infinity);
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
         skipped = true;
         break;
       }
-      critic.optimizer.update(lr);
+      for (const o of critic.optimizers) o.update(lr);
       agg.loss += loss;
       agg.norm += norm;
       agg.updates++;

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadHfWeights, saveHfModel } from "../formats/hf.js";
 import { savePeftAdapter } from "../formats/peft.js";
-import { readSafetensors } from "../formats/safetensors.js";
+import { readSafetensors, writeSafetensors } from "../formats/safetensors.js";
 import type { LoraSet } from "../model/lora.js";
 import { Model } from "../model/model.js";
 import type { ValueModel } from "../model/value.js";
@@ -91,20 +91,58 @@ export function loraPolicy(lora: LoraSet, adam: AdamWConfig, o: { reference: boo
 }
 
 /**
- * PPO's critic (src/rl/critic.ts) over a value model: AdamW over its one arena (body and score head),
- * saved as a Hugging Face token-classification folder (score.weight), exactly (fp32).
+ * PPO's critic (src/rl/critic.ts) over a value model. Full: AdamW over its one arena (body and score
+ * head), saved as a Hugging Face token-classification folder (score.weight). LoRA (`lora` given, the
+ * adapters attached to vm.model): the body is frozen; AdamW over the adapters and another over the
+ * score head (one gradient norm), saved as a PEFT adapter folder plus score.safetensors (the head,
+ * which PEFT's token-classification task keeps fully trainable as a module to save). Exact (fp32).
  */
-export function valueCritic(vm: ValueModel, adam: AdamWConfig, o: { saveOptions?: Parameters<typeof saveHfModel>[3] } = {}): Critic {
+export function valueCritic(vm: ValueModel, adam: AdamWConfig, o: { saveOptions?: Parameters<typeof saveHfModel>[3]; lora?: LoraSet; baseModel?: string } = {}): Critic {
+  const base = {
+    forward: (tokens: Int32Array, cu: Int32Array) => vm.forward(tokens, cu),
+    backward: (dv: Float32Array) => vm.backward(dv),
+  };
+  const lora = o.lora;
+  if (!lora) {
+    return {
+      ...base,
+      optimizers: [new AdamW(vm.params, vm.grads, adam, vm.model.be)],
+      saveWeights: (dir) => {
+        saveHfModel(dir, vm.cfg, vm.params, o.saveOptions ?? {});
+      },
+      loadWeights: (dir) => {
+        loadHfWeights(dir, vm.params);
+        vm.params.markChanged();
+      },
+    };
+  }
+  if (lora.model !== vm.model) throw new Error("valueCritic: the LoRA set must be attached to the value model's body");
+  lora.training = true;
+  const head = vm.scoreArenas();
   return {
-    forward: (tokens, cu) => vm.forward(tokens, cu),
-    backward: (dv) => vm.backward(dv),
-    optimizer: new AdamW(vm.params, vm.grads, adam, vm.model.be),
+    ...base,
+    optimizers: [new AdamW(lora.params, lora.grads, adam, vm.model.be), new AdamW(head.params, head.grads, adam, vm.model.be)],
     saveWeights: (dir) => {
-      saveHfModel(dir, vm.cfg, vm.params, o.saveOptions ?? {});
+      savePeftAdapter(lora, dir, o.baseModel !== undefined ? { baseModel: o.baseModel } : {});
+      writeSafetensors(path.join(dir, "score.safetensors"), head.params.table.specs.map((s) => ({ name: s.name, shape: s.shape, data: head.params.view(s.name) })));
+      fs.writeFileSync(path.join(dir, "dropout_step.json"), JSON.stringify({ dropoutStep: lora.dropoutStep }));
     },
     loadWeights: (dir) => {
-      loadHfWeights(dir, vm.params);
+      const t = readSafetensors(path.join(dir, "adapter_model.safetensors")).tensors;
+      for (const s of lora.table.specs) {
+        const x = t.get(s.name);
+        if (!x) throw new Error(`${dir}: adapter tensor ${s.name} missing`);
+        lora.params.view(s.name).set(x.data);
+      }
+      const h = readSafetensors(path.join(dir, "score.safetensors")).tensors;
+      for (const s of head.params.table.specs) {
+        const x = h.get(s.name);
+        if (!x) throw new Error(`${path.join(dir, "score.safetensors")}: tensor ${s.name} missing`);
+        head.params.view(s.name).set(x.data);
+      }
       vm.params.markChanged();
+      const ds = path.join(dir, "dropout_step.json");
+      if (fs.existsSync(ds)) lora.dropoutStep = (JSON.parse(fs.readFileSync(ds, "utf8")) as { dropoutStep: number }).dropoutStep;
     },
   };
 }

@@ -3,7 +3,9 @@ import { UserError } from "../errors.js";
 import type { saveHfModel } from "../formats/hf.js";
 import { LoraSet, type LoraTarget } from "../model/lora.js";
 import type { Model } from "../model/model.js";
-import { adamConfig, fullPolicy, loraPolicy, type Policy } from "../rl/policy.js";
+import { ValueModel } from "../model/value.js";
+import type { Critic } from "../rl/critic.js";
+import { adamConfig, fullPolicy, loraPolicy, valueCritic, type Policy } from "../rl/policy.js";
 import type { TrainConfig } from "../rl/config.js";
 import type { CheckpointState } from "../runs/checkpoint.js";
 import { RunDir } from "../runs/run-dir.js";
@@ -37,4 +39,18 @@ export function buildPolicy(
     return loraPolicy(set, adam, { reference: o.reference, ...(o.baseModel !== undefined ? { baseModel: o.baseModel } : {}) });
   }
   return fullPolicy(model, adam, { reference: o.reference, ...(o.saveOptions ? { saveOptions: o.saveOptions } : {}) });
+}
+
+/**
+ * PPO's critic: a value model whose body starts as a copy of the base (Open-Reasoner-Zero), its head
+ * drawn from the seed; with lora-rank > 0 it gets adapters of the same rank and targets (body frozen).
+ */
+export function buildCritic(model: Model, c: Pick<TrainRunConfig, "lora" | "train">, o: { rawConfig?: Record<string, unknown>; baseModel?: string }): Critic {
+  const vm = ValueModel.fromBase(model, { seed: c.train.seed });
+  const adam = adamConfig(c.train);
+  if (c.lora.rank === 0) return valueCritic(vm, adam, o.rawConfig ? { saveOptions: { rawConfig: o.rawConfig } } : {});
+  const lora = new LoraSet(vm.model, { rank: c.lora.rank, alpha: c.lora.alpha ?? 2 * c.lora.rank, dropout: c.lora.dropout, targets: c.lora.targets as LoraTarget[] }, { seed: c.train.seed + 1 });
+  lora.init(c.train.seed + 1);
+  lora.attach();
+  return valueCritic(vm, adam, { lora, ...(o.baseModel !== undefined ? { baseModel: o.baseModel } : {}) });
 }

@@ -22,9 +22,8 @@ import type { Model } from "../model/model.js";
 import { composeRewards, parseRewardWeights, type GroupScorer } from "../rewards/compose.js";
 import { judgeReward } from "../rewards/judge.js";
 import { restoreCheckpoint, policyComponent, type MetricsRow, type ProgressSink } from "../rl/loop.js";
-import { ValueModel } from "../model/value.js";
 import { criticComponent, type Critic } from "../rl/critic.js";
-import { adamConfig, valueCritic, type Policy } from "../rl/policy.js";
+import type { Policy } from "../rl/policy.js";
 import { rechecks } from "../rl/shaping.js";
 import type { TrainerTokenizer } from "../rl/stages.js";
 import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
@@ -35,7 +34,7 @@ import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
 import { makeTask, renderPrompt, resolveTemplate, type ChatRenderer, type Task, type TemplateName } from "../tasks/index.js";
 import { resolveTrainSettings, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";
-import { buildPolicy, resumeRunDir } from "./common.js";
+import { buildCritic, buildPolicy, resumeRunDir } from "./common.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 
 export interface PrepareTrainOptions {
@@ -330,9 +329,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     ...(folder ? { baseModel: path.resolve(modelDir), saveOptions: { rawConfig: folder.loaded.rawConfig, copyFrom: modelDir } } : {}),
   });
   // PPO's critic: a value model whose body starts as a copy of the base (Open-Reasoner-Zero), full fine-tuning
-  const critic = c.rl.critic === "value"
-    ? valueCritic(ValueModel.fromBase(model, { seed: c.train.seed }), adamConfig(c.train), folder ? { saveOptions: { rawConfig: folder.loaded.rawConfig } } : {})
-    : null;
+  const critic = c.rl.critic === "value" ? buildCritic(model, c, folder ? { rawConfig: folder.loaded.rawConfig, baseModel: path.resolve(modelDir) } : {}) : null;
   const scorer = o.parts?.scorer ?? scorerFromConfig(c, task);
   const engine = o.parts?.engine ?? rolloutEngineFromConfig(c.rollout, {
     model, slots: c.rl.promptsPerStep * c.rl.groupSize, maxLen, decode: (ids) => tokenizer.decode(ids), seed: c.train.seed,

@@ -115,6 +115,33 @@ describe("critic stages", () => {
   });
 });
 
+describe("a LoRA critic", () => {
+  it("trains the adapters and the score head on a frozen body; resume restores both exactly", async () => {
+    const argv = ["--steps", "4", "--save-every", "0", "--algorithm", "ppo"];
+    const a = setup(argv, { critic: "lora" });
+    const body0 = a.vm!.params.data.slice(0, a.vm!.params.data.length - a.vm!.cfg.hiddenSize);
+    const lora0 = a.criticLora!.params.data.slice();
+    const head0 = a.vm!.params.data.slice(body0.length);
+    const dirA = path.join(tmp(), "lora-a");
+    await train({ ...a.opts, run: RunDir.create(dirA, spec.toFlat(a.c), { total_steps: 4, kind: "train", task: "arithmetic", model: "tiny" }) });
+    expect(a.vm!.params.data.slice(0, body0.length)).toEqual(body0); // the body is frozen
+    expect(changed(lora0, a.criticLora!.params.data)).toBeGreaterThan(0);
+    expect(changed(head0, a.vm!.params.data.slice(body0.length))).toBeGreaterThan(0); // the score head trains
+    expect(fs.existsSync(path.join(dirA, "checkpoints", "step-4", "critic", "model", "adapter_model.safetensors"))).toBe(true);
+
+    const b = setup(argv, { critic: "lora" });
+    const dirB = path.join(tmp(), "lora-b");
+    const ctl = new AbortController();
+    await train({ ...b.opts, run: RunDir.create(dirB, spec.toFlat(b.c), { total_steps: 4, kind: "train", task: "arithmetic", model: "tiny" }), signal: ctl.signal, onStep: (m) => { if (m.step === 2) ctl.abort(); } });
+    const c = setup(argv, { critic: "lora" });
+    const r = RunDir.resume(dirB);
+    await train({ ...c.opts, run: r.run, resume: r.checkpoint });
+    expect(c.criticLora!.params.data).toEqual(a.criticLora!.params.data);
+    expect(c.vm!.params.data).toEqual(a.vm!.params.data);
+    expect(c.model.params.data).toEqual(a.model.params.data);
+  });
+});
+
 describe("resume with the critic", () => {
   it("4 PPO steps equal 2 steps, stopped, then resumed for 2 more (policy, critic and metrics)", async () => {
     const noTiming = (rows: MetricsRow[]) => rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !isTimingKey(k))));

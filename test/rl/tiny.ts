@@ -25,7 +25,7 @@ export const tokenizer = {
   stopTokenIds: [ARITH_SPECIAL.eos],
 };
 
-export function setup(argv: string[], o: { lora?: boolean; critic?: boolean } = {}) {
+export function setup(argv: string[], o: { lora?: boolean; critic?: boolean | "lora" } = {}) {
   const c = spec.fromArgv(["--group-size", "4", "--prompts-per-step", "4", "--max-new-tokens", "12", "--lr", "0.01", "--seed", "3", ...argv], () => "").config;
   const model = new Model(cfg);
   initParams(model.params, cfg, 11);
@@ -48,8 +48,14 @@ export function setup(argv: string[], o: { lora?: boolean; critic?: boolean } = 
   } as Task<unknown>;
   // PPO's critic: a value model whose body starts as a copy of the policy's (critic = value presets)
   const vm = o.critic ? ValueModel.fromBase(model, { seed: 2 }) : null;
-  const critic = vm ? valueCritic(vm, adamConfig(c.train)) : null;
+  let criticLora: LoraSet | null = null;
+  if (vm && o.critic === "lora") {
+    criticLora = new LoraSet(vm.model, { rank: 2, alpha: 4, dropout: 0, targets: ["q", "v"] });
+    criticLora.init(6);
+    criticLora.attach();
+  }
+  const critic = vm ? valueCritic(vm, adamConfig(c.train), criticLora ? { lora: criticLora } : {}) : null;
   const opts: TrainerOptions = { rl: c.rl, train: c.train, task, template: "none", tokenizer, engine, policy, run: null, ...(critic ? { critic } : {}) };
-  return { c, opts, model, vm };
+  return { c, opts, model, vm, criticLora };
 }
 
