@@ -38,6 +38,7 @@ export * from "./rl/index.js";
 export type { RolloutEngine, RolloutRequest, Completion } from "./rollout/engine.js";
 export { LocalRolloutEngine } from "./rollout/local.js";
 export { createRolloutEngine } from "./rollout/factory.js";
+export { pushWeights, updateRequest, type PushOptions, type PushResult, type SyncProtocol } from "./rollout/sync.js";
 
 export { passAtK, majorityCorrect, meanPassAt1, meanPassAtK } from "./eval/metrics.js";
 export { evaluate, runEval, type EvalResult } from "./eval/evaluate.js";

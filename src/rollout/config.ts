@@ -18,6 +18,10 @@ export const rolloutSchema = z.strictObject({
   concurrency: f(z.int().min(1), 16, "Remote requests in flight at once (one request per prompt, n = group size)."),
   retries: f(z.int().min(0), 5, "Retries of a remote request on 429 / 5xx / network errors (exponential backoff)."),
   slots: f(z.int().min(1).nullable(), null, "Local: sequences decoded at once (KV-cache slots); none = prompts per step × group size."),
+  sync: f(z.enum(["none", "vllm", "sglang"]), "none", "Remote: push the trainer's weights to the servers after updates — vllm: POST /v1/load_lora_adapter with a PEFT adapter folder (LoRA runs; vLLM with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True); sglang: POST /update_weights_from_disk with a Hugging Face folder (full fine-tuning). aha serve answers both. none: the servers keep their weights (then set tis-cap).", "vLLM and SGLang weight-update APIs"),
+  syncEvery: f(z.int().min(1), 1, "Remote: push the weights every N steps."),
+  syncDir: f(z.string().min(1).nullable(), null, "Remote: the folder pushed weights are written to; the servers must be able to read it (none = <run-dir>/weights)."),
+  loraName: f(z.string().min(1), "aha-policy", "Remote with sync vllm: the adapter's name at the servers (requests then name it as the model)."),
 });
 
 export type RolloutConfig = z.output<typeof rolloutSchema>;
@@ -26,6 +30,7 @@ export function checkRollout(c: RolloutConfig): string[] {
   const out: string[] = [];
   if (c.engine === "remote" && c.endpoint === null) out.push("rollout-engine = remote needs rollout-endpoint URL");
   if (c.engine === "remote" && c.modelName === null) out.push("rollout-engine = remote needs rollout-model-name (the model's name at the endpoint)");
+  if (c.sync !== "none" && c.engine !== "remote") out.push(`rollout-sync = ${c.sync} pushes weights to remote servers; it needs rollout-engine = remote`);
   return out;
 }
 

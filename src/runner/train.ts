@@ -26,6 +26,7 @@ import { criticComponent, type Critic } from "../rl/critic.js";
 import type { Policy } from "../rl/policy.js";
 import { rechecks } from "../rl/shaping.js";
 import type { TrainerTokenizer } from "../rl/stages.js";
+import { weightSyncStage } from "../rl/sync.js";
 import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
 import { rolloutEngineFromConfig } from "../rollout/config.js";
 import type { RolloutEngine } from "../rollout/engine.js";
@@ -132,6 +133,8 @@ export class TrainRun {
     readonly critic: Critic | null,
     readonly engine: RolloutEngine,
     readonly scorer: GroupScorer<unknown>,
+    /** Weight sync to the rollout servers (rollout-sync), as the afterUpdate stage; null = none. */
+    private readonly sync: Stages["afterUpdate"] | null,
     /** The run directory (null when not persisted). */
     readonly runDir: RunDir | null,
     private readonly checkpoint: { dir: string; state: { step: number; [k: string]: unknown } } | null,
@@ -218,7 +221,7 @@ export class TrainRun {
           this.o.onStep?.(m);
         },
         warn: (msg) => this.reporter.warn(msg),
-        ...(this.o.stages ? { stages: this.o.stages } : {}),
+        stages: { ...(this.sync ? { afterUpdate: this.sync } : {}), ...(this.o.stages ?? {}) },
       });
       if (res.stopped) {
         if (runDir) say(`stopped at step ${res.steps}; checkpoint saved. Continue with: aha train --resume ${runDir.dir}`);
@@ -342,7 +345,19 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
       : `aha train: ${path.basename(path.resolve(modelDir))} on ${task.name} with ${c.rl.algorithm}${c.lora.rank > 0 ? ` + LoRA r=${c.lora.rank}` : ""}, ${c.train.steps} steps`);
     reporter.say(`run directory: ${runDir.dir}${startStep > 0 ? ` (resuming at step ${startStep})` : ""}`);
   }
-  return new TrainRun(c, demo, task, template, chat, tokenizer, model, policy, critic, engine, scorer, runDir, checkpoint, maxLen, reporter, o);
+  let sync: Stages["afterUpdate"] | null = null;
+  if (c.rollout.sync !== "none") {
+    if (c.rollout.sync === "vllm" && c.lora.rank === 0) throw new UserError("rollout-sync vllm loads LoRA adapters (POST /v1/load_lora_adapter): set lora-rank > 0", "or push full weights with rollout-sync sglang");
+    if (c.rollout.sync === "sglang" && c.lora.rank > 0) throw new UserError("rollout-sync sglang loads a full Hugging Face folder (POST /update_weights_from_disk): use full fine-tuning (lora-rank 0)", "or push LoRA adapters with rollout-sync vllm");
+    const dir = c.rollout.syncDir ?? (runDir ? path.join(runDir.dir, "weights") : null);
+    if (dir === null) throw new UserError("rollout-sync needs rollout-sync-dir (a folder the servers can read) when the run has no run directory");
+    const apiKey = c.rollout.apiKey ?? process.env.OPENAI_API_KEY;
+    sync = weightSyncStage({
+      protocol: c.rollout.sync, endpoints: c.rollout.endpoint!.split(",").map((e) => e.trim()).filter((e) => e !== ""), loraName: c.rollout.loraName,
+      dir, every: c.rollout.syncEvery, ...(apiKey ? { apiKey } : {}), warn: (m) => reporter.warn(`warning: ${m}`),
+    });
+  }
+  return new TrainRun(c, demo, task, template, chat, tokenizer, model, policy, critic, engine, scorer, sync, runDir, checkpoint, maxLen, reporter, o);
 }
 
 function isSources(x: Record<string, unknown> | SettingsSources): x is SettingsSources {
