@@ -16,4 +16,4 @@ export { collect, score, selectGroups, makeBatch, reference, advantages, update,
 export { runLoop, hooksOf, policyComponent, restoreCheckpoint, scheduleOf, type LoopOptions, type LoopResult, type RunHooks, type StepReport, type CheckpointComponent, type ResumeFrom, type RunSink, type ProgressSink, type MetricsRow, type SampleRow, type CheckpointState } from "./loop.js";
 export { fullPolicy, loraPolicy, valueCritic, adamConfig, type Policy } from "./policy.js";
 export { sft, sftSection, readSftRows, type SftConfig, type SftExample, type SftOptions } from "./sft.js";
-export { weightSyncStage, type WeightSyncOptions } from "./sync.js";
+export { weightSyncStage, type WeightSyncOptions, type WeightSync } from "./sync.js";

@@ -76,6 +76,8 @@ export interface Sample {
   scored?: Scored;
   /** The reward the advantages use (score + shaping); null = unscorable. */
   reward?: number | null;
+  /** The step whose weights sampled it (the trainer's weight version). */
+  weightVersion?: number;
 }
 
 /** Seconds per phase of a step. */

@@ -23,9 +23,17 @@ export interface WeightSyncOptions extends PushOptions {
   warn?: (message: string) => void;
 }
 
-export function weightSyncStage(o: WeightSyncOptions): (ctx: StepContext, step: number) => Promise<void> {
+export interface WeightSync {
+  /** The afterUpdate stage. */
+  stage: (ctx: StepContext, step: number) => Promise<void>;
+  /** The step whose weights at least one server loaded last (0 = none pushed: the servers' own, the base). */
+  pushedStep(): number;
+}
+
+export function weightSyncStage(o: WeightSyncOptions): WeightSync {
   const pushed: string[] = [];
-  return async (ctx, step) => {
+  let last = 0;
+  const stage = async (ctx: StepContext, step: number): Promise<void> => {
     if (o.every <= 0 || step % o.every !== 0) return;
     fs.mkdirSync(o.dir, { recursive: true });
     const folder = path.resolve(o.dir, `step-${step}`);
@@ -40,10 +48,11 @@ export function weightSyncStage(o: WeightSyncOptions): (ctx: StepContext, step: 
     if (failed.length === results.length) {
       throw new AhaError("AHA_SYNC_FAILED", `no rollout server loaded the weights of step ${step}: ${failed.map((f) => `${f.endpoint}: ${f.message}`).join("; ")}`, "check the servers' logs, and that they can read " + o.dir);
     }
+    last = step;
     for (const f of failed) o.warn?.(`${f.endpoint} did not load the weights of step ${step} (${f.message}); its samples come from older weights`);
     if (failed.length === 0) {
       pushed.push(folder);
       while (pushed.length > 2) fs.rmSync(pushed.shift()!, { recursive: true, force: true });
     }
-  };
+  };  return { stage, pushedStep: () => last };
 }

@@ -52,6 +52,18 @@ export const DEFAULT_STAGES: Stages = {
   updateCritic: criticModule.updateCritic,
 };
 
+/** A batch of rollouts being generated (and scored), with the weight version it was launched under. */
+interface Rollouts {
+  promise: Promise<{ groups: Sample[][]; generate: number; reward: number }>;
+  version: number;
+}
+
+/** Lets queued HTTP requests be written to their sockets before synchronous compute blocks the event loop. */
+async function yieldToNetwork(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setTimeout(r, 2));
+}
+
 /** The step context's inputs (src/rl/stages.ts StepContext: config, task, template, tokenizer, engine, policy), the reward, the hooks. */
 export interface TrainerOptions extends RunHooks, Pick<StepContext, "rl" | "train" | "task" | "template" | "chat" | "tokenizer" | "engine" | "policy" | "separateOldPass" | "critic"> {
   /** The reward: default the task's verifier alone (accuracy=1). */
@@ -60,6 +72,14 @@ export interface TrainerOptions extends RunHooks, Pick<StepContext, "rl" | "trai
   stages?: Partial<Stages>;
   /** More things with files in a checkpoint (e.g. a critic). */
   components?: CheckpointComponent[];
+  /**
+   * Async rollouts (remote engines with weight sync): the next steps' rollouts are generated while this
+   * step trains, never from weights more than `maxStaleness` versions older than the policy. Not
+   * deterministic (which weights a server holds when it samples depends on timing).
+   */
+  asyncRollouts?: { maxStaleness: number } | null;
+  /** The step whose weights the rollout engine samples from now (weight sync's last push); default: the current weights (step − 1). */
+  rolloutVersion?: () => number;
 }
 
 export interface TrainerResult {
@@ -108,6 +128,9 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
   };
   const recheckWords = [...rl.recheckWords, ...(task.recheckMarkers ?? [])];
   let samplingRng = new Rng(o.train.seed, "sampling");
+  const asyncMode = o.asyncRollouts ?? null;
+  /** Async mode: rollouts launched during earlier steps, oldest first. */
+  const queue: Rollouts[] = [];
   let stream = new PromptStream(task.train, o.train.seed);
 
   return runLoop({
@@ -127,23 +150,54 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
       const m: Record<string, number> = {};
       const phase: Phases = { generate: 0, reward: 0, reference: 0, train: 0 };
 
-      // ---- collect, score, select (dynamic sampling: more rounds until the batch is full)
+      // ---- collect, score, select (dynamic sampling: more rounds until the batch is full). In async mode
+      // the first round comes from the queue of rollouts launched during earlier steps (prefetched while
+      // those steps trained), within the staleness bound; the queue is then topped up before this step trains.
       const kept: Sample[][] = [];
       const seen: Sample[] = [];
       let firstZeroVar = Number.NaN;
-      for (let round = 0; kept.length < rl.promptsPerStep; round++) {
-        const problems = stream.next(rl.promptsPerStep - kept.length);
+      const launch = (count: number): Rollouts => {
+        const problems = stream.next(count);
+        const seed = samplingRng.u32();
+        const version = o.rolloutVersion?.() ?? step - 1;
         const t0 = performance.now();
-        const groups = await st.collect(ctx, problems, samplingRng.u32());
-        const t1 = performance.now();
-        await st.score(ctx, groups);
-        phase.generate += (t1 - t0) / 1000;
-        phase.reward += (performance.now() - t1) / 1000;
-        seen.push(...groups.flat());
-        const sel = st.select(rl, groups);
+        const promise = st.collect(ctx, problems, seed).then(async (groups) => {
+          const t1 = performance.now();
+          await st.score(ctx, groups);
+          return { groups, generate: (t1 - t0) / 1000, reward: (performance.now() - t1) / 1000 };
+        });
+        promise.catch(() => undefined); // awaited later; a failure surfaces there
+        return { promise, version };
+      };
+      for (let round = 0; kept.length < rl.promptsPerStep; round++) {
+        let r: Rollouts;
+        if (round === 0 && asyncMode) {
+          r = queue.shift() ?? launch(rl.promptsPerStep);
+          while (step - 1 - r.version > asyncMode.maxStaleness) {
+            // too old (the queue outlived a pause in syncing): drop it, sample afresh
+            m["async/discarded_batches"] = (m["async/discarded_batches"] ?? 0) + 1;
+            r = queue.shift() ?? launch(rl.promptsPerStep);
+          }
+        } else r = launch(rl.promptsPerStep - kept.length);
+        const tWait = performance.now();
+        const got = await r.promise;
+        // sync mode: the whole generation; async: what was not overlapped with earlier steps' training
+        phase.generate += asyncMode && round === 0 ? (performance.now() - tWait) / 1000 : got.generate;
+        phase.reward += asyncMode && round === 0 ? 0 : got.reward;
+        const staleness = step - 1 - r.version;
+        for (const g of got.groups) for (const smp of g) smp.weightVersion = r.version;
+        if (round === 0) m["rollout/staleness"] = staleness;
+        seen.push(...got.groups.flat());
+        const sel = st.select(rl, got.groups);
         if (round === 0) firstZeroVar = sel.zeroVarianceFrac;
-        for (const i of sel.keep) kept.push(groups[i]!);
+        for (const i of sel.keep) kept.push(got.groups[i]!);
         if (!rl.dynamicSampling || round >= rl.dynamicSamplingRounds) break;
+      }
+      if (asyncMode) {
+        // prefetch: rollouts for the next steps, from the weights the servers hold now; a batch launched now
+        // is trained at step + k with staleness k, so at most max-staleness batches wait in the queue
+        while (queue.length < asyncMode.maxStaleness && step + queue.length < o.train.steps) queue.push(launch(rl.promptsPerStep));
+        await yieldToNetwork(); // let the requests leave before this step's training blocks the event loop
       }
       const samples = kept.slice(0, rl.promptsPerStep).flat();
       rolloutMetrics(m, seen, recheckWords);
@@ -255,5 +309,8 @@ function pickSamples(seen: readonly Sample[], k: number, G: number): Sample[] {
 
 function sampleRow(step: number, s: Sample): SampleRow {
   const sc = s.scored!;
-  return { step, prompt: s.promptText, response: s.text, reward: s.reward ?? null, parts: sc.parts, correct: sc.correct, extracted: sc.extracted, length: modelTokens(s), truncated: s.truncated };
+  return {
+    step, prompt: s.promptText, response: s.text, reward: s.reward ?? null, parts: sc.parts, correct: sc.correct, extracted: sc.extracted, length: modelTokens(s), truncated: s.truncated,
+    ...(s.weightVersion !== undefined ? { weight_version: s.weightVersion } : {}),
+  };
 }

@@ -26,7 +26,7 @@ import { criticComponent, type Critic } from "../rl/critic.js";
 import type { Policy } from "../rl/policy.js";
 import { rechecks } from "../rl/shaping.js";
 import type { TrainerTokenizer } from "../rl/stages.js";
-import { weightSyncStage } from "../rl/sync.js";
+import { weightSyncStage, type WeightSync } from "../rl/sync.js";
 import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
 import { rolloutEngineFromConfig } from "../rollout/config.js";
 import type { RolloutEngine } from "../rollout/engine.js";
@@ -134,7 +134,7 @@ export class TrainRun {
     readonly engine: RolloutEngine,
     readonly scorer: GroupScorer<unknown>,
     /** Weight sync to the rollout servers (rollout-sync), as the afterUpdate stage; null = none. */
-    private readonly sync: Stages["afterUpdate"] | null,
+    private readonly sync: WeightSync | null,
     /** The run directory (null when not persisted). */
     readonly runDir: RunDir | null,
     private readonly checkpoint: { dir: string; state: { step: number; [k: string]: unknown } } | null,
@@ -221,7 +221,9 @@ export class TrainRun {
           this.o.onStep?.(m);
         },
         warn: (msg) => this.reporter.warn(msg),
-        stages: { ...(this.sync ? { afterUpdate: this.sync } : {}), ...(this.o.stages ?? {}) },
+        stages: { ...(this.sync ? { afterUpdate: this.sync.stage } : {}), ...(this.o.stages ?? {}) },
+        // which weights the rollouts come from: the last push (sync), the base (remote without sync), else the policy's own
+        ...(this.sync ? { rolloutVersion: this.sync.pushedStep } : c.rollout.engine === "remote" ? { rolloutVersion: () => 0 } : {}),
       });
       if (res.stopped) {
         if (runDir) say(`stopped at step ${res.steps}; checkpoint saved. Continue with: aha train --resume ${runDir.dir}`);
@@ -345,7 +347,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
       : `aha train: ${path.basename(path.resolve(modelDir))} on ${task.name} with ${c.rl.algorithm}${c.lora.rank > 0 ? ` + LoRA r=${c.lora.rank}` : ""}, ${c.train.steps} steps`);
     reporter.say(`run directory: ${runDir.dir}${startStep > 0 ? ` (resuming at step ${startStep})` : ""}`);
   }
-  let sync: Stages["afterUpdate"] | null = null;
+  let sync: WeightSync | null = null;
   if (c.rollout.sync !== "none") {
     if (c.rollout.sync === "vllm" && c.lora.rank === 0) throw new UserError("rollout-sync vllm loads LoRA adapters (POST /v1/load_lora_adapter): set lora-rank > 0", "or push full weights with rollout-sync sglang");
     if (c.rollout.sync === "sglang" && c.lora.rank > 0) throw new UserError("rollout-sync sglang loads a full Hugging Face folder (POST /update_weights_from_disk): use full fine-tuning (lora-rank 0)", "or push LoRA adapters with rollout-sync vllm");

@@ -25,6 +25,8 @@ export interface SampleRow {
   extracted: string | null;
   length: number;
   truncated: boolean;
+  /** The step whose weights sampled the response (0 = the base model's). */
+  weight_version?: number;
 }
 
 export interface Summary {

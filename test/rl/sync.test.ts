@@ -63,12 +63,15 @@ describe("weight sync", () => {
       const dir = path.join(tmp(), "weights");
       const ctx = ctxOf();
       const versions: number[] = [];
-      const stage = weightSyncStage({ protocol: "sglang", endpoints: [a.url, b.url], loraName: "x", dir, every: 2, onPush: (v) => versions.push(v) });
+      const sync = weightSyncStage({ protocol: "sglang", endpoints: [a.url, b.url], loraName: "x", dir, every: 2, onPush: (v) => versions.push(v) });
+      const stage = sync.stage;
+      expect(sync.pushedStep()).toBe(0);
       for (let step = 1; step <= 6; step++) {
         ctx.policy.model.params.data[0] = step; // the weights of each step differ
         await stage(ctx, step);
       }
       expect(versions).toEqual([2, 4, 6]);
+      expect(sync.pushedStep()).toBe(6);
       for (const srv of [a, b]) {
         expect(srv.seen.map((s) => s.path)).toEqual(["/update_weights_from_disk", "/update_weights_from_disk", "/update_weights_from_disk"]);
         expect(srv.seen.map((s) => s.body["model_path"])).toEqual([2, 4, 6].map((k) => path.resolve(dir, `step-${k}`)));
@@ -91,10 +94,10 @@ describe("weight sync", () => {
       const warned: string[] = [];
       const ctx = ctxOf();
       const dir = path.join(tmp(), "w");
-      await weightSyncStage({ protocol: "sglang", endpoints: [good.url, bad.url], loraName: "x", dir, every: 1, retries: 0, warn: (m) => warned.push(m) })(ctx, 1);
+      await weightSyncStage({ protocol: "sglang", endpoints: [good.url, bad.url], loraName: "x", dir, every: 1, retries: 0, warn: (m) => warned.push(m) }).stage(ctx, 1);
       expect(warned.join("\n")).toMatch(/did not load the weights of step 1 \(shape mismatch in layers\.0\)/);
       const all = weightSyncStage({ protocol: "sglang", endpoints: [bad.url, down.url], loraName: "x", dir, every: 1, retries: 1 });
-      await expect(all(ctx, 2)).rejects.toMatchObject({ code: "AHA_SYNC_FAILED" });
+      await expect(all.stage(ctx, 2)).rejects.toMatchObject({ code: "AHA_SYNC_FAILED" });
       expect(down.seen).toHaveLength(2); // a 5xx is retried
       expect(bad.seen).toHaveLength(2); // once per push: success false is the server's answer, not retried
     } finally {
@@ -110,7 +113,7 @@ describe("weight sync", () => {
       const { opts } = setup([], { lora: true });
       const ctx: StepContext = { ...ctxOf(), policy: opts.policy };
       const dir = path.join(tmp(), "lw");
-      await weightSyncStage({ protocol: "vllm", endpoints: [srv.url], loraName: "pol", dir, every: 1 })(ctx, 1);
+      await weightSyncStage({ protocol: "vllm", endpoints: [srv.url], loraName: "pol", dir, every: 1 }).stage(ctx, 1);
       expect(srv.seen).toEqual([{ path: "/v1/load_lora_adapter", body: { lora_name: "pol", lora_path: path.resolve(dir, "step-1"), load_inplace: true } }]);
       expect(fs.existsSync(path.join(dir, "step-1", "adapter_model.safetensors"))).toBe(true);
       expect(fs.existsSync(path.join(dir, "step-1", "adapter_config.json"))).toBe(true);
