@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { setting as f } from "../util/config.js";
 import { ADVANTAGE_ESTIMATORS, STD_SCALES } from "./advantages.js";
-import { KL_ESTIMATORS, KL_PLACEMENTS, LOSS_AGGREGATIONS, RATIO_LEVELS } from "./objective.js";
+import { KL_ESTIMATORS, KL_PLACEMENTS, LOSS_AGGREGATIONS, RATIO_LEVELS, TIS_MODES } from "./objective.js";
 import { CRITIC_SETTINGS, PRESETS, PRESET_NAMES, type AdvantageSetting } from "./presets.js";
 
 
@@ -35,7 +35,10 @@ export const rlSchema = z.strictObject({
   klEstimator: f(enumOf(KL_ESTIMATORS), g.klEstimator, "KL estimator: k1 = logp − logp_ref, k2 = ½(logp − logp_ref)², k3 = e^x − x − 1 with x = logp_ref − logp (clamped to ±20).", "Schulman's estimators; GRPO uses k3"),
   klIn: f(enumOf(KL_PLACEMENTS), g.klIn, "Put the KL penalty in the loss (GRPO) or subtract it from the reward (PPO, RLOO, REINFORCE++).", "DeepSeekMath; REINFORCE++"),
   entropyCoef: f(z.number().min(0), g.entropyCoef, "Entropy bonus coefficient (loss −= coef·entropy)."),
-  tisCap: f(z.number().min(1).nullable(), null, "Truncated importance sampling cap C when the sampler's log-probs come from another engine: weight min(exp(logp_old − logp_engine), C). none = off.", "REFERENCE.md: C = 2..3"),
+  tisCap: f(z.number().min(1).nullable(), null, "Truncated importance sampling cap C when the sampler's log-probs come from another engine: weight min(exp(logp_old − logp_engine), C). none = off. Used by tis-mode = truncate.", "REFERENCE.md: C = 2..3"),
+  tisMode: f(enumOf(TIS_MODES), "truncate", "How tokens are weighted by k = exp(logp_old − logp_engine) (π_train/π_infer at the rollout's weights): truncate = min(k, tis-cap), on when tis-cap is set; icepop = k inside [icepop-low, icepop-high] and 0 outside (the token is dropped from the loss and gradient but still counts in the aggregation's denominators), on by itself (tis-cap stays none).", "truncate: REFERENCE.md (TIS); icepop: Ring-1T, 'Every Step Evolves' (Ling team, 2025)"),
+  icepopLow: f(z.number().min(0), 0.5, "α, IcePop's lower bound on k: tokens with k < α are masked.", "IcePop / Ring-1T: α 0.5"),
+  icepopHigh: f(z.number().gt(0), 5, "β, IcePop's upper bound on k: tokens with k > β are masked.", "IcePop / Ring-1T: β 5"),
   // critic (PPO with a value model: ppo, orz, vapo)
   critic: f(enumOf(CRITIC_SETTINGS), g.critic, "Train a value model (value) whose per-token values give GAE advantages, or none (the critic-free estimators). value needs advantage = gae.", "PPO; Open-Reasoner-Zero; VAPO"),
   gamma: f(z.number().min(0).max(1), ppo.gamma!, "γ, GAE's discount per token.", "verl/TinyZero algorithm.gamma 1.0; Open-Reasoner-Zero 1.0; VAPO 1.0"),
@@ -63,6 +66,9 @@ export const rlSchema = z.strictObject({
   epochs: f(z.int().min(1), 1, "μ, optimisation passes over each rollout batch.", "DeepSeekMath: μ = 1"),
   miniBatches: f(z.int().min(1), 1, "Optimizer steps per epoch (the batch's prompts split evenly)."),
   microBatchTokens: f(z.int().min(1), 8192, "Cap on tokens per forward/backward micro-batch (gradients accumulate)."),
+  // asynchronous rollouts
+  async: f(z.boolean(), false, "Generate the next steps' rollouts while the current step trains (remote engines); not deterministic. Needs importance sampling (tis-cap with tis-mode = truncate, or tis-mode = icepop).", "AReaL; PipelineRL; TRL AsyncGRPO"),
+  maxStaleness: f(z.int().min(0), 1, "K: rollouts are never from weights more than K versions older than the policy being trained (with async).", "AReaL rollout.max_head_offpolicyness; PipelineRL; TRL AsyncGRPO"),
   recheckWords: f(z.array(z.string().min(1)), ["wait", "let me check", "verify", "double-check", "re-check"], "Phrases that mark a response as re-checking itself (the recheck_share metric).", "R1-Zero's 'aha moment'"),
 });
 
@@ -85,6 +91,12 @@ export function checkRl(c: RlConfig): string[] {
     if (c.actorLambda !== null) out.push(`actor-lambda = ${c.actorLambda} is a GAE setting; it needs advantage = gae with critic = value`);
     if (c.vapoAlpha !== null) out.push(`vapo-alpha = ${c.vapoAlpha} is a GAE setting; it needs advantage = gae with critic = value`);
   }
+  // Importance sampling: tis-cap is truncation's cap; IcePop has its own bounds.
+  if (c.tisMode === "icepop") {
+    if (c.tisCap !== null) out.push(`tis-cap = ${c.tisCap} is the cap of tis-mode = truncate; tis-mode = icepop uses icepop-low and icepop-high (set tis-cap none)`);
+    if (c.icepopLow >= c.icepopHigh) out.push(`icepop-low (${c.icepopLow}) must be smaller than icepop-high (${c.icepopHigh})`);
+  } else if (c.icepopLow !== 0.5 || c.icepopHigh !== 5) out.push(`icepop-low (${c.icepopLow}) and icepop-high (${c.icepopHigh}) are IcePop's bounds; they need tis-mode = icepop (tis-mode is '${c.tisMode}')`);
+  if (c.async && c.tisMode === "truncate" && c.tisCap === null) out.push("async = true trains on rollouts from older weights and needs importance sampling: set tis-cap (tis-mode = truncate) or tis-mode = icepop");
   if (c.actorLambda !== null && c.vapoAlpha !== null) out.push(`actor-lambda (${c.actorLambda}) and vapo-alpha (${c.vapoAlpha}) both set the policy's λ; set one of them to none`);
   return out;
 }

@@ -6,10 +6,15 @@
  *   ρ        = exp(logp − logp_old)                     (ratio "token")
  *            = exp(mean_{t∈i, masked}(logp − logp_old))  (ratio "sequence", GSPO: one ratio per response)
  *   s_t      = min(ρ·Â_t, clip(ρ, 1−ε_low, 1+ε_high)·Â_t), and for Â_t < 0 with dual clip c: max(s_t, c·Â_t)
- *   w_is     = min(exp(logp_old − logp_engine), C)        (truncated importance sampling; 1 when off)
+ *   k        = exp(logp_old − logp_engine)                (π_train/π_infer at the rollout's weights; log clamped to ±20)
+ *   w_is     = min(k, C)                                  (truncated importance sampling, `tisCap`)
+ *            = k if α ≤ k ≤ β else 0                      (IcePop's mask M(k), `icepop`: Ring-1T, "Every Step Evolves", 2025)
+ *            = 1                                          (both off)
  *   ℓ_t      = −w_is·s_t + β·KL_t [KL in the loss] − c_ent·H_t
  *   loss     = Σ_t a_t·ℓ_t, a_t the aggregation weight (0 for masked-out tokens):
  *     token-mean 1/ΣT · seq-mean-token-mean 1/(S·|o_i|) · seq-mean-token-sum 1/S · seq-mean-token-sum-norm 1/(S·L_max)
+ * w_is is a constant (no gradient flows through it). An IcePop-masked token keeps its place in the
+ * aggregation's denominators (IcePop's 1/|y_i| counts every token) but adds 0 to the loss and gradient.
  * The loss is minimised (it is −J). The log-ratio and KL's x are clamped to ±20 (verl); where a clamp
  * is active the gradient through it is 0. Derivatives are exact for this definition (checked against
  * finite differences in test/rl/objective.test.ts); in sequence mode with a per-response constant
@@ -28,6 +33,8 @@ export const RATIO_LEVELS: readonly RatioLevel[] = ["token", "sequence"];
 export const LOSS_AGGREGATIONS: readonly LossAggregation[] = ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"];
 export const KL_ESTIMATORS: readonly KlEstimator[] = ["k1", "k2", "k3"];
 export const KL_PLACEMENTS: readonly KlPlacement[] = ["loss", "reward"];
+export type TisMode = "truncate" | "icepop";
+export const TIS_MODES: readonly TisMode[] = ["truncate", "icepop"];
 
 export interface ObjectiveSettings {
   ratioLevel: RatioLevel;
@@ -46,13 +53,15 @@ export interface ObjectiveSettings {
   entropyCoef: number;
   /** Truncated importance-sampling cap C, or null when the sampler's log-probs are the trainer's. */
   tisCap: number | null;
+  /** IcePop's bounds [α, β] (instead of tisCap, which must then be null); null or absent = off. */
+  icepop?: { low: number; high: number } | null;
 }
 
 export interface ObjectiveInput {
   logp: ArrayLike<number>; // (T) log π_θ of each sampled token
   logpOld: ArrayLike<number>; // (T) log π_old, recomputed on the trainer's forward pass
   logpRef?: ArrayLike<number>; // (T) log π_ref; needed when klCoef ≠ 0 with KL in the loss
-  logpEngine?: ArrayLike<number>; // (T) the sampler's log-probs; needed when tisCap is set
+  logpEngine?: ArrayLike<number>; // (T) the sampler's log-probs; needed when tisCap or icepop is set
   entropy?: ArrayLike<number>; // (T) H of the policy at each position; needed when entropyCoef ≠ 0
   advantages: ArrayLike<number>; // (T)
   mask: ArrayLike<number>; // (T) 1 = token trained, 0 = ignored
@@ -73,7 +82,10 @@ export interface ObjectiveStats {
   ratioMean: number;
   ratioMin: number;
   ratioMax: number;
-  tisMean: number; // mean importance weight (1 when off)
+  tisMean: number; // mean applied weight w_is (1 when off; IcePop's masked tokens count as 0)
+  tisRatioMean: number; // mean k = exp(logp_old − logp_engine) before truncation or masking (NaN when off)
+  tisTruncatedFrac: number; // tokens with k > C (truncate; 0 otherwise)
+  tisMaskedFrac: number; // tokens with k outside [α, β] (icepop; 0 otherwise)
 }
 
 export interface ObjectiveOutput {
@@ -216,11 +228,25 @@ function validate(s: ObjectiveSettings, input: ObjectiveInput): void {
   check("advantages", input.advantages, true);
   check("mask", input.mask, true);
   check("logpRef", input.logpRef, s.klCoef !== 0 && s.klPlacement === "loss");
-  check("logpEngine", input.logpEngine, s.tisCap !== null);
+  check("logpEngine", input.logpEngine, tisOn(s));
+  if (s.icepop) {
+    if (s.tisCap !== null) throw new RangeError("objective: tisCap and icepop are two importance-sampling modes; set one");
+    if (!(s.icepop.low >= 0 && s.icepop.low <= s.icepop.high)) throw new RangeError(`objective: icepop needs 0 ≤ low ≤ high (got [${s.icepop.low}, ${s.icepop.high}])`);
+  }
   check("entropy", input.entropy, s.entropyCoef !== 0);
   const o = input.offsets;
   if (o.length < 1 || o[0] !== 0 || o[o.length - 1] !== T) throw new RangeError(`objective: offsets must run from 0 to ${T}`);
   for (let i = 1; i < o.length; i++) if (o[i]! < o[i - 1]!) throw new RangeError("objective: offsets must be non-decreasing");
+}
+
+/** Whether the settings weight tokens by the sampler's log-probs (truncation or IcePop). */
+export const tisOn = (s: Pick<ObjectiveSettings, "tisCap" | "icepop">): boolean => s.tisCap !== null || !!s.icepop;
+
+/** The importance weight w_is from k, and whether k was truncated or masked. */
+function importanceWeight(s: ObjectiveSettings, k: number): { w: number; truncated: boolean; masked: boolean } {
+  if (s.icepop) return k >= s.icepop.low && k <= s.icepop.high ? { w: k, truncated: false, masked: false } : { w: 0, truncated: false, masked: true };
+  if (s.tisCap !== null) return k > s.tisCap ? { w: s.tisCap, truncated: true, masked: false } : { w: k, truncated: false, masked: false };
+  return { w: 1, truncated: false, masked: false };
 }
 
 /** The loss, its gradient with respect to each token's log-prob (and entropy), and the step's stats. */
@@ -259,16 +285,30 @@ export function policyObjective(s: ObjectiveSettings, input: ObjectiveInput): Ob
   let rMin = Infinity;
   let rMax = -Infinity;
   let tisSum = 0;
+  let kSum = 0;
+  let truncated = 0;
+  let maskedIs = 0;
+  const tis = tisOn(s);
   const klInLoss = s.klCoef !== 0 && s.klPlacement === "loss";
 
   for (let t = 0; t < T; t++) {
     if (!mask[t]) continue;
     const a = weight[t]!;
     const r = ratio[t]!;
-    const w = s.tisCap === null ? 1 : Math.min(Math.exp(clampX(input.logpOld[t]! - input.logpEngine![t]!)[0]), s.tisCap);
+    let w = 1;
+    if (tis) {
+      const k = Math.exp(clampX(input.logpOld[t]! - input.logpEngine![t]!)[0]);
+      const iw = importanceWeight(s, k);
+      w = iw.w;
+      kSum += k;
+      if (iw.truncated) truncated++;
+      if (iw.masked) maskedIs++;
+    }
     const sur = clippedSurrogate(r, advantages[t]!, s.clipLow, s.clipHigh, s.dualClip);
-    policyLoss += -a * w * sur.value;
-    dRatio[t] = -a * w * sur.dRatio;
+    if (w !== 0) {
+      policyLoss += -a * w * sur.value;
+      dRatio[t] = -a * w * sur.dRatio;
+    }
     if (input.logpRef) {
       const [x, c] = clampX(input.logpRef[t]! - input.logp[t]!);
       const k = KL[s.klEstimator](x);
@@ -315,6 +355,9 @@ export function policyObjective(s: ObjectiveSettings, input: ObjectiveInput): Ob
       ratioMin: n > 0 ? rMin : Number.NaN,
       ratioMax: n > 0 ? rMax : Number.NaN,
       tisMean: n > 0 ? tisSum / n : Number.NaN,
+      tisRatioMean: tis && n > 0 ? kSum / n : Number.NaN,
+      tisTruncatedFrac: frac(truncated),
+      tisMaskedFrac: frac(maskedIs),
     },
   };
 }

@@ -24,7 +24,7 @@ import { microBatches, packSequences, type Sequence } from "./batch.js";
 import type { RlConfig, TrainConfig } from "./config.js";
 import { criticValues, gaeAdvantages, type Critic } from "./critic.js";
 import type { GaeOutput } from "./gae.js";
-import { klPerToken, policyObjective, type ObjectiveSettings } from "./objective.js";
+import { klPerToken, policyObjective, tisOn, type ObjectiveSettings } from "./objective.js";
 import type { Policy } from "./policy.js";
 import { overlongPenalty, zeroVarianceGroups } from "./shaping.js";
 
@@ -246,14 +246,16 @@ export interface UpdateStats {
   gradNorm: number;
   /** Tokens through forward/backward (prompt + response). */
   trainTokens: number;
+  /** Importance-sampling metrics (tis/weight_mean, tis/truncated_frac or tis/masked_frac) when tis-cap or tis-mode = icepop is on. */
+  tis: Record<string, number> | null;
 }
 
 export function update(ctx: StepContext, b: Batch, lp: LogProbs, adv: AdvantageOut, lr: number): UpdateStats {
   const { rl, policy, settings } = ctx;
   const G = rl.groupSize;
-  const engineLogp = rl.tisCap !== null ? concatEngineLogp(b) : null;
+  const engineLogp = tisOn(settings) ? concatEngineLogp(b) : null;
   const lm = rl.lmLossCoef > 0 ? positiveLm(rl.lmLossCoef, b) : null;
-  const agg = { loss: 0, policy: 0, kl: 0, entropy: 0, low: 0, high: 0, tokens: 0, norm: 0, updates: 0, trainTokens: 0 };
+  const agg = { loss: 0, policy: 0, kl: 0, entropy: 0, low: 0, high: 0, tokens: 0, norm: 0, updates: 0, trainTokens: 0, k: 0, truncated: 0, maskedIs: 0 };
   let skipped = false;
   const groups = Array.from({ length: b.samples.length / G }, (_, g) => g);
   const perMini = groups.length / Math.min(rl.miniBatches, groups.length);
@@ -300,6 +302,11 @@ export function update(ctx: StepContext, b: Batch, lp: LogProbs, adv: AdvantageO
         agg.low += out.stats.clipLowFrac * out.stats.tokens;
         agg.high += out.stats.clipHighFrac * out.stats.tokens;
         agg.tokens += out.stats.tokens;
+        if (engineLogp && out.stats.tokens > 0) {
+          agg.k += out.stats.tisRatioMean * out.stats.tokens;
+          agg.truncated += out.stats.tisTruncatedFrac * out.stats.tokens;
+          agg.maskedIs += out.stats.tisMaskedFrac * out.stats.tokens;
+        }
         agg.trainTokens += pk.tokens.length;
       }
       const norm = clipGradNorm(policy.optimizer.grads, ctx.train.gradClip ?? Infinity);
@@ -318,6 +325,10 @@ export function update(ctx: StepContext, b: Batch, lp: LogProbs, adv: AdvantageO
     updates: agg.updates, skipped, loss: agg.loss / u, policyLoss: agg.policy / u, klLoss: agg.kl / u,
     entropy: agg.entropy / Math.max(agg.tokens, 1), clipLowFrac: agg.low / Math.max(agg.tokens, 1), clipHighFrac: agg.high / Math.max(agg.tokens, 1),
     gradNorm: agg.norm / u, trainTokens: agg.trainTokens,
+    tis: !engineLogp ? null : {
+      "tis/weight_mean": agg.k / Math.max(agg.tokens, 1),
+      [settings.icepop ? "tis/masked_frac" : "tis/truncated_frac"]: (settings.icepop ? agg.maskedIs : agg.truncated) / Math.max(agg.tokens, 1),
+    },
   };
 }
 
@@ -408,7 +419,7 @@ function gather(dst: Float64Array, x: ArrayLike<number>, respPos: readonly Int32
 function concatEngineLogp(b: Batch): Float64Array {
   const out = new Float64Array(b.total);
   b.samples.forEach((s, i) => {
-    if (!s.engineLogp) throw new AhaError("AHA_NO_ENGINE_LOGPROBS", "tis-cap is set but the rollout engine gives no log-probs", "set --tis-cap none");
+    if (!s.engineLogp) throw new AhaError("AHA_NO_ENGINE_LOGPROBS", "tis-cap or tis-mode = icepop is set but the rollout engine gives no log-probs", "set --tis-cap none and --tis-mode truncate");
     out.set(s.engineLogp, b.offsets[i]!);
   });
   return out;

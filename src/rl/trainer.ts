@@ -101,7 +101,8 @@ export function objectiveSettings(rl: RlConfig): ObjectiveSettings {
     klCoef: rl.klCoef,
     klPlacement: rl.klIn,
     entropyCoef: rl.entropyCoef,
-    tisCap: rl.tisCap,
+    tisCap: rl.tisMode === "truncate" ? rl.tisCap : null,
+    icepop: rl.tisMode === "icepop" ? { low: rl.icepopLow, high: rl.icepopHigh } : null,
   };
 }
 
@@ -226,6 +227,7 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
           m["entropy"] = u.entropy;
           m["clip/low_frac"] = u.clipLowFrac;
           m["clip/high_frac"] = u.clipHighFrac;
+          if (u.tis) Object.assign(m, u.tis);
           m["tokens_per_s/train"] = u.trainTokens / Math.max(phase.train, 1e-9);
         }
         if (adv.critic) {

@@ -109,6 +109,26 @@ describe("config: PPO with a critic (ppo, orz, vapo)", () => {
   });
 });
 
+describe("config: importance sampling (truncate, icepop) and async rollouts", () => {
+  it("defaults: truncate with no cap (off), IcePop bounds 0.5 and 5, synchronous, staleness 1", () => {
+    const c = fromArgv([]).rl;
+    expect([c.tisMode, c.tisCap, c.icepopLow, c.icepopHigh, c.async, c.maxStaleness]).toEqual(["truncate", null, 0.5, 5, false, 1]);
+  });
+  it("icepop is on by itself; async with tis-cap or icepop is accepted", () => {
+    expect(fromArgv(["--tis-mode", "icepop", "--icepop-low", "0.4", "--icepop-high", "3"]).rl).toMatchObject({ tisMode: "icepop", icepopLow: 0.4, icepopHigh: 3 });
+    expect(fromArgv(["--async", "--tis-cap", "2", "--max-staleness", "0"]).rl).toMatchObject({ async: true, tisCap: 2, maxStaleness: 0 });
+    expect(fromArgv(["--async", "--tis-mode", "icepop"]).rl.async).toBe(true);
+  });
+  it("cross-checks name the keys", () => {
+    expect(errorOf(() => fromArgv(["--tis-mode", "icepop", "--tis-cap", "2"]))).toMatch(/tis-cap = 2 is the cap of tis-mode = truncate; tis-mode = icepop uses icepop-low and icepop-high/);
+    expect(errorOf(() => fromArgv(["--tis-mode", "icepop", "--icepop-low", "2", "--icepop-high", "2"]))).toMatch(/icepop-low \(2\) must be smaller than icepop-high \(2\)/);
+    expect(errorOf(() => fromArgv(["--icepop-high", "3"]))).toMatch(/icepop-low \(0.5\) and icepop-high \(3\) are IcePop's bounds; they need tis-mode = icepop/);
+    expect(errorOf(() => fromArgv(["--async"]))).toMatch(/async = true .*needs importance sampling: set tis-cap \(tis-mode = truncate\) or tis-mode = icepop/);
+    expect(errorOf(() => fromArgv(["--max-staleness", "-1"]))).toMatch(/max-staleness = -1 .*allowed: integer ≥ 0/);
+    expect(errorOf(() => fromArgv(["--tis-mode", "mis"]))).toMatch(/tis-mode = mis .*truncate \| icepop/);
+  });
+});
+
 describe("config: rejections name the key, the value and what is allowed", () => {
   it("unknown flag with a suggestion", () => {
     expect(errorOf(() => fromArgv(["--clip-hihg", "0.3"]))).toMatch(/--clip-hihg: unknown key 'clip-hihg'; did you mean 'clip-high'\?/);

@@ -112,6 +112,43 @@ describe("objective: hand-computed values", () => {
     const o = policyObjective({ ...base, tisCap: 2 }, one);
     expect(o.loss).toBeCloseTo(-2, 12);
     expect(o.stats.tisMean).toBeCloseTo(2, 12);
+    expect(o.stats.tisRatioMean).toBeCloseTo(3, 12);
+    expect(o.stats.tisTruncatedFrac).toBe(1);
+    expect(o.stats.tisMaskedFrac).toBe(0);
+    close(o.dLogp, [-2]); // ρ = 1 is inside the clip range: ∂ = −w·ρ·Â, the weight a constant
+  });
+  // Two tokens of one response, ρ = 1, Â = [1, 1]; k = [2, 8]: IcePop [0.5, 5] keeps t0 weighted by 2 and masks t1.
+  const icepopInput: ObjectiveInput = { logpOld: [-1, -1], logp: [-1, -1], logpEngine: [-1 - Math.log(2), -1 - Math.log(8)], advantages: [1, 1], mask: [1, 1], offsets: [0, 2] };
+  it("IcePop: k inside [α, β] weights the term by k; outside, no loss and no gradient", () => {
+    const o = policyObjective({ ...base, icepop: { low: 0.5, high: 5 } }, icepopInput);
+    // token-mean over both tokens (the masked one stays in the denominator): −(2·1 + 0)/2
+    expect(Math.abs(o.loss - -1)).toBeLessThan(HAND_TOL);
+    close(o.dLogp, [-1, 0]); // ∂/∂logp_0 = −a·w·ρ·Â = −½·2·1·1
+    expect(o.stats.tisMean).toBeCloseTo(1, 12); // (2 + 0)/2
+    expect(o.stats.tisRatioMean).toBeCloseTo(5, 12); // (2 + 8)/2
+    expect(o.stats.tisMaskedFrac).toBe(0.5);
+    expect(o.stats.tisTruncatedFrac).toBe(0);
+    // Below α: k = 0.25 is masked too; inside at the bounds (k = α) is kept.
+    const low = policyObjective({ ...base, icepop: { low: 0.5, high: 5 } }, { ...icepopInput, logpEngine: [-1 + Math.log(4), -1 + Math.log(2)] });
+    expect(low.loss).toBeCloseTo(-0.25, 12); // t0 masked, t1: k = 0.5 → −½·0.5
+    close(low.dLogp, [0, -0.25]);
+    expect(low.stats.tisMaskedFrac).toBe(0.5);
+    // The same tokens under truncation at C = 5: min(2, 5), min(8, 5).
+    const tr = policyObjective({ ...base, tisCap: 5 }, icepopInput);
+    expect(tr.loss).toBeCloseTo(-(2 + 5) / 2, 12);
+    expect(tr.stats.tisTruncatedFrac).toBe(0.5);
+    expect(tr.stats.tisMaskedFrac).toBe(0);
+  });
+  it("IcePop: a masked token's term adds nothing even where its surrogate would be large; stats off without TIS", () => {
+    const big: ObjectiveInput = { ...icepopInput, logp: [-1, -1 + Math.log(1.1)], advantages: [1, -50] };
+    const o = policyObjective({ ...base, icepop: { low: 0.5, high: 5 } }, big);
+    const onlyFirst = policyObjective({ ...base, icepop: { low: 0.5, high: 5 } }, { ...big, advantages: [1, 0] });
+    expect(o.loss).toBeCloseTo(onlyFirst.loss, 12);
+    close(o.dLogp, Array.from(onlyFirst.dLogp));
+    const off = policyObjective(base, hand);
+    expect(off.stats.tisMean).toBe(1);
+    expect(off.stats.tisRatioMean).toBeNaN();
+    expect([off.stats.tisTruncatedFrac, off.stats.tisMaskedFrac]).toEqual([0, 0]);
   });
   it("entropy bonus: −c·H with ∂/∂H = −c·weight", () => {
     const one: ObjectiveInput = { logpOld: [-1, -1], logp: [-1, -1], entropy: [2, 4], advantages: [0, 0], mask: [1, 1], offsets: [0, 2] };
@@ -136,6 +173,9 @@ describe("objective: hand-computed values", () => {
   it("rejects missing inputs the settings need", () => {
     expect(() => policyObjective({ ...base, klCoef: 0.1 }, hand)).toThrow(/logpRef is required/);
     expect(() => policyObjective(base, { ...hand, offsets: [0, 2] })).toThrow(/offsets/);
+    expect(() => policyObjective({ ...base, icepop: { low: 0.5, high: 5 } }, hand)).toThrow(/logpEngine is required/);
+    expect(() => policyObjective({ ...base, tisCap: 2, icepop: { low: 0.5, high: 5 } }, icepopInput)).toThrow(/tisCap and icepop/);
+    expect(() => policyObjective({ ...base, icepop: { low: 2, high: 1 } }, icepopInput)).toThrow(/low ≤ high/);
   });
 });
 
@@ -169,10 +209,17 @@ function randomInput(rng: Rng, s: ObjectiveSettings): ObjectiveInput {
   }
 }
 
+// Off, truncation, and IcePop with bounds that mask part of the random tokens (k ∈ [e^−0.4, e^1.2] ≈ [0.67, 3.3]).
+const TIS_SWITCHES: Pick<ObjectiveSettings, "tisCap" | "icepop">[] = [
+  { tisCap: null, icepop: null },
+  { tisCap: 1.5, icepop: null },
+  { tisCap: null, icepop: { low: 0.8, high: 2 } },
+];
+
 describe("objective: ∂loss/∂logp and ∂loss/∂H against central finite differences (fp64)", () => {
   for (const ratioLevel of RATIO_LEVELS)
     for (const aggregation of LOSS_AGGREGATIONS)
-      it(`${ratioLevel} ratio, ${aggregation}, every KL / dual clip / entropy / TIS switch`, () => {
+      it(`${ratioLevel} ratio, ${aggregation}, every KL / dual clip / entropy / TIS (off, truncate, icepop) switch`, () => {
         const rng = new Rng(1234, `${ratioLevel}/${aggregation}`);
         let checked = 0;
         for (const klEstimator of KL_ESTIMATORS)
@@ -180,8 +227,8 @@ describe("objective: ∂loss/∂logp and ∂loss/∂H against central finite dif
             for (const klCoef of [0, 0.3])
               for (const dualClip of [null, 1.6])
                 for (const entropyCoef of [0, 0.05])
-                  for (const tisCap of [null, 1.5]) {
-                    const s: ObjectiveSettings = { ...base, ratioLevel, aggregation, klEstimator, klPlacement, klCoef, dualClip, entropyCoef, tisCap, clipLow: 0.1, clipHigh: 0.15, maxLength: 7 };
+                  for (const tis of TIS_SWITCHES) {
+                    const s: ObjectiveSettings = { ...base, ratioLevel, aggregation, klEstimator, klPlacement, klCoef, dualClip, entropyCoef, ...tis, clipLow: 0.1, clipHigh: 0.15, maxLength: 7 };
                     const input = randomInput(rng, s);
                     const out = policyObjective(s, input);
                     const logp = Array.from(input.logp);
@@ -206,6 +253,6 @@ describe("objective: ∂loss/∂logp and ∂loss/∂H against central finite dif
                       checked++;
                     }
                   }
-        expect(checked).toBeGreaterThan(400);
+        expect(checked).toBeGreaterThan(600);
       });
 });

@@ -177,5 +177,26 @@ describe("advantages and update", () => {
     expect(moved.updates).toBe(4);
     expect(moved.skipped).toBe(false);
     expect(ctx.policy.model.params.data).not.toEqual(before);
+  });  it("importance sampling: tis/weight_mean is the mean k, tis/truncated_frac or tis/masked_frac the share beyond C or outside [α, β]; none when off", () => {
+    // k = exp(logp_old − logp_engine) = 2 on even tokens and 8 on odd ones of each response (lengths 2, 3, 4, 5: 6 of 14 odd).
+    const run = (argv: string[]) => {
+      const ctx = context(["--group-size", "4", "--kl-coef", "0", ...argv], { separateOldPass: true });
+      const b = batchOf(ctx, [1, 0, 0, 1]);
+      const lp = reference(ctx, b);
+      b.samples.forEach((s, i) => {
+        s.engineLogp = Float32Array.from({ length: s.response.length }, (_, t) => lp.old[b.offsets[i]! + t]! - Math.log(t % 2 ? 8 : 2));
+      });
+      return update(ctx, b, lp, advantages(ctx, b, lp), 0.01);
+    };
+    const mean = (2 * 8 + 8 * 6) / 14;
+    const tr = run(["--tis-cap", "3"]).tis!;
+    expect(Object.keys(tr).sort()).toEqual(["tis/truncated_frac", "tis/weight_mean"]);
+    expect(tr["tis/weight_mean"]).toBeCloseTo(mean, 4);
+    expect(tr["tis/truncated_frac"]).toBeCloseTo(6 / 14, 12);
+    const ip = run(["--tis-mode", "icepop"]).tis!;
+    expect(Object.keys(ip).sort()).toEqual(["tis/masked_frac", "tis/weight_mean"]);
+    expect(ip["tis/weight_mean"]).toBeCloseTo(mean, 4);
+    expect(ip["tis/masked_frac"]).toBeCloseTo(6 / 14, 12);
+    expect(run([]).tis).toBeNull();
   });
 });

@@ -47,7 +47,7 @@ export const NOTES: Record<string, string> = {
   "groups/zero_variance_frac": "prompts whose samples all got the same reward (no learning signal)",
   "critic/explained_variance": "1 − Var(R − V) / Var(R) of the rollout values: 1 = the critic predicts the returns",
 };
-const FRACTIONS = new Set(["accuracy", "recheck_share", "format_rate", "groups/zero_variance_frac", "length/truncated_frac", "clip/low_frac", "clip/high_frac"]);
+const FRACTIONS = new Set(["accuracy", "recheck_share", "format_rate", "groups/zero_variance_frac", "length/truncated_frac", "clip/low_frac", "clip/high_frac", "tis/truncated_frac", "tis/masked_frac"]);
 
 export function label(key: string): string {
   return LABELS[key] ?? key;
