@@ -174,8 +174,9 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
         let r: Rollouts;
         if (round === 0 && asyncMode) {
           r = queue.shift() ?? launch(rl.promptsPerStep);
-          while (step - 1 - r.version > asyncMode.maxStaleness) {
-            // too old (the queue outlived a pause in syncing): drop it, sample afresh
+          while (step - 1 - r.version > asyncMode.maxStaleness && r.version < (o.rolloutVersion?.() ?? step - 1)) {
+            // too old, and the servers hold newer weights now (the queue outlived a pause in syncing): drop
+            // it and sample afresh; a batch from the newest weights the servers have is always taken
             m["async/discarded_batches"] = (m["async/discarded_batches"] ?? 0) + 1;
             r = queue.shift() ?? launch(rl.promptsPerStep);
           }

@@ -224,6 +224,7 @@ export class TrainRun {
         stages: { ...(this.sync ? { afterUpdate: this.sync.stage } : {}), ...(this.o.stages ?? {}) },
         // which weights the rollouts come from: the last push (sync), the base (remote without sync), else the policy's own
         ...(this.sync ? { rolloutVersion: this.sync.pushedStep } : c.rollout.engine === "remote" ? { rolloutVersion: () => 0 } : {}),
+        asyncRollouts: c.rl.async ? { maxStaleness: c.rl.maxStaleness } : null,
       });
       if (res.stopped) {
         if (runDir) say(`stopped at step ${res.steps}; checkpoint saved. Continue with: aha train --resume ${runDir.dir}`);
@@ -346,6 +347,9 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
       ? `aha train: the built-in demo — ${path.basename(modelDir)} learns 3-digit addition by GRPO (${c.train.steps} steps of ${c.rl.promptsPerStep} prompts × ${c.rl.groupSize} samples)`
       : `aha train: ${path.basename(path.resolve(modelDir))} on ${task.name} with ${c.rl.algorithm}${c.lora.rank > 0 ? ` + LoRA r=${c.lora.rank}` : ""}, ${c.train.steps} steps`);
     reporter.say(`run directory: ${runDir.dir}${startStep > 0 ? ` (resuming at step ${startStep})` : ""}`);
+  }
+  if (c.rl.async && (c.rollout.engine !== "remote" || c.rollout.sync === "none")) {
+    throw new UserError("async rollouts need remote servers that get the new weights: set rollout-engine remote and rollout-sync vllm|sglang", "the local engine samples in this process, so there is nothing to overlap");
   }
   let sync: WeightSync | null = null;
   if (c.rollout.sync !== "none") {
