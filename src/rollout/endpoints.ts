@@ -100,6 +100,7 @@ export class EndpointPool {
   private readonly o: Required<Omit<EndpointPoolOptions, "apiKey" | "baseUrls">> & { apiKey: string | undefined };
   private rr = 0;
   private waiters: (() => void)[] = [];
+  private readonly hooked = new WeakSet<AbortSignal>();
   private readonly closer = new AbortController();
 
   constructor(o: EndpointPoolOptions) {
@@ -226,14 +227,12 @@ export class EndpointPool {
         pick!.inFlight++;
         return pick!;
       }
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal?.removeEventListener("abort", done);
-          resolve();
-        };
-        this.waiters.push(done);
-        signal?.addEventListener("abort", done, { once: true });
-      });
+      // one listener per signal (not one per waiter): an abort wakes every waiter, each looks at its own signal
+      if (signal && !this.hooked.has(signal)) {
+        this.hooked.add(signal);
+        signal.addEventListener("abort", () => this.wake(), { once: true });
+      }
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 
