@@ -3,8 +3,9 @@
  * SGLang, `aha serve`, llama.cpp's server, Ollama, hosted APIs).
  *
  * Each RolloutRequest is one POST /v1/completions (or /v1/chat/completions when it carries `messages`)
- * with `n` samples; requests run concurrently up to the client's `concurrency`, with retries and backoff
- * (./openai-client.ts). What the trainer needs comes back in vLLM's extra fields, which `aha serve`
+ * with `n` samples; requests run concurrently up to `concurrency` per endpoint, with retries and backoff.
+ * `baseUrl` may list several endpoints serving the same model: requests are balanced and fail over, down
+ * endpoints are probed, `endpoints()` reports their state (./endpoints.ts). What the trainer needs comes back in vLLM's extra fields, which `aha serve`
  * speaks too:
  *   - the prompt goes as token ids (`prompt: [ids]`) so the server samples from exactly the trainer's
  *     prompt ("auto": ids when the request has them, else `promptText`);
