@@ -255,6 +255,8 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
       m["seconds/reference"] = phase.reference;
       m["seconds/train"] = phase.train;
       m["tokens_per_s/rollout"] = seen.reduce((a, s) => a + s.response.length, 0) / Math.max(phase.generate, 1e-9);
+      const eps = o.engine.endpoints?.();
+      if (eps) m["rollout/endpoints_up"] = eps.filter((e) => e.up).length;
       return {
         metrics: m,
         skipped,

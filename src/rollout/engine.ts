@@ -6,6 +6,7 @@
  * Token ids in, token ids out: the caller tokenizes and templates. `promptText` is optional, for remote
  * engines that only take text; `text` in a completion is filled when the engine has a decoder.
  */
+import type { EndpointState } from "./endpoints.js";
 
 export interface RolloutRequest {
   /** Prompt token ids (templated already). */
@@ -82,4 +83,6 @@ export interface RolloutEngine {
   generate(requests: readonly RolloutRequest[], opts?: GenerateOptions): Promise<Completion[][]>;
   /** Releases resources; pending calls are rejected. */
   close(): Promise<void>;
+  /** Remote engines: the state of each endpoint (up or down, tries, failures), for logs and metrics. */
+  endpoints?(): EndpointState[];
 }

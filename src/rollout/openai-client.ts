@@ -89,45 +89,66 @@ export class OpenAIClient {
     const url = this.baseUrl + path;
     let lastProblem = "";
     for (let attempt = 0; attempt <= this.o.retries; attempt++) {
-      if (signal?.aborted) throw new AhaError("AHA_ABORTED", "generation was aborted");
-      let retryAfterMs: number | null = null;
-      const timeout = AbortSignal.timeout(this.o.timeoutMs);
-      try {
-        const res = await fetch(url, {
-          method,
-          headers: { "content-type": "application/json", ...(this.o.apiKey ? { authorization: `Bearer ${this.o.apiKey}` } : {}) },
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        });
-        const text = await res.text();
-        if (res.ok) {
-          try {
-            return JSON.parse(text) as T;
-          } catch {
-            throw new AhaError("AHA_ENDPOINT_ERROR", `${method} ${url}: the answer is not JSON: ${text.slice(0, 200)}`);
-          }
-        }
-        const message = errorMessage(text);
-        if (!RETRY_STATUS(res.status)) throw new AhaError("AHA_ENDPOINT_ERROR", `${method} ${url} → HTTP ${res.status}: ${message}`);
-        lastProblem = `HTTP ${res.status}: ${message}`;
-        const ra = res.headers.get("retry-after");
-        if (ra !== null && Number.isFinite(Number(ra))) retryAfterMs = Math.min(Number(ra) * 1000, 60_000);
-      } catch (e) {
-        if (e instanceof AhaError) throw e;
-        if (signal?.aborted) throw new AhaError("AHA_ABORTED", "generation was aborted");
-        const err = e as Error & { cause?: { code?: string; message?: string } };
-        lastProblem = timeout.aborted ? `no answer within ${this.o.timeoutMs} ms` : `${err.cause?.code ?? err.name}: ${err.cause?.message ?? err.message}`;
-      }
+      const a = await attemptOnce(method, url, body, { apiKey: this.o.apiKey, timeoutMs: this.o.timeoutMs }, signal);
+      if (a.ok) return a.json as T;
+      if (a.kind === "garbage") throw new AhaError("AHA_ENDPOINT_ERROR", `${method} ${url}: ${a.problem}`);
+      lastProblem = a.problem;
       if (attempt === this.o.retries) break;
       this.retriesDone++;
-      const backoff = Math.min(this.o.backoffMs * 2 ** attempt, 30_000) * (0.75 + 0.5 * Math.random());
-      await sleep(retryAfterMs ?? backoff, undefined, signal ? { signal } : {}).catch(() => undefined);
+      await sleep(a.retryAfterMs ?? backoffMs(this.o.backoffMs, attempt), undefined, signal ? { signal } : {}).catch(() => undefined);
     }
     throw new AhaError(
       "AHA_ENDPOINT_UNREACHABLE",
       `${method} ${url} failed after ${this.o.retries + 1} tries: ${lastProblem}`,
       "is the server running, and is the URL right (e.g. http://127.0.0.1:8000/v1)?",
     );
+  }
+}
+
+/** The backoff before retry `attempt` (0-based): first × 2^attempt, capped at 30 s, ±25 % jitter. */
+export function backoffMs(first: number, attempt: number): number {
+  return Math.min(first * 2 ** attempt, 30_000) * (0.75 + 0.5 * Math.random());
+}
+
+/**
+ * One try of an HTTP request. What the endpoint got wrong comes back as a failure to retry (`kind`:
+ * "status" for 429 / 408 / 5xx, "network" for a refused or broken connection, "timeout", "garbage" for a
+ * 2xx body that is not JSON); what the request got wrong (any other 4xx) throws AHA_ENDPOINT_ERROR with
+ * the server's message; an abort throws AHA_ABORTED.
+ */
+export type Attempt =
+  | { ok: true; json: unknown }
+  | { ok: false; kind: "status" | "network" | "timeout" | "garbage"; problem: string; retryAfterMs: number | null };
+
+export async function attemptOnce(method: string, url: string, body: unknown, o: { apiKey?: string | undefined; timeoutMs: number }, signal?: AbortSignal): Promise<Attempt> {
+  if (signal?.aborted) throw new AhaError("AHA_ABORTED", "generation was aborted");
+  const timeout = AbortSignal.timeout(o.timeoutMs);
+  try {
+    const res = await fetch(url, {
+      method,
+      headers: { "content-type": "application/json", ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
+    const text = await res.text();
+    if (res.ok) {
+      try {
+        return { ok: true, json: JSON.parse(text) as unknown };
+      } catch {
+        return { ok: false, kind: "garbage", problem: `the answer is not JSON: ${text.slice(0, 200)}`, retryAfterMs: null };
+      }
+    }
+    const message = errorMessage(text);
+    if (!RETRY_STATUS(res.status)) throw new AhaError("AHA_ENDPOINT_ERROR", `${method} ${url} → HTTP ${res.status}: ${message}`);
+    const ra = res.headers.get("retry-after");
+    const retryAfterMs = ra !== null && ra.trim() !== "" && Number.isFinite(Number(ra)) ? Math.min(Number(ra) * 1000, 60_000) : null;
+    return { ok: false, kind: "status", problem: `HTTP ${res.status}: ${message}`, retryAfterMs };
+  } catch (e) {
+    if (e instanceof AhaError) throw e;
+    if (signal?.aborted) throw new AhaError("AHA_ABORTED", "generation was aborted");
+    const err = e as Error & { cause?: { code?: string; message?: string } };
+    if (timeout.aborted) return { ok: false, kind: "timeout", problem: `no answer within ${o.timeoutMs} ms`, retryAfterMs: null };
+    return { ok: false, kind: "network", problem: `${err.cause?.code ?? err.name}: ${err.cause?.message ?? err.message}`, retryAfterMs: null };
   }
 }
 

@@ -3,8 +3,9 @@
  * SGLang, `aha serve`, llama.cpp's server, Ollama, hosted APIs).
  *
  * Each RolloutRequest is one POST /v1/completions (or /v1/chat/completions when it carries `messages`)
- * with `n` samples; requests run concurrently up to the client's `concurrency`, with retries and backoff
- * (./openai-client.ts). What the trainer needs comes back in vLLM's extra fields, which `aha serve`
+ * with `n` samples; requests run concurrently up to `concurrency` per endpoint, with retries and backoff.
+ * `baseUrl` may list several endpoints serving the same model: requests are balanced and fail over, down
+ * endpoints are probed, `endpoints()` reports their state (./endpoints.ts). What the trainer needs comes back in vLLM's extra fields, which `aha serve`
  * speaks too:
  *   - the prompt goes as token ids (`prompt: [ids]`) so the server samples from exactly the trainer's
  *     prompt ("auto": ids when the request has them, else `promptText`);
@@ -25,9 +26,14 @@
  */
 import { AhaError } from "../errors.js";
 import type { Completion, GenerateOptions, LogprobKind, RolloutEngine, RolloutRequest } from "./engine.js";
-import { OpenAIClient, type OpenAIClientOptions } from "./openai-client.js";
+import { EndpointPool, type EndpointPoolOptions, type EndpointState } from "./endpoints.js";
 
-export interface RemoteEngineOptions extends OpenAIClientOptions {
+export interface RemoteEngineOptions extends Omit<EndpointPoolOptions, "baseUrls"> {
+  /**
+   * Base URL, e.g. http://127.0.0.1:8000/v1 (a URL without /v1 gets it appended), or several (a list or a
+   * comma-separated string) serving the same model: requests are balanced and fail over (./endpoints.ts).
+   */
+  baseUrl: string | readonly string[];
   /** The model name the server knows. */
   model: string;
   /** How prompts are sent: "ids" (token ids), "text" (promptText), "auto" (ids when given, else text). */
@@ -68,15 +74,17 @@ const isIntArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x
 export class RemoteRolloutEngine implements RolloutEngine {
   readonly name: string;
   readonly logprobKind: LogprobKind;
-  readonly client: OpenAIClient;
+  /** The endpoints: balancing, retries, failover, probes (./endpoints.ts). */
+  readonly pool: EndpointPool;
   private readonly o: RemoteEngineOptions;
   private readonly closer = new AbortController();
   private closed = false;
 
   constructor(o: RemoteEngineOptions) {
     this.o = o;
-    this.client = new OpenAIClient(o);
-    this.name = `remote:${this.client.baseUrl}`;
+    const { baseUrl, ...rest } = o;
+    this.pool = new EndpointPool({ ...rest, baseUrls: baseUrl });
+    this.name = `remote:${this.pool.urls.join(",")}`;
     this.logprobKind = o.logprobs === false ? "none" : o.logprobKind ?? "model";
   }
 
@@ -151,16 +159,28 @@ export class RemoteRolloutEngine implements RolloutEngine {
     return { path: "/completions", body };
   }
 
+  /** Per-endpoint state ({url, up, requests, failures, inFlight, lastError}), for logs and metrics. */
+  endpoints(): EndpointState[] {
+    return this.pool.state();
+  }
+
   private async one(r: RemoteRolloutRequest, ri: number, n: number, seed: number | undefined, signal: AbortSignal): Promise<Completion[]> {
+    // the same body (seed included) whichever endpoint serves it
     const { path, body } = this.body(r, n, seed);
-    const res = await this.client.post<ResponseJson>(path, body, signal);
+    const { value } = await this.pool.post(path, body, (json, url) => this.parse(json, url + path, ri, n), signal);
+    return value;
+  }
+
+  /** The completions of an answer; throws when it is not a valid one (the endpoint's fault: another may be tried). */
+  private parse(json: unknown, where: string, ri: number, n: number): Completion[] {
+    const res = (json !== null && typeof json === "object" ? json : {}) as ResponseJson;
     const choices = Array.isArray(res.choices) ? res.choices : [];
-    if (choices.length !== n) throw new AhaError("AHA_ENDPOINT_ERROR", `${this.client.baseUrl}${path}: asked for ${n} choices, got ${choices.length}`);
+    if (choices.length !== n) throw new AhaError("AHA_ENDPOINT_ERROR", `${where}: asked for ${n} choices, got ${choices.length}`);
     const sorted = [...choices].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
     return sorted.map((c, j): Completion => {
       const ids = isIntArray(c.token_ids) ? Int32Array.from(c.token_ids) : null;
       if (!ids && this.o.requireTokenIds) {
-        throw new AhaError("AHA_ENDPOINT_NO_TOKEN_IDS", `${this.client.baseUrl}${path} returned no token ids`, "the server must support vLLM's return_token_ids (vLLM ≥ 0.10.2, aha serve)");
+        throw new AhaError("AHA_ENDPOINT_NO_TOKEN_IDS", `${where} returned no token ids`, "the server must support vLLM's return_token_ids (vLLM ≥ 0.10.2, aha serve)");
       }
       const lpRaw = Array.isArray(c.logprobs?.token_logprobs)
         ? (c.logprobs.token_logprobs as unknown[])
@@ -184,5 +204,6 @@ export class RemoteRolloutEngine implements RolloutEngine {
   async close(): Promise<void> {
     this.closed = true;
     this.closer.abort();
+    this.pool.close();
   }
 }

@@ -129,7 +129,7 @@ describe("OpenAIClient: retries, backoff, errors", () => {
     const [[c]] = (await eng.generate([{ promptIds: [5], maxNewTokens: 2 }])) as [[Completion]];
     expect([...c.tokenIds]).toEqual([1, 2]);
     expect([...c.logprobs!]).toEqual([-0.5, -0.25]);
-    expect(eng.client.retriesDone).toBe(3);
+    expect(eng.pool.retriesDone).toBe(3);
     expect(f.hits()).toBe(4);
     await f.close();
   });
