@@ -329,6 +329,10 @@ export class OpenAIServer {
         ...(sp.seed !== undefined ? { seed: (sp.seed + i * 7919) >>> 0 } : {}),
       };
     });
+    const ac = new AbortController();
+    res.on("close", () => {
+      if (!res.writableFinished) ac.abort(); // the client went away (even while waiting at the gate): free the slots
+    });
     // Wait for our turn: behind a weight update, or for the batch to finish another model's requests.
     let release: () => void;
     try {
@@ -337,25 +341,21 @@ export class OpenAIServer {
       throw e instanceof UnknownModelError ? this.modelNotFound(e.model) : e;
     }
     try {
-      await this.decode(res, kind, model, sp, prompts, requests, stopSet);
+      if (ac.signal.aborted) this.stats.aborted++; // gone while waiting: nothing to decode
+      else await this.decode(res, ac, kind, model, sp, prompts, requests, stopSet);
     } finally {
       release();
     }
   }
 
   private async decode(
-    res: http.ServerResponse, kind: "completions" | "chat", model: string, sp: SamplingParams,
+    res: http.ServerResponse, ac: AbortController, kind: "completions" | "chat", model: string, sp: SamplingParams,
     prompts: number[][], requests: RolloutRequest[], stopSet: ReadonlySet<number>,
   ): Promise<void> {
     const weightVersion = this.gate.version; // no update runs while this request holds the gate
     const choices = prompts.map(() => Array.from({ length: sp.n }, () => new ChoiceState(this.o.tokenizer, sp.stop, sp.includeStopStr, sp.skipSpecial, stopSet)));
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
     const created = now();
-    const ac = new AbortController();
-    res.on("close", () => {
-      if (!res.writableFinished) ac.abort(); // the client went away: free the slots
-    });
-    if (res.destroyed || res.socket === null || res.socket.destroyed) ac.abort(); // gone while waiting at the gate
     const sse = (obj: unknown): void => {
       if (!res.writableEnded) res.write(`data: ${JSON.stringify(obj)}\n\n`);
     };
