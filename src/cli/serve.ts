@@ -29,7 +29,8 @@ export const serveSpec = defineConfig({
 
 const USAGE = `Usage: aha serve --model DIR [--adapter DIR] [--host 127.0.0.1] [--port 8000] [--config FILE.yaml] [options]
 
-Routes: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions (docs/serve.md).`;
+Routes: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions; weight updates:
+POST /v1/load_lora_adapter, /v1/unload_lora_adapter (vLLM's), /update_weights_from_disk (SGLang's) (docs/serve.md).`;
 
 /** Parses the flags, loads the model and starts listening (tests call this and close the result). */
 export async function startFromArgs(argv: string[]): Promise<RunningServer | null> {
@@ -49,6 +50,7 @@ export async function startFromArgs(argv: string[]): Promise<RunningServer | nul
   return startServer({
     engine: fe.engine, tokenizer: fe.tokenizer, modelName: c.server.servedModelName ?? basename(resolve(model)),
     maxLen: fe.maxLen, vocabSize: fe.loaded.config.vocabSize, stopTokenIds: fe.stopTokenIds, chat, host: c.server.host, port: c.server.port,
+    weights: { model: fe.loaded.model, path: resolve(model), startAdapter: fe.adapter },
   });
 }
 

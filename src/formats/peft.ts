@@ -91,11 +91,12 @@ export function readPeftConfig(dir: string): LoraConfig {
 }
 
 /**
- * Loads a PEFT adapter folder onto `model` and attaches it. Every tensor the config implies must be in
+ * Loads a PEFT adapter folder onto `model` and attaches it (unless `attach: false`: a server keeping
+ * several adapters attaches one at a time). Every tensor the config implies must be in
  * adapter_model.safetensors with its shape; a tensor we would not use is an error too (a mismatch between
  * the adapter and the model is almost always a wrong --adapter or --model).
  */
-export function loadPeftAdapter(dir: string, model: Model, opts: { freezeBase?: boolean } = {}): LoraSet {
+export function loadPeftAdapter(dir: string, model: Model, opts: { freezeBase?: boolean; attach?: boolean } = {}): LoraSet {
   const cfg = readPeftConfig(dir);
   const set = new LoraSet(model, cfg);
   const file = join(dir, "adapter_model.safetensors");
@@ -120,6 +121,6 @@ export function loadPeftAdapter(dir: string, model: Model, opts: { freezeBase?: 
   } finally {
     f.close();
   }
-  set.attach(opts);
+  if (opts.attach ?? true) set.attach(opts);
   return set;
 }

@@ -6,6 +6,7 @@ import { UserError } from "../errors.js";
 import { loadHfModel, type LoadedHfModel } from "../formats/hf.js";
 import type { HfTokenizer } from "../formats/tokenizer.js";
 import { loadPeftAdapter } from "../formats/peft.js";
+import type { LoraSet } from "../model/lora.js";
 import type { Precision } from "../model/model.js";
 import { LocalRolloutEngine } from "./local.js";
 
@@ -21,6 +22,8 @@ export interface FolderEngineOptions {
 
 export interface FolderEngine {
   loaded: LoadedHfModel;
+  /** The adapter given (attached to loaded.model), or null. */
+  adapter: LoraSet | null;
   tokenizer: HfTokenizer;
   engine: LocalRolloutEngine<unknown>;
   maxLen: number;
@@ -44,11 +47,11 @@ export function encodePrompt(tok: HfTokenizer, text: string, special: boolean): 
 /** Loads the folder (+ adapter); the engine comes later (`engineFor`), once the context length is known. */
 export function loadFolder(dir: string, o: Pick<FolderEngineOptions, "adapter" | "precision"> = {}): LoadedFolder {
   const loaded = loadHfModel(dir, { tokenizer: "required", ...(o.precision ? { precision: o.precision } : {}) });
-  if (o.adapter) loadPeftAdapter(o.adapter, loaded.model);
+  const adapter = o.adapter ? loadPeftAdapter(o.adapter, loaded.model) : null;
   const tokenizer = loaded.tokenizer!;
   const stop = new Set(loaded.generation.eosTokenIds);
   if (tokenizer.eos) stop.add(tokenizer.eos.id);
-  return { loaded, tokenizer, stopTokenIds: [...stop] };
+  return { loaded, adapter, tokenizer, stopTokenIds: [...stop] };
 }
 
 export function engineFor(f: LoadedFolder, o: Omit<FolderEngineOptions, "adapter" | "precision">): FolderEngine {

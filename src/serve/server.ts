@@ -2,7 +2,10 @@
  * `aha serve`: an OpenAI-compatible HTTP server (node:http) over a rollout engine — a layer above
  * src/rollout (DESIGN.md has no serve/ layer; it sits between rollout/eval and cli).
  *
- * Routes: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions (docs/serve.md).
+ * Routes: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions (docs/serve.md),
+ * and the weight updates of vLLM (POST /v1/load_lora_adapter, /v1/unload_lora_adapter) and SGLang
+ * (POST /update_weights_from_disk): ./weights.ts holds the served weights and the gate that pauses
+ * new requests while an update waits for the batch to drain. Every completion records `weight_version`.
  * Every request calls `engine.generate`; the local engine decodes all concurrent calls in one continuous
  * batch. A client that goes away (mid-stream or not) aborts its generation: its KV-cache slots are freed
  * at once (`/health` shows `engine_in_flight`, the engine's pending prompts, for leak checks).
@@ -22,6 +25,7 @@ import type { HfTokenizer, StreamDecoder } from "../formats/tokenizer.js";
 import type { Completion, RolloutEngine, RolloutEvent, RolloutRequest } from "../rollout/engine.js";
 import { encodePrompt } from "../rollout/folder.js";
 import { ApiError, parseMessages, parsePrompts, parseSampling, type SamplingParams } from "./params.js";
+import { UnknownModelError, WeightGate, type ServedModel } from "./weights.js";
 
 export interface ServeOptions {
   /** The engine; `inFlight` (LocalRolloutEngine) is reported by /health. */
@@ -38,6 +42,8 @@ export interface ServeOptions {
   chat: ChatTemplate | null;
   /** Largest request body (bytes). Default 16 MiB. */
   maxBodyBytes?: number;
+  /** The engine's model and its folder: enables the weight-update routes (without it they answer 400). */
+  weights?: ServedModel;
 }
 
 export interface ServeStats {
@@ -141,6 +147,11 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(data);
 }
 
+function sendText(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
 function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -172,7 +183,11 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
 
 export class OpenAIServer {
   readonly stats: ServeStats = { activeRequests: 0, peakInFlight: 0, requests: 0, errors: 0, aborted: 0, completionTokens: 0 };
-  constructor(private readonly o: ServeOptions) {}
+  /** The served weights (base + adapters), their version, and the pause around updates. */
+  readonly gate: WeightGate;
+  constructor(private readonly o: ServeOptions) {
+    this.gate = new WeightGate(o.modelName, o.weights ?? null);
+  }
 
   /** The node:http request listener. */
   readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -200,11 +215,15 @@ export class OpenAIServer {
     const p = url.pathname.replace(/\/+$/, "") || "/";
     const routes: Record<string, { method: string; run: () => Promise<void> | void }> = {
       "/health": { method: "GET", run: () => sendJson(res, 200, this.health()) },
-      "/v1/models": { method: "GET", run: () => sendJson(res, 200, { object: "list", data: [this.modelCard()] }) },
+      "/v1/models": { method: "GET", run: () => sendJson(res, 200, { object: "list", data: this.modelNames().map((m) => this.modelCard(m)) }) },
       "/v1/completions": { method: "POST", run: () => this.generate(req, res, "completions") },
       "/v1/chat/completions": { method: "POST", run: () => this.generate(req, res, "chat") },
+      "/v1/load_lora_adapter": { method: "POST", run: () => this.loadLora(req, res) },
+      "/v1/unload_lora_adapter": { method: "POST", run: () => this.unloadLora(req, res) },
+      "/update_weights_from_disk": { method: "POST", run: () => this.updateFromDisk(req, res) },
     };
-    const r = routes[p] ?? (p === `/v1/models/${this.o.modelName}` ? { method: "GET", run: () => sendJson(res, 200, this.modelCard()) } : undefined);
+    const card = p.startsWith("/v1/models/") ? decodeURIComponent(p.slice("/v1/models/".length)) : null;
+    const r = routes[p] ?? (card !== null && this.gate.has(card) ? { method: "GET", run: () => sendJson(res, 200, this.modelCard(card)) } : undefined);
     if (!r) throw new ApiError(404, `no route ${req.method} ${p}`, "invalid_request_error", "not_found");
     if (req.method !== r.method) throw new ApiError(405, `${p} takes ${r.method}, not ${req.method}`, "invalid_request_error", "method_not_allowed");
     await r.run();
@@ -214,6 +233,10 @@ export class OpenAIServer {
     return {
       status: "ok",
       model: this.o.modelName,
+      weight_version: this.gate.version,
+      adapters: [...this.gate.adapters.keys()],
+      paused: this.gate.paused,
+      waiting_requests: this.gate.waiting,
       active_requests: this.stats.activeRequests,
       engine_in_flight: this.o.engine.inFlight ?? null,
       peak_in_flight: this.stats.peakInFlight,
@@ -224,8 +247,18 @@ export class OpenAIServer {
     };
   }
 
-  private modelCard(): Record<string, unknown> {
-    return { id: this.o.modelName, object: "model", created: now(), owned_by: "aha", max_model_len: this.o.maxLen };
+  private modelNames(): string[] {
+    return [this.o.modelName, ...this.gate.adapters.keys()];
+  }
+
+  /** vLLM's model card: an adapter has `root` = its folder and `parent` = the base model's name. */
+  private modelCard(name: string): Record<string, unknown> {
+    const a = this.gate.adapters.get(name);
+    const base = this.o.modelName;
+    return {
+      id: name, object: "model", created: now(), owned_by: "aha", max_model_len: this.o.maxLen,
+      root: a ? a.path : this.o.weights?.path ?? base, parent: a ? base : null, weight_version: a ? a.version : this.gate.version,
+    };
   }
 
   private async parseBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
@@ -240,10 +273,16 @@ export class OpenAIServer {
     return body as Record<string, unknown>;
   }
 
-  private checkModel(b: Record<string, unknown>): void {
-    if (b.model === undefined || b.model === null) return; // the one model served
+  private modelNotFound(name: string): ApiError {
+    return new ApiError(404, `The model '${name}' does not exist (this server has ${this.modelNames().map((m) => `'${m}'`).join(", ")})`, "invalid_request_error", "model_not_found", "model");
+  }
+
+  /** The served name a request asks for: the base model when it names none. */
+  private checkModel(b: Record<string, unknown>): string {
+    if (b.model === undefined || b.model === null) return this.o.modelName;
     if (typeof b.model !== "string") throw new ApiError(400, "'model' must be a string", "invalid_request_error", "invalid_parameter", "model");
-    if (b.model !== this.o.modelName) throw new ApiError(404, `The model '${b.model}' does not exist (this server has '${this.o.modelName}')`, "invalid_request_error", "model_not_found", "model");
+    if (!this.gate.has(b.model)) throw this.modelNotFound(b.model);
+    return b.model;
   }
 
   /** Prompt ids of each prompt, checked against the vocabulary and the context. */
@@ -272,7 +311,7 @@ export class OpenAIServer {
 
   private async generate(req: http.IncomingMessage, res: http.ServerResponse, kind: "completions" | "chat"): Promise<void> {
     const b = await this.parseBody(req);
-    this.checkModel(b);
+    const model = this.checkModel(b);
     const sp = parseSampling(b, kind);
     const prompts = this.prompts(b, kind);
     for (const id of sp.stopTokenIds) if (id >= this.o.vocabSize) throw new ApiError(400, `stop_token_ids has ${id}, outside the vocabulary`, "invalid_request_error", "invalid_parameter", "stop_token_ids");
@@ -290,18 +329,38 @@ export class OpenAIServer {
         ...(sp.seed !== undefined ? { seed: (sp.seed + i * 7919) >>> 0 } : {}),
       };
     });
+    const ac = new AbortController();
+    res.on("close", () => {
+      if (!res.writableFinished) ac.abort(); // the client went away (even while waiting at the gate): free the slots
+    });
+    // Wait for our turn: behind a weight update, or for the batch to finish another model's requests.
+    let release: () => void;
+    try {
+      release = await this.gate.acquire(model);
+    } catch (e) {
+      throw e instanceof UnknownModelError ? this.modelNotFound(e.model) : e;
+    }
+    try {
+      if (ac.signal.aborted) this.stats.aborted++; // gone while waiting: nothing to decode
+      else await this.decode(res, ac, kind, model, sp, prompts, requests, stopSet);
+    } finally {
+      release();
+    }
+  }
+
+  private async decode(
+    res: http.ServerResponse, ac: AbortController, kind: "completions" | "chat", model: string, sp: SamplingParams,
+    prompts: number[][], requests: RolloutRequest[], stopSet: ReadonlySet<number>,
+  ): Promise<void> {
+    const weightVersion = this.gate.version; // no update runs while this request holds the gate
     const choices = prompts.map(() => Array.from({ length: sp.n }, () => new ChoiceState(this.o.tokenizer, sp.stop, sp.includeStopStr, sp.skipSpecial, stopSet)));
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
     const created = now();
-    const ac = new AbortController();
-    res.on("close", () => {
-      if (!res.writableFinished) ac.abort(); // the client went away: free the slots
-    });
     const sse = (obj: unknown): void => {
       if (!res.writableEnded) res.write(`data: ${JSON.stringify(obj)}\n\n`);
     };
     const chunk = (ch: Record<string, unknown>[], usage?: unknown): Record<string, unknown> => ({
-      id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created, model: this.o.modelName, choices: ch, ...(usage !== undefined ? { usage } : {}),
+      id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created, model, choices: ch, ...(usage !== undefined ? { usage } : {}), weight_version: weightVersion,
     });
     const promptTokens = prompts.reduce((a, p) => a + p.length, 0);
     if (sp.stream) {
@@ -351,12 +410,84 @@ export class OpenAIServer {
       return;
     }
     const body = {
-      id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model: this.o.modelName,
+      id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model,
       choices: choices.flatMap((row, ri) => row.map((c, si) => this.fullChoice(kind, c, ri * sp.n + si, sp, prompts[ri]!))),
       usage,
       ...(sp.returnTokenIds && kind === "chat" ? { prompt_token_ids: prompts[0] } : {}),
+      weight_version: weightVersion,
     };
     sendJson(res, 200, body);
+  }
+
+  // ---- weight updates ----
+
+  private stringField(b: Record<string, unknown>, k: string, route: string): string {
+    const v = b[k];
+    if (typeof v !== "string" || v === "") throw new ApiError(400, `${route}: '${k}' must be a non-empty string`, "invalid_request_error", "invalid_parameter", k);
+    return v;
+  }
+
+  /** vLLM's POST /v1/load_lora_adapter {lora_name, lora_path[, load_inplace]} → 200 text/plain "Success: …". */
+  private async loadLora(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const b = await this.parseBody(req);
+    const name = this.stringField(b, "lora_name", "load_lora_adapter");
+    const path = this.stringField(b, "lora_path", "load_lora_adapter");
+    if (b.load_inplace !== undefined && b.load_inplace !== null && typeof b.load_inplace !== "boolean") throw new ApiError(400, "'load_inplace' must be true or false", "invalid_request_error", "invalid_parameter", "load_inplace");
+    if (name === this.o.modelName) throw new ApiError(400, `'${name}' is the base model's name; give the adapter another lora_name`, "invalid_request_error", "invalid_parameter", "lora_name");
+    await this.gate.exclusive(() => {
+      if (b.load_inplace === false && this.gate.adapters.has(name)) {
+        throw new ApiError(400, `The lora adapter '${name}' has already been loaded.`, "invalid_request_error", "adapter_exists", "lora_name");
+      }
+      try {
+        this.gate.loadAdapter(name, path);
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        const missing = e.code === "AHA_NO_ADAPTER";
+        throw new ApiError(missing ? 404 : 400, `cannot load LoRA adapter '${name}' from ${path}: ${e.message}`, "invalid_request_error", missing ? "adapter_not_found" : "invalid_adapter", "lora_path");
+      }
+    });
+    sendText(res, 200, `Success: LoRA adapter '${name}' added successfully.`);
+  }
+
+  /** vLLM's POST /v1/unload_lora_adapter {lora_name} → 200 text/plain "Success: …"; unknown name → 404. */
+  private async unloadLora(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const b = await this.parseBody(req);
+    const name = this.stringField(b, "lora_name", "unload_lora_adapter");
+    const ok = await this.gate.exclusive(() => this.gate.unloadAdapter(name));
+    if (!ok) throw new ApiError(404, `The lora adapter '${name}' cannot be found.`, "invalid_request_error", "adapter_not_found", "lora_name");
+    sendText(res, 200, `Success: LoRA adapter '${name}' removed successfully.`);
+  }
+
+  /**
+   * SGLang's POST /update_weights_from_disk {model_path, load_format?} → {"success", "message",
+   * "num_paused_requests", "weight_version"}; a failure is 400 with success false (SGLang's shape) and
+   * the old weights still served.
+   */
+  private async updateFromDisk(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const reply = (status: number, success: boolean, message: string, paused = 0): void =>
+      sendJson(res, status, { success, message, num_paused_requests: paused, weight_version: this.gate.version });
+    let b: Record<string, unknown>;
+    try {
+      b = await this.parseBody(req);
+      const mp = b.model_path;
+      if (typeof mp !== "string" || mp === "") throw new ApiError(400, "update_weights_from_disk: 'model_path' must be a non-empty string (a Hugging Face model folder)");
+      const lf = b.load_format;
+      if (lf !== undefined && lf !== null && lf !== "auto" && lf !== "safetensors") throw new ApiError(400, `update_weights_from_disk: load_format ${JSON.stringify(lf)} is not supported (auto or safetensors)`);
+      if (b.abort_all_requests === true) throw new ApiError(400, "update_weights_from_disk: abort_all_requests is not supported: the update waits for the requests in flight to finish");
+    } catch (e) {
+      this.stats.errors++;
+      reply(e instanceof ApiError ? e.status : 400, false, e instanceof Error ? e.message : String(e));
+      return;
+    }
+    const dir = b.model_path as string;
+    try {
+      const { paused, warnings } = await this.gate.exclusive((queued) => ({ paused: queued, warnings: this.gate.loadBaseWeights(dir) }));
+      const extra = warnings.length > 0 ? ` (${warnings.length} warning${warnings.length > 1 ? "s" : ""}: ${warnings.join("; ")})` : "";
+      reply(200, true, `Succeeded to update model weights from ${dir}.${extra}`, paused);
+    } catch (e) {
+      this.stats.errors++;
+      reply(400, false, `Failed to update weights from ${dir}: ${e instanceof Error ? e.message : String(e)}; the old weights (version ${this.gate.version}) are still served`);
+    }
   }
 
   private tokenText(id: number): string {
