@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { AhaError } from "../errors.js";
 import { pushWeights, type PushOptions, type PushResult } from "../rollout/sync.js";
+import type { Policy } from "./policy.js";
 import type { StepContext } from "./stages.js";
 
 export interface WeightSyncOptions extends PushOptions {
@@ -24,8 +25,10 @@ export interface WeightSyncOptions extends PushOptions {
 }
 
 export interface WeightSync {
-  /** The afterUpdate stage. */
+  /** The afterUpdate stage: pushes every `every` steps. */
   stage: (ctx: StepContext, step: number) => Promise<void>;
+  /** Pushes the policy's weights as those of `step` now (a run's start: the servers get the weights it starts from). */
+  push: (policy: Policy, step: number) => Promise<void>;
   /** The step whose weights at least one server loaded last (0 = none pushed: the servers' own, the base). */
   pushedStep(): number;
 }
@@ -33,13 +36,12 @@ export interface WeightSync {
 export function weightSyncStage(o: WeightSyncOptions): WeightSync {
   const pushed: string[] = [];
   let last = 0;
-  const stage = async (ctx: StepContext, step: number): Promise<void> => {
-    if (o.every <= 0 || step % o.every !== 0) return;
+  const push = async (policy: Policy, step: number): Promise<void> => {
     fs.mkdirSync(o.dir, { recursive: true });
     const folder = path.resolve(o.dir, `step-${step}`);
     const tmp = `${folder}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
-    ctx.policy.saveWeights(tmp);
+    policy.saveWeights(tmp);
     fs.rmSync(folder, { recursive: true, force: true });
     fs.renameSync(tmp, folder);
     const results = await pushWeights(o, folder);
@@ -54,5 +56,8 @@ export function weightSyncStage(o: WeightSyncOptions): WeightSync {
       pushed.push(folder);
       while (pushed.length > 2) fs.rmSync(pushed.shift()!, { recursive: true, force: true });
     }
-  };  return { stage, pushedStep: () => last };
+  };  const stage = async (ctx: StepContext, step: number): Promise<void> => {
+    if (o.every > 0 && step % o.every === 0) await push(ctx.policy, step);
+  };
+  return { stage, push, pushedStep: () => last };
 }

@@ -208,6 +208,8 @@ export class TrainRun {
         base = await this.evaluate("base", 0);
         if (this.checkpoint) restoreCheckpoint([policyComponent(this.policy), ...(this.critic ? [criticComponent(this.critic)] : [])], this.checkpoint);
       }
+      // the rollout servers start from the weights this run starts from (a resumed run's, or the base as adapters/a folder)
+      if (this.sync) await this.sync.push(this.policy, this.startStep);
       let last: MetricsRow | null = null;
       const prog = this.reporter.progress("step", c.train.steps, this.startStep);
       const res = await train({
@@ -337,7 +339,8 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   // PPO's critic: a value model whose body starts as a copy of the base (Open-Reasoner-Zero), full fine-tuning
   const critic = c.rl.critic === "value" ? buildCritic(model, c, folder ? { rawConfig: folder.loaded.rawConfig, baseModel: path.resolve(modelDir) } : {}) : null;
   const scorer = o.parts?.scorer ?? scorerFromConfig(c, task);
-  const engine = o.parts?.engine ?? rolloutEngineFromConfig(c.rollout, {
+  // with vLLM-style sync the servers serve the policy as an adapter: requests name it as the model
+  const engine = o.parts?.engine ?? rolloutEngineFromConfig(c.rollout.sync === "vllm" ? { ...c.rollout, modelName: c.rollout.loraName } : c.rollout, {
     model, slots: c.rl.promptsPerStep * c.rl.groupSize, maxLen, decode: (ids) => tokenizer.decode(ids), seed: c.train.seed,
   });
 
