@@ -44,7 +44,7 @@ export interface StepContext {
   template: TemplateName;
   chat?: ChatRenderer;
   tokenizer: TrainerTokenizer;
-  engine: Pick<RolloutEngine, "logprobKind" | "generate" | "endpoints">;
+  engine: Pick<RolloutEngine, "logprobKind" | "generate" | "endpoints" | "holdEndpoint">;
   policy: Policy;
   /** The composed reward (src/rewards/compose.ts). */
   scorer: GroupScorer<unknown>;

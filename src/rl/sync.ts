@@ -28,7 +28,7 @@ export interface WeightSync {
   /** The afterUpdate stage: pushes every `every` steps. */
   stage: (ctx: StepContext, step: number) => Promise<void>;
   /** Pushes the policy's weights as those of `step` now (a run's start: the servers get the weights it starts from). */
-  push: (policy: Policy, step: number) => Promise<void>;
+  push: (policy: Policy, step: number, engine?: StepContext["engine"]) => Promise<void>;
   /** The step whose weights at least one server loaded last (0 = none pushed: the servers' own, the base). */
   pushedStep(): number;
 }
@@ -36,7 +36,7 @@ export interface WeightSync {
 export function weightSyncStage(o: WeightSyncOptions): WeightSync {
   const pushed: string[] = [];
   let last = 0;
-  const push = async (policy: Policy, step: number): Promise<void> => {
+  const push = async (policy: Policy, step: number, engine?: StepContext["engine"]): Promise<void> => {
     fs.mkdirSync(o.dir, { recursive: true });
     const folder = path.resolve(o.dir, `step-${step}`);
     const tmp = `${folder}.tmp-${process.pid}`;
@@ -51,13 +51,16 @@ export function weightSyncStage(o: WeightSyncOptions): WeightSync {
       throw new AhaError("AHA_SYNC_FAILED", `no rollout server loaded the weights of step ${step}: ${failed.map((f) => `${f.endpoint}: ${f.message}`).join("; ")}`, "check the servers' logs, and that they can read " + o.dir);
     }
     last = step;
-    for (const f of failed) o.warn?.(`${f.endpoint} did not load the weights of step ${step} (${f.message}); its samples come from older weights`);
+    // a server that did not load them is held out of the rollouts until a later push reaches it: no
+    // sample may come from weights older than the version the trainer records
+    for (const r of results) engine?.holdEndpoint?.(r.endpoint, r.ok ? null : `did not load the weights of step ${step}: ${r.message}`);
+    for (const f of failed) o.warn?.(`${f.endpoint} did not load the weights of step ${step} (${f.message}); it gets no requests until it loads newer weights`);
     if (failed.length === 0) {
       pushed.push(folder);
       while (pushed.length > 2) fs.rmSync(pushed.shift()!, { recursive: true, force: true });
     }
   };  const stage = async (ctx: StepContext, step: number): Promise<void> => {
-    if (o.every > 0 && step % o.every === 0) await push(ctx.policy, step);
+    if (o.every > 0 && step % o.every === 0) await push(ctx.policy, step, ctx.engine);
   };
   return { stage, push, pushedStep: () => last };
 }

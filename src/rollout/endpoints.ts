@@ -85,6 +85,8 @@ interface Endpoint {
   inARow: number;
   cooldownMs: number;
   probe: NodeJS.Timeout | null;
+  /** Held out of rotation by the caller (weight sync: it failed to load the newest weights); the reason. */
+  held: string | null;
 }
 
 /** What a request's answer must be; throw (any error) when it is garbage: the endpoint is at fault. */
@@ -112,12 +114,12 @@ export class EndpointPool {
     };
     if (!Number.isInteger(this.o.concurrency) || this.o.concurrency < 1) throw new AhaError("AHA_BAD_INPUT", `concurrency must be a positive integer, got ${this.o.concurrency}`);
     if (!Number.isInteger(this.o.downAfter) || this.o.downAfter < 1) throw new AhaError("AHA_BAD_INPUT", `downAfter must be a positive integer, got ${this.o.downAfter}`);
-    this.eps = this.urls.map((url) => ({ url, up: true, requests: 0, failures: 0, inFlight: 0, lastError: null, inARow: 0, cooldownMs: this.o.probeMs, probe: null }));
+    this.eps = this.urls.map((url) => ({ url, up: true, requests: 0, failures: 0, inFlight: 0, lastError: null, inARow: 0, cooldownMs: this.o.probeMs, probe: null, held: null }));
   }
 
   /** Per-endpoint state, in the order of the list. */
   state(): EndpointState[] {
-    return this.eps.map((e) => ({ url: e.url, up: e.up, requests: e.requests, failures: e.failures, inFlight: e.inFlight, lastError: e.lastError }));
+    return this.eps.map((e) => ({ url: e.url, up: e.up && e.held === null, requests: e.requests, failures: e.failures, inFlight: e.inFlight, lastError: e.held ?? e.lastError }));
   }
 
   /**
@@ -202,10 +204,24 @@ export class EndpointPool {
     if (signal?.aborted || this.closer.signal.aborted) throw new AhaError("AHA_ABORTED", "generation was aborted");
   }
 
-  /** The endpoints a try may go to: fresh ones (not failed by this request) that are up; else fresh ones; else all. */
+  /**
+   * Holds an endpoint out of rotation (`reason`) or lets it back (null): weight sync holds a server that
+   * failed to load the newest weights, so no sample comes from weights older than the trainer believes.
+   * Requests never go to a held endpoint; when every endpoint is held they fail with AHA_NO_ENDPOINT.
+   */
+  hold(url: string, reason: string | null): void {
+    const e = this.eps.find((x) => x.url === normaliseBaseUrl(url));
+    if (!e) throw new AhaError("AHA_NO_ENDPOINT", `hold: ${url} is not one of the endpoints (${this.urls.join(", ")})`);
+    e.held = reason;
+    if (reason === null) this.wake();
+  }
+
+  /** The endpoints a try may go to: fresh ones (not failed by this request) that are up; else fresh ones; else all (never held ones). */
   private candidates(failedHere: ReadonlySet<Endpoint>): Endpoint[] {
-    const fresh = this.eps.filter((e) => !failedHere.has(e));
-    const base = fresh.length > 0 ? fresh : this.eps;
+    const usable = this.eps.filter((e) => e.held === null);
+    if (usable.length === 0) throw new AhaError("AHA_NO_ENDPOINT", `every endpoint is held out: ${this.eps.map((e) => `${e.url} (${e.held})`).join("; ")}`, "the servers failed to load the trainer's weights: check their logs");
+    const fresh = usable.filter((e) => !failedHere.has(e));
+    const base = fresh.length > 0 ? fresh : usable;
     const up = base.filter((e) => e.up);
     return up.length > 0 ? up : base;
   }

@@ -85,4 +85,6 @@ export interface RolloutEngine {
   close(): Promise<void>;
   /** Remote engines: the state of each endpoint (up or down, tries, failures), for logs and metrics. */
   endpoints?(): EndpointState[];
+  /** Remote engines: hold an endpoint out of rotation (a reason), or let it back (null). */
+  holdEndpoint?(url: string, reason: string | null): void;
 }

@@ -164,6 +164,11 @@ export class RemoteRolloutEngine implements RolloutEngine {
     return this.pool.state();
   }
 
+  /** Holds an endpoint out of rotation (a reason) or lets it back (null); see EndpointPool.hold. */
+  holdEndpoint(url: string, reason: string | null): void {
+    this.pool.hold(url, reason);
+  }
+
   private async one(r: RemoteRolloutRequest, ri: number, n: number, seed: number | undefined, signal: AbortSignal): Promise<Completion[]> {
     // the same body (seed included) whichever endpoint serves it
     const { path, body } = this.body(r, n, seed);

@@ -209,7 +209,7 @@ export class TrainRun {
         if (this.checkpoint) restoreCheckpoint([policyComponent(this.policy), ...(this.critic ? [criticComponent(this.critic)] : [])], this.checkpoint);
       }
       // the rollout servers start from the weights this run starts from (a resumed run's, or the base as adapters/a folder)
-      if (this.sync) await this.sync.push(this.policy, this.startStep);
+      if (this.sync) await this.sync.push(this.policy, this.startStep, this.engine);
       let last: MetricsRow | null = null;
       const prog = this.reporter.progress("step", c.train.steps, this.startStep);
       const res = await train({

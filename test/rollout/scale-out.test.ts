@@ -10,6 +10,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFromArgs } from "../../src/cli/serve.js";
+import { saveHfModel } from "../../src/formats/hf.js";
+import { parseHfConfig } from "../../src/model/config.js";
+import { Model } from "../../src/model/model.js";
+import { initParams } from "../../src/model/params.js";
 import { DEMO_MODEL, prepareTrainRun } from "../../src/runner/index.js";
 import type { RunningServer } from "../../src/serve/server.js";
 import { readJsonl } from "../../src/util/jsonl.js";
@@ -77,6 +81,31 @@ describe("weights pushed to two aha serve servers", () => {
     expect(st[0]).toBe(0);
     const rows = readJsonl<{ step: number; weight_version: number }>(path.join(dir, "samples.jsonl")).rows;
     for (const r of rows) expect(r.step - 1 - r.weight_version).toBeLessThanOrEqual(1);
+  }, 120_000);
+
+  it("a server that fails to load the weights is held out of the rollouts (no sample from older weights), and the run goes on", async () => {
+    // B serves a model of another shape: every weight update fails there
+    const cfg = parseHfConfig({
+      architectures: ["LlamaForCausalLM"], vocab_size: 21, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2,
+      num_key_value_heads: 2, tie_word_embeddings: true, max_position_embeddings: 256, bos_token_id: 1, eos_token_id: 2,
+    }, "config.json");
+    const m = new Model(cfg);
+    initParams(m.params, cfg, 3);
+    const other = path.join(tmp, "other-shape");
+    saveHfModel(other, cfg, m.params, { copyFrom: DEMO_MODEL });
+    const a = await serve(DEMO_MODEL);
+    const b = await serve(other);
+    servers.push(a, b);
+    const warned: string[] = [];
+    const dir = path.join(tmp, "held");
+    const run = await prepareTrainRun({ ...SMALL, steps: 2, "run-dir": dir, "rollout-endpoint": [a, b].map((s) => s.url + "/v1").join(","), "rollout-sync": "sglang" }, { reporter: { warn: (l) => warned.push(l) } });
+    const res = await run.run();
+    await run.close();
+    expect(res.steps).toBe(2);
+    expect(warned.join("\n")).toMatch(new RegExp(`${b.url}/v1 did not load the weights of step 0 .*it gets no requests`));
+    expect((await health(b))["completion_tokens"]).toBe(0); // B sampled nothing
+    expect((await health(a))["completion_tokens"] as number).toBeGreaterThan(0);
+    expect(res.metrics.map((x) => x["rollout/endpoints_up"])).toEqual([1, 1]);
   }, 120_000);
 
   it("LoRA, vLLM's route: the policy is served as an adapter the requests name", async () => {
