@@ -44,7 +44,7 @@ async function greedy(url: string, model = "demo"): Promise<number[][]> {
   return j.choices.sort((a, b) => a.index - b.index).map((c) => c.token_ids);
 }
 
-const SMALL = { model: DEMO_MODEL, "prompts-per-step": 4, "group-size": 4, "max-new-tokens": 60, "eval-samples": 0, "save-every": 0, "tis-cap": 2, "rollout-engine": "remote", "rollout-model-name": "demo", "rollout-concurrency": 2 };
+const SMALL = { model: DEMO_MODEL, "samples-per-step": 16, "prompts-per-step": 4, "group-size": 4, "max-new-tokens": 60, "eval-samples": 0, "save-every": 0, "tis-cap": 2, "rollout-engine": "remote", "rollout-model-name": "demo", "rollout-concurrency": 2 };
 
 describe("weights pushed to two aha serve servers", () => {
   it("full fine-tuning, SGLang's route, sync mode: every step samples the previous step's weights; the servers end with the trainer's", async () => {
@@ -55,8 +55,12 @@ describe("weights pushed to two aha serve servers", () => {
     await run.close();
     expect(res.metrics.map((m) => m["rollout/staleness"])).toEqual([0, 0, 0]);
     expect(res.metrics.map((m) => m["rollout/endpoints_up"])).toEqual([2, 2, 2]);
-    const rows = readJsonl<{ step: number; weight_version: number }>(path.join(dir, "samples.jsonl")).rows;
+    const rows = readJsonl<{ step: number; weight_version: number; response: string; truncated: boolean }>(path.join(dir, "samples.jsonl")).rows;
     for (const r of rows) expect(r.weight_version).toBe(r.step - 1);
+    // the servers stop at the task's stop string, a special token of the demo's vocabulary, as the local engine does
+    const ended = rows.filter((r) => !r.truncated);
+    expect(ended.length).toBeGreaterThan(0);
+    for (const r of ended) expect(r.response).toMatch(/<\/answer>$/);
     const after = await Promise.all(servers.map((s) => health(s)));
     after.forEach((h, i) => expect(h["weight_version"]).toBe((before[i]!["weight_version"] as number) + 4)); // the start + 3 steps
     // what the servers hold now = the trainer's final weights (a fresh server on the last checkpoint)
