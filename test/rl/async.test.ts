@@ -4,9 +4,13 @@
  * staleness is a metric and never exceeds K, each sample records the weight version that produced it,
  * and batches that outlived the bound are dropped.
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_STAGES, train, type Stages } from "../../src/rl/trainer.js";
-import { setup } from "./tiny.js";
+import { RunDir } from "../../src/runs/run-dir.js";
+import { setup, spec } from "./tiny.js";
 
 function traced(argv: string[], maxStaleness: number, syncEvery = 1) {
   const { opts } = setup(["--steps", "5", "--samples-per-step", "4", ...argv]);
@@ -68,5 +72,25 @@ describe("async rollouts", () => {
     const res = await train({ ...t.opts, asyncRollouts: null });
     expect(res.metrics.map((m) => m["rollout/staleness"])).toEqual([0, 0, 0, 0, 0]);
     expect(t.events.slice(0, 3)).toEqual(["launch@0", "update", "sync@1"]);
+  });
+
+  it("a run stopped in async mode resumes from its last checkpoint and finishes", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "aha-async-"));
+    try {
+      const t = traced(["--save-every", "1"], 1);
+      const run = RunDir.create(path.join(dir, "run"), spec.toFlat(setup(["--steps", "5"]).c), { total_steps: 5, kind: "train", task: "arithmetic", model: "tiny" });
+      const ctl = new AbortController();
+      const first = await train({ ...t.opts, run, signal: ctl.signal, onStep: (m) => { if (m.step === 2) ctl.abort(); } });
+      expect(first).toMatchObject({ steps: 2, stopped: true });
+      const again = traced(["--save-every", "1"], 1);
+      const r = RunDir.resume(path.join(dir, "run"));
+      const res = await train({ ...again.opts, run: r.run, resume: r.checkpoint });
+      expect(res.steps).toBe(5);
+      expect(r.run.readMetrics().map((m) => m.step)).toEqual([1, 2, 3, 4, 5]);
+      // the resumed run launches afresh (the batch in flight at the stop is not in the checkpoint)
+      expect(again.events[0]).toBe("launch@0");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
