@@ -14,11 +14,18 @@
 import { parseHfConfig } from "../model/config.js";
 import { Model, type Precision } from "../model/model.js";
 import { initParams } from "../model/params.js";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { saveHfModel } from "../formats/hf.js";
 import type { MetricsRow } from "../rl/loop.js";
 import { prepareTrainRun } from "../runner/train.js";
 import { countdownTask } from "../tasks/generated.js";
 import type { Task } from "../tasks/types.js";
 import { BENCH_MODELS } from "./model.js";
+import { BYTE_VOCAB, writeByteTokenizer } from "./serve.js";
 import { runPeerScript, type PeerResult } from "./peer.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
@@ -76,6 +83,69 @@ export async function ahaRlStep(ctx: Pick<BenchContext, "backend">, dtype: Preci
   return out;
 }
 
+const AHA_BIN = fileURLToPath(new URL("../../bin/aha.js", import.meta.url));
+
+/** Starts `aha serve` in a child process (one OpenMP thread: several share this machine) and waits for its URL. */
+async function serveProcess(dir: string, slots: number): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, [AHA_BIN, "serve", "--model", dir, "--port", "0", "--served-model-name", "S", "--slots", String(slots)], {
+    env: { ...process.env, OMP_NUM_THREADS: "1" }, stdio: ["ignore", "ignore", "pipe"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let err = "";
+    const timer = setTimeout(() => reject(new Error(`aha serve did not start in 60 s: ${err.slice(-300)}`)), 60_000);
+    child.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`aha serve exited (${code}): ${err.slice(-300)}`)));
+  });
+  return { url, stop: () => void child.kill("SIGTERM") };
+}
+
+/**
+ * `steps` GRPO steps of model S sampling from two `aha serve` processes, its weights pushed to both
+ * after every update (SGLang's route), synchronously or async with max-staleness 1; the median seconds per
+ * step after the first. The same model, task and shapes as the local case (a byte-level tokenizer).
+ */
+export async function remoteRlStep(o: { async: boolean; newTokens: number; steps: number }): Promise<{ step: number; generate: number; staleness: number }> {
+  const cfg = parseHfConfig(BENCH_MODELS["S"]!.hf, "<bench model S>");
+  const { prompts: P, group: G } = RL_SHAPE;
+  const root = mkdtempSync(join(tmpdir(), "aha-bench-rl-remote-"));
+  const servers: { url: string; stop: () => void }[] = [];
+  try {
+    writeByteTokenizer(join(root, "tok"));
+    const m = new Model({ ...cfg, vocabSize: BYTE_VOCAB });
+    initParams(m.params, m.cfg, 0);
+    const dir = join(root, "model-S");
+    saveHfModel(dir, m.cfg, m.params, { copyFrom: join(root, "tok") });
+    servers.push(await serveProcess(dir, P * G), await serveProcess(dir, P * G));
+    const rows: MetricsRow[] = [];
+    const run = await prepareTrainRun(
+      {
+        model: dir, algorithm: "grpo", "group-size": G, "prompts-per-step": P, "max-new-tokens": o.newTokens, steps: o.steps, lr: 1e-6, template: "none", "held-out": 0,
+        "rollout-engine": "remote", "rollout-endpoint": servers.map((s) => s.url + "/v1").join(","), "rollout-model-name": "S", "rollout-sync": "sglang",
+        "rollout-sync-dir": join(root, "weights"), "tis-cap": 2, async: o.async, "max-staleness": 1,
+      },
+      { persist: false, parts: { task: { ...benchTask(), stop: [] } }, onStep: (r) => rows.push(r) },
+    );
+    try {
+      await run.run();
+    } finally {
+      await run.close();
+    }
+    const timed = rows.slice(1);
+    const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+    return { step: median(timed.map((r) => r["seconds/step"]!)), generate: median(timed.map((r) => r["seconds/generate"]!)), staleness: Math.max(...rows.map((r) => r["rollout/staleness"] ?? 0)) };
+  } finally {
+    for (const s of servers) s.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 export const rlSuite: BenchSuite = {
   summary: "one GRPO step on model S (generate, reward, reference, train), vs the same step in PyTorch",
   async run(ctx: BenchContext): Promise<BenchRow[]> {
@@ -90,6 +160,16 @@ export const rlSuite: BenchSuite = {
       if (t["length"] !== N) ctx.note(`rl: responses averaged ${t["length"]} tokens, not ${N}`);
       for (const k of [...PHASES, "step"]) rows.push({ what: "rl", case: caseName, phase: k, dtype, aha: t[k]!, peer: null, unit: "s", shape: `${P}x${G} prompts×samples, ${Lp}+${N} tokens` });
       ctx.log(`rl ${caseName} ${dtype}: ${PHASES.map((k) => `${k} ${t[k]!.toFixed(3)} s`).join(", ")}; step ${t["step"]!.toFixed(3)} s`);
+    }
+    if (!ctx.quick || ctx.only?.includes("remote")) {
+      // the same step sampling from two aha serve processes with weight sync, sync vs async (no peer: aha's own modes)
+      const remoteSteps = ctx.quick ? 3 : 6;
+      const sync = await remoteRlStep({ async: false, newTokens: N, steps: remoteSteps });
+      const asy = await remoteRlStep({ async: true, newTokens: N, steps: remoteSteps });
+      const shape = `${P}x${G} prompts×samples, ${N} new tokens, 2 servers`;
+      rows.push({ what: "rl", case: "model-S step, 2 aha serve", phase: "step", mode: "sync", dtype: "fp32", aha: sync.step, peer: null, unit: "s", shape, staleness: sync.staleness });
+      rows.push({ what: "rl", case: "model-S step, 2 aha serve", phase: "step", mode: "async", dtype: "fp32", aha: asy.step, peer: null, unit: "s", shape, staleness: asy.staleness, "sync/async": sync.step / asy.step });
+      ctx.log(`rl model-S step through 2 aha serve: sync ${sync.step.toFixed(3)} s (waiting for rollouts ${sync.generate.toFixed(3)} s), async ${asy.step.toFixed(3)} s (waiting ${asy.generate.toFixed(3)} s; staleness ≤ ${asy.staleness}); ${(sync.step / asy.step).toFixed(2)}×`);
     }
     if (ctx.peer) {
       const task = countdownTask({ seed: 0, heldOutPermille: 50 });

@@ -26,4 +26,19 @@ describe("aha bench rl", () => {
     for (const p of ["generate", "reference", "train"]) expect(t[p]).toBeGreaterThan(0);
     expect(t["generate"]! + t["reward"]! + t["reference"]! + t["train"]!).toBeLessThanOrEqual(t["step"]! * 1.001);
   });
+
+  it("--only remote adds a step through two aha serve processes with weight sync, sync and async (staleness 0 and 1)", async () => {
+    vi.spyOn(process.stdout, "write").mockImplementation(() => true);
+    vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    const file = path.join(dir, "rl-remote.json");
+    try {
+      expect(await run(["rl", "--quick", "--no-peer", "--only", "remote", "--json", file])).toBe(0);
+    } finally {
+      vi.restoreAllMocks();
+    }
+    const rows = (JSON.parse(readFileSync(file, "utf8")) as { rows: Array<Record<string, unknown>> }).rows.filter((r) => r["case"] === "model-S step, 2 aha serve");
+    expect(rows.map((r) => [r["mode"], r["staleness"]])).toEqual([["sync", 0], ["async", 1]]);
+    for (const r of rows) expect(r["aha"] as number).toBeGreaterThan(0);
+    expect(rows[1]!["sync/async"]).toBeCloseTo((rows[0]!["aha"] as number) / (rows[1]!["aha"] as number), 9);
+  }, 180_000);
 });
