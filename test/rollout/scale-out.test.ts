@@ -14,6 +14,7 @@ import { saveHfModel } from "../../src/formats/hf.js";
 import { parseHfConfig } from "../../src/model/config.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
+import { isTimingKey } from "../../src/rl/trainer.js";
 import { DEMO_MODEL, prepareTrainRun } from "../../src/runner/index.js";
 import type { RunningServer } from "../../src/serve/server.js";
 import { readJsonl } from "../../src/util/jsonl.js";
@@ -73,6 +74,18 @@ describe("weights pushed to two aha serve servers", () => {
       await fresh.close();
       await base?.close();
     }
+  }, 120_000);
+
+  it("sync mode is deterministic: the same seed through two fresh servers gives the same run", async () => {
+    const once = async (name: string): Promise<Record<string, number>[]> => {
+      const fresh = [await serve(DEMO_MODEL), await serve(DEMO_MODEL)];
+      servers.push(...fresh);
+      const run = await prepareTrainRun({ ...SMALL, steps: 2, "run-dir": path.join(tmp, name), "rollout-endpoint": fresh.map((x) => x.url + "/v1").join(","), "rollout-sync": "sglang" });
+      const res = await run.run();
+      await run.close();
+      return res.metrics.map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !isTimingKey(k))));
+    };
+    expect(await once("det-a")).toEqual(await once("det-b"));
   }, 120_000);
 
   it("async, max-staleness 1: the run overlaps sampling with training and never trains on older samples", async () => {
