@@ -127,12 +127,16 @@ export function checkpointProblem(dir: string, required: readonly string[] = [])
 }
 
 /**
- * The checkpoint to resume from: the newest complete one that passes `checkpointProblem`. Broken ones
- * (newer than it) are returned too, so the caller can name them; `latest` need not name the winner.
+ * The checkpoint to resume from: the one `latest` names, or when it is broken the newest older one that
+ * passes `checkpointProblem`. Broken ones (newer than it) are returned too, so the caller can name them.
  */
 export function usableCheckpoint(runDir: string, required: readonly string[] = []): { checkpoint: { dir: string; name: string; state: CheckpointState } | null; broken: { name: string; problem: string }[] } {
   const broken: { name: string; problem: string }[] = [];
-  for (const c of listCheckpoints(runDir)) {
+  // `latest` is written last: a folder newer than the one it names was not committed (a kill between the
+  // rename and `latest`); it is not used. Without a readable `latest`, every renamed folder is a candidate.
+  const named = latestName(runDir);
+  const upTo = named === null ? Infinity : Number(named.slice("step-".length));
+  for (const c of listCheckpoints(runDir).filter((x) => x.step <= upTo)) {
     const problem = checkpointProblem(c.dir, required);
     if (problem === null) return { checkpoint: { dir: c.dir, name: c.name, state: readJson<CheckpointState>(path.join(c.dir, "state.json"))! }, broken };
     broken.push({ name: c.name, problem });
