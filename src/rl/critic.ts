@@ -17,7 +17,7 @@ import { microBatches, packSequences } from "./batch.js";
 import { decoupledGae, vapoLambda, type GaeOutput } from "./gae.js";
 import type { CheckpointComponent } from "./loop.js";
 import { klPerToken } from "./objective.js";
-import type { AdvantageOut, Batch, LogProbs, StepContext } from "./stages.js";
+import { miniBatchPlan, type AdvantageOut, type Batch, type LogProbs, type StepContext } from "./stages.js";
 import { valueLoss } from "./value-loss.js";
 
 /** The value model as the stages use it (src/model/value.ts's ValueModel with its optimizer fits). */
@@ -98,25 +98,15 @@ export function updateCritic(ctx: StepContext, b: Batch, advOut: AdvantageOut, l
   const { rl } = ctx;
   const critic = ctx.critic!;
   const adv = advOut.critic!;
-  const G = rl.groupSize;
   const mask = new Float64Array(b.total);
   for (let t = 0; t < b.total; t++) mask[t] = b.mask[t]! * adv.gae.valid[t]!;
   const settings = { clip: rl.valueClip, aggregation: rl.lossAgg, maxLength: rl.maxNewTokens };
-  const groups = Array.from({ length: b.samples.length / G }, (_, g) => g);
-  const perMini = groups.length / Math.min(rl.miniBatches, groups.length);
+  const plan = miniBatchPlan(rl, b, mask);
   const agg = { loss: 0, clip: 0, tokens: 0, norm: 0, updates: 0 };
   let skipped = false;
   for (let epoch = 0; epoch < rl.epochs && !skipped; epoch++) {
-    for (let start = 0; start < groups.length && !skipped; start += perMini) {
-      const members = groups.slice(Math.round(start), Math.round(start + perMini)).flatMap((g) => Array.from({ length: G }, (_, j) => g * G + j));
-      let dTokens = 0;
-      let dSeqs = 0;
-      for (const i of members) {
-        let n = 0;
-        for (let t = b.offsets[i]!; t < b.offsets[i + 1]!; t++) n += mask[t]!;
-        dTokens += n;
-        if (n > 0) dSeqs++;
-      }
+    for (const { members, dTokens, dSeqs } of plan) {
+      if (skipped) break;
       if (dTokens === 0) continue;
       for (const o of critic.optimizers) o.grads.zero();
       let loss = 0;

@@ -73,21 +73,26 @@ export function loraPolicy(lora: LoraSet, adam: AdamWConfig, o: { reference: boo
           }
         }
       : null,
-    saveWeights: (dir) => {
-      savePeftAdapter(lora, dir, o.baseModel !== undefined ? { baseModel: o.baseModel } : {});
-      fs.writeFileSync(path.join(dir, "dropout_step.json"), JSON.stringify({ dropoutStep: lora.dropoutStep }));
-    },
-    loadWeights: (dir) => {
-      const t = readSafetensors(path.join(dir, "adapter_model.safetensors")).tensors;
-      for (const s of lora.table.specs) {
-        const x = t.get(s.name);
-        if (!x) throw new Error(`${dir}: adapter tensor ${s.name} missing`);
-        lora.params.view(s.name).set(x.data);
-      }
-      const ds = path.join(dir, "dropout_step.json");
-      if (fs.existsSync(ds)) lora.dropoutStep = (JSON.parse(fs.readFileSync(ds, "utf8")) as { dropoutStep: number }).dropoutStep;
-    },
+    saveWeights: (dir) => saveLora(lora, dir, o.baseModel),
+    loadWeights: (dir) => loadLora(lora, dir),
   };
+}
+
+/** A LoRA set's weights as a PEFT adapter folder, plus its dropout RNG position (exact resume). */
+function saveLora(lora: LoraSet, dir: string, baseModel: string | undefined): void {
+  savePeftAdapter(lora, dir, baseModel !== undefined ? { baseModel } : {});
+  fs.writeFileSync(path.join(dir, "dropout_step.json"), JSON.stringify({ dropoutStep: lora.dropoutStep }));
+}
+
+function loadLora(lora: LoraSet, dir: string): void {
+  const t = readSafetensors(path.join(dir, "adapter_model.safetensors")).tensors;
+  for (const s of lora.table.specs) {
+    const x = t.get(s.name);
+    if (!x) throw new Error(`${dir}: adapter tensor ${s.name} missing`);
+    lora.params.view(s.name).set(x.data);
+  }
+  const ds = path.join(dir, "dropout_step.json");
+  if (fs.existsSync(ds)) lora.dropoutStep = (JSON.parse(fs.readFileSync(ds, "utf8")) as { dropoutStep: number }).dropoutStep;
 }
 
 /**
@@ -123,17 +128,11 @@ export function valueCritic(vm: ValueModel, adam: AdamWConfig, o: { saveOptions?
     ...base,
     optimizers: [new AdamW(lora.params, lora.grads, adam, vm.model.be), new AdamW(head.params, head.grads, adam, vm.model.be)],
     saveWeights: (dir) => {
-      savePeftAdapter(lora, dir, o.baseModel !== undefined ? { baseModel: o.baseModel } : {});
+      saveLora(lora, dir, o.baseModel);
       writeSafetensors(path.join(dir, "score.safetensors"), head.params.table.specs.map((s) => ({ name: s.name, shape: s.shape, data: head.params.view(s.name) })));
-      fs.writeFileSync(path.join(dir, "dropout_step.json"), JSON.stringify({ dropoutStep: lora.dropoutStep }));
     },
     loadWeights: (dir) => {
-      const t = readSafetensors(path.join(dir, "adapter_model.safetensors")).tensors;
-      for (const s of lora.table.specs) {
-        const x = t.get(s.name);
-        if (!x) throw new Error(`${dir}: adapter tensor ${s.name} missing`);
-        lora.params.view(s.name).set(x.data);
-      }
+      loadLora(lora, dir);
       const h = readSafetensors(path.join(dir, "score.safetensors")).tensors;
       for (const s of head.params.table.specs) {
         const x = h.get(s.name);
@@ -141,8 +140,6 @@ export function valueCritic(vm: ValueModel, adam: AdamWConfig, o: { saveOptions?
         head.params.view(s.name).set(x.data);
       }
       vm.params.markChanged();
-      const ds = path.join(dir, "dropout_step.json");
-      if (fs.existsSync(ds)) lora.dropoutStep = (JSON.parse(fs.readFileSync(ds, "utf8")) as { dropoutStep: number }).dropoutStep;
     },
   };
 }

@@ -252,24 +252,14 @@ export interface UpdateStats {
 
 export function update(ctx: StepContext, b: Batch, lp: LogProbs, adv: AdvantageOut, lr: number): UpdateStats {
   const { rl, policy, settings } = ctx;
-  const G = rl.groupSize;
   const engineLogp = tisOn(settings) ? concatEngineLogp(b) : null;
   const lm = rl.lmLossCoef > 0 ? positiveLm(rl.lmLossCoef, b) : null;
   const agg = { loss: 0, policy: 0, kl: 0, entropy: 0, low: 0, high: 0, tokens: 0, norm: 0, updates: 0, trainTokens: 0, k: 0, truncated: 0, maskedIs: 0 };
   let skipped = false;
-  const groups = Array.from({ length: b.samples.length / G }, (_, g) => g);
-  const perMini = groups.length / Math.min(rl.miniBatches, groups.length);
+  const plan = miniBatchPlan(rl, b, b.mask);
   for (let epoch = 0; epoch < rl.epochs && !skipped; epoch++) {
-    for (let start = 0; start < groups.length && !skipped; start += perMini) {
-      const members = groups.slice(Math.round(start), Math.round(start + perMini)).flatMap((g) => Array.from({ length: G }, (_, j) => g * G + j));
-      let dTokens = 0;
-      let dSeqs = 0;
-      for (const i of members) {
-        let n = 0;
-        for (let t = b.offsets[i]!; t < b.offsets[i + 1]!; t++) n += b.mask[t]!;
-        dTokens += n;
-        if (n > 0) dSeqs++;
-      }
+    for (const { members, dTokens, dSeqs } of plan) {
+      if (skipped) break;
       if (dTokens === 0) continue;
       policy.optimizer.grads.zero();
       let loss = 0;
@@ -330,6 +320,30 @@ export function update(ctx: StepContext, b: Batch, lp: LogProbs, adv: AdvantageO
       [settings.icepop ? "tis/masked_frac" : "tis/truncated_frac"]: (settings.icepop ? agg.maskedIs : agg.truncated) / Math.max(agg.tokens, 1),
     },
   };
+}
+
+/**
+ * The mini-batches of one epoch: the batch's groups split evenly into `mini-batches` parts (whole groups),
+ * each with its loss denominators — tokens in the loss (`mask`) and responses with at least one.
+ */
+export function miniBatchPlan(rl: RlConfig, b: Batch, mask: ArrayLike<number>): { members: number[]; dTokens: number; dSeqs: number }[] {
+  const G = rl.groupSize;
+  const groups = Array.from({ length: b.samples.length / G }, (_, g) => g);
+  const perMini = groups.length / Math.min(rl.miniBatches, groups.length);
+  const out: { members: number[]; dTokens: number; dSeqs: number }[] = [];
+  for (let start = 0; start < groups.length; start += perMini) {
+    const members = groups.slice(Math.round(start), Math.round(start + perMini)).flatMap((g) => Array.from({ length: G }, (_, j) => g * G + j));
+    let dTokens = 0;
+    let dSeqs = 0;
+    for (const i of members) {
+      let n = 0;
+      for (let t = b.offsets[i]!; t < b.offsets[i + 1]!; t++) n += mask[t]!;
+      dTokens += n;
+      if (n > 0) dSeqs++;
+    }
+    out.push({ members, dTokens, dSeqs });
+  }
+  return out;
 }
 
 /** Mean KL over the loss tokens (the `kl` metric). */
