@@ -74,13 +74,7 @@ export function parseEndpointList(list: string | readonly string[]): string[] {
   return out;
 }
 
-interface Endpoint {
-  url: string;
-  up: boolean;
-  requests: number;
-  failures: number;
-  inFlight: number;
-  lastError: string | null;
+interface Endpoint extends EndpointState {
   /** Failures in a row (reset by a success). */
   inARow: number;
   cooldownMs: number;
