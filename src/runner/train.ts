@@ -278,6 +278,13 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   const { config: c, demo } = resolveTrainSettings(src, { allowDemo: !o.parts?.model });
   const reporter: Reporter = { ...quietReporter, ...(o.reporter ?? {}) };
   const persist = o.persist ?? true;
+  // settings that cannot work together across sections, before anything is loaded or written
+  if (c.rl.async && (c.rollout.engine !== "remote" || c.rollout.sync === "none")) {
+    throw new UserError("async rollouts need remote servers that get the new weights: set rollout-engine remote and rollout-sync vllm|sglang", "the local engine samples in this process, so there is nothing to overlap");
+  }
+  if (c.rollout.sync === "vllm" && c.lora.rank === 0) throw new UserError("rollout-sync vllm loads LoRA adapters (POST /v1/load_lora_adapter): set lora-rank > 0", "or push full weights with rollout-sync sglang");
+  if (c.rollout.sync === "sglang" && c.lora.rank > 0) throw new UserError("rollout-sync sglang loads a full Hugging Face folder (POST /update_weights_from_disk): use full fine-tuning (lora-rank 0)", "or push LoRA adapters with rollout-sync vllm");
+  if (c.rollout.sync !== "none" && c.rollout.syncDir === null && !persist) throw new UserError("rollout-sync needs rollout-sync-dir (a folder the servers can read) when the run has no run directory");
 
   // ---- task, model, tokenizer
   const task = o.parts?.task ?? (await makeTask(c.task, c.train.seed));
@@ -351,15 +358,9 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
       : `aha train: ${path.basename(path.resolve(modelDir))} on ${task.name} with ${c.rl.algorithm}${c.lora.rank > 0 ? ` + LoRA r=${c.lora.rank}` : ""}, ${c.train.steps} steps`);
     reporter.say(`run directory: ${runDir.dir}${startStep > 0 ? ` (resuming at step ${startStep})` : ""}`);
   }
-  if (c.rl.async && (c.rollout.engine !== "remote" || c.rollout.sync === "none")) {
-    throw new UserError("async rollouts need remote servers that get the new weights: set rollout-engine remote and rollout-sync vllm|sglang", "the local engine samples in this process, so there is nothing to overlap");
-  }
   let sync: WeightSync | null = null;
   if (c.rollout.sync !== "none") {
-    if (c.rollout.sync === "vllm" && c.lora.rank === 0) throw new UserError("rollout-sync vllm loads LoRA adapters (POST /v1/load_lora_adapter): set lora-rank > 0", "or push full weights with rollout-sync sglang");
-    if (c.rollout.sync === "sglang" && c.lora.rank > 0) throw new UserError("rollout-sync sglang loads a full Hugging Face folder (POST /update_weights_from_disk): use full fine-tuning (lora-rank 0)", "or push LoRA adapters with rollout-sync vllm");
-    const dir = c.rollout.syncDir ?? (runDir ? path.join(runDir.dir, "weights") : null);
-    if (dir === null) throw new UserError("rollout-sync needs rollout-sync-dir (a folder the servers can read) when the run has no run directory");
+    const dir = c.rollout.syncDir ?? path.join(runDir!.dir, "weights");
     const apiKey = c.rollout.apiKey ?? process.env.OPENAI_API_KEY;
     sync = weightSyncStage({
       protocol: c.rollout.sync, endpoints: c.rollout.endpoint!.split(",").map((e) => e.trim()).filter((e) => e !== ""), loraName: c.rollout.loraName,

@@ -49,6 +49,13 @@ describe("rewards from the config", () => {
     expect(new Set(rows.map((r) => r.parts["format"])).size).toBeGreaterThan(0);
   }, 120_000);
 
+  it("settings that cannot work together fail before anything is written", async () => {
+    const dir = path.join(tmp, "never");
+    await expect(prepareTrainRun({ ...SMALL, async: true, "tis-cap": 2, "run-dir": dir })).rejects.toThrow(/async rollouts need remote servers/);
+    await expect(prepareTrainRun({ ...SMALL, "rollout-engine": "remote", "rollout-endpoint": "http://127.0.0.1:9/v1", "rollout-model-name": "m", "rollout-sync": "vllm", "run-dir": dir })).rejects.toThrow(/rollout-sync vllm loads LoRA adapters/);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
   it("a bad reward setting names the part", async () => {
     await expect(prepareTrainRun({ ...SMALL, reward: "acuracy=1" }, { persist: false })).rejects.toThrow(/unknown reward part 'acuracy'/);
     await expect(prepareTrainRun({ ...SMALL, reward: "judge=1" }, { persist: false })).rejects.toThrow(/judge-endpoint/);
