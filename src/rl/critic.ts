@@ -11,11 +11,11 @@
  * folder with a score head + its optimizer state under critic/).
  */
 import * as path from "node:path";
-import { readSafetensors, writeSafetensors } from "../formats/safetensors.js";
+import { AhaError } from "../errors.js";
 import { clipGradNorms, type AdamW } from "../model/optim.js";
 import { microBatches, packSequences } from "./batch.js";
-import { decoupledGae, vapoLambda, type GaeOutput } from "./gae.js";
-import type { CheckpointComponent } from "./loop.js";
+import { decoupledGae, vapoLambda } from "./gae.js";
+import { loadOptimizerStates, saveOptimizerStates, type CheckpointComponent } from "./loop.js";
 import { klPerToken } from "./objective.js";
 import { miniBatchPlan, type AdvantageOut, type Batch, type LogProbs, type StepContext } from "./stages.js";
 import { valueLoss } from "./value-loss.js";
@@ -39,14 +39,11 @@ export function criticComponent(critic: Critic): CheckpointComponent {
     state: () => ({ criticOptimizerStep: critic.optimizers[0]!.step }),
     save(dir) {
       critic.saveWeights(path.join(dir, "critic", "model"));
-      const tensors = critic.optimizers.flatMap((o) => [...o.exportState().tensors]); // names are distinct across the arenas
-      writeSafetensors(path.join(dir, "critic", "optimizer.safetensors"), tensors.map(([name, data]) => ({ name, shape: [data.length], data })));
+      saveOptimizerStates(path.join(dir, "critic", "optimizer.safetensors"), critic.optimizers);
     },
     load(dir, state) {
       critic.loadWeights(path.join(dir, "critic", "model"));
-      const opt = readSafetensors(path.join(dir, "critic", "optimizer.safetensors"));
-      const tensors = new Map([...opt.tensors].map(([k, v]) => [k, v.data]));
-      for (const o of critic.optimizers) o.importState({ step: Number(state["criticOptimizerStep"] ?? 0), tensors });
+      loadOptimizerStates(path.join(dir, "critic", "optimizer.safetensors"), critic.optimizers, Number(state["criticOptimizerStep"] ?? 0));
     },
   };
 }
@@ -67,22 +64,18 @@ export function criticValues(ctx: StepContext, b: Batch): Float64Array {
   return out;
 }
 
-export interface GaeAdvantages extends AdvantageOut {
-  returns: Float64Array;
-  valuesOld: Float64Array;
-  gae: GaeOutput;
-}
-
-/** GAE advantages and returns (decoupled λ when actor-lambda or vapo-alpha is set). */
-export function gaeAdvantages(ctx: StepContext, b: Batch, lp: LogProbs, valuesOld: Float64Array): GaeAdvantages {
+/** GAE advantages and returns from the rollout values lp.values (decoupled λ when actor-lambda or vapo-alpha is set). */
+export function gaeAdvantages(ctx: StepContext, b: Batch, lp: LogProbs): AdvantageOut {
   const { rl } = ctx;
+  const valuesOld = lp.values;
+  if (!valuesOld) throw new AhaError("AHA_NO_CRITIC", "advantage = gae needs the value model's values", "set critic = value (the ppo, orz and vapo presets do)");
   const kl = lp.ref && !lp.fused ? klPerToken(rl.klEstimator, lp.old, lp.ref) : null;
   const actorLambda = rl.vapoAlpha !== null ? vapoLambda(rl.vapoAlpha) : (rl.actorLambda ?? rl.gaeLambda);
   const g = decoupledGae(
     { values: valuesOld, rewards: b.samples.map((s) => s.reward ?? null), lengths: b.lengths, ...(kl && rl.klIn === "reward" ? { klPerToken: kl, klCoef: rl.klCoef } : {}) },
     { gamma: rl.gamma, criticLambda: rl.gaeLambda, actorLambda, whiten: rl.gaeWhiten },
   );
-  return { perToken: g.advantages, kl, returns: g.returns, valuesOld, gae: g };
+  return { perToken: g.advantages, kl, critic: { returns: g.returns, valuesOld, gae: g } };
 }
 
 export interface CriticStats {

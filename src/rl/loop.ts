@@ -12,7 +12,7 @@
 import * as path from "node:path";
 import { AhaError } from "../errors.js";
 import { readSafetensors, writeSafetensors } from "../formats/safetensors.js";
-import { lrAt, type LrSchedule } from "../model/optim.js";
+import { lrAt, type AdamW, type LrSchedule } from "../model/optim.js";
 import type { CheckpointState } from "../runs/checkpoint.js";
 import type { MetricsRow, RunDir, SampleRow } from "../runs/run-dir.js";
 import type { TrainConfig } from "./config.js";
@@ -98,19 +98,29 @@ export function scheduleOf(tc: TrainConfig): LrSchedule {
   return { lr: tc.lr, warmupSteps: tc.warmupSteps, totalSteps: tc.steps, decay: tc.lrSchedule, minLrRatio: 0 };
 }
 
+/** AdamW states (moments under torch's names, distinct across the optimizers) as one safetensors file. */
+export function saveOptimizerStates(file: string, optimizers: readonly AdamW[]): void {
+  const tensors = optimizers.flatMap((o) => [...o.exportState().tensors]);
+  writeSafetensors(file, tensors.map(([name, data]) => ({ name, shape: [data.length], data })));
+}
+
+/** Reads the file of saveOptimizerStates back into the optimizers, each at `step`. Errors name the file or tensor. */
+export function loadOptimizerStates(file: string, optimizers: readonly AdamW[], step: number): void {
+  const tensors = new Map([...readSafetensors(file).tensors].map(([k, v]) => [k, v.data]));
+  for (const o of optimizers) o.importState({ step, tensors });
+}
+
 /** The policy as a checkpoint component: `model/` (an HF or PEFT adapter folder) and optimizer.safetensors. */
 export function policyComponent(policy: Policy): CheckpointComponent {
   return {
     state: () => ({ optimizerStep: policy.optimizer.step }),
     save(dir) {
       policy.saveWeights(path.join(dir, "model"));
-      const ex = policy.optimizer.exportState();
-      writeSafetensors(path.join(dir, "optimizer.safetensors"), [...ex.tensors].map(([name, data]) => ({ name, shape: [data.length], data })));
+      saveOptimizerStates(path.join(dir, "optimizer.safetensors"), [policy.optimizer]);
     },
     load(dir, state) {
       policy.loadWeights(path.join(dir, "model"));
-      const opt = readSafetensors(path.join(dir, "optimizer.safetensors"));
-      policy.optimizer.importState({ step: Number(state["optimizerStep"] ?? 0), tensors: new Map([...opt.tensors].map(([k, v]) => [k, v.data])) });
+      loadOptimizerStates(path.join(dir, "optimizer.safetensors"), [policy.optimizer], Number(state["optimizerStep"] ?? 0));
     },
   };
 }

@@ -217,11 +217,7 @@ export interface AdvantageOut {
 
 export function advantages(ctx: StepContext, b: Batch, lp: LogProbs): AdvantageOut {
   const { rl } = ctx;
-  if (rl.advantage === "gae") {
-    if (!lp.values) throw new AhaError("AHA_NO_CRITIC", "advantage = gae needs the value model's values", "set critic = value (the ppo, orz and vapo presets do)");
-    const g = gaeAdvantages(ctx, b, lp, lp.values);
-    return { perToken: g.perToken, kl: g.kl, critic: { returns: g.returns, valuesOld: g.valuesOld, gae: g.gae } };
-  }
+  if (rl.advantage === "gae") return gaeAdvantages(ctx, b, lp);
   const kl = lp.ref && !lp.fused ? klPerToken(rl.klEstimator, lp.old, lp.ref) : null;
   const adv = computeAdvantages(
     rl.advantage,
