@@ -115,6 +115,13 @@ export interface SettingsSources {
   flags?: ParsedArgs["flags"];
 }
 
+/** A library call's argument: sources (the CLI: flags and a file), or a settings object. */
+export function toSources(x: Record<string, unknown> | SettingsSources): SettingsSources {
+  const keys = Object.keys(x);
+  const isSources = keys.length > 0 && keys.every((k) => k === "settings" || k === "file" || k === "flags") && ((x as SettingsSources).flags instanceof Map || "settings" in x || "file" in x);
+  return isSources ? (x as SettingsSources) : { settings: x as Record<string, unknown> };
+}
+
 /** The given values of a run directory's config.json (for --resume). */
 function resumedSettings<T extends Sections>(spec: ConfigSpec<T>, dir: string, command: string): Map<string, Given> {
   const file = path.join(dir, "config.json");

@@ -18,7 +18,7 @@ import { readSftRows, sft, type SftExample } from "../rl/sft.js";
 import { encodePrompt, loadFolder } from "../rollout/folder.js";
 import { defaultRunName, RunDir } from "../runs/run-dir.js";
 import { renderPrompt, type TemplateName } from "../tasks/templates.js";
-import { resolveSftSettings, sftSpec, type SettingsSources, type SftRunConfig } from "./config.js";
+import { resolveSftSettings, sftSpec, toSources, type SettingsSources, type SftRunConfig } from "./config.js";
 import { buildPolicy, resumeRunDir } from "./common.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 
@@ -73,8 +73,7 @@ export class SftRun {
 }
 
 export async function prepareSftRun(settings: Record<string, unknown> | SettingsSources = {}, o: PrepareSftOptions = {}): Promise<SftRun> {
-  const src: SettingsSources = "flags" in settings || "file" in settings ? (settings as SettingsSources) : { settings: settings as Record<string, unknown> };
-  const c = resolveSftSettings(src);
+  const c = resolveSftSettings(toSources(settings));
   const reporter: Reporter = { ...quietReporter, ...(o.reporter ?? {}) };
 
   // ---- model, tokenizer, data

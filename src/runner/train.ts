@@ -21,7 +21,7 @@ import { ChatTemplate } from "../formats/chat-template.js";
 import type { Model } from "../model/model.js";
 import { composeRewards, parseRewardWeights, type GroupScorer } from "../rewards/compose.js";
 import { judgeReward } from "../rewards/judge.js";
-import { restoreCheckpoint, policyComponent, type MetricsRow, type ProgressSink } from "../rl/loop.js";
+import { restoreCheckpoint, policyComponent, type MetricsRow } from "../rl/loop.js";
 import { criticComponent, type Critic } from "../rl/critic.js";
 import type { Policy } from "../rl/policy.js";
 import { rechecks } from "../rl/shaping.js";
@@ -29,12 +29,13 @@ import type { TrainerTokenizer } from "../rl/stages.js";
 import { weightSyncStage, type WeightSync } from "../rl/sync.js";
 import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
 import { rolloutEngineFromConfig } from "../rollout/config.js";
+import { parseEndpointList } from "../rollout/endpoints.js";
 import type { RolloutEngine } from "../rollout/engine.js";
 import { encodePrompt, loadFolder, type LoadedFolder } from "../rollout/folder.js";
 import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
 import { makeTask, renderPrompt, resolveTemplate, type ChatRenderer, type Task, type TemplateName } from "../tasks/index.js";
-import { resolveTrainSettings, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";
+import { resolveTrainSettings, toSources, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";
 import { buildCritic, buildPolicy, resumeRunDir } from "./common.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 
@@ -274,7 +275,7 @@ function figures(r: EvalResult, recheckWords: readonly string[]): EvalFigures {
  * (a settings object, a YAML file, command-line flags). Nothing is trained until `run()`.
  */
 export async function prepareTrainRun(settings: Record<string, unknown> | SettingsSources = {}, o: PrepareTrainOptions = {}): Promise<TrainRun> {
-  const src: SettingsSources = isSources(settings) ? settings : { settings };
+  const src = toSources(settings);
   const { config: c, demo } = resolveTrainSettings(src, { allowDemo: !o.parts?.model });
   const reporter: Reporter = { ...quietReporter, ...(o.reporter ?? {}) };
   const persist = o.persist ?? true;
@@ -343,7 +344,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     reference: c.rl.klCoef !== 0,
     ...(folder ? { baseModel: path.resolve(modelDir), saveOptions: { rawConfig: folder.loaded.rawConfig, copyFrom: modelDir } } : {}),
   });
-  // PPO's critic: a value model whose body starts as a copy of the base (Open-Reasoner-Zero), full fine-tuning
+  // PPO's critic: a value model whose body starts as a copy of the base (Open-Reasoner-Zero); LoRA like the policy
   const critic = c.rl.critic === "value" ? buildCritic(model, c, folder ? { rawConfig: folder.loaded.rawConfig, baseModel: path.resolve(modelDir) } : {}) : null;
   const scorer = o.parts?.scorer ?? scorerFromConfig(c, task);
   // with vLLM-style sync the servers serve the policy as an adapter: requests name it as the model
@@ -363,17 +364,9 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     const dir = c.rollout.syncDir ?? path.join(runDir!.dir, "weights");
     const apiKey = c.rollout.apiKey ?? process.env.OPENAI_API_KEY;
     sync = weightSyncStage({
-      protocol: c.rollout.sync, endpoints: c.rollout.endpoint!.split(",").map((e) => e.trim()).filter((e) => e !== ""), loraName: c.rollout.loraName,
+      protocol: c.rollout.sync, endpoints: parseEndpointList(c.rollout.endpoint!), loraName: c.rollout.loraName,
       dir, every: c.rollout.syncEvery, ...(apiKey ? { apiKey } : {}), warn: (m) => reporter.warn(`warning: ${m}`),
     });
   }
   return new TrainRun(c, demo, task, template, chat, tokenizer, model, policy, critic, engine, scorer, sync, runDir, checkpoint, maxLen, reporter, o);
 }
-
-function isSources(x: Record<string, unknown> | SettingsSources): x is SettingsSources {
-  const keys = Object.keys(x);
-  return keys.length > 0 && keys.every((k) => k === "settings" || k === "file" || k === "flags") && (x.flags instanceof Map || "settings" in x || "file" in x);
-}
-
-/** The progress-line factory type (for reporters). */
-export type { ProgressSink };
