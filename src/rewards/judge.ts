@@ -34,6 +34,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError } from "../errors.js";
+import { backoffMs as backoffAfter, errorMessage, isRetryableStatus, retryAfterMs, Semaphore } from "../util/http.js";
 import { answerRegion, lastTagSpan } from "./extract.js";
 import type { ProblemLike, Reward, ScoreContext, Scored } from "./types.js";
 
@@ -218,7 +219,6 @@ export function judgeUrl(endpoint: string): string {
   return s + "/chat/completions";
 }
 
-const RETRY_STATUS = (s: number): boolean => s === 429 || s === 408 || s >= 500;
 const MAX_BACKOFF_MS = 30_000;
 const ERROR_BODY_BYTES = 64 * 1024;
 
@@ -248,42 +248,12 @@ async function readCapped(res: Response, cap: number): Promise<Body> {
   return { text: Buffer.concat(chunks).toString("utf8") };
 }
 
-function errorMessage(text: string): string {
-  try {
-    const j = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown; detail?: unknown };
-    if (typeof j.error === "string") return head(j.error, 300);
-    if (j.error && typeof j.error.message === "string") return head(j.error.message, 300);
-    if (typeof j.message === "string") return head(j.message, 300);
-    if (typeof j.detail === "string") return head(j.detail, 300);
-  } catch {
-    // not JSON
-  }
-  return head(text, 300) || "(empty body)";
-}
 
 function positiveInt(v: number, name: string, min = 1): number {
   if (!Number.isInteger(v) || v < min) throw new UserError(`judge: ${name} must be an integer ≥ ${min}, got ${v}`);
   return v;
 }
 
-/** A tiny counting semaphore (FIFO). */
-class Slots {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly size: number) {}
-  async take(): Promise<void> {
-    if (this.active < this.size) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((r) => this.waiting.push(r));
-  }
-  give(): void {
-    const next = this.waiting.shift();
-    if (next) next(); // the slot passes straight on
-    else this.active--;
-  }
-}
 
 type Attempt = { ok: true; content: string; reasoning: string; finish: string } | { ok: false; retry: boolean; problem: string; retryAfterMs?: number };
 
@@ -298,12 +268,12 @@ export function judgeReward(o: JudgeOptions): Reward<unknown> {
   const concurrency = positiveInt(o.concurrency ?? 8, "concurrency");
   const maxReplyBytes = positiveInt(o.maxReplyBytes ?? 1024 * 1024, "maxReplyBytes");
   const maxAnswerChars = positiveInt(o.maxAnswerChars ?? 16_384, "maxAnswerChars");
-  const backoffMs = o.backoffMs ?? 500;
-  if (!Number.isFinite(backoffMs) || backoffMs < 0) throw new UserError(`judge: backoffMs must be a number ≥ 0, got ${backoffMs}`);
+  const firstBackoffMs = o.backoffMs ?? 500;
+  if (!Number.isFinite(firstBackoffMs) || firstBackoffMs < 0) throw new UserError(`judge: backoffMs must be a number ≥ 0, got ${firstBackoffMs}`);
   const temperature = o.temperature ?? 0;
   if (!Number.isFinite(temperature) || temperature < 0) throw new UserError(`judge: temperature must be a number ≥ 0, got ${temperature}`);
   const doFetch = o.fetch ?? fetch;
-  const slots = new Slots(concurrency);
+  const slots = new Semaphore(concurrency);
   const headers: Record<string, string> = { "content-type": "application/json", ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) };
 
   const attempt = async (body: string): Promise<Attempt> => {
@@ -313,12 +283,10 @@ export function judgeReward(o: JudgeOptions): Reward<unknown> {
       const res = await doFetch(url, { method: "POST", headers, body, signal: timeout });
       if (!res.ok) {
         const got = await readCapped(res, ERROR_BODY_BYTES);
-        const message = "text" in got ? errorMessage(got.text) : "(error body too large)";
-        const retry = RETRY_STATUS(res.status);
-        let retryAfterMs: number | undefined;
-        const ra = res.headers.get("retry-after");
-        if (retry && ra !== null && ra.trim() !== "" && Number.isFinite(Number(ra))) retryAfterMs = Math.min(Math.max(Number(ra), 0) * 1000, MAX_BACKOFF_MS);
-        return { ok: false, retry, problem: `HTTP ${res.status}: ${message}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+        const message = "text" in got ? errorMessage(got.text, (t) => head(t, 300)) : "(error body too large)";
+        const retry = isRetryableStatus(res.status);
+        const after = retry ? retryAfterMs(res.headers, MAX_BACKOFF_MS) : null;
+        return { ok: false, retry, problem: `HTTP ${res.status}: ${message}`, ...(after !== null ? { retryAfterMs: after } : {}) };
       }
       const got = await readCapped(res, maxReplyBytes);
       if (!("text" in got)) return { ok: false, retry: false, problem: `the reply is over ${maxReplyBytes} bytes` };
@@ -356,8 +324,7 @@ export function judgeReward(o: JudgeOptions): Reward<unknown> {
     for (let i = 0; i <= retries; i++) {
       last = await attempt(body);
       if (last.ok || !last.retry || i === retries) break;
-      const backoff = Math.min(backoffMs * 2 ** i, MAX_BACKOFF_MS) * (0.75 + 0.5 * Math.random());
-      await sleep(last.retryAfterMs ?? backoff);
+      await sleep(last.retryAfterMs ?? backoffAfter(firstBackoffMs, i));
     }
     if (!last) return unscorable("no attempt was made");
     if (!last.ok) return unscorable(last.retry ? `${last.problem} (after ${retries + 1} tries)` : last.problem);

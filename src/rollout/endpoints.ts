@@ -26,7 +26,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { AhaError } from "../errors.js";
-import { attemptOnce, backoffMs, normaliseBaseUrl } from "./openai-client.js";
+import { backoffMs } from "../util/http.js";
+import { attemptOnce, normaliseBaseUrl } from "./openai-client.js";
 
 export interface EndpointPoolOptions {
   /** Base URLs: a list, or one string with a comma-separated list. */

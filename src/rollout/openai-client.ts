@@ -7,6 +7,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { AhaError } from "../errors.js";
+import { backoffMs, errorMessage, isRetryableStatus, retryAfterMs, Semaphore } from "../util/http.js";
 
 export interface OpenAIClientOptions {
   /** Base URL, e.g. http://127.0.0.1:8000/v1 (a URL without /v1 gets it appended). */
@@ -36,13 +37,10 @@ export function normaliseBaseUrl(u: string): string {
   return s;
 }
 
-const RETRY_STATUS = (s: number): boolean => s === 429 || s === 408 || s >= 500;
-
 export class OpenAIClient {
   readonly baseUrl: string;
   private readonly o: Required<Omit<OpenAIClientOptions, "apiKey">> & { apiKey: string | undefined };
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly slots: Semaphore;
   /** Retries done so far (tests and logs). */
   retriesDone = 0;
 
@@ -50,20 +48,7 @@ export class OpenAIClient {
     this.baseUrl = normaliseBaseUrl(o.baseUrl);
     this.o = { concurrency: 16, retries: 5, backoffMs: 500, timeoutMs: 600_000, ...o, apiKey: o.apiKey };
     if (!Number.isInteger(this.o.concurrency) || this.o.concurrency < 1) throw new AhaError("AHA_BAD_INPUT", `concurrency must be a positive integer, got ${this.o.concurrency}`);
-  }
-
-  private async slot(): Promise<void> {
-    if (this.active < this.o.concurrency) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((r) => this.waiting.push(r));
-  }
-
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) next(); // the slot passes straight on
-    else this.active--;
+    this.slots = new Semaphore(this.o.concurrency);
   }
 
   /** GET path → parsed JSON (retried like post). */
@@ -77,11 +62,11 @@ export class OpenAIClient {
   }
 
   private async request<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
-    await this.slot();
+    await this.slots.take();
     try {
       return await this.withRetries<T>(method, path, body, signal);
     } finally {
-      this.release();
+      this.slots.give();
     }
   }
 
@@ -105,10 +90,6 @@ export class OpenAIClient {
   }
 }
 
-/** The backoff before retry `attempt` (0-based): first × 2^attempt, capped at 30 s, ±25 % jitter. */
-export function backoffMs(first: number, attempt: number): number {
-  return Math.min(first * 2 ** attempt, 30_000) * (0.75 + 0.5 * Math.random());
-}
 
 /**
  * One try of an HTTP request. What the endpoint got wrong comes back as a failure to retry (`kind`:
@@ -139,10 +120,8 @@ export async function attemptOnce(method: string, url: string, body: unknown, o:
       }
     }
     const message = errorMessage(text);
-    if (!RETRY_STATUS(res.status)) throw new AhaError("AHA_ENDPOINT_ERROR", `${method} ${url} → HTTP ${res.status}: ${message}`);
-    const ra = res.headers.get("retry-after");
-    const retryAfterMs = ra !== null && ra.trim() !== "" && Number.isFinite(Number(ra)) ? Math.min(Number(ra) * 1000, 60_000) : null;
-    return { ok: false, kind: "status", problem: `HTTP ${res.status}: ${message}`, retryAfterMs };
+    if (!isRetryableStatus(res.status)) throw new AhaError("AHA_ENDPOINT_ERROR", `${method} ${url} → HTTP ${res.status}: ${message}`);
+    return { ok: false, kind: "status", problem: `HTTP ${res.status}: ${message}`, retryAfterMs: retryAfterMs(res.headers, 60_000) };
   } catch (e) {
     if (e instanceof AhaError) throw e;
     if (signal?.aborted) throw new AhaError("AHA_ABORTED", "generation was aborted");
@@ -150,17 +129,4 @@ export async function attemptOnce(method: string, url: string, body: unknown, o:
     if (timeout.aborted) return { ok: false, kind: "timeout", problem: `no answer within ${o.timeoutMs} ms`, retryAfterMs: null };
     return { ok: false, kind: "network", problem: `${err.cause?.code ?? err.name}: ${err.cause?.message ?? err.message}`, retryAfterMs: null };
   }
-}
-
-function errorMessage(text: string): string {
-  try {
-    const j = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown; detail?: unknown };
-    if (typeof j.error === "string") return j.error;
-    if (j.error && typeof j.error.message === "string") return j.error.message;
-    if (typeof j.message === "string") return j.message;
-    if (typeof j.detail === "string") return j.detail;
-  } catch {
-    // not JSON
-  }
-  return text.slice(0, 300) || "(empty body)";
 }

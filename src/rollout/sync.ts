@@ -9,6 +9,7 @@
  * timeout and a few retries on network errors and 5xx; the answer body is read with a size cap.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { backoffMs } from "../util/http.js";
 
 export type SyncProtocol = "vllm" | "sglang";
 
@@ -70,7 +71,7 @@ async function pushOne(o: PushOptions, endpoint: string, folder: string): Promis
       const err = e as Error & { cause?: { code?: string } };
       last = err.name === "TimeoutError" ? `no answer within ${o.timeoutMs ?? 300_000} ms` : `${err.cause?.code ?? err.name}: ${err.message}`;
     }
-    if (attempt < retries) await sleep(200 * 2 ** attempt);
+    if (attempt < retries) await sleep(backoffMs(200, attempt));
   }
   return { endpoint, ok: false, message: last };
 }
