@@ -147,7 +147,7 @@ export async function remoteRlStep(o: { async: boolean; newTokens: number; steps
 }
 
 export const rlSuite: BenchSuite = {
-  summary: "one GRPO step on model S (generate, reward, reference, train), vs the same step in PyTorch",
+  summary: "one GRPO step on model S (generate, reward, reference, train), vs the same step in PyTorch; and the step through two aha serve processes with weight sync, sync vs async",
   async run(ctx: BenchContext): Promise<BenchRow[]> {
     const rows: BenchRow[] = [];
     const N = ctx.quick ? 16 : RL_SHAPE.newTokens;
