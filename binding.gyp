@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "aha_native",
-      "sources": ["native/addon.cc", "native/gemm.cc", "native/kernels.cc"],
+      "sources": ["native/addon.cc", "native/gemm.cc", "native/kernels.cc", "native/decode.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-O2", "-O0"],

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "decode.h"
 #include "gemm.h"
 #include "kernels.h"
 
@@ -382,7 +383,8 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attentionDecode(out, q, kCache, vCache, slots, lens, B, maxLen, Hq, Hkv, D, scale)
+// attentionDecode(out, q, kCache, vCache, slots, lens, B, maxLen, Hq, Hkv, D, scale); the caches are
+// both Float32Array or both Uint16Array (bf16)
 Napi::Value AttentionDecode(const Napi::CallbackInfo& info) {
   ARGS("attentionDecode");
   const int64_t B = A.dim(6, "B"), maxLen = A.dim(7, "maxLen"), Hq = A.dim(8, "Hq"), Hkv = A.dim(9, "Hkv"),
@@ -397,10 +399,58 @@ Napi::Value AttentionDecode(const Napi::CallbackInfo& info) {
     if (lens[b] < 1 || lens[b] > maxLen)
       A.fail("lens[" + std::to_string(b) + "] = " + std::to_string(lens[b]) + " outside [1, " + std::to_string(maxLen) + "]");
   }
-  aha::attention_decode(A.f32(0, B * Hq * D, "out"), A.f32(1, B * Hq * D, "q"), A.f32(2, nSlots * slotSize, "kCache"),
-                        A.f32(3, nSlots * slotSize, "vCache"), slots, lens, B, maxLen, Hq, Hkv, D,
-                        static_cast<float>(A.num(11, "scale")));
+  napi_typedarray_type tk, tv;
+  void* kc = A.typed(2, napi_float32_array, nSlots * slotSize, "kCache", &tk);
+  void* vc = A.typed(3, napi_float32_array, nSlots * slotSize, "vCache", &tv);
+  if (tk != tv || (tk != napi_float32_array && tk != napi_uint16_array))
+    A.fail("kCache and vCache must both be Float32Array or both Uint16Array (bf16)");
+  float* out = A.f32(0, B * Hq * D, "out");
+  const float* q = A.f32(1, B * Hq * D, "q");
+  const float scale = static_cast<float>(A.num(11, "scale"));
+  if (tk == napi_uint16_array)
+    aha::attention_decode_bf16(out, q, static_cast<const uint16_t*>(kc), static_cast<const uint16_t*>(vc), slots, lens,
+                               B, maxLen, Hq, Hkv, D, scale);
+  else
+    aha::attention_decode(out, q, static_cast<const float*>(kc), static_cast<const float*>(vc), slots, lens, B, maxLen,
+                          Hq, Hkv, D, scale);
   return info.Env().Undefined();
+}
+
+// packBf16(out, w, n, k): out (Uint16Array, packedBf16Size(n, k)) = w (n, k) in the packed bf16 layout
+Napi::Value PackBf16(const Napi::CallbackInfo& info) {
+  ARGS("packBf16");
+  const int64_t n = A.dim(2, "n"), k = A.dim(3, "k");
+  auto* out = static_cast<uint16_t*>(A.typed(0, napi_uint16_array, aha::packed_bf16_size(n, k), "out"));
+  aha::pack_bf16(out, A.f32(1, n * k, "w"), n, k);
+  return info.Env().Undefined();
+}
+
+// matmulPacked(c, x, wPacked, m, n, k): c (m, n) = x (m, k) · Wᵀ, W packed by packBf16
+Napi::Value MatmulPacked(const Napi::CallbackInfo& info) {
+  ARGS("matmulPacked");
+  const int64_t m = A.dim(3, "m"), n = A.dim(4, "n"), k = A.dim(5, "k");
+  const auto* wp = static_cast<const uint16_t*>(A.typed(2, napi_uint16_array, aha::packed_bf16_size(n, k), "wPacked"));
+  aha::matmul_packed_bf16(A.f32(0, m * n, "c"), A.f32(1, m * k, "x"), wp, m, n, k);
+  return info.Env().Undefined();
+}
+
+// samplePrep(e, stats, logits, invT): see decode.h; stats is a Float64Array(4)
+Napi::Value SamplePrep(const Napi::CallbackInfo& info) {
+  ARGS("samplePrep");
+  const int64_t V = A.len(2);
+  auto* stats = static_cast<double*>(A.typed(1, napi_float64_array, 4, "stats"));
+  aha::sample_prep(A.f32(0, V, "e"), stats, A.f32(2, V, "logits"), V, static_cast<float>(A.num(3, "invT")));
+  return info.Env().Undefined();
+}
+
+// decodeLimits(bandwidthBytes, rounds, peakIters): {bf16PeakGflops, readGBs, packedNative}
+Napi::Value DecodeLimits(const Napi::CallbackInfo& info) {
+  ARGS("decodeLimits");
+  auto o = Napi::Object::New(info.Env());
+  o.Set("bf16PeakGflops", aha::bf16_peak(A.dim(2, "peakIters")));
+  o.Set("readGBs", aha::read_bandwidth(A.dim(0, "bandwidthBytes"), A.dim(1, "rounds")));
+  o.Set("packedNative", aha::packed_bf16_native());
+  return o;
 }
 
 void checkTargets(const Args& A, const int32_t* tg, int64_t T, int64_t V) {
@@ -479,6 +529,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("attentionForward", AttentionForward);
   EXPORT("attentionBackward", AttentionBackward);
   EXPORT("attentionDecode", AttentionDecode);
+  EXPORT("packBf16", PackBf16);
+  EXPORT("matmulPacked", MatmulPacked);
+  EXPORT("samplePrep", SamplePrep);
+  EXPORT("decodeLimits", DecodeLimits);
   EXPORT("logprobsForward", LogprobsForward);
   EXPORT("logprobsBackward", LogprobsBackward);
   EXPORT("adamw", Adamw);

@@ -5,6 +5,7 @@
 // rows / heads / sequences when the work is large enough. Reductions are ordered deterministically
 // (fixed static partition, partial results summed in thread order), so results do not depend on timing.
 #include "kernels.h"
+#include "simd.h"
 
 #include <dnnl.h>
 #include <omp.h>
@@ -26,28 +27,6 @@ namespace {
 
 // Work smaller than this (in floats touched) runs on one thread: thread start-up costs ~1-2 µs.
 constexpr int64_t PAR_MIN = 1 << 15;
-
-inline float bits_to_f32(uint32_t u) { return __builtin_bit_cast(float, u); }
-inline uint32_t f32_to_bits(float f) { return __builtin_bit_cast(uint32_t, f); }
-
-// exp(x) for float, vectorizable (Cephes expf: range reduction by ln2, degree-6 polynomial).
-// Relative error ~2e-7 on [-87, 88]; inputs below -87 give exp(-87) ≈ 1.6e-38 (never 0, never NaN
-// from -inf), which is what softmax-style callers want.
-inline float exp_f(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  // round to nearest by the 1.5·2^23 trick (vectorizes; floorf would not without -fno-trapping-math)
-  float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t e = static_cast<int32_t>(n) + 127;
-  return p * bits_to_f32(static_cast<uint32_t>(e) << 23);
-}
 
 inline float dot(const float* a, const float* b, int64_t n) {
   float s = 0.f;
@@ -439,38 +418,6 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           sgemm('N', 'N', rows, D, Lp, 1.f, dp.data(), Lp, kp, ks, 1.f, dq + i0 * qs + h * D, qs);  // dQ += dS K
         }
       }
-    }
-  }
-}
-
-void attention_decode(float* out, const float* q, const float* kc, const float* vc, const int32_t* slots,
-                      const int32_t* lens, int64_t B, int64_t maxLen, int64_t Hq, int64_t Hkv, int64_t D,
-                      float scale) {
-  // Work item = (sequence, kv head). With grouped-query attention the `group` query heads that share a
-  // kv head are one (group × len) tile through sgemm, so the cached keys/values are read once per group;
-  // without grouping, the per-row kernel.
-  const int64_t group = Hq / Hkv;
-  const int64_t ks = Hkv * D;
-  const int64_t work = B * Hkv;
-  int64_t tot = 0;
-  for (int64_t b = 0; b < B; b++) tot += lens[b];
-  const bool par = work > 1 && tot * Hq * D > PAR_MIN / 4;
-#pragma omp parallel if (par)
-  {
-    std::vector<float> sc(static_cast<size_t>(group * maxLen));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t w = 0; w < work; w++) {
-      const int64_t b = w / Hkv, kh = w % Hkv, L = lens[b];
-      const int64_t base = static_cast<int64_t>(slots[b]) * maxLen * ks + kh * D;
-      const float* qg = q + (b * Hq + kh * group) * D;
-      float* og = out + (b * Hq + kh * group) * D;
-      if (group == 1) {
-        attn_row(og, nullptr, qg, kc + base, vc + base, 0, L, ks, scale, D, sc.data());
-        continue;
-      }
-      sgemm('N', 'T', group, L, D, scale, qg, D, kc + base, ks, 0.f, sc.data(), L);
-      for (int64_t r = 0; r < group; r++) softmax_row(sc.data() + r * L, L, L);
-      sgemm('N', 'N', group, D, L, 1.f, sc.data(), L, vc + base, ks, 0.f, og, D);
     }
   }
 }

@@ -33,9 +33,6 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                         const float* q, const float* k, const float* v, const int32_t* cu, int64_t S, int64_t T,
                         int64_t Hq, int64_t Hkv, int64_t D, float scale);
-void attention_decode(float* out, const float* q, const float* kc, const float* vc, const int32_t* slots,
-                      const int32_t* lens, int64_t B, int64_t maxLen, int64_t Hq, int64_t Hkv, int64_t D, float scale);
-
 void logprobs_forward(float* logp, float* entropy, float* lse, const float* logits, const int32_t* targets, int64_t T,
                       int64_t V);
 void logprobs_backward(float* dlogits, const float* logits, const float* lse, const float* entropy, const float* dlogp,

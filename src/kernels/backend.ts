@@ -55,6 +55,20 @@ export interface Backend {
   /** Round fp32 to bf16 (round-to-nearest-even). out (n) = bf16(src (n)). */
   toBf16(out: BF16, src: F32): void;
 
+  // ***** decoding: products with pre-packed bf16 weights *****
+
+  /**
+   * out (packedBf16Size(n, k)) = w (n, k) (the nn.Linear layout) rounded to bf16 and packed into panels
+   * of 16 rows of w × k/2 pairs: out[((j·K2 + p)·16 + c)·2 + e] = bf16(w[16j + c, 2p + e]), K2 = ⌈k/2⌉,
+   * zero where the row or column is past the end. Done once per weight version; matmulPacked reads it.
+   */
+  packBf16(out: BF16, w: F32, n: number, k: number): void;
+  /**
+   * c (m, n) = bf16(x (m, k)) · Wᵀ, fp32 accumulation, W packed by packBf16. Overwrites c. The decoding
+   * product: one pass over the packed weights per call (native: avx512_bf16 vdpbf16ps where present).
+   */
+  matmulPacked(c: F32, x: F32, wPacked: BF16, m: number, n: number, k: number): void;
+
   // ***** elementwise and small reductions *****
 
   /** out (n) = a (n) + b (n). out may alias a or b. */
@@ -118,8 +132,9 @@ export interface Backend {
    * Decoding against a KV cache: B queries, one new token each, already written into the cache.
    * out (B, Hq·D); q (B, Hq·D); kCache, vCache (slots, maxLen, Hkv·D); query b attends to positions
    * [0, lens[b]) of cache slot slots[b] (lens includes the new token). Overwrites out.
+   * The caches are both fp32 or both bf16 (a bf16 KV cache: half the bytes read per step).
    */
-  attentionDecode(out: F32, q: F32, kCache: F32, vCache: F32, slots: Int32Array, lens: Int32Array,
+  attentionDecode(out: F32, q: F32, kCache: F32 | BF16, vCache: F32 | BF16, slots: Int32Array, lens: Int32Array,
     B: number, maxLen: number, Hq: number, Hkv: number, D: number, scale: number): void;
 
   // ***** the vocabulary head: log-softmax and entropy *****
@@ -139,6 +154,13 @@ export interface Backend {
   logprobsBackward(dlogits: F32, logits: F32, lse: F32, entropy: F32, dlogp: F32 | null, dentropy: F32 | null,
     targets: Int32Array, T: number, V: number): void;
 
+  /**
+   * The token sampler's pass over one logits row z (V): stats (Float64Array(4)) = [max, argmax (first
+   * index), Σ exp(z − max), Σ exp((z − max)·invT)]; e (V) = exp((z − max)·invT). invT = 0 (greedy):
+   * e untouched, stats[3] = 0. Tokens with z = −∞ get e = 0.
+   */
+  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void;
+
   // ***** optimizer *****
 
   /**
@@ -149,4 +171,9 @@ export interface Backend {
    */
   adamw(p: F32, g: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, step: number): void;
+}
+
+/** Elements of packBf16's output for w (n, k): n rounded up to 16, k up to 2. */
+export function packedBf16Size(n: number, k: number): number {
+  return Math.ceil(n / 16) * 16 * Math.ceil(k / 2) * 2;
 }

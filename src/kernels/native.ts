@@ -42,8 +42,17 @@ export interface NativeAddon {
     T: number, Hq: number, Hkv: number, D: number, scale: number): void;
   attentionBackward(dq: F32, dk: F32, dv: F32, dout: F32, out: F32, lse: F32, q: F32, k: F32, v: F32,
     cuSeqlens: Int32Array, T: number, Hq: number, Hkv: number, D: number, scale: number): void;
-  attentionDecode(out: F32, q: F32, kCache: F32, vCache: F32, slots: Int32Array, lens: Int32Array,
+  attentionDecode(out: F32, q: F32, kCache: F32 | BF16, vCache: F32 | BF16, slots: Int32Array, lens: Int32Array,
     B: number, maxLen: number, Hq: number, Hkv: number, D: number, scale: number): void;
+  packBf16(out: BF16, w: F32, n: number, k: number): void;
+  matmulPacked(c: F32, x: F32, wPacked: BF16, m: number, n: number, k: number): void;
+  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void;
+  /**
+   * The machine limits decoding is measured against (native/decode.cc): the vdpbf16ps peak (GFLOP/s, 0
+   * without avx512_bf16), the best read bandwidth over a buffer of `bandwidthBytes` (GB/s), and whether
+   * matmulPacked runs on avx512_bf16 (packedNative) or the portable fp32 loop.
+   */
+  decodeLimits(bandwidthBytes: number, rounds: number, peakIters: number): { bf16PeakGflops: number; readGBs: number; packedNative: boolean };
   logprobsForward(logp: F32, entropy: F32, lse: F32, logits: F32, targets: Int32Array, T: number, V: number): void;
   logprobsBackward(dlogits: F32, logits: F32, lse: F32, entropy: F32, dlogp: F32 | null, dentropy: F32 | null,
     targets: Int32Array, T: number, V: number): void;
@@ -88,6 +97,9 @@ function wrap(a: NativeAddon): Backend {
       a.attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, cu, T, Hq, Hkv, D, scale),
     attentionDecode: (out, q, kc, vc, slots, lens, B, maxLen, Hq, Hkv, D, scale) =>
       a.attentionDecode(out, q, kc, vc, slots, lens, B, maxLen, Hq, Hkv, D, scale),
+    packBf16: (out, w, n, k) => a.packBf16(out, w, n, k),
+    matmulPacked: (c, x, wp, m, n, k) => a.matmulPacked(c, x, wp, m, n, k),
+    samplePrep: (e, stats, logits, invT) => a.samplePrep(e, stats, logits, invT),
     logprobsForward: (logp, ent, lse, logits, targets, T, V) => a.logprobsForward(logp, ent, lse, logits, targets, T, V),
     logprobsBackward: (dlogits, logits, lse, ent, dlogp, dent, targets, T, V) =>
       a.logprobsBackward(dlogits, logits, lse, ent, dlogp, dent, targets, T, V),

@@ -3,7 +3,7 @@
  * Clear loops, correct over fast; fp64 accumulators wherever a reduction is involved.
  * bf16 is emulated by rounding operands to bf16 (round-to-nearest-even) and accumulating in fp64.
  */
-import type { Backend, BF16, F32, MatmulOptions } from "./backend.js";
+import { packedBf16Size, type Backend, type BF16, type F32, type MatmulOptions } from "./backend.js";
 
 const f32buf = new Float32Array(1);
 const u32buf = new Uint32Array(f32buf.buffer);
@@ -271,8 +271,10 @@ export const tsBackend: Backend = {
     }
   },
 
-  attentionDecode(out: F32, q: F32, kCache: F32, vCache: F32, slots: Int32Array, lens: Int32Array,
+  attentionDecode(out: F32, q: F32, kCache: F32 | BF16, vCache: F32 | BF16, slots: Int32Array, lens: Int32Array,
     B: number, maxLen: number, Hq: number, Hkv: number, D: number, scale: number): void {
+    if ((kCache instanceof Uint16Array) !== (vCache instanceof Uint16Array)) throw new TypeError("attentionDecode: kCache and vCache must have the same type");
+    const kv = kCache instanceof Uint16Array ? (x: F32 | BF16, i: number) => bf16BitsToF32(x[i]!) : (x: F32 | BF16, i: number) => x[i]!;
     const group = Hq / Hkv;
     const rowStride = Hkv * D;
     const acc = new Float64Array(D);
@@ -288,7 +290,7 @@ export const tsBackend: Backend = {
         for (let j = 0; j < len; j++) {
           const ko = (slot * maxLen + j) * rowStride + kh * D;
           let dot = 0;
-          for (let d = 0; d < D; d++) dot += q[qo + d]! * kCache[ko + d]!;
+          for (let d = 0; d < D; d++) dot += q[qo + d]! * kv(kCache, ko + d);
           scores[j] = dot * scale;
           if (scores[j]! > mx) mx = scores[j]!;
         }
@@ -298,9 +300,45 @@ export const tsBackend: Backend = {
         for (let j = 0; j < len; j++) {
           const p = Math.exp(scores[j]! - mx) / sum;
           const vo = (slot * maxLen + j) * rowStride + kh * D;
-          for (let d = 0; d < D; d++) acc[d] = acc[d]! + p * vCache[vo + d]!;
+          for (let d = 0; d < D; d++) acc[d] = acc[d]! + p * kv(vCache, vo + d);
         }
         for (let d = 0; d < D; d++) out[qo + d] = acc[d]!;
+      }
+    }
+  },
+
+  // ***** decoding *****
+
+  packBf16(out: BF16, w: F32, n: number, k: number): void {
+    const K2 = Math.ceil(k / 2), NB = Math.ceil(n / 16);
+    checkLen("packBf16 out", out, packedBf16Size(n, k));
+    checkLen("packBf16 w", w, n * k);
+    for (let j = 0; j < NB; j++) {
+      for (let p = 0; p < K2; p++) {
+        for (let c = 0; c < 16; c++) {
+          for (let e = 0; e < 2; e++) {
+            const row = 16 * j + c, col = 2 * p + e;
+            out[((j * K2 + p) * 16 + c) * 2 + e] = row < n && col < k ? f32ToBf16Bits(w[row * k + col]!) : 0;
+          }
+        }
+      }
+    }
+  },
+
+  matmulPacked(c: F32, x: F32, wPacked: BF16, m: number, n: number, k: number): void {
+    const K2 = Math.ceil(k / 2);
+    checkLen("matmulPacked c", c, m * n);
+    checkLen("matmulPacked x", x, m * k);
+    checkLen("matmulPacked wPacked", wPacked, packedBf16Size(n, k));
+    for (let i = 0; i < m; i++) {
+      for (let o = 0; o < n; o++) {
+        const base = (Math.floor(o / 16) * K2 * 16 + (o % 16)) * 2;
+        let s = 0;
+        for (let kk = 0; kk < k; kk++) {
+          const w = bf16BitsToF32(wPacked[base + (kk >> 1) * 32 + (kk & 1)]!);
+          s += roundBf16(x[i * k + kk]!) * w;
+        }
+        c[i * n + o] = s;
       }
     }
   },
@@ -347,6 +385,22 @@ export const tsBackend: Backend = {
         dlogits[o + v] = g;
       }
     }
+  },
+
+  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void {
+    const V = logits.length;
+    let m = -Infinity, arg = 0;
+    for (let i = 0; i < V; i++) if (logits[i]! > m) { m = logits[i]!; arg = i; }
+    let s1 = 0, mass = 0;
+    for (let i = 0; i < V; i++) {
+      const d = logits[i]! - m;
+      s1 += Math.exp(d);
+      if (invT > 0) mass += e[i] = Math.exp(d * invT);
+    }
+    stats[0] = m;
+    stats[1] = arg;
+    stats[2] = s1;
+    stats[3] = mass;
   },
 
   // ***** optimizer *****

@@ -20,8 +20,14 @@
  * through a bf16 copy of the parameter arena, refreshed automatically whenever `params.version`
  * changes (bump it with params.markChanged() after loading or an optimizer step). Master weights,
  * activations, norms, softmax and gradients stay fp32.
+ *
+ * Inference (prefill / decode / lastLogits) has its own settings, so that sampling can run in bf16 while
+ * training stays fp32: `inferencePrecision` (default: the model's precision) — "bf16" streams weights
+ * packed once per weight version for the backend's decoding product (matmulPacked: half the bytes of
+ * fp32, no per-call reorder, and each row's sums independent of how many rows share the call) — and
+ * `kvCache` ("fp32" | "bf16"), the element type of the caches createKVCache makes.
  */
-import type { Backend, BF16, F32 } from "../kernels/backend.js";
+import { packedBf16Size, type Backend, type BF16, type F32 } from "../kernels/backend.js";
 import { getBackend } from "../kernels/index.js";
 import { LM_HEAD, type ModelConfig, type ModelHead } from "./config.js";
 import { Arena, Params, modelViews, paramTable, type LayerViews, type ModelViews, type ParamTable } from "./params.js";
@@ -52,14 +58,18 @@ export interface Linear {
   readonly dw: F32; // (out, in)
   readonly db: F32 | null; // (out)
   wBf16: BF16 | null; // (out, in), set in bf16 mode
+  wPacked: BF16 | null; // packBf16(w): (packedBf16Size(out, in)), set when inference runs in bf16
   adapter: LinearAdapter | null;
 }
 
 interface LayerLinears { q: Linear; k: Linear; v: Linear; o: Linear; gate: Linear; up: Linear; down: Linear }
 
+export type KVCacheDtype = "fp32" | "bf16";
+
 export interface KVCache {
-  k: Float32Array[]; // per layer (slots, maxLen, Hkv·D)
-  v: Float32Array[]; // per layer (slots, maxLen, Hkv·D)
+  dtype: KVCacheDtype;
+  k: (F32 | BF16)[]; // per layer (slots, maxLen, Hkv·D); Uint16Array (bf16 bits) when dtype is bf16
+  v: (F32 | BF16)[]; // per layer (slots, maxLen, Hkv·D)
   lens: Int32Array; // (slots) filled positions
   slots: number;
   maxLen: number;
@@ -67,6 +77,10 @@ export interface KVCache {
 
 export interface ModelOptions {
   precision?: Precision;
+  /** Matrix products of prefill / decode / lastLogits (see the file comment). Default: `precision`. */
+  inferencePrecision?: Precision;
+  /** Element type of the KV caches createKVCache makes. Default fp32. */
+  kvCache?: KVCacheDtype;
   /** Size (floats) of the logits chunk buffer; chunk rows = max(1, floor(this / V)). Default 2^24 (64 MB). */
   logitsChunkFloats?: number;
   backend?: Backend;
@@ -199,6 +213,14 @@ export class Model {
   private bf16Version = -1;
   private headBf16: BF16 | null = null;
   private readonly chunkFloats: number;
+  private inferMode: Precision;
+  /** Element type of the caches createKVCache makes (existing caches keep theirs). */
+  kvCache: KVCacheDtype;
+  private packedArena: BF16 | null = null;
+  private packedVersion = -1;
+  private headPacked: BF16 | null = null;
+  /** True inside prefill / decode / lastLogits: linearForward then reads the packed weights. */
+  private inInference = false;
 
   /** True while forward() runs (told to adapters: e.g. LoRA dropout only then). */
   private inTrainingForward = false;
@@ -220,6 +242,8 @@ export class Model {
     this.params = new Params(this.table);
     this.w = modelViews(this.params, cfg);
     this.precisionMode = opts.precision ?? "fp32";
+    this.inferMode = opts.inferencePrecision ?? this.precisionMode;
+    this.kvCache = opts.kvCache ?? "fp32";
     this.chunkFloats = opts.logitsChunkFloats ?? 1 << 24;
     this.invFreq = ropeInvFreq(cfg);
     this.buildLinears();
@@ -236,6 +260,18 @@ export class Model {
       this.headBf16 = null;
       this.bf16Version = -1;
     }
+    this.buildLinears();
+  }
+
+  /** Precision of prefill / decode / lastLogits ("bf16": packed bf16 weights, see the file comment). */
+  get inferencePrecision(): Precision {
+    return this.inferMode;
+  }
+
+  set inferencePrecision(p: Precision) {
+    this.inferMode = p;
+    if (p === "fp32") this.packedArena = null;
+    this.packedVersion = -1;
     this.buildLinears();
   }
 
@@ -270,6 +306,9 @@ export class Model {
     const bf = this.precisionMode === "bf16" ? (this.bf16Arena ??= new Uint16Array(this.table.size)) : null;
     this.headBf16 = bf && this.head.kind === "lm" ? this.bf16View(this.cfg.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight") : null;
     const ga = this.gradArena;
+    // packed bf16 weights for inference: one arena, each linear's panels in layer order, then the head
+    const packed = this.inferMode === "bf16" && this.head.kind === "lm" ? this.packedLayout() : null;
+    this.headPacked = packed?.get("head") ?? null;
     this.linears = this.w.layers.map((lw, l) => {
       const p = `model.layers.${l}.`;
       const mk = (key: keyof LayerLinears, mod: string, outF: number, inF: number, w: F32, b: F32 | null): Linear => {
@@ -279,6 +318,7 @@ export class Model {
           dw: ga ? ga.view(`${name}.weight`) : zeroes(0),
           db: ga && b ? ga.view(`${name}.bias`) : null,
           wBf16: bf ? this.bf16View(`${name}.weight`) : null,
+          wPacked: packed?.get(name) ?? null,
           adapter: old[l]?.[key].adapter ?? null,
         };
       };
@@ -293,6 +333,39 @@ export class Model {
         down: mk("down", "mlp.down_proj", C, I, lw.down, lw.downB),
       };
     });
+  }
+
+  /** Views of the packed arena by linear name (and "head"), allocating the arena on first use. */
+  private packedLayout(): Map<string, BF16> {
+    // (only a vocabulary-head model runs inference: a value model never needs these)
+    const c = this.cfg, C = c.hiddenSize, I = c.intermediateSize, HD = c.numHeads * c.headDim, KD = c.numKvHeads * c.headDim;
+    const shapes: [string, number, number][] = [];
+    for (let l = 0; l < c.numLayers; l++) {
+      const p = `model.layers.${l}.`;
+      shapes.push([p + "self_attn.q_proj", HD, C], [p + "self_attn.k_proj", KD, C], [p + "self_attn.v_proj", KD, C],
+        [p + "self_attn.o_proj", C, HD], [p + "mlp.gate_proj", I, C], [p + "mlp.up_proj", I, C], [p + "mlp.down_proj", C, I]);
+    }
+    shapes.push(["head", c.vocabSize, C]);
+    const total = shapes.reduce((s, [, n, k]) => s + packedBf16Size(n, k), 0);
+    if (!this.packedArena || this.packedArena.length !== total) {
+      this.packedArena = new Uint16Array(total);
+      this.packedVersion = -1;
+    }
+    const views = new Map<string, BF16>();
+    let off = 0;
+    for (const [name, n, k] of shapes) {
+      views.set(name, this.packedArena.subarray(off, off + packedBf16Size(n, k)));
+      off += packedBf16Size(n, k);
+    }
+    return views;
+  }
+
+  /** Repacks the inference weights if the fp32 weights changed since. */
+  private syncPacked(): void {
+    if (this.inferMode !== "bf16" || this.packedVersion === this.params.version) return;
+    for (const lin of this.allLinears()) this.be.packBf16(lin.wPacked!, lin.w, lin.outFeatures, lin.inFeatures);
+    if (this.headPacked) this.be.packBf16(this.headPacked, this.lmHead("pack"), this.cfg.vocabSize, this.cfg.hiddenSize);
+    this.packedVersion = this.params.version;
   }
 
   /** The vocabulary head's weight (V, C); throws on a value-head model (which has none). */
@@ -318,7 +391,8 @@ export class Model {
   /** out (rows, outF) = x (rows, inF) · Wᵀ + b  [+ adapter(x)]. Overwrites out. */
   linearForward(out: F32, x: F32, lin: Linear, rows: number): void {
     const bf16 = lin.wBf16 !== null;
-    this.be.matmul(out, x, lin.wBf16 ?? lin.w, rows, lin.outFeatures, lin.inFeatures, { transB: true, bf16 });
+    if (this.inInference && lin.wPacked) this.be.matmulPacked(out, x, lin.wPacked, rows, lin.outFeatures, lin.inFeatures);
+    else this.be.matmul(out, x, lin.wBf16 ?? lin.w, rows, lin.outFeatures, lin.inFeatures, { transB: true, bf16 });
     if (lin.b) this.be.addBias(out, lin.b, rows, lin.outFeatures);
     if (lin.adapter) lin.adapter.forward(out, x, rows, this.inTrainingForward);
   }
@@ -658,9 +732,12 @@ export class Model {
 
   createKVCache(slots: number, maxLen: number): KVCache {
     const n = slots * maxLen * this.cfg.numKvHeads * this.cfg.headDim;
+    const dtype = this.kvCache;
+    const mk = (): F32 | BF16 => (dtype === "bf16" ? new Uint16Array(n) : new Float32Array(n));
     return {
-      k: Array.from({ length: this.cfg.numLayers }, () => new Float32Array(n)),
-      v: Array.from({ length: this.cfg.numLayers }, () => new Float32Array(n)),
+      dtype,
+      k: Array.from({ length: this.cfg.numLayers }, mk),
+      v: Array.from({ length: this.cfg.numLayers }, mk),
       lens: new Int32Array(slots),
       slots,
       maxLen,
@@ -684,12 +761,18 @@ export class Model {
     const out = this.packedLastLogits(tokens, cuSeqlens, (l, la) => {
       for (let s = 0; s < S; s++) {
         const a = cuSeqlens[s]!, b = cuSeqlens[s + 1]!, base = slots[s]! * cache.maxLen * KD;
-        cache.k[l]!.set(la.k.subarray(a * KD, b * KD), base);
-        cache.v[l]!.set(la.v.subarray(a * KD, b * KD), base);
+        this.cacheWrite(cache.k[l]!, base, la.k.subarray(a * KD, b * KD));
+        this.cacheWrite(cache.v[l]!, base, la.v.subarray(a * KD, b * KD));
       }
     });
     for (let s = 0; s < S; s++) cache.lens[slots[s]!] = cuSeqlens[s + 1]! - cuSeqlens[s]!;
     return out;
+  }
+
+  /** Writes fp32 keys or values into a cache at element offset `at` (rounded to bf16 in a bf16 cache). */
+  private cacheWrite(dst: F32 | BF16, at: number, src: F32): void {
+    if (dst instanceof Uint16Array) this.be.toBf16(dst.subarray(at, at + src.length), src);
+    else dst.set(src, at);
   }
 
   /** Full recompute without a cache (the oracle): logits of the last position of each packed sequence, (S, V). */
@@ -701,12 +784,11 @@ export class Model {
     this.lmHead("lastLogits");
     const T = tokens.length;
     checkPacked(cu, T);
-    this.syncBf16();
     const c = this.cfg;
     const a = this.workspace("infer", T);
     this.fillRope(a.cos, a.sin, packedPositions(cu, T), T);
     const scale = 1 / Math.sqrt(c.headDim);
-    this.bodyForward(a, tokens, T, (l, la) => {
+    this.inferenceBody(a, tokens, T, (l, la) => {
       if (onKv) onKv(l, la);
       this.be.attentionForward(la.att, la.lse, la.q, la.k, la.v, cu, T, c.numHeads, c.numKvHeads, c.headDim, scale);
     });
@@ -714,6 +796,18 @@ export class Model {
     const rows = new Int32Array(S);
     for (let s = 0; s < S; s++) rows[s] = cu[s + 1]! - 1;
     return this.rowsLogits(a, rows);
+  }
+
+  /** bodyForward for inference: the weights of the inference precision (packed bf16 or as in training). */
+  private inferenceBody(a: Acts, tokens: Int32Array, T: number, attend: (l: number, la: LayerActs) => void): void {
+    this.syncBf16();
+    this.syncPacked();
+    this.inInference = true;
+    try {
+      this.bodyForward(a, tokens, T, attend);
+    } finally {
+      this.inInference = false;
+    }
   }
 
   /** Final norm + head for the given rows of the final residual → (rows, V), a new array. */
@@ -724,7 +818,8 @@ export class Model {
     for (let r = 0; r < n; r++) x.set(fin.subarray(rows[r]! * C, (rows[r]! + 1) * C), r * C);
     this.be.rmsnormForward(xn, rstd, x, this.w.normF, n, C, c.rmsNormEps);
     const out = new Float32Array(n * c.vocabSize);
-    this.be.matmul(out, xn, this.headBf16 ?? this.lmHead("logits"), n, c.vocabSize, C, { transB: true, bf16: this.headBf16 !== null });
+    if (this.headPacked) this.be.matmulPacked(out, xn, this.headPacked, n, c.vocabSize, C);
+    else this.be.matmul(out, xn, this.headBf16 ?? this.lmHead("logits"), n, c.vocabSize, C, { transB: true, bf16: this.headBf16 !== null });
     return out;
   }
 
@@ -746,18 +841,17 @@ export class Model {
       pos[b] = cache.lens[slot]!;
       if (pos[b]! >= cache.maxLen) throw new Error(`decode: slot ${slot} is full (${cache.maxLen} positions)`);
     }
-    this.syncBf16();
     const a = this.workspace("infer", B);
     this.fillRope(a.cos, a.sin, pos, B);
     const KD = c.numKvHeads * c.headDim, scale = 1 / Math.sqrt(c.headDim);
     const lensAfter = new Int32Array(B);
     for (let b = 0; b < B; b++) lensAfter[b] = pos[b]! + 1;
-    this.bodyForward(a, tokens, B, (l, la) => {
+    this.inferenceBody(a, tokens, B, (l, la) => {
       const kc = cache.k[l]!, vc = cache.v[l]!;
       for (let b = 0; b < B; b++) {
         const at = (slots[b]! * cache.maxLen + pos[b]!) * KD;
-        kc.set(la.k.subarray(b * KD, (b + 1) * KD), at);
-        vc.set(la.v.subarray(b * KD, (b + 1) * KD), at);
+        this.cacheWrite(kc, at, la.k.subarray(b * KD, (b + 1) * KD));
+        this.cacheWrite(vc, at, la.v.subarray(b * KD, (b + 1) * KD));
       }
       this.be.attentionDecode(la.att, la.q, kc, vc, slots, lensAfter, B, cache.maxLen, c.numHeads, c.numKvHeads, c.headDim, scale);
     });

@@ -28,9 +28,13 @@
  * Sampling order is temperature → top-k → top-p (as transformers and vLLM do). Ties at the top-k / top-p
  * boundary are all kept. Top-k and top-p use a radix selection over the float bits of the
  * probabilities (three histogram passes, no sort), so a 151,936-token vocabulary costs O(V) per token.
+ * The exp pass over the vocabulary (max, softmax sums, the tempered weights) is the backend's
+ * `samplePrep` (native: one SIMD pass); the selection and the inverse CDF stay here.
  */
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { AhaError, UserError } from "../errors.js";
+import type { Backend } from "../kernels/backend.js";
+import { getBackend } from "../kernels/index.js";
 import { fmix32, splitmix32, Xoshiro128 } from "../util/rng.js";
 
 // ***** the model interface the sampler needs *****
@@ -146,9 +150,13 @@ export class TokenSampler {
   private readonly keys: Uint32Array; // float bits of e: ordered like the values (all ≥ 0)
   private readonly cand: Int32Array; // candidate indices during selection
   private readonly hist = new Float64Array(2048);
+  private readonly stats = new Float64Array(4);
+  private readonly be: Backend;
 
-  constructor(vocabSize: number) {
+  /** `backend` runs the pass over the vocabulary (samplePrep); default: the selected backend. */
+  constructor(vocabSize: number, backend: Backend = getBackend()) {
     this.vocabSize = vocabSize;
+    this.be = backend;
     this.e = new Float32Array(vocabSize);
     this.keys = new Uint32Array(this.e.buffer);
     this.cand = new Int32Array(vocabSize);
@@ -157,24 +165,12 @@ export class TokenSampler {
   /** logits (V); u uniform in [0, 1) (unused when greedy). Returns the token id. */
   sample(logits: Float32Array, p: SamplingParams, u: number): number {
     const V = this.vocabSize;
-    let m = -Infinity;
-    let arg = 0;
-    for (let i = 0; i < V; i++) {
-      const x = logits[i]!;
-      if (x > m) {
-        m = x;
-        arg = i;
-      }
-    }
-    if (!Number.isFinite(m)) throw new AhaError("AHA_BAD_LOGITS", `the model produced non-finite logits (max ${m})`);
     const greedy = p.temperature === 0 || p.topK === 1;
-    let s1 = 0; // Σ exp(l - m) at temperature 1
-    const e = this.e;
-    if (p.temperature === 1 && !greedy) {
-      for (let i = 0; i < V; i++) s1 += e[i] = Math.exp(logits[i]! - m);
-    } else {
-      for (let i = 0; i < V; i++) s1 += Math.exp(logits[i]! - m);
-    }
+    // one backend pass over V: max, argmax, Σ exp(l − m) at temperature 1, and e = exp((l − m) / T)
+    const st = this.stats;
+    this.be.samplePrep(this.e, st, logits.length === V ? logits : logits.subarray(0, V), greedy ? 0 : 1 / p.temperature);
+    const m = st[0]!, arg = st[1]!, s1 = st[2]!;
+    if (!Number.isFinite(m)) throw new AhaError("AHA_BAD_LOGITS", `the model produced non-finite logits (max ${m})`);
     if (!Number.isFinite(s1)) throw new AhaError("AHA_BAD_LOGITS", "the model produced NaN logits");
     const lse = m + Math.log(s1);
     if (greedy) {
@@ -182,12 +178,7 @@ export class TokenSampler {
       this.samplerLogprob = 0;
       return arg;
     }
-    let mass = s1;
-    if (p.temperature !== 1) {
-      const invT = 1 / p.temperature;
-      mass = 0;
-      for (let i = 0; i < V; i++) mass += e[i] = Math.exp((logits[i]! - m) * invT);
-    }
+    let mass = st[3]!;
     // Threshold on float bits: keep token i iff keys[i] >= thr.
     let thr = 0;
     if (p.topK > 0 && p.topK < V) {
@@ -200,7 +191,7 @@ export class TokenSampler {
     }
     // Inverse CDF in index order over the kept tokens.
     const r = u * mass;
-    const keys = this.keys;
+    const { keys, e } = this;
     let acc = 0;
     let tok = -1;
     for (let i = 0; i < V; i++) {

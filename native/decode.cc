@@ -1,0 +1,410 @@
+// Kernels for decoding (one new token per sequence, M = 1…64 rows): what a sampling step spends its time
+// on once the weights are streamed as bf16.
+//
+// - matmul_packed_bf16: c (M, N) = x (M, K) · Wᵀ with W pre-packed once per weight version into panels
+//   of 16 output columns × K/2 bf16 pairs (the layout of avx512_bf16's vdpbf16ps: lane c of one 512-bit
+//   load holds W[c][2p], W[c][2p+1]). One pass over the packed weights per call — no per-call reorder, no
+//   fp32 copy — which is what decoding needs: at M = 16 a step is bounded by streaming ~1 GB of weights.
+//   Work is split over threads by panels of 64 columns (each output written by one thread, in a fixed
+//   k order: deterministic). Without avx512_bf16 a portable loop computes the same sums in fp32.
+// - attention_decode (fp32 cache) and attention_decode_bf16 (bf16 cache): one (sequence, kv head) work
+//   item reads its cached keys and values once for all `group` query heads that share them.
+// - sample_prep: max, argmax and the softmax sums the token sampler needs, in one native pass over V.
+// - bf16_peak / read_bandwidth: the two machine limits `aha bench sample` compares decoding against.
+#include "decode.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "simd.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define HAVE_BF16_KERNEL 1
+#else
+#define HOT
+#define HAVE_BF16_KERNEL 0
+#endif
+
+namespace aha {
+
+namespace {
+
+constexpr int64_t COLS = 16;    // output columns per packed block (one zmm of fp32 accumulators)
+constexpr int64_t NB_MAX = 4;   // blocks per panel: 64 columns, the unit of work of one thread
+constexpr int64_t MB_MAX = 6;   // rows per register tile: 6 × 4 accumulators + 4 weight registers
+constexpr int64_t KC = 256;     // k pairs per cache block: a panel slice (4 × 256 × 64 B = 64 KiB) stays in L2
+
+inline uint16_t bf16_bits(float f) {
+  const uint32_t u = f32_to_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // NaN stays NaN
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+inline float bf16_f32(uint16_t b) { return bits_to_f32(static_cast<uint32_t>(b) << 16); }
+
+bool cpu_has_bf16() {
+#if HAVE_BF16_KERNEL
+  static const int has = (__builtin_cpu_init(), __builtin_cpu_supports("avx512bf16") ? 1 : 0);
+  return has == 1;
+#else
+  return false;
+#endif
+}
+
+// x (m, k) fp32 → (m, K2) pairs of bf16 in one uint32 each (low half = even k), zero-padded.
+void pack_rows(std::vector<uint32_t>& xp, const float* x, int64_t m, int64_t k, int64_t K2) {
+  xp.resize(static_cast<size_t>(m * K2));
+  for (int64_t r = 0; r < m; r++) {
+    const float* xr = x + r * k;
+    uint32_t* o = xp.data() + r * K2;
+    for (int64_t p = 0; p < K2; p++) {
+      const uint32_t lo = bf16_bits(xr[2 * p]);
+      const uint32_t hi = 2 * p + 1 < k ? bf16_bits(xr[2 * p + 1]) : 0u;
+      o[p] = lo | (hi << 16);
+    }
+  }
+}
+
+#if HAVE_BF16_KERNEL
+// One register tile: rows [0, MB) × blocks [0, NB) over k pairs [p0, p1). acc starts at 0 (first) or at c.
+template <int MB, int NB>
+BF16_TARGET void tile_bf16(float* c, int64_t ldc, const uint32_t* xp, int64_t K2, const uint16_t* wp, int64_t bstride,
+                           int64_t p0, int64_t p1, int64_t nValid, bool first) {
+  __m512 acc[MB][NB];
+  const __mmask16 lastMask = static_cast<__mmask16>((nValid - (NB - 1) * COLS) >= 16 ? 0xffff : ((1u << (nValid - (NB - 1) * COLS)) - 1u));
+#pragma GCC unroll 8
+  for (int r = 0; r < MB; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; j++) {
+      const __mmask16 mk = j == NB - 1 ? lastMask : static_cast<__mmask16>(0xffff);
+      acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk, c + r * ldc + j * COLS);
+    }
+  for (int64_t p = p0; p < p1; p++) {
+    __m512i w[NB];
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; j++) w[j] = _mm512_loadu_si512(wp + j * bstride + p * 2 * COLS);
+#pragma GCC unroll 8
+    for (int r = 0; r < MB; r++) {
+      const __m512i xb = _mm512_set1_epi32(static_cast<int>(xp[r * K2 + p]));
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; j++) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)xb, (__m512bh)w[j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MB; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; j++) {
+      const __mmask16 mk = j == NB - 1 ? lastMask : static_cast<__mmask16>(0xffff);
+      _mm512_mask_storeu_ps(c + r * ldc + j * COLS, mk, acc[r][j]);
+    }
+}
+
+using TileFn = void (*)(float*, int64_t, const uint32_t*, int64_t, const uint16_t*, int64_t, int64_t, int64_t, int64_t,
+                        bool);
+
+template <int MB>
+TileFn tile_for_nb(int64_t nb) {
+  switch (nb) {
+    case 1: return tile_bf16<MB, 1>;
+    case 2: return tile_bf16<MB, 2>;
+    case 3: return tile_bf16<MB, 3>;
+    default: return tile_bf16<MB, 4>;
+  }
+}
+
+TileFn tile_for(int64_t mb, int64_t nb) {
+  switch (mb) {
+    case 1: return tile_for_nb<1>(nb);
+    case 2: return tile_for_nb<2>(nb);
+    case 3: return tile_for_nb<3>(nb);
+    case 4: return tile_for_nb<4>(nb);
+    case 5: return tile_for_nb<5>(nb);
+    default: return tile_for_nb<6>(nb);
+  }
+}
+#endif
+
+// Portable tile (no avx512_bf16): the same sums in fp32 (bf16 × bf16 products are exact in fp32).
+HOT void tile_portable(float* c, int64_t ldc, const uint32_t* xp, int64_t K2, const uint16_t* wp, int64_t bstride,
+                       int64_t mb, int64_t nb, int64_t p0, int64_t p1, int64_t nValid, bool first) {
+  float acc[COLS];
+  for (int64_t r = 0; r < mb; r++) {
+    for (int64_t j = 0; j < nb; j++) {
+      const int64_t cols = std::min<int64_t>(COLS, nValid - j * COLS);
+      float* cr = c + r * ldc + j * COLS;
+      for (int64_t l = 0; l < COLS; l++) acc[l] = (first || l >= cols) ? 0.f : cr[l];
+      const uint16_t* wb = wp + j * bstride;
+      for (int64_t p = p0; p < p1; p++) {
+        const uint32_t xx = xp[r * K2 + p];
+        const float x0 = bf16_f32(static_cast<uint16_t>(xx & 0xffffu)), x1 = bf16_f32(static_cast<uint16_t>(xx >> 16));
+        const uint16_t* w = wb + p * 2 * COLS;
+#pragma omp simd
+        for (int64_t l = 0; l < COLS; l++) acc[l] += x0 * bf16_f32(w[2 * l]) + x1 * bf16_f32(w[2 * l + 1]);
+      }
+      for (int64_t l = 0; l < cols; l++) cr[l] = acc[l];
+    }
+  }
+}
+
+thread_local std::vector<uint32_t> xpScratch;
+
+}  // namespace
+
+int64_t packed_bf16_size(int64_t n, int64_t k) { return ((n + COLS - 1) / COLS) * COLS * ((k + 1) / 2) * 2; }
+
+bool packed_bf16_native() { return cpu_has_bf16(); }
+
+void pack_bf16(uint16_t* out, const float* w, int64_t n, int64_t k) {
+  const int64_t K2 = (k + 1) / 2, NBt = (n + COLS - 1) / COLS;
+#pragma omp parallel for schedule(static) if (n * k > (1 << 18))
+  for (int64_t j = 0; j < NBt; j++) {
+    uint16_t* ob = out + j * K2 * 2 * COLS;
+    for (int64_t p = 0; p < K2; p++)
+      for (int64_t l = 0; l < COLS; l++) {
+        const int64_t col = j * COLS + l;
+        for (int64_t e = 0; e < 2; e++) {
+          const int64_t kk = 2 * p + e;
+          ob[(p * COLS + l) * 2 + e] = (col < n && kk < k) ? bf16_bits(w[col * k + kk]) : 0;
+        }
+      }
+  }
+}
+
+void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m, int64_t n, int64_t k) {
+  if (m == 0 || n == 0) return;
+  const int64_t K2 = (k + 1) / 2, NBt = (n + COLS - 1) / COLS, panels = (NBt + NB_MAX - 1) / NB_MAX;
+  const int64_t bstride = K2 * 2 * COLS;
+  if (K2 == 0) {
+    std::memset(c, 0, sizeof(float) * static_cast<size_t>(m * n));
+    return;
+  }
+  pack_rows(xpScratch, x, m, k, K2);
+  const uint32_t* xp = xpScratch.data();
+  const bool fast = cpu_has_bf16();
+#pragma omp parallel for schedule(static) if (panels > 1 && m * n * k > (1 << 20))
+  for (int64_t pn = 0; pn < panels; pn++) {
+    const int64_t j0 = pn * NB_MAX, nb = std::min(NB_MAX, NBt - j0), nValid = std::min(n - j0 * COLS, nb * COLS);
+    const uint16_t* wpan = wp + j0 * bstride;
+    for (int64_t p0 = 0; p0 < K2; p0 += KC) {
+      const int64_t p1 = std::min(K2, p0 + KC);
+      for (int64_t r0 = 0; r0 < m; r0 += MB_MAX) {
+        const int64_t mb = std::min(MB_MAX, m - r0);
+        float* ct = c + r0 * n + j0 * COLS;
+#if HAVE_BF16_KERNEL
+        if (fast) {
+          tile_for(mb, nb)(ct, n, xp + r0 * K2, K2, wpan, bstride, p0, p1, nValid, p0 == 0);
+          continue;
+        }
+#endif
+        tile_portable(ct, n, xp + r0 * K2, K2, wpan, bstride, mb, nb, p0, p1, nValid, p0 == 0);
+      }
+    }
+  }
+  (void)fast;
+}
+
+// ***** attention over the KV cache *****
+
+namespace {
+
+inline float load_f(const float* p, int64_t i) { return p[i]; }
+inline float load_f(const uint16_t* p, int64_t i) { return bf16_f32(p[i]); }
+
+// One (sequence, kv head): the `group` query rows qg (group, D) against L cached positions with row
+// stride ks. sc holds (group, L) scores, row (D) one converted key / value row.
+template <typename KV>
+__attribute__((always_inline)) inline void decode_item(float* og, const float* qg, const KV* kb, const KV* vb, int64_t L,
+                                                        int64_t ks, int64_t group, int64_t D, float scale, float* sc,
+                                                        float* row) {
+  for (int64_t j = 0; j < L; j++) {
+    const KV* kr = kb + j * ks;
+#pragma omp simd
+    for (int64_t d = 0; d < D; d++) row[d] = load_f(kr, d);
+    for (int64_t g = 0; g < group; g++) {
+      const float* qr = qg + g * D;
+      float s = 0.f;
+#pragma omp simd reduction(+ : s)
+      for (int64_t d = 0; d < D; d++) s += qr[d] * row[d];
+      sc[g * L + j] = s * scale;
+    }
+  }
+  for (int64_t g = 0; g < group; g++) {
+    float* sg = sc + g * L;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < L; j++) mx = std::max(mx, sg[j]);
+    float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < L; j++) {
+      const float e = exp_f(sg[j] - mx);
+      sg[j] = e;
+      sum += e;
+    }
+    const float inv = 1.f / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < L; j++) sg[j] *= inv;
+  }
+  std::memset(og, 0, sizeof(float) * static_cast<size_t>(group * D));
+  for (int64_t j = 0; j < L; j++) {
+    const KV* vr = vb + j * ks;
+#pragma omp simd
+    for (int64_t d = 0; d < D; d++) row[d] = load_f(vr, d);
+    for (int64_t g = 0; g < group; g++) {
+      const float p = sc[g * L + j];
+      float* o = og + g * D;
+#pragma omp simd
+      for (int64_t d = 0; d < D; d++) o[d] += p * row[d];
+    }
+  }
+}
+
+template <typename KV>
+__attribute__((always_inline)) inline void decode_all(float* out, const float* q, const KV* kc, const KV* vc,
+                                                       const int32_t* slots, const int32_t* lens, int64_t B,
+                                                       int64_t maxLen, int64_t Hq, int64_t Hkv, int64_t D, float scale) {
+  const int64_t group = Hq / Hkv, ks = Hkv * D, work = B * Hkv;
+  int64_t tot = 0;
+  for (int64_t b = 0; b < B; b++) tot += lens[b];
+#pragma omp parallel if (work > 1 && tot * Hkv * D > (1 << 13))
+  {
+    std::vector<float> sc(static_cast<size_t>(group * maxLen)), row(static_cast<size_t>(D));
+#pragma omp for schedule(static)
+    for (int64_t w = 0; w < work; w++) {
+      const int64_t b = w / Hkv, kh = w % Hkv;
+      const int64_t base = static_cast<int64_t>(slots[b]) * maxLen * ks + kh * D;
+      decode_item(out + (b * Hq + kh * group) * D, q + (b * Hq + kh * group) * D, kc + base, vc + base, lens[b], ks,
+                  group, D, scale, sc.data(), row.data());
+    }
+  }
+}
+
+}  // namespace
+
+HOT void attention_decode(float* out, const float* q, const float* kc, const float* vc, const int32_t* slots,
+                          const int32_t* lens, int64_t B, int64_t maxLen, int64_t Hq, int64_t Hkv, int64_t D,
+                          float scale) {
+  decode_all(out, q, kc, vc, slots, lens, B, maxLen, Hq, Hkv, D, scale);
+}
+
+HOT void attention_decode_bf16(float* out, const float* q, const uint16_t* kc, const uint16_t* vc,
+                               const int32_t* slots, const int32_t* lens, int64_t B, int64_t maxLen, int64_t Hq,
+                               int64_t Hkv, int64_t D, float scale) {
+  decode_all(out, q, kc, vc, slots, lens, B, maxLen, Hq, Hkv, D, scale);
+}
+
+// ***** the token sampler's pass over the vocabulary *****
+
+HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float invT) {
+  float mx = -INFINITY;
+  int64_t arg = 0;
+  for (int64_t i = 0; i < V; i++)  // first index of the maximum (as the TypeScript loop)
+    if (z[i] > mx) {
+      mx = z[i];
+      arg = i;
+    }
+  // Sums in fp32 lanes of 16, then fp64 across chunks (error ~1e-7 relative at V = 152k).
+  double s1 = 0.0, mass = 0.0;
+  constexpr int64_t CH = 4096;
+  for (int64_t i0 = 0; i0 < V; i0 += CH) {
+    const int64_t i1 = std::min(V, i0 + CH);
+    float a = 0.f, b = 0.f;
+    if (invT > 0.f && invT != 1.f) {
+#pragma omp simd reduction(+ : a, b)
+      for (int64_t i = i0; i < i1; i++) {
+        const float d = z[i] - mx;
+        const bool dead = d == -INFINITY;
+        const float e1 = dead ? 0.f : exp_f(d), et = dead ? 0.f : exp_f(d * invT);
+        a += e1;
+        b += et;
+        e[i] = et;
+      }
+    } else if (invT == 1.f) {
+#pragma omp simd reduction(+ : a)
+      for (int64_t i = i0; i < i1; i++) {
+        const float d = z[i] - mx;
+        const float e1 = d == -INFINITY ? 0.f : exp_f(d);
+        a += e1;
+        e[i] = e1;
+      }
+      b = a;
+    } else {
+#pragma omp simd reduction(+ : a)
+      for (int64_t i = i0; i < i1; i++) {
+        const float d = z[i] - mx;
+        a += d == -INFINITY ? 0.f : exp_f(d);
+      }
+    }
+    s1 += a;
+    mass += b;
+  }
+  stats[0] = mx;
+  stats[1] = static_cast<double>(arg);
+  stats[2] = s1;
+  stats[3] = invT > 0.f ? mass : 0.0;
+}
+
+// ***** machine limits *****
+
+#if HAVE_BF16_KERNEL
+BF16_TARGET double bf16_peak_avx512(int64_t iters);
+#endif
+
+double bf16_peak(int64_t iters) {
+#if HAVE_BF16_KERNEL
+  if (!cpu_has_bf16()) return 0.0;
+  return bf16_peak_avx512(iters);
+#else
+  (void)iters;
+  return 0.0;
+#endif
+}
+
+#if HAVE_BF16_KERNEL
+// 12 independent chains of vdpbf16ps (64 flops each) per thread, on every OpenMP thread.
+BF16_TARGET double bf16_peak_avx512(int64_t iters) {
+  const double t0 = omp_get_wtime();
+  float sink = 0.f;
+#pragma omp parallel reduction(+ : sink)
+  {
+    __m512 acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+    const __m512i a = _mm512_set1_epi32(0x3f803f80), b = _mm512_set1_epi32(0x3c003c00);  // bf16 1.0, 2^-7
+    for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+      for (int i = 0; i < 12; i++) acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)a, (__m512bh)b);
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, acc[i]);
+    sink += _mm512_reduce_add_ps(s);
+  }
+  const double dt = omp_get_wtime() - t0;
+  const double flops = static_cast<double>(iters) * 12.0 * 64.0 * omp_get_max_threads();
+  return sink == 0.12345f ? 0.0 : flops / dt / 1e9;
+}
+#endif
+
+HOT double read_bandwidth(int64_t bytes, int64_t rounds) {
+  const int64_t n = bytes / static_cast<int64_t>(sizeof(float));
+  std::vector<float> buf(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) buf[i] = static_cast<float>(i & 7);  // touch every page on its reader's thread
+  const float* p = buf.data();
+  double best = 1e30, sink = 0.0;
+  for (int64_t r = 0; r < rounds; r++) {
+    const double t0 = omp_get_wtime();
+    float s = 0.f;
+#pragma omp parallel for simd reduction(+ : s) schedule(static)
+    for (int64_t i = 0; i < n; i++) s += p[i];
+    best = std::min(best, omp_get_wtime() - t0);
+    sink += s;
+  }
+  return sink == -1.0 ? 0.0 : static_cast<double>(n * sizeof(float)) / best / 1e9;
+}
+
+}  // namespace aha
