@@ -434,11 +434,12 @@ Napi::Value MatmulPacked(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// samplePrep(e, stats, logits, invT): see decode.h; stats is a Float64Array(4)
+// samplePrep(e, stats, logits, invT): see decode.h; stats is a Float64Array(4 + ceil(V / SAMPLE_CHUNK))
 Napi::Value SamplePrep(const Napi::CallbackInfo& info) {
   ARGS("samplePrep");
   const int64_t V = A.len(2);
-  auto* stats = static_cast<double*>(A.typed(1, napi_float64_array, 4, "stats"));
+  auto* stats = static_cast<double*>(
+      A.typed(1, napi_float64_array, 4 + (V + aha::SAMPLE_CHUNK - 1) / aha::SAMPLE_CHUNK, "stats"));
   aha::sample_prep(A.f32(0, V, "e"), stats, A.f32(2, V, "logits"), V, static_cast<float>(A.num(3, "invT")));
   return info.Env().Undefined();
 }

@@ -19,9 +19,11 @@ void attention_decode_bf16(float* out, const float* q, const uint16_t* kc, const
                            const int32_t* lens, int64_t B, int64_t maxLen, int64_t Hq, int64_t Hkv, int64_t D,
                            float scale);
 
+/** Tokens per chunk sum of sample_prep (SAMPLE_CHUNK in src/kernels/backend.ts). */
+constexpr int64_t SAMPLE_CHUNK = 1024;
 /**
- * One logits row z (V): stats = [max, argmax (first), Σ exp(z − max), Σ exp((z − max)·invT)], and
- * e (V) = exp((z − max)·invT) when invT > 0 (invT = 0: greedy, e untouched, stats[3] = 0).
+ * One logits row z (V): stats (4 + ⌈V / SAMPLE_CHUNK⌉) = [max, argmax (first), Σ exp(z − max), Σ e,
+ * Σ e per chunk…], e (V) = exp((z − max)·invT) when invT > 0 (invT = 0: greedy, e untouched, sums of e 0).
  */
 void sample_prep(float* e, double* stats, const float* z, int64_t V, float invT);
 

@@ -155,9 +155,9 @@ export interface Backend {
     targets: Int32Array, T: number, V: number): void;
 
   /**
-   * The token sampler's pass over one logits row z (V): stats (Float64Array(4)) = [max, argmax (first
-   * index), Σ exp(z − max), Σ exp((z − max)·invT)]; e (V) = exp((z − max)·invT). invT = 0 (greedy):
-   * e untouched, stats[3] = 0. Tokens with z = −∞ get e = 0.
+   * The token sampler's pass over one logits row z (V): stats (Float64Array(4 + ⌈V / SAMPLE_CHUNK⌉)) =
+   * [max, argmax (first index), Σ exp(z − max), Σ e, then Σ e over each chunk of SAMPLE_CHUNK tokens];
+   * e (V) = exp((z − max)·invT). invT = 0 (greedy): e untouched, stats[3…] = 0. z = −∞ gives e = 0.
    */
   samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void;
 
@@ -177,3 +177,6 @@ export interface Backend {
 export function packedBf16Size(n: number, k: number): number {
   return Math.ceil(n / 16) * 16 * Math.ceil(k / 2) * 2;
 }
+
+/** Tokens per chunk sum of samplePrep (the sampler's inverse CDF skips whole chunks). */
+export const SAMPLE_CHUNK = 1024;

@@ -3,7 +3,7 @@
  * Clear loops, correct over fast; fp64 accumulators wherever a reduction is involved.
  * bf16 is emulated by rounding operands to bf16 (round-to-nearest-even) and accumulating in fp64.
  */
-import { packedBf16Size, type Backend, type BF16, type F32, type MatmulOptions } from "./backend.js";
+import { packedBf16Size, SAMPLE_CHUNK, type Backend, type BF16, type F32, type MatmulOptions } from "./backend.js";
 
 const f32buf = new Float32Array(1);
 const u32buf = new Uint32Array(f32buf.buffer);
@@ -389,13 +389,20 @@ export const tsBackend: Backend = {
 
   samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void {
     const V = logits.length;
+    checkLen("samplePrep e", e, V);
+    checkLen("samplePrep stats", stats, 4 + Math.ceil(V / SAMPLE_CHUNK));
     let m = -Infinity, arg = 0;
     for (let i = 0; i < V; i++) if (logits[i]! > m) { m = logits[i]!; arg = i; }
     let s1 = 0, mass = 0;
-    for (let i = 0; i < V; i++) {
-      const d = logits[i]! - m;
-      s1 += Math.exp(d);
-      if (invT > 0) mass += e[i] = Math.exp(d * invT);
+    for (let c = 0; c * SAMPLE_CHUNK < V; c++) {
+      let chunk = 0;
+      for (let i = c * SAMPLE_CHUNK; i < Math.min(V, (c + 1) * SAMPLE_CHUNK); i++) {
+        const d = logits[i]! - m;
+        s1 += Math.exp(d);
+        if (invT > 0) chunk += e[i] = Math.exp(d * invT);
+      }
+      stats[4 + c] = chunk;
+      mass += chunk;
     }
     stats[0] = m;
     stats[1] = arg;

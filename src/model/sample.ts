@@ -33,7 +33,7 @@
  */
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { AhaError, UserError } from "../errors.js";
-import type { Backend } from "../kernels/backend.js";
+import { SAMPLE_CHUNK, type Backend } from "../kernels/backend.js";
 import { getBackend } from "../kernels/index.js";
 import { fmix32, splitmix32, Xoshiro128 } from "../util/rng.js";
 
@@ -150,7 +150,7 @@ export class TokenSampler {
   private readonly keys: Uint32Array; // float bits of e: ordered like the values (all ≥ 0)
   private readonly cand: Int32Array; // candidate indices during selection
   private readonly hist = new Float64Array(2048);
-  private readonly stats = new Float64Array(4);
+  private readonly stats: Float64Array; // samplePrep's [max, argmax, Σ exp, Σ e, Σ e per chunk…]
   private readonly be: Backend;
 
   /** `backend` runs the pass over the vocabulary (samplePrep); default: the selected backend. */
@@ -158,6 +158,7 @@ export class TokenSampler {
     this.vocabSize = vocabSize;
     this.be = backend;
     this.e = new Float32Array(vocabSize);
+    this.stats = new Float64Array(4 + Math.ceil(vocabSize / SAMPLE_CHUNK));
     this.keys = new Uint32Array(this.e.buffer);
     this.cand = new Int32Array(vocabSize);
   }
@@ -194,7 +195,16 @@ export class TokenSampler {
     const { keys, e } = this;
     let acc = 0;
     let tok = -1;
-    for (let i = 0; i < V; i++) {
+    let from = 0;
+    if (thr === 0) {
+      // nothing cut: skip whole chunks by their sums, then scan (on past the chunk if rounding requires)
+      for (let c = 0; c < st.length - 4 && acc + st[4 + c]! <= r; c++) {
+        acc += st[4 + c]!;
+        from += SAMPLE_CHUNK;
+      }
+      from = Math.min(from, V - 1);
+    }
+    for (let i = from; i < V; i++) {
       if (keys[i]! >= thr) {
         acc += e[i]!;
         tok = i;

@@ -4,7 +4,7 @@
  * fail — unless AHA_BACKEND=ts is set explicitly, which declares a machine without the native backend.
  */
 import { describe, expect, it } from "vitest";
-import type { Backend } from "../../src/kernels/backend.js";
+import { packedBf16Size, SAMPLE_CHUNK, type Backend } from "../../src/kernels/backend.js";
 import { loadNativeBackend } from "../../src/kernels/native.js";
 import { tsBackend as R, roundBf16 } from "../../src/kernels/ts.js";
 import { cuSeqlens, expectClose, randn, rng, type Tol } from "./util.js";
@@ -22,6 +22,8 @@ const GEMM: Tol = { atol: 1e-4, rtol: 1e-4 };
 const GEMM_BF16: Tol = { atol: 2e-4, rtol: 2e-4 };
 /** attention (softmax with the polynomial exp, fp32 dots). */
 const ATTN: Tol = { atol: 2e-5, rtol: 2e-4 };
+/** the sampler's exp pass: exp of fp32 arguments down to −87 (relative error up to ~6e-6). */
+const SAMPLE: Tol = { atol: 1e-30, rtol: 1e-5 };
 /** vocabulary softmax. */
 const VOCAB: Tol = { atol: 2e-5, rtol: 1e-4 };
 
@@ -204,6 +206,58 @@ describe.runIf(load.ok)("native kernels match the reference", () => {
       both(() => [new Float32Array(B * Hq * D)],
         (Bk, [o]) => Bk.attentionDecode(o, q, kc, vc, slots, lens, B, maxLen, Hq, Hkv, D, 1 / Math.sqrt(D)), [0], ATTN,
         `attentionDecode Hq=${Hq} Hkv=${Hkv} D=${D}`);
+    }
+  });
+
+  it("attention decode against a bf16 KV cache", () => {
+    const r = rng(22);
+    for (const [Hkv, group, D] of [[2, 7, 64], [1, 1, 5]] as const) {
+      const Hq = Hkv * group, maxLen = 37, nSlots = 5, B = 4;
+      const kc = new Uint16Array(nSlots * maxLen * Hkv * D), vc = new Uint16Array(kc.length);
+      R.toBf16(kc, randn(r, kc.length, 2));
+      R.toBf16(vc, randn(r, vc.length));
+      const slots = Int32Array.from([3, 0, 4, 1]), lens = Int32Array.from([1, 37, 17, 2]);
+      const q = randn(r, B * Hq * D, 2);
+      both(() => [new Float32Array(B * Hq * D)],
+        (Bk, [o]) => Bk.attentionDecode(o, q, kc, vc, slots, lens, B, maxLen, Hq, Hkv, D, 1 / Math.sqrt(D)), [0], ATTN,
+        `attentionDecode bf16 Hq=${Hq} Hkv=${Hkv} D=${D}`);
+    }
+  });
+
+  it("packBf16 is bit-exact; matmulPacked matches, and each row does not depend on how many rows share the call", () => {
+    const r = rng(23);
+    for (const [n, k] of [[1, 1], [17, 5], [70, 33], [130, 600], [64, 1030]] as const) {
+      const w = randn(r, n * k);
+      const p1 = new Uint16Array(packedBf16Size(n, k)), p2 = new Uint16Array(p1.length);
+      R.packBf16(p1, w, n, k);
+      N.packBf16(p2, w, n, k);
+      expect(p2).toEqual(p1);
+      for (const m of [1, 5, 6, 7, 13]) {
+        const x = randn(r, m * k);
+        both(() => [new Float32Array(m * n)], (B, [c]) => B.matmulPacked(c, x, p1, m, n, k), [0], GEMM_BF16,
+          `matmulPacked ${m}x${k}x${n}`);
+        const all = new Float32Array(m * n), last = new Float32Array(n);
+        N.matmulPacked(all, x, p1, m, n, k);
+        N.matmulPacked(last, x.subarray((m - 1) * k), p1, 1, n, k);
+        expect(last).toEqual(all.subarray((m - 1) * n));
+      }
+    }
+  });
+
+  it("samplePrep: the sampler's pass over the vocabulary", () => {
+    const r = rng(24);
+    for (const V of [1, 17, 1025, 151_936]) for (const invT of [0, 1, 1 / 0.6]) {
+      const z = randn(r, V, 12);
+      if (V > 3) z[2] = -Infinity;
+      const chunks = Math.ceil(V / SAMPLE_CHUNK);
+      const eR = new Float32Array(V), eN = new Float32Array(V), sR = new Float64Array(4 + chunks), sN = new Float64Array(4 + chunks);
+      R.samplePrep(eR, sR, z, invT);
+      N.samplePrep(eN, sN, z, invT);
+      expect([sN[0], sN[1]]).toEqual([sR[0], sR[1]]);
+      // fp32 argument (z − max)·invT rounds by ~|x|·6e-8 relative; the polynomial exp adds ~2e-7
+      expectClose(`samplePrep stats V=${V} invT=${invT}`, sN, sR, SAMPLE);
+      expectClose(`samplePrep e V=${V} invT=${invT}`, eN, eR, SAMPLE);
+      if (V > 3) expect(eN[2]).toBe(0);
     }
   });
 

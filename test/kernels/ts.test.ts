@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { packedBf16Size, SAMPLE_CHUNK } from "../../src/kernels/backend.js";
 import { tsBackend as K, f32ToBf16Bits, bf16BitsToF32 } from "../../src/kernels/ts.js";
 import { cuSeqlens, expectClose, finiteDiff, randn, rng, type Tol } from "./util.js";
 
@@ -283,6 +284,76 @@ describe("attention", () => {
       K.attentionForward(full, new Float32Array(Hq * L), qq, kk, vv, cuSeqlens([L]), L, Hq, Hkv, D, scale);
       expectClose(`row ${b}`, out.subarray(b * Hq * D, (b + 1) * Hq * D), full.subarray((L - 1) * Hq * D), FIX);
     }
+  });
+});
+
+describe("decoding kernels", () => {
+  it("packBf16 puts w[16j + c, 2p + e] at ((j·K2 + p)·16 + c)·2 + e, zero past the ends (hand case)", () => {
+    const n = 17, k = 3, K2 = 2;
+    const w = Float32Array.from({ length: n * k }, (_, i) => i + 1); // small integers: exact in bf16
+    const out = new Uint16Array(packedBf16Size(n, k));
+    expect(out.length).toBe(32 * 2 * 2);
+    K.packBf16(out, w, n, k);
+    const at = (j: number, p: number, c: number, e: number): number => bf16BitsToF32(out[((j * K2 + p) * 16 + c) * 2 + e]!);
+    expect(at(0, 0, 0, 0)).toBe(1); // w[0, 0]
+    expect(at(0, 0, 0, 1)).toBe(2); // w[0, 1]
+    expect(at(0, 1, 0, 0)).toBe(3); // w[0, 2]
+    expect(at(0, 1, 0, 1)).toBe(0); // k padded
+    expect(at(0, 0, 5, 1)).toBe(5 * 3 + 2); // w[5, 1]
+    expect(at(1, 1, 0, 0)).toBe(16 * 3 + 3); // w[16, 2]
+    expect(at(1, 0, 1, 0)).toBe(0); // row 17: past n
+  });
+  it("matmulPacked equals the bf16 matmul of the unpacked weights (x rounded to bf16 too)", () => {
+    const r = rng(31);
+    for (const [m, n, k] of [[1, 1, 1], [3, 17, 5], [2, 40, 33]] as const) {
+      const x = randn(r, m * k), w = randn(r, n * k);
+      const wp = new Uint16Array(packedBf16Size(n, k));
+      K.packBf16(wp, w, n, k);
+      const got = new Float32Array(m * n), ref = new Float32Array(m * n);
+      K.matmulPacked(got, x, wp, m, n, k);
+      K.matmul(ref, x, w, m, n, k, { transB: true, bf16: true });
+      expectClose(`matmulPacked ${m}x${k}x${n}`, got, ref, { atol: 1e-6, rtol: 1e-6 });
+    }
+    const c = new Float32Array(1);
+    K.matmulPacked(c, f32([1 + 2 ** -8 + 2 ** -10, 2]), (() => { const o = new Uint16Array(64); K.packBf16(o, f32([3, 0.5]), 1, 2); return o; })(), 1, 1, 2);
+    expect(c[0]).toBe((1 + 2 ** -7) * 3 + 1); // x rounded to bf16 before the product
+  });
+  it("decode over a bf16 KV cache equals decode over the same values in fp32", () => {
+    const r = rng(32);
+    const Hq = 4, Hkv = 2, D = 6, maxLen = 5, B = 2;
+    const kc = randn(r, 2 * maxLen * Hkv * D), vc = randn(r, 2 * maxLen * Hkv * D), q = randn(r, B * Hq * D);
+    const kb = new Uint16Array(kc.length), vb = new Uint16Array(vc.length);
+    K.toBf16(kb, kc);
+    K.toBf16(vb, vc);
+    const kr = Float32Array.from(kb, (x) => bf16BitsToF32(x)), vr = Float32Array.from(vb, (x) => bf16BitsToF32(x));
+    const slots = Int32Array.from([1, 0]), lens = Int32Array.from([5, 2]);
+    const got = new Float32Array(B * Hq * D), ref = new Float32Array(B * Hq * D);
+    K.attentionDecode(got, q, kb, vb, slots, lens, B, maxLen, Hq, Hkv, D, 0.5);
+    K.attentionDecode(ref, q, kr, vr, slots, lens, B, maxLen, Hq, Hkv, D, 0.5);
+    expect(Array.from(got)).toEqual(Array.from(ref));
+    expect(() => K.attentionDecode(got, q, kb, vr, slots, lens, B, maxLen, Hq, Hkv, D, 0.5)).toThrow(/same type/);
+  });
+  it("samplePrep: max, first argmax, softmax sums and chunk sums (hand case), −∞ gives 0", () => {
+    const V = SAMPLE_CHUNK + 2;
+    const z = new Float32Array(V).fill(-Infinity);
+    z[0] = 0;
+    z[1] = Math.fround(Math.log(2));
+    z[V - 1] = z[1]!; // a tie: the first index wins
+    const e = new Float32Array(V), st = new Float64Array(4 + 2);
+    K.samplePrep(e, st, z, 1);
+    expect(st[0]).toBe(z[1]);
+    expect(st[1]).toBe(1);
+    expect(st[2]).toBeCloseTo(2.5, 6); // 1/2 + 1 + 1
+    expect(st[3]).toBeCloseTo(2.5, 6);
+    expect(st[4]).toBeCloseTo(1.5, 6); // first chunk: tokens 0 and 1
+    expect(st[5]).toBeCloseTo(1, 6); // second chunk: token V − 1
+    expect(e[2]).toBe(0);
+    K.samplePrep(e, st, z, 2); // temperature 1/2: e = (p/pmax)²
+    expect(st[2]).toBeCloseTo(2.5, 6);
+    expect(st[3]).toBeCloseTo(0.25 + 1 + 1, 6);
+    expect(e[0]).toBeCloseTo(0.25, 6);
+    K.samplePrep(e, st, z, 0); // greedy: sums of e are 0
+    expect(st[3]).toBe(0);
   });
 });
 

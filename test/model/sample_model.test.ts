@@ -7,6 +7,7 @@ import { parseHfConfig } from "../../src/model/config.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
 import { generate, generateFullRecompute, type SampleRequest } from "../../src/model/sample.js";
+import { expectClose } from "../kernels/util.js";
 
 // The greedy runs below have a smallest top-1/top-2 logit gap of 1.2e-2 (qwen2-like) and 3.8e-3
 // (qwen3-like) (measured once with the ts backend), far above the ~1e-6 the two paths differ by, so
@@ -88,5 +89,64 @@ describe.each(BACKENDS)("sampling the real model (%s backend)", (_name, backend)
       }),
     );
     expect(checked).toBeGreaterThan(50);
+  });
+});
+
+describe.each(BACKENDS)("bf16 inference: packed weights and a bf16 KV cache (%s backend)", (_name, backend) => {
+  /**
+   * bf16 vs fp32 logits: operands rounded to 8 mantissa bits (2^-9 relative) through 2–3 layers of
+   * these large-init models (|logits| up to ~5.6; measured max difference 0.11, about 2% of that).
+   */
+  const BF16_LOGITS = { atol: 0.2, rtol: 0.03 };
+  /** packed bf16 products vs the bf16 matmul path: the same rounded operands, another summation order. */
+  const SAME_BF16 = { atol: 1e-4, rtol: 1e-4 };
+
+  function bf16Model(name: keyof typeof CONFIGS, kvCache: "fp32" | "bf16"): Model {
+    const cfg = parseHfConfig(CONFIGS[name], `${name}/config.json`);
+    const m = new Model(cfg, { backend, inferencePrecision: "bf16", kvCache });
+    initParams(m.params, cfg, 2024);
+    return m;
+  }
+
+  it.each(Object.keys(CONFIGS) as (keyof typeof CONFIGS)[])("%s: greedy KV-cache tokens = full recompute in bf16", (name) => {
+    const m = bf16Model(name, "fp32");
+    const reqs = requests(m.cfg.vocabSize, 0);
+    const oracle = generateFullRecompute(m, reqs);
+    const got = generate(m, reqs, { slots: 3, maxLen: 48 });
+    got.forEach((r, i) => r.forEach((s, j) => {
+      expect([...s.tokens], `request ${i} sample ${j}`).toEqual([...oracle[i]![j]!.tokens]);
+      for (let t = 0; t < s.logprobs.length; t++) expect(Math.abs(s.logprobs[t]! - oracle[i]![j]!.logprobs[t]!)).toBeLessThan(LOGPROB_ATOL);
+    }));
+  });
+
+  it.each(Object.keys(CONFIGS) as (keyof typeof CONFIGS)[])("%s: bf16 logits (weights, then also the KV cache) are within bf16 tolerance of fp32; training stays fp32", (name) => {
+    const fp32 = model(name, backend);
+    const bf = bf16Model(name, "fp32");
+    const bfKv = bf16Model(name, "bf16");
+    const V = fp32.cfg.vocabSize;
+    const prompt = Int32Array.from({ length: 9 }, (_, i) => (i * 13 + 5) % V);
+    const cu = Int32Array.from([0, 9]);
+    const full32 = fp32.lastLogits(prompt, cu);
+    const fullBf = bf.lastLogits(prompt, cu);
+    expectClose("lastLogits bf16 vs fp32", fullBf, full32, BF16_LOGITS);
+    expect(Array.from(fullBf)).not.toEqual(Array.from(full32)); // the bf16 path really ran
+    // the packed products give what the (independent) bf16 matmul path of training precision bf16 gives
+    const viaMatmul = new Model(fp32.cfg, { backend, precision: "bf16", inferencePrecision: "fp32" });
+    initParams(viaMatmul.params, fp32.cfg, 2024);
+    expectClose("packed vs bf16 matmul", fullBf, viaMatmul.lastLogits(prompt, cu), SAME_BF16);
+    // prefill 8 tokens, decode the 9th: the decode step reads the cache
+    const step = (m: Model): Float32Array => {
+      const cache = m.createKVCache(1, 16);
+      m.prefill(cache, Int32Array.from([0]), prompt.subarray(0, 8), Int32Array.from([0, 8]));
+      return m.decode(cache, Int32Array.from([0]), prompt.subarray(8, 9));
+    };
+    expect(bfKv.createKVCache(1, 4).k[0]).toBeInstanceOf(Uint16Array);
+    expectClose("decode, bf16 weights vs fp32", step(bf), full32, BF16_LOGITS);
+    const kvOut = step(bfKv);
+    expectClose("decode, bf16 weights + bf16 KV cache vs fp32", kvOut, full32, BF16_LOGITS);
+    expect(Array.from(kvOut)).not.toEqual(Array.from(step(bf))); // the bf16 cache really rounded
+    // training forward is untouched by the inference precision
+    const targets = Int32Array.from({ length: 9 }, (_, i) => (i * 7 + 1) % V);
+    expect(Array.from(bf.forward(prompt, cu, targets).logp)).toEqual(Array.from(fp32.forward(prompt, cu, targets).logp));
   });
 });
