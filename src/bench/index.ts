@@ -7,7 +7,7 @@ import type { BenchSuite } from "./types.js";
 export const SUITES: Record<string, () => Promise<BenchSuite>> = {
   gemm: async () => (await import("./gemm.js")).gemmSuite,
   train: async () => (await import("./model.js")).trainSuite,
-  sample: async () => (await import("./model.js")).sampleSuite,
+  sample: async () => (await import("./sample.js")).sampleSuite,
   code: async () => (await import("./code.js")).codeSuite,
   verify: async () => (await import("./verify.js")).verifySuite,
   serve: async () => (await import("./serve.js")).serveSuite,

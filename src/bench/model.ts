@@ -1,14 +1,13 @@
 /**
  * Model-level figures: training tokens/s (forward + cross-entropy + backward + global-norm clip + AdamW)
- * and sampling tokens/s (P prompts, N new tokens each, KV cache, temperature 1), in fp32 and in the bf16
- * matmul mode, next to PyTorch doing the same (scripts/peer_bench.py train|sample; bf16 there is
- * torch.autocast). Random weights and random tokens: speed does not depend on what is learned.
+ * in fp32 and in the bf16 matmul mode, next to PyTorch doing the same (scripts/peer_bench.py train; bf16
+ * there is torch.autocast); the bench models, shared with the sampling suite (./sample.ts). Random
+ * weights and random tokens: speed does not depend on what is learned.
  */
 import { parseHfConfig } from "../model/config.js";
 import { Model, type Precision } from "../model/model.js";
 import { AdamW, clipGradNorm } from "../model/optim.js";
 import { initParams } from "../model/params.js";
-import { generate } from "../model/sample.js";
 import { runPeer } from "./peer.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
@@ -50,11 +49,11 @@ function models(ctx: BenchContext): string[] {
   return ctx.quick ? ["S"] : all;
 }
 
-function peakRssMb(): number {
+export function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-function randomTokens(n: number, V: number, seed: number): Int32Array {
+export function randomTokens(n: number, V: number, seed: number): Int32Array {
   let s = seed >>> 0;
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -112,43 +111,7 @@ export const trainSuite: BenchSuite = {
   },
 };
 
-export const sampleSuite: BenchSuite = {
-  summary: "sampling tokens/s (16 prompts × 128 new tokens, KV cache), vs PyTorch's KV-cache loop",
-  async run(ctx: BenchContext): Promise<BenchRow[]> {
-    const rows: BenchRow[] = [];
-    for (const name of models(ctx)) {
-      const bm = BENCH_MODELS[name]!;
-      const cfg = parseHfConfig(bm.hf, `<bench model ${name}>`);
-      const { prompts: P, promptLen: Lp } = bm.sample;
-      const N = ctx.quick ? 16 : bm.sample.newTokens;
-      const prompts = Array.from({ length: P }, (_, i) => randomTokens(Lp, cfg.vocabSize, 100 + i));
-      for (const dtype of DTYPES) {
-        const model = new Model(cfg, { precision: dtype, backend: ctx.backend });
-        initParams(model.params, cfg, 0);
-        const once = (): number => {
-          const t0 = performance.now();
-          generate(model, prompts.map((p) => ({ promptIds: p, maxNewTokens: N, temperature: 1 })),
-            { slots: P, maxLen: Lp + N, seed: 1 });
-          return (performance.now() - t0) / 1e3;
-        };
-        once(); // warm-up
-        const best = Math.min(once(), ...(ctx.quick ? [] : [once()]));
-        const row: BenchRow = { what: "sample", case: `${name} ${P}x${N}`, dtype, aha: (P * N) / best, peer: null,
-          unit: "tokens/s", peakRssMb: peakRssMb() };
-        ctx.log(`sample ${row.case} ${dtype}: ${row.aha.toFixed(0)} tokens/s`);
-        rows.push(row);
-      }
-      if (ctx.peer) {
-        const p = runPeer("sample", { model: bm.hf, prompts: P, prompt_len: Lp, new_tokens: N, dtypes: DTYPES,
-          repeats: ctx.quick ? 1 : 2 }, ctx.threads);
-        attachPeer(ctx, rows, name, p, "sample");
-      }
-    }
-    return rows;
-  },
-};
-
-function attachPeer(ctx: BenchContext, rows: BenchRow[], name: string, p: ReturnType<typeof runPeer>, what: string): void {
+export function attachPeer(ctx: BenchContext, rows: BenchRow[], name: string, p: ReturnType<typeof runPeer>, what: string): void {
   if (!p.ok) {
     ctx.note(`${what} ${name}: no PyTorch peer (${p.why}); peer is null`);
     return;

@@ -139,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
   const m = c.model;
   if (m.model !== null) {
     modelName = path.basename(path.resolve(m.model));
-    const lf = loadFolder(m.model, { precision: m.precision, ...(m.adapter !== null ? { adapter: m.adapter } : {}) });
+    const lf = loadFolder(m.model, { precision: m.precision, samplePrecision: m.samplePrecision, kvCache: m.kvCache, ...(m.adapter !== null ? { adapter: m.adapter } : {}) });
     for (const w of lf.loaded.warnings) process.stderr.write(`aha eval: warning: ${w}\n`);
     const tok = lf.tokenizer;
     const chat = tpl === "chat" ? ChatTemplate.fromTokenizer(tok) : null;

@@ -5,18 +5,20 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { precisionField } from "../runner/config.js";
+import { kvCacheField, precisionField, samplePrecisionField } from "../runner/config.js";
 import { UserError } from "../errors.js";
 import { setting, type ConfigSpec, type Resolved, type Sections } from "../util/config.js";
 
 /** `--precision fp32|bf16`. */
 export { precisionField };
 
-/** `--model DIR`, `--adapter DIR`, `--precision P`: what generate, score, serve and eval load. */
+/** `--model DIR`, `--adapter DIR`, `--precision P`, `--sample-precision P`, `--kv-cache T`: what generate, score, serve and eval load. */
 export const modelFolderFields = {
   model: setting(z.string().min(1).nullable(), null, "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)."),
   adapter: setting(z.string().min(1).nullable(), null, "PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) applied to --model."),
   precision: precisionField,
+  samplePrecision: samplePrecisionField,
+  kvCache: kvCacheField,
 };
 
 /** The section of a command that needs a model folder: --model is required. */

@@ -241,7 +241,8 @@ export async function run(argv: string[]): Promise<number> {
   if (c.prompt.system !== null) input.system = c.prompt.system;
   if (!c.prompt.thinking) input.templateVars = { enable_thinking: false };
 
-  const loaded = loadHfModel(c.model.model!, { precision: c.model.precision, tokenizer: "required" });
+  const loaded = loadHfModel(c.model.model!, { precision: c.model.precision, tokenizer: "required", kvCache: c.model.kvCache,
+    ...(c.model.samplePrecision !== null ? { inferencePrecision: c.model.samplePrecision } : {}) });
   for (const w of loaded.warnings) process.stderr.write(`aha generate: warning: ${w}\n`);
   if (c.model.adapter !== null) loadPeftAdapter(c.model.adapter, loaded.model);
   const t0 = performance.now();

@@ -41,7 +41,7 @@ export async function startFromArgs(argv: string[]): Promise<RunningServer | nul
   }
   const model = c.model.model!;
   const fe = engineFromFolder(model, {
-    slots: c.server.slots, precision: c.model.precision, seed: c.server.seed,
+    slots: c.server.slots, precision: c.model.precision, samplePrecision: c.model.samplePrecision, kvCache: c.model.kvCache, seed: c.server.seed,
     ...(c.model.adapter !== null ? { adapter: c.model.adapter } : {}),
     ...(c.server.maxLen !== null ? { maxLen: c.server.maxLen } : {}),
   });

@@ -30,7 +30,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import { parseHfConfig, parseHfHead, toHfConfig, type ModelConfig, type ModelHead } from "../model/config.js";
-import { Model, type Precision } from "../model/model.js";
+import { Model, type KVCacheDtype, type Precision } from "../model/model.js";
 import { headOfTable, type Arena } from "../model/params.js";
 import { ValueModel } from "../model/value.js";
 import { copyFileAtomic, writeJsonAtomic } from "../util/atomic.js";
@@ -268,6 +268,10 @@ export interface LoadedHfModel {
 
 export interface LoadOptions {
   precision?: Precision;
+  /** Matrix products of sampling (prefill / decode); default: precision. See Model's file comment. */
+  inferencePrecision?: Precision;
+  /** Element type of the sampler's KV cache; default fp32. */
+  kvCache?: KVCacheDtype;
   /** "required": error without tokenizer.json; "optional": null then; "skip": do not read it. Default optional. */
   tokenizer?: "required" | "optional" | "skip";
 }
@@ -287,7 +291,11 @@ export function loadHfModel(dir: string, opts: LoadOptions = {}): LoadedHfModel 
   if (want === "required" || (want === "optional" && existsSync(join(dir, "tokenizer.json")))) {
     tokenizer = HfTokenizer.fromFolder(dir);
   }
-  const model = new Model(config, opts.precision === undefined ? {} : { precision: opts.precision });
+  const model = new Model(config, {
+    ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
+    ...(opts.inferencePrecision !== undefined ? { inferencePrecision: opts.inferencePrecision } : {}),
+    ...(opts.kvCache !== undefined ? { kvCache: opts.kvCache } : {}),
+  });
   const { warnings, dtypes } = loadHfWeights(dir, model.params);
   model.params.markChanged();
   const generation = readGenerationConfig(dir, raw);

@@ -7,12 +7,16 @@ import { loadHfModel, type LoadedHfModel } from "../formats/hf.js";
 import type { HfTokenizer } from "../formats/tokenizer.js";
 import { loadPeftAdapter } from "../formats/peft.js";
 import type { LoraSet } from "../model/lora.js";
-import type { Precision } from "../model/model.js";
+import type { KVCacheDtype, Precision } from "../model/model.js";
 import { LocalRolloutEngine } from "./local.js";
 
 export interface FolderEngineOptions {
   adapter?: string;
   precision?: Precision;
+  /** Matrix products of sampling; null / absent = precision. */
+  samplePrecision?: Precision | null;
+  /** The sampler's KV cache element type (default fp32). */
+  kvCache?: KVCacheDtype;
   /** Sequences decoded together (KV-cache slots). */
   slots: number;
   /** Context length (prompt + completion); default min(max_position_embeddings, 4096). */
@@ -45,8 +49,16 @@ export function encodePrompt(tok: HfTokenizer, text: string, special: boolean): 
 }
 
 /** Loads the folder (+ adapter); the engine comes later (`engineFor`), once the context length is known. */
-export function loadFolder(dir: string, o: Pick<FolderEngineOptions, "adapter" | "precision"> = {}): LoadedFolder {
-  const loaded = loadHfModel(dir, { tokenizer: "required", ...(o.precision ? { precision: o.precision } : {}) });
+/** The model-loading part of FolderEngineOptions. */
+export type FolderLoadOptions = Pick<FolderEngineOptions, "adapter" | "precision" | "samplePrecision" | "kvCache">;
+
+export function loadFolder(dir: string, o: FolderLoadOptions = {}): LoadedFolder {
+  const loaded = loadHfModel(dir, {
+    tokenizer: "required",
+    ...(o.precision ? { precision: o.precision } : {}),
+    ...(o.samplePrecision ? { inferencePrecision: o.samplePrecision } : {}),
+    ...(o.kvCache ? { kvCache: o.kvCache } : {}),
+  });
   const adapter = o.adapter ? loadPeftAdapter(o.adapter, loaded.model) : null;
   const tokenizer = loaded.tokenizer!;
   const stop = new Set(loaded.generation.eosTokenIds);
@@ -54,7 +66,7 @@ export function loadFolder(dir: string, o: Pick<FolderEngineOptions, "adapter" |
   return { loaded, adapter, tokenizer, stopTokenIds: [...stop] };
 }
 
-export function engineFor(f: LoadedFolder, o: Omit<FolderEngineOptions, "adapter" | "precision">): FolderEngine {
+export function engineFor(f: LoadedFolder, o: Omit<FolderEngineOptions, keyof FolderLoadOptions>): FolderEngine {
   const maxLen = o.maxLen ?? Math.min(f.loaded.config.maxPositionEmbeddings, 4096);
   if (!Number.isInteger(maxLen) || maxLen < 2) throw new UserError(`the context length must be an integer ≥ 2, got ${maxLen}`);
   const tokenizer = f.tokenizer;
@@ -69,6 +81,9 @@ export function engineFor(f: LoadedFolder, o: Omit<FolderEngineOptions, "adapter
 }
 
 export function engineFromFolder(dir: string, o: FolderEngineOptions): FolderEngine {
-  const { adapter, precision, ...rest } = o;
-  return engineFor(loadFolder(dir, { ...(adapter ? { adapter } : {}), ...(precision ? { precision } : {}) }), rest);
+  const { adapter, precision, samplePrecision, kvCache, ...rest } = o;
+  return engineFor(loadFolder(dir, {
+    ...(adapter ? { adapter } : {}), ...(precision ? { precision } : {}),
+    ...(samplePrecision ? { samplePrecision } : {}), ...(kvCache ? { kvCache } : {}),
+  }), rest);
 }

@@ -22,11 +22,20 @@ import { defineConfig, field, setting, type ConfigSpec, type Given, type ParsedA
 /** `precision`: one field for every command that loads a model (the CLI's flags reuse it). */
 export const precisionField = setting(z.enum(["fp32", "bf16"]), "fp32", "Matrix products in fp32, or bf16 products with fp32 master weights.");
 
+/** `sample-precision`: the sampler's matrix products (prefill / decode), apart from training's. */
+export const samplePrecisionField = setting(z.enum(["fp32", "bf16"]).nullable(), null,
+  "Matrix products of sampling (prefill and decoding): bf16 streams weights packed as bf16 (half the bytes of fp32 per decoding step); none = precision. Training and the trainer's log-probs keep precision.");
+/** `kv-cache`: the sampler's KV cache element type. */
+export const kvCacheField = setting(z.enum(["fp32", "bf16"]), "fp32",
+  "Element type of the sampler's KV cache: bf16 rounds cached keys and values to bf16 (half the bytes each decoding step reads).");
+
 const LORA_TARGETS = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 
 const runSchema = z.strictObject({
   model: field(z.string().min(1).nullable(), null, { description: "Hugging Face model folder to train (Qwen2/Qwen3/Llama: config.json, *.safetensors, tokenizer.json). none = the built-in demo (models/demo-adder with the demo's settings)." }),
   precision: precisionField,
+  samplePrecision: samplePrecisionField,
+  kvCache: kvCacheField,
   runDir: field(z.string().min(1).nullable(), null, { description: "The run directory (none = runs/<name>)." }),
   name: field(z.string().min(1).nullable(), null, { description: "Run name under runs/ (none = <date>-<task>, or <date>-demo)." }),
   resume: field(z.string().min(1).nullable(), null, { description: "Continue the run in this directory from its latest checkpoint (its config.json; flags on top)." }),

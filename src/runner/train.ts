@@ -302,7 +302,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   } else {
     if (!fs.existsSync(path.join(modelDir, "config.json"))) throw new UserError(`model ${modelDir}: not a model folder (no config.json there)`, "give a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)");
     if (!fs.existsSync(path.join(modelDir, "tokenizer.json"))) throw new UserError(`model ${modelDir}: no tokenizer.json there`, "aha train needs the model's tokenizer.json");
-    folder = loadFolder(modelDir, { precision: c.model.precision });
+    folder = loadFolder(modelDir, { precision: c.model.precision, samplePrecision: c.model.samplePrecision, kvCache: c.model.kvCache });
     for (const w of folder.loaded.warnings) reporter.warn(`warning: ${w}`);
     const chatTpl = template === "chat" ? ChatTemplate.fromTokenizer(folder.tokenizer) : null;
     chat = chatTpl ? (m) => chatTpl.render(m, { addGenerationPrompt: true }) : undefined;

@@ -1,0 +1,150 @@
+/**
+ * `aha bench sample`: sampling tokens/s (P prompts of 16 tokens, N new tokens each, KV cache,
+ * temperature 1) next to two references measured in the same run:
+ *
+ * - the machine's limits: its compute peak (fp32: the FMA loop; bf16: a vdpbf16ps loop where the CPU
+ *   has avx512_bf16) and its read bandwidth (one pass over a 512 MiB buffer), both on `threads` threads;
+ * - PyTorch's KV-cache loop on the same model (scripts/peer_bench.py sample), where it is available.
+ *
+ * For the Qwen2.5-0.5B shape the limit is worked out per decoding step: a step of B sequences must read
+ * every weight once (the linears and the tied 151,936 × 896 head: 494M parameters, 4 bytes each in fp32,
+ * 2 in bf16) plus each sequence's cached keys and values, and must do 2 flops per weight per sequence
+ * plus attention's 4·len·Hq·D. Its time cannot be below max(bytes / bandwidth, flops / peak); the
+ * prompt's prefill is bounded the same way. `share` = that bound summed over the run ÷ the measured
+ * time (1 = at the machine's limit); `bound` says which limit binds. bf16 here means what
+ * `--precision bf16` / `--kv-cache bf16` give a sampler: packed bf16 weights and a bf16 KV cache.
+ */
+import os from "node:os";
+import { loadNativeBackend } from "../kernels/native.js";
+import { parseHfConfig, type ModelConfig } from "../model/config.js";
+import { Model, type Precision } from "../model/model.js";
+import { initParams } from "../model/params.js";
+import { generate } from "../model/sample.js";
+import { BENCH_MODELS, attachPeer, peakRssMb, randomTokens } from "./model.js";
+import { runPeer } from "./peer.js";
+import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
+
+/** Sequences decoded at once for the Qwen2.5-0.5B shape (issue 16: at 16 and at 64). */
+const QWEN_BATCHES = [16, 64];
+const DTYPES: Precision[] = ["fp32", "bf16"];
+
+export interface MachineLimits {
+  /** fp32 FMA peak, GFLOP/s */
+  fp32Gflops: number;
+  /** bf16 dot-product peak, GFLOP/s (the fp32 peak where the CPU has no avx512_bf16) */
+  bf16Gflops: number;
+  /** read bandwidth, GB/s */
+  readGBs: number;
+}
+
+/** Measures the limits now (the best of what this and earlier calls saw is what a run should use). */
+export function measureLimits(quick: boolean): MachineLimits | null {
+  const native = loadNativeBackend();
+  if (!native.ok) return null;
+  const fp32 = native.addon.fmaPeak(quick ? 2e6 : 2e7) ?? 0;
+  const d = native.addon.decodeLimits(quick ? 128 << 20 : 512 << 20, quick ? 2 : 4, quick ? 2e6 : 2e7);
+  return { fp32Gflops: fp32, bf16Gflops: d.bf16PeakGflops > 0 ? d.bf16PeakGflops : fp32, readGBs: d.readGBs };
+}
+
+function best(a: MachineLimits | null, b: MachineLimits | null): MachineLimits | null {
+  if (!a || !b) return a ?? b;
+  return { fp32Gflops: Math.max(a.fp32Gflops, b.fp32Gflops), bf16Gflops: Math.max(a.bf16Gflops, b.bf16Gflops), readGBs: Math.max(a.readGBs, b.readGBs) };
+}
+
+/** Weights a forward step reads (the linears and the vocabulary head; norms and biases are noise). */
+function weightCount(c: ModelConfig): number {
+  const C = c.hiddenSize, HD = c.numHeads * c.headDim, KD = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  return c.numLayers * (2 * C * HD + 2 * C * KD + 3 * C * I) + c.vocabSize * C;
+}
+
+/**
+ * The least time P prompts of Lp tokens + N new tokens each can take on this machine (seconds), and
+ * which limit binds most of it.
+ */
+export function decodeBound(c: ModelConfig, P: number, Lp: number, N: number, bytesPerValue: number, peakGflops: number,
+  readGBs: number): { seconds: number; bound: "bandwidth" | "compute" } {
+  const W = weightCount(c), KD = c.numKvHeads * c.headDim, attnPerPos = 4 * c.numHeads * c.headDim * c.numLayers;
+  const peak = peakGflops * 1e9, bw = readGBs * 1e9;
+  // prefill: all prompt tokens through the body, the head on each prompt's last token
+  const bodyW = W - c.vocabSize * c.hiddenSize;
+  const preFlops = 2 * P * Lp * bodyW + 2 * P * c.vocabSize * c.hiddenSize + P * attnPerPos * (Lp * (Lp + 1)) / 2;
+  let seconds = Math.max(W * bytesPerValue / bw, preFlops / peak);
+  let bwTime = 0, flopTime = 0;
+  for (let s = 1; s < N; s++) {
+    const len = Lp + s; // positions each sequence attends to at this step (its new token included)
+    const bytes = W * bytesPerValue + P * len * 2 * KD * c.numLayers * bytesPerValue;
+    const flops = 2 * P * W + P * len * attnPerPos;
+    const tb = bytes / bw, tf = flops / peak;
+    seconds += Math.max(tb, tf);
+    if (tb >= tf) bwTime += tb;
+    else flopTime += tf;
+  }
+  return { seconds, bound: bwTime >= flopTime ? "bandwidth" : "compute" };
+}
+
+function timeGenerate(model: Model, prompts: Int32Array[], N: number, Lp: number): number {
+  const t0 = performance.now();
+  generate(model, prompts.map((p) => ({ promptIds: p, maxNewTokens: N, temperature: 1 })), { slots: prompts.length, maxLen: Lp + N, seed: 1 });
+  return (performance.now() - t0) / 1e3;
+}
+
+export const sampleSuite: BenchSuite = {
+  summary: "sampling tokens/s (KV cache; the Qwen2.5-0.5B shape at 16 and 64 sequences as a share of the machine's limit), vs PyTorch",
+  async run(ctx: BenchContext): Promise<BenchRow[]> {
+    const rows: BenchRow[] = [];
+    const names = Object.keys(BENCH_MODELS).filter((m) => (ctx.only ? ctx.only.includes(m) : !ctx.quick || m === "S"));
+    let limits = measureLimits(ctx.quick);
+    if (limits) ctx.log(`sample: limits fp32 ${limits.fp32Gflops.toFixed(0)} GFLOP/s, bf16 ${limits.bf16Gflops.toFixed(0)} GFLOP/s, read ${limits.readGBs.toFixed(1)} GB/s`);
+    for (const name of names) {
+      const bm = BENCH_MODELS[name]!;
+      const cfg = parseHfConfig(bm.hf, `<bench model ${name}>`);
+      const Lp = bm.sample.promptLen;
+      const N = ctx.quick ? 16 : bm.sample.newTokens;
+      const batches = name === "qwen2.5-0.5b" ? QWEN_BATCHES : [bm.sample.prompts];
+      for (const dtype of DTYPES) {
+        // bf16: what a sampler gets from --precision bf16 / --kv-cache bf16 (packed weights, bf16 cache)
+        const model = new Model(cfg, { backend: ctx.backend, inferencePrecision: dtype, kvCache: dtype });
+        initParams(model.params, cfg, 0);
+        for (const P of batches) {
+          const prompts = Array.from({ length: P }, (_, i) => randomTokens(Lp, cfg.vocabSize, 100 + i));
+          timeGenerate(model, prompts, 2, Lp); // warm-up: workspaces, packed weights, oneDNN primitives
+          const load0 = os.loadavg()[0]!;
+          const secs = Math.min(timeGenerate(model, prompts, N, Lp), ...(ctx.quick || P > 16 ? [] : [timeGenerate(model, prompts, N, Lp)]));
+          const row: BenchRow = { what: "sample", case: `${name} ${P}x${N}`, dtype, aha: (P * N) / secs, peer: null, unit: "tokens/s",
+            peakRssMb: peakRssMb(), loadavg: Math.max(load0, os.loadavg()[0]!) };
+          rows.push(row);
+        }
+      }
+      if (ctx.peer) {
+        for (const P of batches) {
+          const p = runPeer("sample", { model: bm.hf, prompts: P, prompt_len: Lp, new_tokens: N, dtypes: DTYPES,
+            repeats: ctx.quick || P > 16 ? 1 : 2 }, ctx.threads);
+          attachPeer(ctx, rows.filter((r) => r.case === `${name} ${P}x${N}`), name, p, "sample");
+        }
+      }
+    }
+    // the limits again after the runs: contention on a shared machine moves them; use the best seen
+    limits = best(limits, measureLimits(ctx.quick));
+    for (const r of rows) {
+      const name = r.case.split(" ")[0]!;
+      const [P, N] = r.case.split(" ")[1]!.split("x").map(Number) as [number, number];
+      if (!limits) {
+        ctx.note("sample: native addon not loaded: no machine limits, no share");
+        break;
+      }
+      const cfg = parseHfConfig(BENCH_MODELS[name]!.hf, `<bench model ${name}>`);
+      const bf16 = r.dtype === "bf16";
+      const b = decodeBound(cfg, P, BENCH_MODELS[name]!.sample.promptLen, N, bf16 ? 2 : 4, bf16 ? limits.bf16Gflops : limits.fp32Gflops, limits.readGBs);
+      r["limit"] = (P * N) / b.seconds;
+      r["share"] = r.aha / Number(r["limit"]);
+      r["bound"] = b.bound;
+      ctx.log(`sample ${r.case} ${r.dtype}: ${r.aha.toFixed(0)} tokens/s = ${(100 * Number(r["share"])).toFixed(0)}% of the ${b.bound} limit ` +
+        `(${Number(r["limit"]).toFixed(0)} tokens/s)${r.peer ? `, PyTorch ${r.peer.toFixed(0)}` : ""}`);
+    }
+    if (limits) {
+      rows.push({ what: "sample", case: "machine limits", dtype: "-", aha: limits.readGBs, peer: null, unit: "GB/s read",
+        fp32Gflops: limits.fp32Gflops, bf16Gflops: limits.bf16Gflops });
+    }
+    return rows;
+  },
+};
