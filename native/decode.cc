@@ -12,6 +12,7 @@
 // - sample_prep: max, argmax and the softmax sums the token sampler needs, in one native pass over V.
 // - bf16_peak / read_bandwidth: the two machine limits `aha bench sample` compares decoding against.
 #include "decode.h"
+#include "kernels.h"
 
 #include <omp.h>
 
@@ -235,21 +236,7 @@ __attribute__((always_inline)) inline void decode_item(float* og, const float* q
       sc[g * L + j] = s * scale;
     }
   }
-  for (int64_t g = 0; g < group; g++) {
-    float* sg = sc + g * L;
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < L; j++) mx = std::max(mx, sg[j]);
-    float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < L; j++) {
-      const float e = exp_f(sg[j] - mx);
-      sg[j] = e;
-      sum += e;
-    }
-    const float inv = 1.f / sum;
-#pragma omp simd
-    for (int64_t j = 0; j < L; j++) sg[j] *= inv;
-  }
+  for (int64_t g = 0; g < group; g++) softmax_row(sc + g * L, L, L);
   std::memset(og, 0, sizeof(float) * static_cast<size_t>(group * D));
   for (int64_t j = 0; j < L; j++) {
     const KV* vr = vb + j * ks;

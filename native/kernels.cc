@@ -300,6 +300,8 @@ HOT void attn_row(float* o, float* lse_out, const float* qi, const float* k, con
   if (lse_out) *lse_out = mx + std::log(sum);
 }
 
+}  // namespace
+
 // Row r of a tile: scores sc[0, n) (already scaled) → probabilities, columns [valid, n) zeroed. Returns lse.
 HOT float softmax_row(float* sc, int64_t valid, int64_t n) {
   float mx = -INFINITY;
@@ -318,6 +320,9 @@ HOT float softmax_row(float* sc, int64_t valid, int64_t n) {
   for (int64_t j = valid; j < n; j++) sc[j] = 0.f;
   return mx + std::log(sum);
 }
+
+namespace {
+
 
 // Backward of one tile row: p = exp(sc − lse) on [0, valid), 0 after; ds = p·(dp − delta)·scale into dp.
 HOT void softmax_back_row(float* sc, float* dp, float lse, float delta, float scale, int64_t valid, int64_t n) {

@@ -33,6 +33,9 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                         const float* q, const float* k, const float* v, const int32_t* cu, int64_t S, int64_t T,
                         int64_t Hq, int64_t Hkv, int64_t D, float scale);
+/** One attention row: scores sc[0, n) (scaled) → probabilities over [0, valid), [valid, n) zeroed. Returns lse. */
+float softmax_row(float* sc, int64_t valid, int64_t n);
+
 void logprobs_forward(float* logp, float* entropy, float* lse, const float* logits, const int32_t* targets, int64_t T,
                       int64_t V);
 void logprobs_backward(float* dlogits, const float* logits, const float* lse, const float* entropy, const float* dlogp,
