@@ -170,6 +170,8 @@ describe("episodes on the local engine", () => {
     expect(m.episode!.finish).toBe("max_tokens");
     expect(m.finishReason).toBe("length");
     expect(m.tokenIds.length).toBeLessThanOrEqual(40);
+    const hangsAtStart: Environment = { name: "stuck", turnEnd: [], start: () => new Promise(() => undefined) };
+    expect((await one(hangsAtStart, { toolSeconds: 0.05 })).episode!.finish).toBe("tool_timeout");
     const e = await one(echoEnv({ throwAt: 0 }), {});
     expect(e.episode!.finish).toBe("env_error");
     expect(e.episode!.detail).toBe("boom");
