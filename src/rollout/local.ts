@@ -114,6 +114,7 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
       }
       for (const idx of added) this.byRequest.set(idx, call);
       opts.signal?.addEventListener("abort", call.onAbort, { once: true });
+      this.wake?.(); // the loop may sleep while every sequence waits for its environment
       void this.pump();
     });
   }

@@ -152,6 +152,32 @@ describe("episodes on the local engine", () => {
     expect(out[0]![0]!.episode!.spans.map((s) => s.kind).slice(0, 3)).toEqual(["model", "env", "model"]);
   });
 
+  it("a call made while every sequence waits for its environment still runs", async () => {
+    const eng = new LocalRolloutEngine(new FakeModel(V), { slots: 4, maxLen: 200, decode });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const waiting = new Promise<void>((r) => (entered = r));
+    const slow: Environment = {
+      name: "slow", turnEnd: [],
+      start: () => ({
+        async step(turn) {
+          if (turn.ended !== "call") return { type: "end" };
+          entered();
+          await gate;
+          return { type: "observation", text: "ok" };
+        },
+      }),
+    };
+    const first = eng.generate([{ promptIds: [1], maxNewTokens: 20, temperature: 0, episode: { ...spec(slow), turnEndIds: Array.from({ length: V }, (_, i) => i) } }]);
+    await waiting;
+    await new Promise((r) => setTimeout(r, 20)); // the loop has gone to sleep
+    const [second] = await eng.generate([{ promptIds: [2], maxNewTokens: 6, temperature: 0 }]);
+    expect(second![0]!.tokenIds.length).toBe(6);
+    release();
+    expect((await first)[0]![0]!.episode!.spans.map((x) => x.kind)).toContain("env");
+  });
+
   const one = async (env: Environment, l: Partial<EpisodeLimits>, maxNew = 80): Promise<Completion> => {
     const eng = new LocalRolloutEngine(new FakeModel(V), { slots: 2, maxLen: 300, decode });
     const [r] = await eng.generate([{ promptIds: [1, 2], maxNewTokens: maxNew, temperature: 0, episode: spec(env, l) }]);
