@@ -397,13 +397,17 @@ export interface PrepareSampleOptions {
 export async function sampleFromConfig(settings: Record<string, unknown> | SettingsSources, o: PrepareSampleOptions = {}): Promise<SampleSummary> {
   const c = resolveSampleSettings(toSources(settings));
   const reporter: Reporter = { ...quietReporter, ...(o.reporter ?? {}) };
-  const task: Task<unknown> = await makeTask(c.task, c.sampling.seed, { optionalAnswer: !c.filter.correct });
+  // a data file's rows without an answer are loaded (reference null): filter-correct refuses them by name, else they are unscored
+  const task: Task<unknown> = await makeTask(c.task, c.sampling.seed, { optionalAnswer: true });
   const template = resolveTemplate(c.task, task);
   const count = c.sampling.prompts ?? (task.train.size === null ? 256 : task.train.size);
   if (task.train.size !== null && count > task.train.size) reporter.warn(`warning: prompts = ${count}, but the task has ${task.train.size} training prompts: sampling those`);
   const problems: Problem<unknown>[] = [];
   for (let i = 0; i < Math.min(count, task.train.size ?? count); i++) problems.push(task.train.get(i));
-  const scorer = scorerFromConfig(c, task);
+  const scorer = scorerFromConfig(c, {
+    ...task,
+    score: (r, p, ctx) => (p.reference === null ? { reward: null, parts: {}, correct: false, extracted: null, reason: "no reference answer" } : task.score(r, p, ctx)),
+  });
 
   const m = c.model;
   let engine: RolloutEngine;
