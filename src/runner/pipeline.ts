@@ -26,9 +26,10 @@
  * again (or --resume DIR): finished stages are skipped, the stage in progress continues with its own
  * resume (a checkpoint, a sample file's finished prompts, an evaluation's finished questions).
  */
+import { setMaxListeners } from "node:events";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type Pair } from "yaml";
+import { isMap, isScalar, isSeq, type Node as YamlNode, type Pair } from "yaml";
 import { z } from "zod";
 import { AhaError, UserError } from "../errors.js";
 import { idsPrompter, runEval } from "../eval/evaluate.js";
@@ -40,7 +41,7 @@ import { defaultRunName } from "../runs/run-dir.js";
 import { makeTask, resolveTemplate, taskSection } from "../tasks/index.js";
 import { readJson, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { readJsonlLines } from "../util/jsonl.js";
-import { defineConfig, setting, type ConfigSpec, type Given, type Sections } from "../util/config.js";
+import { defineConfig, parseYamlDocument, setting, type ConfigSpec, type Given, type Sections } from "../util/config.js";
 import { sftSpec, trainSpec, precisionField } from "./config.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 import { sampleFromConfig, sampleSpec } from "./sample.js";
@@ -108,13 +109,7 @@ const slug = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, "-");
  * line, stage and key.
  */
 export function parsePipeline(text: string, file: string): PipelinePlan {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = lc.linePos(e.pos[0]);
-    throw new UserError(`${file}:${pos.line}:${pos.col}: YAML error: ${e.message.split("\n")[0]}`);
-  }
+  const { doc, lc } = parseYamlDocument(text, file);
   const lineOf = (n: unknown): number => (n && typeof n === "object" && "range" in n && Array.isArray((n as YamlNode).range) ? lc.linePos((n as YamlNode).range![0]).line : 0);
   const errors: string[] = [];
   if (!isMap(doc.contents)) throw new UserError(`${file}: expected a mapping with 'model' and 'stages' (a list of stages)`, "see examples/r1.yaml");
@@ -440,12 +435,15 @@ async function evalStage(settings: Record<string, unknown>, model: string, outDi
   const longest = Math.max(...problems.map((p) => prepare(p).request.promptIds.length));
   const engine = engineFor(lf, { slots: e.slots, maxLen: Math.min(lf.loaded.config.maxPositionEmbeddings, longest + e.maxTokens) }).engine;
   const prog = reporter.progress("evaluating: question", problems.length, 0);
+  const stop = new AbortController(); // one listener per question in flight
+  setMaxListeners(0, stop.signal);
+  signal?.addEventListener("abort", () => stop.abort(), { once: true });
   try {
     const r = await runEval({
       engine, problems, prepare, score: (resp, p, ctx) => task.score(resp, p, ctx),
       sampling: { samples: e.samples, temperature: e.temperature, topP: e.topP, maxTokens: e.maxTokens, seed: e.seed },
       stopTokenIds: lf.stopTokenIds, ...(task.stop ? { stopStrings: task.stop } : {}), decode: (ids) => tok.decode([...ids]),
-      outDir, model, task: task.name, settings: { template: tpl }, ...(signal ? { signal } : {}),
+      outDir, model, task: task.name, settings: { template: tpl }, signal: stop.signal,
       onProgress: (done) => prog?.update(done),
     });
     prog?.finish();
