@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# R1's distillation finding in miniature (docs/pipeline.md): a student smaller than models/demo-adder,
+# pretrained the same way (scripts/make_demo_model.py with size flags, built on demand), compared
+#   (a) after SFT on the teacher's verified samples (aha sample → aha sft), and
+#   (b) after GRPO on its own for the same wall time as (a) (sampling + SFT),
+# by held-out pass@1 (200 problems × 8 samples, T = 1: the demo's protocol).
+# The teacher is the demo model after RL: $TEACHER, or the built-in demo trained here (aha train).
+# Run from the repository root after `npm run build`. Everything lands in $OUT; results.json at the end.
+set -euo pipefail
+OUT=${OUT:-runs/distill}
+STUDENT=${STUDENT:-models/demo-adder-small}
+TEACHER=${TEACHER:-}
+PROMPTS=${PROMPTS:-1024}     # teacher prompts sampled (K=4 each, at most 1 kept per prompt)
+SFT_STEPS=${SFT_STEPS:-60}   # student SFT steps of 16
+RL_STEPS=${RL_STEPS:-60}     # student GRPO steps run; the checkpoint at (a)'s wall time is evaluated
+AHA="node bin/aha.js"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+mkdir -p "$OUT"
+now() { date +%s.%N; }
+
+if [ ! -f "$STUDENT/config.json" ]; then
+  echo "== building the student $STUDENT (d=64, 2 layers: ~1/8 of the demo model's parameters)"
+  /usr/bin/python3 scripts/make_demo_model.py --hidden 64 --layers 2 --heads 2 --intermediate 172 --out "$STUDENT"
+fi
+if [ -z "$TEACHER" ]; then
+  TEACHER="$OUT/teacher/checkpoints/step-120/model"
+  if [ ! -f "$TEACHER/config.json" ]; then
+    echo "== the teacher: the built-in demo (models/demo-adder after 120 GRPO steps)"
+    $AHA train --run-dir "$OUT/teacher" --eval-samples 0 || $AHA train --resume "$OUT/teacher" --eval-samples 0
+  fi
+fi
+
+echo "== (a) distillation: the teacher's verified samples, then student SFT"
+t0=$(now)
+$AHA sample --model "$TEACHER" --task arithmetic --prompts "$PROMPTS" --samples 4 --temperature 1 --top-p 1 \
+  --max-tokens 120 --filter-per-prompt 1 --out "$OUT/teacher-samples.jsonl"
+t1=$(now)
+[ -f "$OUT/student-sft/status.json" ] && SFT_RUN=(--resume "$OUT/student-sft") || SFT_RUN=(--model "$STUDENT" --run-dir "$OUT/student-sft")
+$AHA sft "${SFT_RUN[@]}" --data "$OUT/teacher-samples.jsonl" --steps "$SFT_STEPS" --batch-size 16 --lr 1e-3 --save-every 0
+t2=$(now)
+SAMPLE_S=$(echo "$t1 - $t0" | bc); SFT_S=$(echo "$t2 - $t1" | bc); BUDGET=$(echo "$t2 - $t0" | bc)
+echo "sampling ${SAMPLE_S}s + SFT ${SFT_S}s = ${BUDGET}s"
+
+echo "== (b) the student's own GRPO (the demo's settings), checkpoint at ${BUDGET}s of training"
+[ -f "$OUT/student-rl/status.json" ] && RL_RUN=(--resume "$OUT/student-rl") || RL_RUN=(--model "$STUDENT" --run-dir "$OUT/student-rl")
+$AHA train "${RL_RUN[@]}" --task arithmetic --template none --algorithm grpo --kl-coef 0 --loss-agg token-mean \
+  --dynamic-sampling --dynamic-sampling-rounds 0 --lr 1e-4 --max-new-tokens 120 --group-size 8 --prompts-per-step 16 \
+  --steps "$RL_STEPS" --save-every 1 --eval-samples 0
+# the last step whose metrics time (seconds since the run started) is within the budget
+RL_STEP=$(node -e '
+  const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const ok = rows.filter((r) => r.time <= Number(process.argv[2]));
+  console.log(ok.length ? ok[ok.length - 1].step : rows[0].step);' "$OUT/student-rl/metrics.jsonl" "$BUDGET")
+echo "GRPO step $RL_STEP is the last within ${BUDGET}s"
+
+evaluate() { $AHA eval --model "$1" --task arithmetic --samples 8 --temperature 1 --top-p 1 --max-tokens 120 --out "$OUT/eval-$2" >/dev/null; node -e 'console.log(require(process.argv[1])["pass@1"])' "$(realpath "$OUT/eval-$2/summary.json")"; }
+echo "== held-out pass@1 (200 problems × 8 samples, T=1)"
+P_STUDENT=$(evaluate "$STUDENT" student-base)
+P_TEACHER=$(evaluate "$TEACHER" teacher)
+P_SFT=$(evaluate "$OUT/student-sft/checkpoints/step-$SFT_STEPS/model" student-sft)
+P_RL=$(evaluate "$OUT/student-rl/checkpoints/step-$RL_STEP/model" student-rl-same-time)
+P_RL_ALL=$(evaluate "$OUT/student-rl/checkpoints/step-$RL_STEPS/model" student-rl-all-steps)
+ROWS=$(wc -l < "$OUT/teacher-samples.jsonl")
+cat > "$OUT/results.json" <<JSON
+{"teacher": {"model": "$TEACHER", "pass@1": $P_TEACHER}, "student_base": {"model": "$STUDENT", "pass@1": $P_STUDENT},
+ "a_distilled": {"rows": $ROWS, "sft_steps": $SFT_STEPS, "sample_seconds": $SAMPLE_S, "sft_seconds": $SFT_S, "pass@1": $P_SFT},
+ "b_rl_same_wall_time": {"budget_seconds": $BUDGET, "step": $RL_STEP, "pass@1": $P_RL},
+ "b_rl_all_steps": {"step": $RL_STEPS, "pass@1": $P_RL_ALL}}
+JSON
+cat "$OUT/results.json"
