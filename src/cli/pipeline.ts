@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { terminalReporter } from "../runner/reporter.js";
-import { parsePipeline, runPipeline } from "../runner/pipeline.js";
+import { evalStageSpec, parsePipeline, runPipeline } from "../runner/pipeline.js";
 import { installInterrupt } from "../runs/interrupt.js";
 import { defineConfig, setting } from "../util/config.js";
 
@@ -39,6 +39,8 @@ export async function run(argv: string[]): Promise<number> {
   const args = pipelineSpec.parseArgs(argv);
   if (args.help) {
     process.stdout.write(pipelineSpec.help(USAGE).replace(/Every option is also a key[^\n]*\n[^\n]*\n/, "The YAML file of --config holds the stages (see above); these options are flags only.\n"));
+    const evalKeys = [...evalStageSpec.fields.values()].filter((f) => f.section === "eval").map((f) => `  ${f.key} (default ${String(f.defaultValue)}): ${f.meta.description}`);
+    process.stdout.write(["Keys of an eval stage (besides the task keys: task, data, template, held-out, …):", ...evalKeys, ""].join("\n"));
     return 0;
   }
   if (args.positionals.length > 0) throw new UserError(`unexpected argument '${args.positionals[0]}' (options are --key value)`, "aha pipeline --help");
