@@ -47,24 +47,32 @@ fi
 BUDGET=$(echo "$SAMPLE_S + $SFT_S" | bc)
 echo "sampling ${SAMPLE_S}s + SFT ${SFT_S}s = ${BUDGET}s"
 
-echo "== (b) the student's own GRPO (the demo's settings), checkpoint at ${BUDGET}s of training"
-[ -f "$OUT/student-rl/status.json" ] && RL_RUN=(--resume "$OUT/student-rl") || RL_RUN=(--model "$STUDENT" --run-dir "$OUT/student-rl")
-$AHA train "${RL_RUN[@]}" --task arithmetic --template none --algorithm grpo --kl-coef 0 --loss-agg token-mean \
-  --dynamic-sampling --dynamic-sampling-rounds 0 --lr 1e-4 --max-new-tokens 120 --group-size 8 --prompts-per-step 16 \
-  --steps "$RL_STEPS" --save-every 1 --eval-samples 0
-# the last step whose metrics time (seconds since the run started) is within the budget
+echo "== (b) the student's own GRPO (the demo's settings) for ${BUDGET}s of training"
+GRPO=(--task arithmetic --template none --algorithm grpo --kl-coef 0 --loss-agg token-mean --dynamic-sampling
+      --dynamic-sampling-rounds 0 --lr 1e-4 --max-new-tokens 120 --group-size 8 --prompts-per-step 16 --eval-samples 0)
+# a first run measures the clock (metrics.jsonl's time: seconds since the run started)...
+if [ ! -f "$OUT/student-rl/checkpoints/step-$RL_STEPS/model/config.json" ]; then
+  [ -f "$OUT/student-rl/status.json" ] && RL_RUN=(--resume "$OUT/student-rl") || RL_RUN=(--model "$STUDENT" --run-dir "$OUT/student-rl")
+  $AHA train "${RL_RUN[@]}" "${GRPO[@]}" --steps "$RL_STEPS"
+fi
 RL_STEP=$(node -e '
   const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const ok = rows.filter((r) => r.time <= Number(process.argv[2]));
-  console.log(ok.length ? ok[ok.length - 1].step : rows[0].step);' "$OUT/student-rl/metrics.jsonl" "$BUDGET")
+  console.log(ok.length ? ok[ok.length - 1].step : 1);' "$OUT/student-rl/metrics.jsonl" "$BUDGET")
 echo "GRPO step $RL_STEP is the last within ${BUDGET}s"
+# ...and, the run being deterministic with a constant learning rate, a second one stops at that step
+# (runs keep only their newest 2 checkpoints)
+if [ ! -f "$OUT/student-rl-$RL_STEP/checkpoints/step-$RL_STEP/model/config.json" ]; then
+  rm -rf "$OUT/student-rl-$RL_STEP"
+  $AHA train --model "$STUDENT" --run-dir "$OUT/student-rl-$RL_STEP" "${GRPO[@]}" --steps "$RL_STEP"
+fi
 
 evaluate() { $AHA eval --model "$1" --task arithmetic --samples 8 --temperature 1 --top-p 1 --max-tokens 120 --out "$OUT/eval-$2" >/dev/null; node -e 'console.log(require(process.argv[1])["pass@1"])' "$(realpath "$OUT/eval-$2/summary.json")"; }
 echo "== held-out pass@1 (200 problems × 8 samples, T=1)"
 P_STUDENT=$(evaluate "$STUDENT" student-base)
 P_TEACHER=$(evaluate "$TEACHER" teacher)
 P_SFT=$(evaluate "$OUT/student-sft/checkpoints/step-$SFT_STEPS/model" student-sft)
-P_RL=$(evaluate "$OUT/student-rl/checkpoints/step-$RL_STEP/model" student-rl-same-time)
+P_RL=$(evaluate "$OUT/student-rl-$RL_STEP/checkpoints/step-$RL_STEP/model" student-rl-same-time)
 P_RL_ALL=$(evaluate "$OUT/student-rl/checkpoints/step-$RL_STEPS/model" student-rl-all-steps)
 ROWS=$(wc -l < "$OUT/teacher-samples.jsonl")
 cat > "$OUT/results.json" <<JSON
