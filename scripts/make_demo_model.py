@@ -16,6 +16,8 @@ that aha loads like any other model.
 
 Reproducible: fixed seeds, a fixed step count, one thread.
 Usage: /usr/bin/python3 scripts/make_demo_model.py [--steps 800] [--out models/demo-adder]
+       [--hidden 128 --layers 4 --heads 4 --intermediate 344]   (a smaller student: e.g. --hidden 64
+       --layers 2 --heads 2 --intermediate 172 --out models/demo-adder-small, pretrained the same way)
 """
 import argparse
 import json
@@ -204,8 +206,9 @@ def save(out, p):
         tokenizer_class="PreTrainedTokenizerFast", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
         add_bos_token=True, model_max_length=CFG["max_position_embeddings"], clean_up_tokenization_spaces=False))
     with open(os.path.join(out, "README.md"), "w") as f:
-        f.write("# demo-adder\n\nThe base model of `aha train`'s built-in demo: 3-digit addition, a 21-token\n"
-                "vocabulary, Llama-shaped, ~0.8M parameters. Made by `scripts/make_demo_model.py` (PyTorch)\n"
+        n = sum(t.numel() for t in p.values())
+        f.write(f"# {os.path.basename(os.path.normpath(out))}\n\nThe base model of `aha train`'s built-in demo: 3-digit addition, a 21-token\n"
+                f"vocabulary, Llama-shaped, d={CFG['hidden_size']}, {CFG['num_hidden_layers']} layers, {n / 1e6:.2f}M parameters. Made by `scripts/make_demo_model.py` (PyTorch)\n"
                 "from a synthetic corpus that mixes direct guesses with step-by-step traces, some of which\n"
                 "re-check themselves (`<wait>`). See that script's docstring for the corpus.\n")
 
@@ -217,12 +220,20 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--hidden", type=int, default=CFG["hidden_size"], help="d_model (a smaller student for the distillation experiment: 64)")
+    ap.add_argument("--layers", type=int, default=CFG["num_hidden_layers"])
+    ap.add_argument("--heads", type=int, default=CFG["num_attention_heads"], help="attention heads (= key/value heads)")
+    ap.add_argument("--intermediate", type=int, default=CFG["intermediate_size"], help="SwiGLU width")
     ap.add_argument("--tokenizer-only", action="store_true", help="rewrite the tokenizer files of --out, nothing else")
     args = ap.parse_args()
     if args.tokenizer_only:
         load_corpus(1, args.seed)
         write_tokenizer(args.out)
         return
+    if args.hidden % args.heads != 0:
+        ap.error(f"--hidden ({args.hidden}) must be divisible by --heads ({args.heads})")
+    CFG.update(hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads,
+               num_key_value_heads=args.heads, intermediate_size=args.intermediate)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     g = torch.Generator().manual_seed(args.seed)

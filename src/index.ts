@@ -11,7 +11,8 @@
  * - rl:       advantages, the one objective with its switches, presets, the trainer, SFT
  * - eval:     pass@k, maj@k, evaluation of a model or an endpoint
  * - serve:    the OpenAI-compatible server
- * - runner:   a run from a config, without the CLI: prepareTrainRun, prepareSftRun (docs/library.md)
+ * - runner:   a run from a config, without the CLI: prepareTrainRun, prepareSftRun (docs/library.md),
+ *             sampleFromConfig / runSample (aha sample), parsePipeline + runPipeline (aha pipeline; docs/pipeline.md)
  * - errors:   AhaError / UserError
  */
 export type { Backend, MatmulOptions, F32, BF16 } from "./kernels/backend.js";

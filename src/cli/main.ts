@@ -18,6 +18,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   dashboard: () => import("./dashboard.js"),
   eval: () => import("./eval.js"),
   generate: () => import("./generate.js"),
+  pipeline: () => import("./pipeline.js"),
+  sample: () => import("./sample.js"),
   score: () => import("./score.js"),
   serve: () => import("./serve.js"),
   train: () => import("./train.js"),

@@ -63,6 +63,34 @@ export interface RunInfo {
   evals: string[];
 }
 
+/** A stage of an `aha pipeline` run (its pipeline.json), with what its folder shows. */
+export interface PipelineStageInfo {
+  name: string;
+  kind: string;
+  /** pending | running | done | failed | stopped, or crashed (running, but the pipeline's process is gone). */
+  state: string;
+  /** The stage's folder relative to the runs directory. */
+  path: string;
+  /** Whether the folder is a training run (sft, rl) or an evaluation (eval) the dashboard can open. */
+  opens: "run" | "eval" | null;
+  step: number | null;
+  total_steps: number | null;
+  pass1: number | null;
+  kept: number | null;
+  error: string | null;
+}
+
+export interface PipelineInfo {
+  path: string;
+  name: string;
+  status: RunState;
+  status_note: string | null;
+  started: string | null;
+  updated: string | null;
+  error: string | null;
+  stages: PipelineStageInfo[];
+}
+
 export interface EvalInfo {
   path: string;
   name: string;
@@ -205,10 +233,11 @@ export class RunsDir {
     return (await exists(join(abs, "summary.json"))) && (await exists(join(abs, "results.jsonl")));
   }
 
-  /** The runs and eval outputs one level down (and the root itself when it is a run). */
-  async list(): Promise<{ runs: RunInfo[]; evals: EvalInfo[] }> {
+  /** The runs, pipelines and eval outputs one level down (and the root itself when it is a run); a pipeline's stage folders are listed too. */
+  async list(): Promise<{ runs: RunInfo[]; evals: EvalInfo[]; pipelines: PipelineInfo[] }> {
     const runs: RunInfo[] = [];
     const evals: EvalInfo[] = [];
+    const pipelines: PipelineInfo[] = [];
     const candidates: string[] = [];
     if (await this.isRunDir(this.rootReal)) candidates.push("");
     else {
@@ -224,7 +253,18 @@ export class RunsDir {
       } catch {
         continue; // a symlink out of the runs directory, or a dangling one: not listed
       }
-      if (await this.isRunDir(abs)) {
+      if (await exists(join(abs, "pipeline.json"))) {
+        const p = await this.pipelineInfo(rel).catch(() => null);
+        if (!p) continue;
+        pipelines.push(p);
+        for (const st of p.stages) {
+          if (st.opens === "run") runs.push(await this.runInfo(st.path));
+          else if (st.opens === "eval") {
+            const e = await this.evalInfo(st.path).catch(() => null);
+            if (e) evals.push(e);
+          }
+        }
+      } else if (await this.isRunDir(abs)) {
         const info = await this.runInfo(rel);
         runs.push(info);
         for (const ev of info.evals) {
@@ -236,7 +276,51 @@ export class RunsDir {
         if (e) evals.push(e);
       }
     }
-    return { runs, evals };
+    return { runs, evals, pipelines };
+  }
+
+  /** An `aha pipeline` run directory: pipeline.json's stages, each with its folder's progress or result. */
+  async pipelineInfo(rel: string): Promise<PipelineInfo> {
+    const abs = await this.resolve(rel);
+    const file = await this.fileIn(rel, "pipeline.json");
+    const st = file ? await readJsonObject(file) : null;
+    if (!file || !st) throw new Error(`${rel}: no readable pipeline.json`);
+    const { status, note } = effectiveState(st.state, st.pid, (await stat(file)).mtimeMs, this.now());
+    const stages: PipelineStageInfo[] = [];
+    for (const raw of Array.isArray(st.stages) ? (st.stages as unknown[]) : []) {
+      if (raw === null || typeof raw !== "object") continue;
+      const s = raw as Row;
+      const dir = str(s.dir);
+      if (dir === null || !/^[A-Za-z0-9._-]+$/.test(dir)) continue; // a stage folder is one plain name inside the pipeline's folder
+      const path = rel === "" ? dir : `${rel}/${dir}`;
+      let opens: PipelineStageInfo["opens"] = null;
+      let info: RunInfo | null = null;
+      try {
+        const stageAbs = await this.resolve(path);
+        if (await this.isEvalDir(stageAbs)) opens = "eval";
+        else if (await this.isRunDir(stageAbs)) {
+          opens = "run";
+          info = await this.runInfo(path);
+        }
+      } catch {
+        /* not there yet (pending), or refused */
+      }
+      const output = s.output !== null && typeof s.output === "object" ? (s.output as Row) : {};
+      const state = str(s.state) ?? "unknown";
+      stages.push({
+        name: str(s.name) ?? dir,
+        kind: str(s.kind) ?? "?",
+        state: state === "running" && status === "crashed" ? "crashed" : state === "running" && status === "stopped" ? "stopped" : state,
+        path,
+        opens,
+        step: info?.step ?? null,
+        total_steps: info?.total_steps ?? null,
+        pass1: num(output["pass@1"]),
+        kept: num(output.kept),
+        error: str(s.error),
+      });
+    }
+    return { path: rel, name: rel === "" ? basename(abs) : rel, status, status_note: note, started: str(st.started), updated: str(st.updated), error: str(st.error), stages };
   }
 
   async runInfo(rel: string): Promise<RunInfo> {

@@ -3,3 +3,5 @@ export { prepareTrainRun, TrainRun, scorerFromConfig, trainerTokenizer, type Pre
 export { prepareSftRun, SftRun, tokenizeRows, type PrepareSftOptions } from "./sft.js";
 export { resolveTrainSettings, resolveSftSettings, trainSpec, sftSpec, DEMO, DEMO_MODEL, type TrainRunConfig, type SftRunConfig, type SettingsSources } from "./config.js";
 export { quietReporter, terminalReporter, consoleReporter, type Reporter } from "./reporter.js";
+export { sampleFromConfig, runSample, resolveSampleSettings, sampleSpec, uniquePrompts, stepOfModelDir, SAMPLE_FILTERS, type SampleRow as SftSampleRow, type SampleSummary, type SampleOptions, type SampleRunConfig, type SampleFilter } from "./sample.js";
+export { parsePipeline, runPipeline, readPipelineStatus, evalStageSpec, STAGE_KINDS, type PipelinePlan, type StagePlan, type PipelineStatus, type StageStatus, type PipelineResult, type StageKind } from "./pipeline.js";

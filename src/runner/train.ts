@@ -99,7 +99,7 @@ function longestPrompt(task: Task<unknown>, template: TemplateName, chat: ChatRe
 }
 
 /** The composed reward of the config (src/rewards/compose.ts). */
-export function scorerFromConfig(c: TrainRunConfig, task: Task<unknown>): GroupScorer<unknown> {
+export function scorerFromConfig(c: { reward: TrainRunConfig["reward"]; task: Pick<TrainRunConfig["task"], "language"> }, task: Task<unknown>): GroupScorer<unknown> {
   const weights = parseRewardWeights(c.reward.reward, "reward");
   let judge = null;
   if (weights.judge !== undefined) {

@@ -18,6 +18,8 @@ export interface FileTaskOptions {
   questionField: string;
   answerField: string;
   heldOutPermille: number;
+  /** A row without the answer field is kept with reference null (answer "") instead of being an error: for sampling prompts that nobody can verify. */
+  optionalAnswer?: boolean;
 }
 
 /** A string, or a number written as text; anything else is null. */
@@ -64,6 +66,7 @@ export async function readProblemRows(o: Omit<FileTaskOptions, "heldOutPermille"
   return rows.map(({ where, row }) => {
     const question = asText(row[o.questionField]);
     const answer = asText(row[o.answerField]);
+    if (question !== null && answer === null && o.optionalAnswer && row[o.answerField] == null) return { id: where, question, answer: "", reference: null as unknown as string };
     if (question === null || answer === null) {
       const missing = question === null ? o.questionField : o.answerField;
       throw new UserError(`${where}: field '${missing}' is missing or not text (fields: ${Object.keys(row).join(", ")})`, "set --question-field / --answer-field");

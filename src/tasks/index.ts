@@ -15,11 +15,11 @@ export { taskSection, type TaskConfig } from "./config.js";
 export { generateCountdown } from "./countdown-gen.js";
 export { generateKK } from "./kk-gen.js";
 
-const MAKERS: Record<TaskName, (c: TaskConfig, seed: number) => Task<never> | Promise<Task<never>>> = {
+const MAKERS: Record<TaskName, (c: TaskConfig, seed: number, o: MakeTaskOptions) => Task<never> | Promise<Task<never>>> = {
   arithmetic: (c, seed) => arithmeticTask({ seed, heldOutPermille: c.heldOutPermille }) as Task<never>,
   countdown: (c, seed) => countdownTask({ seed, heldOutPermille: c.heldOutPermille }) as Task<never>,
   kk: (c, seed) => kkTask({ seed, heldOutPermille: c.heldOutPermille, gen: { minPeople: c.kkMinPeople, maxPeople: c.kkMaxPeople } }) as Task<never>,
-  file: (c) => fileTask({ file: c.data!, questionField: c.questionField, answerField: c.answerField, heldOutPermille: c.heldOutPermille }) as Promise<Task<never>>,
+  file: (c, _seed, o) => fileTask({ file: c.data!, questionField: c.questionField, answerField: c.answerField, heldOutPermille: c.heldOutPermille, ...(o.optionalAnswer ? { optionalAnswer: true } : {}) }) as Promise<Task<never>>,
   code: (c) => codeTask({ file: c.data!, heldOutPermille: c.heldOutPermille, scoreMode: c.codeScore === "all-or-nothing" ? "all_or_nothing" : "fraction", sandbox: sandboxOptions(c) }) as Promise<Task<never>>,
   codeio: (c, seed) => codeioTask({ seed, heldOutPermille: c.heldOutPermille, mode: c.codeioMode, file: c.data, sandbox: sandboxOptions(c) }) as Promise<Task<never>>,
 };
@@ -29,8 +29,13 @@ function sandboxOptions(c: TaskConfig): { unsafeNoSandbox?: true } {
   return c.unsafeNoSandbox ? { unsafeNoSandbox: true } : {};
 }
 
-export async function makeTask(c: TaskConfig, seed: number): Promise<Task<unknown>> {
-  return (await MAKERS[c.task](c, seed)) as Task<unknown>;
+export interface MakeTaskOptions {
+  /** Task file: rows without the answer field get reference null instead of an error (aha sample without filter-correct). */
+  optionalAnswer?: boolean;
+}
+
+export async function makeTask(c: TaskConfig, seed: number, o: MakeTaskOptions = {}): Promise<Task<unknown>> {
+  return (await MAKERS[c.task](c, seed, o)) as Task<unknown>;
 }
 
 export function resolveTemplate(c: TaskConfig, task: Task<unknown>): TemplateName {

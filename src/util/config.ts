@@ -233,13 +233,7 @@ export class ConfigSpec<T extends Sections> {
 
   /** Parses YAML text (a flat mapping of keys) with line numbers in every message. */
   parseYaml(text: string, file: string): Map<string, Given> {
-    const lc = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-    if (doc.errors.length > 0) {
-      const e = doc.errors[0]!;
-      const pos = lc.linePos(e.pos[0]);
-      throw new UserError(`${file}:${pos.line}:${pos.col}: YAML error: ${e.message.split("\n")[0]}`);
-    }
+    const { doc, lc } = parseYamlDocument(text, file);
     const out = new Map<string, Given>();
     if (doc.contents === null) return out;
     if (!isMap(doc.contents)) throw new UserError(`${file}: expected a mapping of keys to values (e.g. '${this.example()}')`);
@@ -395,6 +389,18 @@ export class ConfigSpec<T extends Sections> {
     }
     return lines.join("\n");
   }
+}
+
+/** YAML text → its document and line counter; a syntax error is a UserError naming file:line:col. */
+export function parseYamlDocument(text: string, file: string): { doc: ReturnType<typeof parseDocument>; lc: LineCounter } {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = lc.linePos(e.pos[0]);
+    throw new UserError(`${file}:${pos.line}:${pos.col}: YAML error: ${e.message.split("\n")[0]}`);
+  }
+  return { doc, lc };
 }
 
 export function defineConfig<T extends Sections>(sections: T): ConfigSpec<T> {

@@ -211,6 +211,18 @@ export function appendJsonl(file: string, value: unknown): void {
   }
 }
 
+/** Appends several JSON values as complete lines in one write call (a group of rows lands together or, after a crash, as a cut last line). */
+export function appendJsonlRows(file: string, values: readonly unknown[]): void {
+  if (values.length === 0) return;
+  const buf = Buffer.from(values.map((v) => JSON.stringify(v) + "\n").join(""), "utf8");
+  const fd = fs.openSync(file, "a");
+  try {
+    fs.writeSync(fd, buf);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
  * Keeps only the rows with `step ≤ lastStep` (rewritten atomically) and returns the rows it removed
  * (the caller keeps them: src/runs/run-dir.ts moves them to superseded/). Used on resume so that the

@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 /** The dashboard server's JSON API (src/dashboard/server.ts), typed. */
-import type { EvalInfo, EvalResult, RunInfo, Sample } from "../runs.js";
+import type { EvalInfo, EvalResult, PipelineInfo, RunInfo, Sample } from "../runs.js";
 
-export type { EpisodeView, EvalInfo, EvalResult, EvalSample, RunInfo, Sample } from "../runs.js";
+export type { EpisodeView, EvalInfo, EvalResult, EvalSample, PipelineInfo, PipelineStageInfo, RunInfo, Sample } from "../runs.js";
 export type Row = Record<string, unknown>;
 export type Verdict = "all" | "correct" | "incorrect";
 
@@ -16,7 +16,7 @@ async function get<T>(path: string, params: Record<string, string | number | nul
 }
 
 export const api = {
-  runs: () => get<{ root: string; runs: RunInfo[]; evals: EvalInfo[] }>("/api/runs", {}),
+  runs: () => get<{ root: string; runs: RunInfo[]; evals: EvalInfo[]; pipelines?: PipelineInfo[] }>("/api/runs", {}),
   run: (run: string) => get<{ info: RunInfo; config: Row | null; summary: Row | null }>("/api/run", { run }),
   metrics: (run: string, since = 0) => get<{ rows: Row[]; offset: number }>("/api/metrics", { run, since }),
   samples: (run: string, p: { step: number | null; verdict: Verdict; q: string }) =>

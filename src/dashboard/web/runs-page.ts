@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** The first page: every training run and evaluation in the runs directory. */
-import { api, type EvalInfo, type RunInfo } from "./api.js";
+import { api, type EvalInfo, type PipelineInfo, type RunInfo } from "./api.js";
 import { clear, fmtAgo, fmtNum, fmtPct, h } from "./dom.js";
 import { breakable, card, errorBox, hrefOf, progress, statusBadge, statusNote } from "./ui.js";
 
@@ -9,6 +9,8 @@ export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => 
   const selected = new Set<string>();
   const runsBox = h("div");
   const evalsBox = h("div");
+  const pipelinesCard = card("Pipelines", h("div"));
+  pipelinesCard.hidden = true;
   const compareBtn = h("button", { type: "button", class: "btn primary", disabled: true, "data-testid": "compare" }, "Compare selected");
   compareBtn.addEventListener("click", () => {
     const [first, ...rest] = [...selected];
@@ -17,6 +19,7 @@ export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => 
   const rootLabel = h("span", { class: "muted mono" });
   root.replaceChildren(
     h("div", { class: "page-head" }, h("h1", null, "Runs"), rootLabel),
+    pipelinesCard,
     card(h("span", null, "Training runs", h("span", { class: "spacer" }), compareBtn), runsBox),
     card("Evaluations", evalsBox),
   );
@@ -105,6 +108,9 @@ export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => 
       rootLabel.textContent = data.root;
       renderRuns(data.runs);
       renderEvals(data.evals);
+      const pipelines = data.pipelines ?? [];
+      pipelinesCard.hidden = pipelines.length === 0;
+      pipelinesCard.lastElementChild!.replaceChildren(...pipelines.map(pipelineTable));
     } catch (e) {
       runsBox.replaceChildren(errorBox(e));
     }
@@ -112,6 +118,39 @@ export async function runsPage(root: HTMLElement, onCleanup: (f: () => void) => 
   await load();
   const timer = setInterval(() => void load(), 5000);
   onCleanup(() => clearInterval(timer));
+}
+
+/** Stage states shown with the run badges' colours. */
+const STAGE_CLASS: Record<string, string> = { done: "finished", running: "running", failed: "crashed", crashed: "crashed", stopped: "stopped", pending: "unknown" };
+
+/** One `aha pipeline` run: its stages in order, each linked to its run or evaluation. */
+function pipelineTable(p: PipelineInfo): HTMLElement {
+  return h(
+    "div",
+    { class: "pipeline", "data-pipeline": p.path },
+    h("div", { class: "pipeline-head" }, h("b", null, p.name), " ", statusBadge(p), statusNote(p)),
+    h(
+      "table",
+      { class: "table", "data-testid": "pipeline-stages" },
+      h("thead", null, h("tr", null, ["#", "Stage", "Kind", "State", "Progress", "Result"].map((t) => h("th", null, t)))),
+      h(
+        "tbody",
+        null,
+        p.stages.map((s, i) =>
+          h(
+            "tr",
+            { "data-stage": s.name },
+            h("td", { class: "muted" }, String(i + 1)),
+            h("td", null, s.opens ? h("a", { href: hrefOf(s.opens, { p: s.path }) }, s.name) : s.name),
+            h("td", null, h("span", { class: "chip" }, s.kind)),
+            h("td", null, h("span", { class: `status st-${STAGE_CLASS[s.state] ?? "unknown"}`, title: s.error ?? s.state }, h("span", { class: "dot" }), s.state), s.error ? h("div", { class: "err-line", title: s.error }, s.error) : null),
+            h("td", null, s.total_steps !== null ? progress(s.step, s.total_steps) : "–"),
+            h("td", null, s.pass1 !== null ? h("b", null, `pass@1 ${fmtPct(s.pass1)}`) : s.kept !== null ? `${s.kept} rows kept` : "–"),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 /** Accuracy over the run as a small line (0 at the bottom, 100% at the top). */
