@@ -17,6 +17,13 @@ interface BenchModel {
   hf: Record<string, unknown>;
   train: { batch: number; seq: number };
   sample: { prompts: number; promptLen: number; newTokens: number };
+  /**
+   * Seconds the timed part of one case (one dtype) may take, for aha and the peer alike: training stops
+   * starting steps once it is spent (≥ 1 timed), sampling warms up on 4 new tokens and stops repeating
+   * (the peer also stops decoding: scripts/peer_bench.py). null: every step and repeat runs in full.
+   * This keeps the default `aha bench` under 10 minutes on 2 cores with the 0.5B cases and their peer.
+   */
+  budgetS: number | null;
 }
 
 /**
@@ -32,6 +39,7 @@ export const BENCH_MODELS: Record<string, BenchModel> = {
       rope_theta: 10000, rms_norm_eps: 1e-6 },
     train: { batch: 16, seq: 256 },
     sample: { prompts: 16, promptLen: 16, newTokens: 128 },
+    budgetS: null,
   },
   "qwen2.5-0.5b": {
     hf: { architectures: ["Qwen2ForCausalLM"], vocab_size: 151936, hidden_size: 896, intermediate_size: 4864,
@@ -39,6 +47,7 @@ export const BENCH_MODELS: Record<string, BenchModel> = {
       rope_theta: 1000000, rms_norm_eps: 1e-6 },
     train: { batch: 4, seq: 128 },
     sample: { prompts: 16, promptLen: 16, newTokens: 128 },
+    budgetS: 20,
   },
 };
 
@@ -93,18 +102,20 @@ export const trainSuite: BenchSuite = {
         step(); // warm-up: workspaces, oneDNN primitives
         const times: number[] = [];
         for (let i = 0; i < steps; i++) {
+          if (bm.budgetS !== null && times.length > 0 && times.reduce((x, y) => x + y, 0) >= bm.budgetS) break;
           const t0 = performance.now();
           step();
           times.push((performance.now() - t0) / 1e3);
         }
         times.sort((a, b) => a - b);
         const row: BenchRow = { what: "train", case: `${name} ${B}x${T}`, dtype, aha: (B * T) / times[0]!, peer: null,
-          unit: "tokens/s", medianAha: (B * T) / times[Math.floor(times.length / 2)]!, peakRssMb: peakRssMb() };
+          unit: "tokens/s", medianAha: (B * T) / times[Math.floor(times.length / 2)]!, steps: times.length,
+          peakRssMb: peakRssMb() };
         ctx.log(`train ${row.case} ${dtype}: ${row.aha.toFixed(0)} tokens/s (step ${(times[0]! * 1e3).toFixed(0)} ms)`);
         rows.push(row);
       }
       if (ctx.peer) {
-        const p = runPeer("train", { model: bm.hf, batch: B, seq: T, dtypes: DTYPES, steps }, ctx.threads);
+        const p = runPeer("train", { model: bm.hf, batch: B, seq: T, dtypes: DTYPES, steps, budget_s: bm.budgetS }, ctx.threads);
         attachPeer(ctx, rows, name, p, "train");
       }
     }
@@ -125,14 +136,15 @@ export const sampleSuite: BenchSuite = {
       for (const dtype of DTYPES) {
         const model = new Model(cfg, { precision: dtype, backend: ctx.backend });
         initParams(model.params, cfg, 0);
-        const once = (): number => {
+        const once = (n = N): number => {
           const t0 = performance.now();
-          generate(model, prompts.map((p) => ({ promptIds: p, maxNewTokens: N, temperature: 1 })),
+          generate(model, prompts.map((p) => ({ promptIds: p, maxNewTokens: n, temperature: 1 })),
             { slots: P, maxLen: Lp + N, seed: 1 });
           return (performance.now() - t0) / 1e3;
         };
-        once(); // warm-up
-        const best = Math.min(once(), ...(ctx.quick ? [] : [once()]));
+        once(bm.budgetS === null ? N : Math.min(N, 4)); // warm-up
+        let best = once();
+        if (!ctx.quick && (bm.budgetS === null || best < bm.budgetS)) best = Math.min(best, once());
         const row: BenchRow = { what: "sample", case: `${name} ${P}x${N}`, dtype, aha: (P * N) / best, peer: null,
           unit: "tokens/s", peakRssMb: peakRssMb() };
         ctx.log(`sample ${row.case} ${dtype}: ${row.aha.toFixed(0)} tokens/s`);
@@ -140,7 +152,7 @@ export const sampleSuite: BenchSuite = {
       }
       if (ctx.peer) {
         const p = runPeer("sample", { model: bm.hf, prompts: P, prompt_len: Lp, new_tokens: N, dtypes: DTYPES,
-          repeats: ctx.quick ? 1 : 2 }, ctx.threads);
+          repeats: ctx.quick ? 1 : 2, budget_s: bm.budgetS }, ctx.threads);
         attachPeer(ctx, rows, name, p, "sample");
       }
     }
@@ -153,12 +165,16 @@ function attachPeer(ctx: BenchContext, rows: BenchRow[], name: string, p: Return
     ctx.note(`${what} ${name}: no PyTorch peer (${p.why}); peer is null`);
     return;
   }
-  const peerRows = p.data["rows"] as Array<{ dtype: string; tokens_per_s: number; peak_rss_mb: number }>;
+  const peerRows = p.data["rows"] as Array<{ dtype: string; tokens_per_s: number; peak_rss_mb: number;
+    steps_timed?: number; new_tokens_timed?: number }>;
   for (const r of rows) {
     if (r.what !== what || !r.case.startsWith(`${name} `)) continue;
     const q = peerRows.find((x) => x.dtype === r.dtype);
     if (!q) continue;
     r.peer = q.tokens_per_s;
     r["peerPeakRssMb"] = q.peak_rss_mb;
+    // what the peer's budget let it time (scripts/peer_bench.py budget_s)
+    if (q.steps_timed !== undefined) r["peerSteps"] = q.steps_timed;
+    if (q.new_tokens_timed !== undefined) r["peerNewTokens"] = q.new_tokens_timed;
   }
 }
