@@ -24,6 +24,9 @@ Options:
   --only LIST     only these cases, comma-separated (gemm shapes like 64x512x512; models S, qwen2.5-0.5b)
   --quick         short timings and only model S (smoke test; noisy figures)
   -h, --help      this text
+
+Environment: AHA_BF16_GEMM=onednn|emulate forces the bf16 GEMM path (default: measured once per
+machine and cached in ~/.cache/aha/kernels.json; AHA_KERNEL_CACHE=FILE|off), see docs/kernels.md.
 `;
 
 function fmt(x: number | null | string | undefined): string {
