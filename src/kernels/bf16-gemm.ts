@@ -31,11 +31,15 @@ export const BF16_PROBES: Record<Bf16Class, { m: number; n: number; k: number; f
   tn: { m: 512, n: 512, k: 1024, flags: 1, bBf16: false },
 };
 
-/** Rounds per path (alternating, best kept: robust to other processes) and the target time of one round. */
-const ROUNDS = 5;
-const ROUND_SECONDS = 0.006;
+/**
+ * Rounds per path and the target time of one round. The paths alternate round by round and the best
+ * round of each is kept: on a shared machine a round can be slowed many times over by other processes
+ * (seen: 20× on 2 cores under load 25), and the minimum of many short rounds is what survives that.
+ */
+const ROUNDS = 9;
+const ROUND_SECONDS = 0.004;
 
-/** Seconds per call of each path on `cls`'s probe: best of ROUNDS alternating rounds (~0.1 s in all). */
+/** Seconds per call of each path on `cls`'s probe: best of ROUNDS alternating rounds (~0.08 s in all). */
 export function measureBf16Class(addon: NativeAddon, cls: Bf16Class): Record<Bf16Path, number> {
   const { m, n, k, flags, bBf16 } = BF16_PROBES[cls];
   const a = new Float32Array(m * k), bf = new Float32Array(k * n);
