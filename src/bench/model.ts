@@ -10,6 +10,7 @@ import { AdamW, clipGradNorm } from "../model/optim.js";
 import { initParams } from "../model/params.js";
 import { generate } from "../model/sample.js";
 import { runPeer } from "./peer.js";
+import { profiled } from "./profile.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
 interface BenchModel {
@@ -90,13 +91,15 @@ export const trainSuite: BenchSuite = {
         cu[b + 1] = (b + 1) * T;
       }
       for (const dtype of DTYPES) {
-        const model = new Model(cfg, { precision: dtype, backend: ctx.backend });
+        const prof = ctx.profile ? profiled(ctx.backend) : null;
+        const be = prof?.backend ?? ctx.backend;
+        const model = new Model(cfg, { precision: dtype, backend: be });
         initParams(model.params, cfg, 0);
-        const opt = new AdamW(model.params, model.grads, { weightDecay: 0 }, ctx.backend);
+        const opt = new AdamW(model.params, model.grads, { weightDecay: 0 }, be);
         const step = (): void => {
           model.zeroGrad();
           model.crossEntropyStep(tokens, cu, targets);
-          clipGradNorm(model.grads, 1.0, ctx.backend);
+          clipGradNorm(model.grads, 1.0, be);
           opt.update(1e-4);
         };
         step(); // warm-up: workspaces, oneDNN primitives
@@ -113,6 +116,7 @@ export const trainSuite: BenchSuite = {
           peakRssMb: peakRssMb() };
         ctx.log(`train ${row.case} ${dtype}: ${row.aha.toFixed(0)} tokens/s (step ${(times[0]! * 1e3).toFixed(0)} ms)`);
         rows.push(row);
+        if (prof) logProfile(ctx, `train ${row.case} ${dtype}`, prof, step);
       }
       if (ctx.peer) {
         const p = runPeer("train", { model: bm.hf, batch: B, seq: T, dtypes: DTYPES, steps, budget_s: bm.budgetS }, ctx.threads);
@@ -159,6 +163,21 @@ export const sampleSuite: BenchSuite = {
     return rows;
   },
 };
+
+/** One more step under the profiler: ms per op, largest first, and the share outside the backend. */
+function logProfile(ctx: BenchContext, what: string, prof: ReturnType<typeof profiled>, step: () => void): void {
+  prof.take();
+  const t0 = performance.now();
+  step();
+  const total = performance.now() - t0;
+  const ops = prof.take();
+  let inBackend = 0;
+  for (const o of ops) inBackend += o.ms;
+  ctx.log(`profile ${what}: step ${total.toFixed(1)} ms, ${(total - inBackend).toFixed(1)} ms outside the backend`);
+  for (const o of ops) {
+    ctx.log(`  ${o.ms.toFixed(1).padStart(8)} ms ${(100 * o.ms / total).toFixed(1).padStart(5)}% ${String(o.calls).padStart(4)}× ${o.op}`);
+  }
+}
 
 function attachPeer(ctx: BenchContext, rows: BenchRow[], name: string, p: ReturnType<typeof runPeer>, what: string): void {
   if (!p.ok) {

@@ -9,7 +9,7 @@
  * per machine (./choice.ts: cached, AHA_BF16_GEMM=onednn|emulate overrides) on a shape of its kind with
  * operands as the model passes them (fp32 activations, bf16 weights), a few milliseconds per round.
  */
-import { choose, cacheFileFromEnv, overrideFromEnv, thisCpu, type Choice, type Chosen, type MachineId } from "./choice.js";
+import { choose, cacheFileFromEnv, overrideFromEnv, thisCpu, type Choice, type Chosen, type MachineId, type Measured } from "./choice.js";
 import type { NativeAddon } from "./native.js";
 
 export const BF16_PATHS = ["onednn", "emulate"] as const;
@@ -38,9 +38,11 @@ export const BF16_PROBES: Record<Bf16Class, { m: number; n: number; k: number; f
  */
 const ROUNDS = 9;
 const ROUND_SECONDS = 0.004;
+/** Steady: for each path, the two best rounds within this factor of each other (else not cached). */
+const STEADY = 1.2;
 
 /** Seconds per call of each path on `cls`'s probe: best of ROUNDS alternating rounds (~0.08 s in all). */
-export function measureBf16Class(addon: NativeAddon, cls: Bf16Class): Record<Bf16Path, number> {
+export function measureBf16Class(addon: NativeAddon, cls: Bf16Class): Measured<Bf16Path> {
   const { m, n, k, flags, bBf16 } = BF16_PROBES[cls];
   const a = new Float32Array(m * k), bf = new Float32Array(k * n);
   for (let i = 0; i < a.length; i++) a[i] = Math.sin(i) * 0.5;
@@ -51,7 +53,7 @@ export function measureBf16Class(addon: NativeAddon, cls: Bf16Class): Record<Bf1
   const c = new Float32Array(m * n);
   const call = (): void => addon.matmul(c, a, b, m, n, k, flags | 8);
   const iters: Record<Bf16Path, number> = { onednn: 1, emulate: 1 };
-  const best: Record<Bf16Path, number> = { onednn: Infinity, emulate: Infinity };
+  const rounds: Record<Bf16Path, number[]> = { onednn: [], emulate: [] };
   for (const p of BF16_PATHS) {
     addon.setBf16Path(cls, p);
     call(); // primitive creation, scratch buffers
@@ -65,10 +67,17 @@ export function measureBf16Class(addon: NativeAddon, cls: Bf16Class): Record<Bf1
       addon.setBf16Path(cls, p);
       const t0 = performance.now();
       for (let i = 0; i < iters[p]; i++) call();
-      best[p] = Math.min(best[p], (performance.now() - t0) / 1e3 / iters[p]);
+      rounds[p].push((performance.now() - t0) / 1e3 / iters[p]);
     }
   }
-  return best;
+  const seconds = {} as Record<Bf16Path, number>;
+  let steady = true;
+  for (const p of BF16_PATHS) {
+    const r = rounds[p].sort((x, y) => x - y);
+    seconds[p] = r[0]!;
+    steady &&= r[1]! <= STEADY * r[0]!;
+  }
+  return { seconds, steady };
 }
 
 export interface Bf16Resolution {
@@ -87,7 +96,7 @@ export function nativeMachine(addon: NativeAddon): MachineId {
  * `measure` is injectable (tests); by default the probe above.
  */
 export function resolveBf16Gemm(addon: NativeAddon, env: NodeJS.ProcessEnv = process.env,
-  measure: (cls: Bf16Class) => Record<Bf16Path, number> = (cls) => measureBf16Class(addon, cls)): Bf16Resolution {
+  measure: (cls: Bf16Class) => Measured<Bf16Path> = (cls) => measureBf16Class(addon, cls)): Bf16Resolution {
   const override = overrideFromEnv(BF16_ENV, BF16_PATHS, env);
   const cacheFile = cacheFileFromEnv(env);
   const list: Array<Choice<Bf16Path>> = BF16_CLASSES.map((cls) => ({

@@ -5,7 +5,9 @@
  * bf16-rounded fp32, per shape class — see ./native.ts), the right one depends on the CPU: a rule like
  * "no AMX → emulate" was right on one Intel machine and wrong on an AMD one. So each choice is timed
  * once on the machine it runs on (a short, bounded measurement), the winner is cached per machine, and
- * an environment variable overrides it:
+ * an environment variable overrides it. A measurement too noisy to trust (its best rounds disagree: the
+ * machine was busy) decides for this process only and is not cached.
+ *
  *
  *   cache file   $AHA_KERNEL_CACHE, else $XDG_CACHE_HOME/aha/kernels.json, else ~/.cache/aha/kernels.json;
  *                AHA_KERNEL_CACHE=off measures in every process and writes nothing.
@@ -34,13 +36,26 @@ export interface Choice<P extends string> {
   name: string;
   paths: readonly P[];
   /** seconds per call of each path on this machine (lower wins); bounded in time by the caller */
-  measure(): Record<P, number>;
+  measure(): Measured<P>;
+}
+
+/**
+ * A measurement: seconds per call of each path, and whether it was steady enough to cache (e.g. its
+ * best rounds agreed). An unsteady one — another process took the cores — decides for this process
+ * only; the next one measures again.
+ */
+export interface Measured<P extends string> {
+  seconds: Record<P, number>;
+  steady: boolean;
 }
 
 export interface Chosen<P extends string> {
   path: P;
-  /** "override": the environment variable; "cache": the cache file; "measured": timed just now */
-  source: "override" | "cache" | "measured";
+  /**
+   * "override": the environment variable; "cache": the cache file; "measured": timed just now (and
+   * cached); "unsteady": timed just now, too noisy to cache
+   */
+  source: "override" | "cache" | "measured" | "unsteady";
   /** the measurement behind the choice (absent for an override) */
   seconds?: Record<P, number>;
 }
@@ -169,9 +184,9 @@ export function choose<P extends string>(choices: ReadonlyArray<Choice<P>>, opts
       out[c.name] = { path: hit.path as P, source: "cache", ...(hit.seconds ? { seconds: hit.seconds as Record<P, number> } : {}) };
       continue;
     }
-    const seconds = c.measure();
-    out[c.name] = { path: fastest(c.paths, seconds), source: "measured", seconds };
-    changed = true;
+    const { seconds, steady } = c.measure();
+    out[c.name] = { path: fastest(c.paths, seconds), source: steady ? "measured" : "unsteady", seconds };
+    changed ||= steady;
   }
   if (cache && opts.cacheFile !== null && changed) {
     const at = (opts.now ?? (() => new Date()))().toISOString();

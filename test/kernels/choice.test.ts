@@ -23,13 +23,13 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A choice whose fake measurement says `winner` is twice as fast, and counts its calls. */
-function fake(name: string, winner: P): Choice<P> & { calls: number } {
+/** A choice whose fake measurement says `winner` is twice as fast (steady unless told), and counts its calls. */
+function fake(name: string, winner: P, steady = true): Choice<P> & { calls: number } {
   const c = {
     name, paths: PATHS, calls: 0,
     measure: () => {
       c.calls++;
-      return winner === "fast" ? { fast: 1e-3, slow: 2e-3 } : { fast: 2e-3, slow: 1e-3 };
+      return { seconds: winner === "fast" ? { fast: 1e-3, slow: 2e-3 } : { fast: 2e-3, slow: 1e-3 }, steady };
     },
   };
   return c;
@@ -92,6 +92,17 @@ describe("choose", () => {
     expect(a.calls).toBe(1);
     const disk = JSON.parse(fs.readFileSync(file, "utf8"));
     expect(disk.machines[machineKey(MACHINE)].choices["a"].path).toBe("slow");
+  });
+
+  it("an unsteady measurement decides for this process but is not cached; a steady one later is", () => {
+    const a = fake("a", "slow", false);
+    expect(choose([a], { cacheFile: file, machine: MACHINE })["a"]).toMatchObject({ path: "slow", source: "unsteady" });
+    expect(fs.existsSync(file)).toBe(false);
+    const b = fake("a", "fast", false);
+    expect(choose([b], { cacheFile: file, machine: MACHINE })["a"]).toMatchObject({ path: "fast", source: "unsteady" });
+    expect(b.calls).toBe(1);
+    expect(choose([fake("a", "fast")], { cacheFile: file, machine: MACHINE })["a"]!.source).toBe("measured");
+    expect(choose([fake("a", "slow")], { cacheFile: file, machine: MACHINE })["a"]).toMatchObject({ path: "fast", source: "cache" });
   });
 
   it("a cache path that cannot be written (a file where the folder should be) still gives the measured choice", () => {
@@ -159,9 +170,9 @@ describe.runIf(load.ok)("bf16 GEMM paths on the addon", () => {
     const env = { AHA_KERNEL_CACHE: file };
     const calls: string[] = [];
     // the fake says emulate wins for tn only
-    const measure = (cls: string): { onednn: number; emulate: number } => {
+    const measure = (cls: string): { seconds: { onednn: number; emulate: number }; steady: boolean } => {
       calls.push(cls);
-      return cls === "tn" ? { onednn: 2, emulate: 1 } : { onednn: 1, emulate: 2 };
+      return { seconds: cls === "tn" ? { onednn: 2, emulate: 1 } : { onednn: 1, emulate: 2 }, steady: true };
     };
     try {
       const r = resolveBf16Gemm(addon(), env, measure);
