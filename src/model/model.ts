@@ -589,8 +589,9 @@ export class Model {
       if (!s.logitsKept) be.matmul(logits, x, this.headBf16 ?? head, n, V, C, { transB: true, bf16 });
       be.logprobsBackward(logits, logits, a.lseV.subarray(r0, r0 + n), h.entropy.subarray(r0, r0 + n), dl, de,
         h.targets.subarray(r0, r0 + n), n, V);
-      if (this.trainBase) be.matmul(gHead, logits, x, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · x
-      be.matmul(dX.subarray(r0 * C, (r0 + n) * C), logits, this.headBf16 ?? head, n, C, V, { accumulate: true, bf16 });
+      const dlm = this.trainBase ? this.mmOperand(logits, 1) : logits; // dlogits feeds two products
+      if (this.trainBase) be.matmul(gHead, dlm, x, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · x
+      be.matmul(dX.subarray(r0 * C, (r0 + n) * C), dlm, this.headBf16 ?? head, n, C, V, { accumulate: true, bf16 });
     }
     if (h.rows) {
       dlnF.fill(0);
