@@ -9,7 +9,7 @@
  * per machine (./choice.ts: cached, AHA_BF16_GEMM=onednn|emulate overrides) on a shape of its kind with
  * operands as the model passes them (fp32 activations, bf16 weights), a few milliseconds per round.
  */
-import { choose, cacheFileFromEnv, overrideFromEnv, thisCpu, type Choice, type Chosen, type MachineId, type Measured } from "./choice.js";
+import { choose, cacheFileFromEnv, machineBusy, overrideFromEnv, thisCpu, type Choice, type Chosen, type MachineId, type Measured } from "./choice.js";
 import type { NativeAddon } from "./native.js";
 
 export const BF16_PATHS = ["onednn", "emulate"] as const;
@@ -38,7 +38,7 @@ export const BF16_PROBES: Record<Bf16Class, { m: number; n: number; k: number; f
  */
 const ROUNDS = 9;
 const ROUND_SECONDS = 0.004;
-/** Steady: for each path, the two best rounds within this factor of each other (else not cached). */
+/** Steady: the machine not busy, and for each path the two best rounds within this factor of each other. */
 const STEADY = 1.2;
 
 /** Seconds per call of each path on `cls`'s probe: best of ROUNDS alternating rounds (~0.08 s in all). */
@@ -71,7 +71,7 @@ export function measureBf16Class(addon: NativeAddon, cls: Bf16Class): Measured<B
     }
   }
   const seconds = {} as Record<Bf16Path, number>;
-  let steady = true;
+  let steady = !machineBusy();
   for (const p of BF16_PATHS) {
     const r = rounds[p].sort((x, y) => x - y);
     seconds[p] = r[0]!;

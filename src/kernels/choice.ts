@@ -157,6 +157,16 @@ function cachedPath<P extends string>(entry: unknown, paths: readonly P[]): Cach
   return typeof e.path === "string" && (paths as readonly string[]).includes(e.path) ? e : null;
 }
 
+/**
+ * Whether other work competes for the cores: the 1-minute load average above 1.5 × cores + 1 (the
+ * measuring process itself may count for a few). Then a measurement is not cached, however steady it
+ * looks: on 2 cores under load 25 a steady 10× wrong answer was seen. Always false where the OS has no
+ * load average (Windows reports 0).
+ */
+export function machineBusy(load = os.loadavg()[0] ?? 0, cores = os.cpus().length): boolean {
+  return load > 1.5 * cores + 1;
+}
+
 /** The fastest path of a measurement (ties: the first listed). */
 export function fastest<P extends string>(paths: readonly P[], seconds: Record<P, number>): P {
   let best = paths[0]!;

@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BF16_CLASSES, resolveBf16Gemm } from "../../src/kernels/bf16-gemm.js";
-import { cacheFileFromEnv, choose, machineKey, overrideFromEnv, thisCpu, type Choice, type MachineId } from "../../src/kernels/choice.js";
+import { cacheFileFromEnv, choose, machineBusy, machineKey, overrideFromEnv, thisCpu, type Choice, type MachineId } from "../../src/kernels/choice.js";
 import { loadNativeBackend } from "../../src/kernels/native.js";
 
 type P = "fast" | "slow";
@@ -144,6 +144,14 @@ describe("environment", () => {
     expect(overrideFromEnv("AHA_BF16_GEMM", paths, {})).toBeUndefined();
     expect(() => overrideFromEnv("AHA_BF16_GEMM", paths, { AHA_BF16_GEMM: "native" }))
       .toThrow("AHA_BF16_GEMM must be onednn, emulate or auto, got 'native'");
+  });
+
+  it("machineBusy: load above 1.5 × cores + 1", () => {
+    expect(machineBusy(2.5, 2)).toBe(false);
+    expect(machineBusy(4, 2)).toBe(false);
+    expect(machineBusy(4.1, 2)).toBe(true);
+    expect(machineBusy(25, 2)).toBe(true);
+    expect(machineBusy(20, 16)).toBe(false);
   });
 
   it("thisCpu reads the model name and hashes the sorted flags", () => {
