@@ -8,5 +8,7 @@ export default defineConfig({
     pool: "forks",
     // Tests must not print: a stray console call is a bug (zod's fail-on-console habit).
     onConsoleLog: () => false,
+    // kernel choices (src/kernels/choice.ts) are measured per test process, never cached in ~/.cache
+    env: { AHA_KERNEL_CACHE: "off" },
   },
 });

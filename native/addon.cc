@@ -94,25 +94,24 @@ const float* asRoundedF32(void* data, napi_typedarray_type type, int64_t n, std:
   return scratch.data();
 }
 
-// How bf16 products run. "native": oneDNN's bf16 matmul on bf16 buffers (AMX where the CPU has it).
-// "emulate": operands rounded to bf16 but kept as fp32, then the fp32 matmul — the same numbers
-// (products of bf16 values are exact in fp32, fp32 accumulation either way), used where the bf16
-// kernels are slower than fp32: without AMX, oneDNN 2.6's avx512_bf16 matmul measured ~2× slower than
-// its fp32 sgemm on the development machine. "auto" (default): native when oneDNN's bf16 matmul is an
-// AMX kernel or the product is small (m or n < 32: decoding, where reading bf16 weights wins), else emulate.
-enum class Bf16Mode { Auto, Native, Emulate };
-Bf16Mode bf16Mode = Bf16Mode::Auto;
-int amxBf16 = -1;
+// How bf16 products run — two paths, chosen per shape class by measurement (src/kernels/choice.ts
+// measures once per CPU and caches; AHA_BF16_GEMM overrides), not by CPU flags:
+// "onednn":  oneDNN's bf16 matmul on bf16 buffers (AMX or avx512_bf16 kernels where the CPU has them);
+//            fp32 operands are converted to bf16 first.
+// "emulate": operands rounded to bf16 but kept as fp32, then the fp32 matmul — the same products (a
+//            product of two bf16 values is exact in fp32) with fp32 accumulation either way, so the two
+//            paths differ only in accumulation order. Faster where the CPU's bf16 kernels are slow.
+// The classes: "decode" (m or n < 32: memory-bound, weights dominate), and for larger products one
+// per operand layout as the model uses them: "nt" (x · Wᵀ, forward), "nn" (dout · W, input gradient),
+// "tn" (doutᵀ · x, weight gradient). Until told otherwise every class takes "onednn".
+enum Bf16Class { kDecode = 0, kNT, kNN, kTN, kBf16Classes };
+const char* const kBf16ClassNames[kBf16Classes] = {"decode", "nt", "nn", "tn"};
+bool bf16Emulate[kBf16Classes] = {false, false, false, false};
 
-bool hasAmxBf16() {
-  if (amxBf16 < 0) amxBf16 = aha::matmul_impl(64, 64, 64, false, true, false, true).find("amx") != std::string::npos;
-  return amxBf16 == 1;
-}
-
-bool emulateBf16(int64_t m, int64_t n) {
-  if (bf16Mode == Bf16Mode::Native) return false;
-  if (bf16Mode == Bf16Mode::Emulate) return true;
-  return !hasAmxBf16() && m >= 32 && n >= 32;
+int bf16Class(int64_t m, int64_t n, bool transA, bool transB) {
+  if (m < 32 || n < 32) return kDecode;
+  if (transA) return kTN;
+  return transB ? kNT : kNN;
 }
 
 // matmul(c, a, b, m, n, k, flags): flags bit 0 transA, 1 transB, 2 accumulate, 3 bf16
@@ -128,7 +127,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     if (t != napi_float32_array && t != napi_uint16_array) A.fail("a and b must be Float32Array or Uint16Array");
   const bool bf16 = (flags & 8) || ta == napi_uint16_array || tb == napi_uint16_array;
   const bool transA = flags & 1, transB = flags & 2, acc = flags & 4;
-  if (bf16 && emulateBf16(m, n)) {
+  if (bf16 && bf16Emulate[bf16Class(m, n, transA, transB)]) {
     const float* af = asRoundedF32(a, ta, m * k, scratchFA);
     const float* bf = asRoundedF32(b, tb, k * n, scratchFB);
     aha::matmul(c, af, bf, m, n, k, transA, transB, acc, false);
@@ -142,22 +141,34 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// setBf16Gemm("auto" | "native" | "emulate"); returns the path a bf16 product of m × n takes now
-Napi::Value SetBf16Gemm(const Napi::CallbackInfo& info) {
-  ARGS("setBf16Gemm");
-  if (!info[0].IsString()) A.fail("mode must be a string");
-  const std::string mode = info[0].As<Napi::String>().Utf8Value();
-  if (mode == "auto") bf16Mode = Bf16Mode::Auto;
-  else if (mode == "native") bf16Mode = Bf16Mode::Native;
-  else if (mode == "emulate") bf16Mode = Bf16Mode::Emulate;
-  else A.fail("mode must be auto, native or emulate");
+int classByName(const Args& A, size_t i) {
+  if (!A.info[i].IsString()) A.fail("class must be a string");
+  const std::string name = A.info[i].As<Napi::String>().Utf8Value();
+  for (int c = 0; c < kBf16Classes; c++)
+    if (name == kBf16ClassNames[c]) return c;
+  A.fail("class must be decode, nt, nn or tn, got '" + name + "'");
+}
+
+// setBf16Path(class, "onednn" | "emulate")
+Napi::Value SetBf16Path(const Napi::CallbackInfo& info) {
+  ARGS("setBf16Path");
+  const int c = classByName(A, 0);
+  if (!info[1].IsString()) A.fail("path must be a string");
+  const std::string path = info[1].As<Napi::String>().Utf8Value();
+  if (path != "onednn" && path != "emulate") A.fail("path must be onednn or emulate, got '" + path + "'");
+  bf16Emulate[c] = path == "emulate";
   return info.Env().Undefined();
 }
 
-// bf16GemmPath(m, n): "native" or "emulate" for a bf16 product with these output dims
-Napi::Value Bf16GemmPath(const Napi::CallbackInfo& info) {
-  ARGS("bf16GemmPath");
-  return Napi::String::New(info.Env(), emulateBf16(A.dim(0, "m"), A.dim(1, "n")) ? "emulate" : "native");
+// bf16Route(m, n, flags) → { class, path }: where a bf16 product with these dims and layout goes now
+Napi::Value Bf16Route(const Napi::CallbackInfo& info) {
+  ARGS("bf16Route");
+  const int64_t m = A.dim(0, "m"), n = A.dim(1, "n"), flags = A.dim(2, "flags");
+  const int c = bf16Class(m, n, flags & 1, flags & 2);
+  auto o = Napi::Object::New(info.Env());
+  o.Set("class", kBf16ClassNames[c]);
+  o.Set("path", bf16Emulate[c] ? "emulate" : "onednn");
+  return o;
 }
 
 Napi::Value MatmulImpl(const Napi::CallbackInfo& info) {
@@ -498,6 +509,14 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// versions() → { onednn: "2.6.3+<hash>", isa: oneDNN's effective ISA }: part of the kernel-choice cache key
+Napi::Value Versions(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("onednn", aha::onednn_version());
+  o.Set("isa", aha::onednn_isa());
+  return o;
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   ARGS("setThreads");
   const int64_t n = A.dim(0, "n");
@@ -510,8 +529,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #define EXPORT(name, fn) exports.Set(name, Napi::Function::New(env, fn, name))
   EXPORT("matmul", Matmul);
   EXPORT("matmulImpl", MatmulImpl);
-  EXPORT("setBf16Gemm", SetBf16Gemm);
-  EXPORT("bf16GemmPath", Bf16GemmPath);
+  EXPORT("setBf16Path", SetBf16Path);
+  EXPORT("bf16Route", Bf16Route);
+  EXPORT("versions", Versions);
   EXPORT("benchRaw", BenchRaw);
   EXPORT("fmaPeak", FmaPeak);
   EXPORT("toBf16", ToBf16);

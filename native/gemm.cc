@@ -92,4 +92,12 @@ std::string matmul_impl(int64_t m, int64_t n, int64_t k, bool transA, bool trans
   return get(m, n, k, transA, transB, accumulate, bf16).impl;
 }
 
+std::string onednn_version() {
+  const dnnl_version_t* v = dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) + "+" +
+         (v->hash ? v->hash : "");
+}
+
+std::string onednn_isa() { return std::to_string(static_cast<int>(dnnl::get_effective_cpu_isa())); }
+
 }  // namespace aha

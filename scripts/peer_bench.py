@@ -6,13 +6,20 @@ Threads: OMP_NUM_THREADS (the bench passes its own thread count). If torch is mi
 {"error": "..."} and exits 0, so the bench can report peer: null with a note.
 
 Suites (add one function per suite and one line in SUITES):
-  train: spec {"model": hfconfig, "batch": B, "seq": T, "dtypes": [...], "steps": n}
-        → {"rows": [{"dtype": ..., "tokens_per_s": best, "median_tokens_per_s": ..., "peak_rss_mb": ...}]}
+  train: spec {"model": hfconfig, "batch": B, "seq": T, "dtypes": [...], "steps": n, "budget_s": s}
+        → {"rows": [{"dtype": ..., "tokens_per_s": best, "median_tokens_per_s": ..., "peak_rss_mb": ...,
+                     "steps_timed": k}]}
         one step = forward + cross-entropy + backward + clip_grad_norm_ + AdamW, on B random sequences of
         T tokens; bf16 = torch.autocast("cpu", torch.bfloat16) (PyTorch's mixed precision on CPU).
-  sample: spec {"model": hfconfig, "prompts": P, "prompt_len": L, "new_tokens": N, "dtypes": [...]}
-        → {"rows": [{"dtype": ..., "tokens_per_s": ...}]}: a KV-cache decoding loop, batch P, temperature 1
-        (bf16 = autocast, as in training).
+  sample: spec {"model": hfconfig, "prompts": P, "prompt_len": L, "new_tokens": N, "dtypes": [...],
+        "repeats": r, "budget_s": s}
+        → {"rows": [{"dtype": ..., "tokens_per_s": ..., "new_tokens_timed": n}]}: a KV-cache decoding
+        loop, batch P, temperature 1 (bf16 = autocast, as in training).
+  budget_s (optional, per dtype): the time the timed part may take. Training stops starting new steps
+        once it is spent (at least one is timed); sampling warms up on 4 new tokens instead of N, stops
+        repeating once it is spent, and a single run that outlasts it stops decoding there: tokens/s is
+        then over the new_tokens_timed tokens decoded (Qwen2.5-0.5B-sized decoding is weight-bound, so
+        the rate over fewer tokens differs little). Without it, every step / repeat runs in full.
   gemm: spec {"cases": [[M, K, N], ...], "dtypes": ["fp32", "bf16"], "seconds": s}
         → {"rows": [{"case": "MxKxN", "dtype": ..., "gflops": ...}], "torch": version, "threads": n}
         a (M, K) times b stored (N, K) used transposed (the nn.Linear layout), fp32 or bf16 tensors.
@@ -43,6 +50,12 @@ def best_time(fn, seconds):
             fn()
         best = min(best, (time.perf_counter() - t0) / iters)
     return best
+
+
+def budget_s(spec):
+    """the spec's time budget in seconds; inf when absent or null"""
+    b = spec.get("budget_s")
+    return float("inf") if b is None else float(b)
 
 
 def gemm(torch, spec):
@@ -159,6 +172,7 @@ def peak_rss_mb():
 
 def train(torch, spec):
     B, T, steps = int(spec["batch"]), int(spec["seq"]), int(spec.get("steps", 3))
+    budget = budget_s(spec)
     rows = []
     for dt in spec["dtypes"]:
         torch.manual_seed(0)
@@ -183,18 +197,21 @@ def train(torch, spec):
             step()  # warm-up
             times = []
             for _ in range(steps):
+                if times and sum(times) >= budget:
+                    break
                 t0 = time.perf_counter()
                 step()
                 times.append(time.perf_counter() - t0)
         times.sort()
         rows.append({"dtype": dt, "tokens_per_s": B * T / times[0], "median_tokens_per_s": B * T / times[len(times) // 2],
-                     "peak_rss_mb": peak_rss_mb()})
+                     "peak_rss_mb": peak_rss_mb(), "steps_timed": len(times)})
         del m, opt
     return {"rows": rows}
 
 
 def sample(torch, spec):
     P, Lp, N = int(spec["prompts"]), int(spec["prompt_len"]), int(spec["new_tokens"])
+    budget = budget_s(spec)
     rows = []
     for dt in spec["dtypes"]:
         torch.manual_seed(0)
@@ -204,29 +221,43 @@ def sample(torch, spec):
         dtype = torch.bfloat16 if dt == "bf16" else torch.float32
         prompts = torch.randint(0, info["V"], (P, Lp))
 
-        def run():
+        def run(n, deadline):
+            """decodes up to n new tokens (stopping at the deadline); returns how many"""
             caches = [(torch.zeros(P, info["Hkv"], Lp + N, info["D"], dtype=dtype),
                        torch.zeros(P, info["Hkv"], Lp + N, info["D"], dtype=dtype)) for _ in range(info["L"])]
             logits = m(prompts, caches, 0)[:, -1]
             pos = Lp
-            for _ in range(N):
+            for i in range(n):
+                if i > 0 and time.perf_counter() >= deadline:
+                    return i
                 probs = torch.softmax(logits.float(), -1)
                 nxt = torch.multinomial(probs, 1)
                 logits = m(nxt, caches, pos)[:, -1]
                 pos += 1
+            return n
 
-        def timed():
+        def timed(n, deadline):
+            """(seconds, new tokens decoded)"""
             t0 = time.perf_counter()
             if dt == "bf16":
                 with torch.autocast("cpu", dtype=torch.bfloat16):
-                    run()
+                    done = run(n, deadline)
             else:
-                run()
-            return time.perf_counter() - t0
+                done = run(n, deadline)
+            return time.perf_counter() - t0, done
 
-        timed()  # warm-up
-        best = min(timed() for _ in range(int(spec.get("repeats", 2))))
-        rows.append({"dtype": dt, "tokens_per_s": P * N / best, "peak_rss_mb": peak_rss_mb()})
+        timed(N if budget == float("inf") else min(N, 4), float("inf"))  # warm-up
+        start = time.perf_counter()
+        deadline = start + budget
+        best = None  # (tokens/s, new tokens)
+        for r in range(int(spec.get("repeats", 2))):
+            if r > 0 and time.perf_counter() >= deadline:
+                break
+            secs, done = timed(N, deadline)
+            rate = P * done / secs if done > 0 else 0.0
+            if best is None or rate > best[0]:
+                best = (rate, done)
+        rows.append({"dtype": dt, "tokens_per_s": best[0], "peak_rss_mb": peak_rss_mb(), "new_tokens_timed": best[1]})
     return {"rows": rows}
 
 

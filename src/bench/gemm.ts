@@ -3,7 +3,8 @@
  * bf16 (both operands bf16 arrays, fp32 accumulation), through the backend (one JS → N-API call per
  * product), next to oneDNN timed alone in C++ (`onednn`) and to PyTorch (`peer`).
  */
-import { loadNativeBackend } from "../kernels/native.js";
+import type { Bf16Resolution } from "../kernels/bf16-gemm.js";
+import { bf16Gemm, loadNativeBackend } from "../kernels/native.js";
 import { runPeer } from "./peer.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
@@ -39,6 +40,7 @@ export const gemmSuite: BenchSuite = {
     const native = loadNativeBackend();
     const seconds = ctx.quick ? 0.15 : 1.5;
     const rows: BenchRow[] = [];
+    if (native.ok && be.name === "native") logBf16Choices(ctx, bf16Gemm(native.addon));
     const cases = GEMM_CASES.filter(([m, k, n]) => !ctx.only || ctx.only.includes(`${m}x${k}x${n}`));
     for (const [m, k, n] of cases) {
       const a = new Float32Array(m * k), b = new Float32Array(n * k), c = new Float32Array(m * n);
@@ -58,8 +60,12 @@ export const gemmSuite: BenchSuite = {
         if (native.ok) {
           row["onednn"] = flop / native.addon.benchRaw(m, n, k, dtype === "bf16" ? 1 : 0, t.iters) / 1e9;
           row["impl"] = native.addon.matmulImpl(m, n, k, 2 | (dtype === "bf16" ? 8 : 0));
-          // bf16 without AMX runs as bf16-rounded fp32 (see native/addon.cc); `onednn` is its bf16 matmul
-          if (dtype === "bf16") row["path"] = native.addon.bf16GemmPath(m, n);
+          // the bf16 path this shape class takes here (chosen by measurement, src/kernels/bf16-gemm.ts);
+          // `onednn` is oneDNN's bf16 matmul alone
+          if (dtype === "bf16") {
+            const route = native.addon.bf16Route(m, n, 2);
+            row["path"] = `${route.class}:${route.path}`;
+          }
         }
         ctx.log(`gemm ${row.case} ${dtype}: aha ${row.aha.toFixed(0)} GFLOP/s` +
           (row["onednn"] !== null ? `, oneDNN alone ${Number(row["onednn"]).toFixed(0)}` : ""));
@@ -79,3 +85,11 @@ export const gemmSuite: BenchSuite = {
     return rows;
   },
 };
+
+/** One line per bf16 shape class: the path taken, why (measured now, cached, AHA_BF16_GEMM) and the timings. */
+function logBf16Choices(ctx: BenchContext, r: Bf16Resolution): void {
+  for (const [cls, c] of Object.entries(r.choices)) {
+    const t = c.seconds ? ` (onednn ${(c.seconds.onednn * 1e3).toFixed(3)} ms, emulate ${(c.seconds.emulate * 1e3).toFixed(3)} ms)` : "";
+    ctx.log(`bf16 ${cls}: ${c.path}, ${c.source}${t}${c.source === "cache" ? ` from ${r.cacheFile}` : ""}`);
+  }
+}

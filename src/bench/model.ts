@@ -9,6 +9,7 @@ import { Model, type Precision } from "../model/model.js";
 import { AdamW, clipGradNorm } from "../model/optim.js";
 import { initParams } from "../model/params.js";
 import { runPeer } from "./peer.js";
+import { profiled } from "./profile.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
 interface BenchModel {
@@ -16,6 +17,13 @@ interface BenchModel {
   hf: Record<string, unknown>;
   train: { batch: number; seq: number };
   sample: { prompts: number; promptLen: number; newTokens: number };
+  /**
+   * Seconds the timed part of one case (one dtype) may take, for aha and the peer alike: training stops
+   * starting steps once it is spent (≥ 1 timed), sampling warms up on 4 new tokens and stops repeating
+   * (the peer also stops decoding: scripts/peer_bench.py). null: every step and repeat runs in full.
+   * This keeps the default `aha bench` under 10 minutes on 2 cores with the 0.5B cases and their peer.
+   */
+  budgetS: number | null;
 }
 
 /**
@@ -31,6 +39,7 @@ export const BENCH_MODELS: Record<string, BenchModel> = {
       rope_theta: 10000, rms_norm_eps: 1e-6 },
     train: { batch: 16, seq: 256 },
     sample: { prompts: 16, promptLen: 16, newTokens: 128 },
+    budgetS: null,
   },
   "qwen2.5-0.5b": {
     hf: { architectures: ["Qwen2ForCausalLM"], vocab_size: 151936, hidden_size: 896, intermediate_size: 4864,
@@ -38,6 +47,7 @@ export const BENCH_MODELS: Record<string, BenchModel> = {
       rope_theta: 1000000, rms_norm_eps: 1e-6 },
     train: { batch: 4, seq: 128 },
     sample: { prompts: 16, promptLen: 16, newTokens: 128 },
+    budgetS: 20,
   },
 };
 
@@ -80,30 +90,35 @@ export const trainSuite: BenchSuite = {
         cu[b + 1] = (b + 1) * T;
       }
       for (const dtype of DTYPES) {
-        const model = new Model(cfg, { precision: dtype, backend: ctx.backend });
+        const prof = ctx.profile ? profiled(ctx.backend) : null;
+        const be = prof?.backend ?? ctx.backend;
+        const model = new Model(cfg, { precision: dtype, backend: be });
         initParams(model.params, cfg, 0);
-        const opt = new AdamW(model.params, model.grads, { weightDecay: 0 }, ctx.backend);
+        const opt = new AdamW(model.params, model.grads, { weightDecay: 0 }, be);
         const step = (): void => {
           model.zeroGrad();
           model.crossEntropyStep(tokens, cu, targets);
-          clipGradNorm(model.grads, 1.0, ctx.backend);
+          clipGradNorm(model.grads, 1.0, be);
           opt.update(1e-4);
         };
         step(); // warm-up: workspaces, oneDNN primitives
         const times: number[] = [];
         for (let i = 0; i < steps; i++) {
+          if (bm.budgetS !== null && times.length > 0 && times.reduce((x, y) => x + y, 0) >= bm.budgetS) break;
           const t0 = performance.now();
           step();
           times.push((performance.now() - t0) / 1e3);
         }
         times.sort((a, b) => a - b);
         const row: BenchRow = { what: "train", case: `${name} ${B}x${T}`, dtype, aha: (B * T) / times[0]!, peer: null,
-          unit: "tokens/s", medianAha: (B * T) / times[Math.floor(times.length / 2)]!, peakRssMb: peakRssMb() };
+          unit: "tokens/s", medianAha: (B * T) / times[Math.floor(times.length / 2)]!, steps: times.length,
+          peakRssMb: peakRssMb() };
         ctx.log(`train ${row.case} ${dtype}: ${row.aha.toFixed(0)} tokens/s (step ${(times[0]! * 1e3).toFixed(0)} ms)`);
         rows.push(row);
+        if (prof) logProfile(ctx, `train ${row.case} ${dtype}`, prof, step);
       }
       if (ctx.peer) {
-        const p = runPeer("train", { model: bm.hf, batch: B, seq: T, dtypes: DTYPES, steps }, ctx.threads);
+        const p = runPeer("train", { model: bm.hf, batch: B, seq: T, dtypes: DTYPES, steps, budget_s: bm.budgetS }, ctx.threads);
         attachPeer(ctx, rows, name, p, "train");
       }
     }
@@ -111,17 +126,36 @@ export const trainSuite: BenchSuite = {
   },
 };
 
+/** One more step under the profiler: ms per op, largest first, and the share outside the backend. */
+function logProfile(ctx: BenchContext, what: string, prof: ReturnType<typeof profiled>, step: () => void): void {
+  prof.take();
+  const t0 = performance.now();
+  step();
+  const total = performance.now() - t0;
+  const ops = prof.take();
+  let inBackend = 0;
+  for (const o of ops) inBackend += o.ms;
+  ctx.log(`profile ${what}: step ${total.toFixed(1)} ms, ${(total - inBackend).toFixed(1)} ms outside the backend`);
+  for (const o of ops) {
+    ctx.log(`  ${o.ms.toFixed(1).padStart(8)} ms ${(100 * o.ms / total).toFixed(1).padStart(5)}% ${String(o.calls).padStart(4)}× ${o.op}`);
+  }
+}
+
 export function attachPeer(ctx: BenchContext, rows: BenchRow[], name: string, p: ReturnType<typeof runPeer>, what: string): void {
   if (!p.ok) {
     ctx.note(`${what} ${name}: no PyTorch peer (${p.why}); peer is null`);
     return;
   }
-  const peerRows = p.data["rows"] as Array<{ dtype: string; tokens_per_s: number; peak_rss_mb: number }>;
+  const peerRows = p.data["rows"] as Array<{ dtype: string; tokens_per_s: number; peak_rss_mb: number;
+    steps_timed?: number; new_tokens_timed?: number }>;
   for (const r of rows) {
     if (r.what !== what || !r.case.startsWith(`${name} `)) continue;
     const q = peerRows.find((x) => x.dtype === r.dtype);
     if (!q) continue;
     r.peer = q.tokens_per_s;
     r["peerPeakRssMb"] = q.peak_rss_mb;
+    // what the peer's budget let it time (scripts/peer_bench.py budget_s)
+    if (q.steps_timed !== undefined) r["peerSteps"] = q.steps_timed;
+    if (q.new_tokens_timed !== undefined) r["peerNewTokens"] = q.new_tokens_timed;
   }
 }

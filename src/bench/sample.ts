@@ -118,7 +118,7 @@ export const sampleSuite: BenchSuite = {
       if (ctx.peer) {
         for (const P of batches) {
           const p = runPeer("sample", { model: bm.hf, prompts: P, prompt_len: Lp, new_tokens: N, dtypes: DTYPES,
-            repeats: ctx.quick || P > 16 ? 1 : 2 }, ctx.threads);
+            repeats: ctx.quick || P > 16 ? 1 : 2, budget_s: bm.budgetS }, ctx.threads);
           attachPeer(ctx, rows.filter((r) => r.case === `${name} ${P}x${N}`), name, p, "sample");
         }
       }

@@ -25,6 +25,8 @@ export interface BenchContext {
   peer: boolean;
   /** --quick: fewer repetitions and only the small cases (smoke tests; figures are noisier) */
   quick: boolean;
+  /** --profile: the train suite prints where one step's time goes, per op (src/bench/profile.ts) */
+  profile?: boolean;
   /** --only a,b: run only these cases (gemm shapes "MxKxN", model names "S", "qwen2.5-0.5b"); null = all */
   only: string[] | null;
   /** OpenMP threads for aha, and the peer's thread count */

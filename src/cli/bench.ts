@@ -23,7 +23,11 @@ Options:
   --no-peer       do not run the PyTorch peer (scripts/peer_bench.py with /usr/bin/python3)
   --only LIST     only these cases, comma-separated (gemm shapes like 64x512x512; models S, qwen2.5-0.5b)
   --quick         short timings and only model S (smoke test; noisy figures)
+  --profile       train: also print one step's time per op (matmuls by shape, layout and operand types)
   -h, --help      this text
+
+Environment: AHA_BF16_GEMM=onednn|emulate forces the bf16 GEMM path (default: measured once per
+machine and cached in ~/.cache/aha/kernels.json; AHA_KERNEL_CACHE=FILE|off), see docs/kernels.md.
 `;
 
 function fmt(x: number | null | string | undefined): string {
@@ -43,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
         threads: { type: "string" },
         "no-peer": { type: "boolean" },
         quick: { type: "boolean" },
+        profile: { type: "boolean" },
         only: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -70,6 +75,7 @@ export async function run(argv: string[]): Promise<number> {
     backend,
     peer: !values["no-peer"],
     quick: values.quick ?? false,
+    profile: values.profile ?? false,
     only: values.only === undefined ? null : values.only.split(",").map((x) => x.trim()).filter((x) => x !== ""),
     threads,
     log: (line) => process.stderr.write(`bench: ${line}\n`),

@@ -7,6 +7,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Backend, BF16, F32, MatmulOptions } from "./backend.js";
+import { resolveBf16Gemm, type Bf16Resolution } from "./bf16-gemm.js";
 
 /** The raw addon, as exported by native/addon.cc. */
 export interface NativeAddon {
@@ -14,13 +15,15 @@ export interface NativeAddon {
   /** oneDNN's implementation name for a product (flags as in matmul). */
   matmulImpl(m: number, n: number, k: number, flags: number): string;
   /**
-   * How bf16 products run: "native" = oneDNN bf16 matmul (AMX where present), "emulate" = operands
-   * rounded to bf16 and multiplied by the fp32 matmul (same numbers; faster without AMX), "auto" = native
-   * with AMX or when m or n < 32, else emulate (the default).
+   * The path bf16 products of one shape class take (native/addon.cc): "onednn" = oneDNN's bf16 matmul,
+   * "emulate" = operands rounded to bf16, fp32 matmul. Classes: decode (m or n < 32), nt, nn, tn (the
+   * layout: transA → tn, transB → nt). Set by ./bf16-gemm.ts on first bf16 use (measured, cached).
    */
-  setBf16Gemm(mode: "auto" | "native" | "emulate"): void;
-  /** The path ("native" | "emulate") a bf16 product with output (m, n) takes under the current mode. */
-  bf16GemmPath(m: number, n: number): "native" | "emulate";
+  setBf16Path(cls: "decode" | "nt" | "nn" | "tn", path: "onednn" | "emulate"): void;
+  /** The class and path a bf16 product with these dims and flags (as in matmul) takes now. */
+  bf16Route(m: number, n: number, flags: number): { class: "decode" | "nt" | "nn" | "tn"; path: "onednn" | "emulate" };
+  /** oneDNN's version ("2.6.3+hash") and the ISA it dispatches to (its enum, as a string). */
+  versions(): { onednn: string; isa: string };
   /** Seconds per m×k×n product (b transposed) of oneDNN alone, timed in C++ (best of 3 × iters). */
   benchRaw(m: number, n: number, k: number, bf16: number, iters: number): number;
   /** Measured fp32 FMA peak in GFLOP/s on all OpenMP threads; null without AVX-512. */
@@ -74,10 +77,24 @@ export function matmulFlags(opts: MatmulOptions | undefined): number {
   return (opts.transA ? 1 : 0) | (opts.transB ? 2 : 0) | (opts.accumulate ? 4 : 0) | (opts.bf16 ? 8 : 0);
 }
 
+let bf16: Bf16Resolution | undefined;
+
+/**
+ * The bf16 paths of this process: resolved on the first bf16 product (AHA_BF16_GEMM, else the cache,
+ * else a measurement of about half a second — ./bf16-gemm.ts), then fixed.
+ */
+export function bf16Gemm(a: NativeAddon): Bf16Resolution {
+  bf16 ??= resolveBf16Gemm(a);
+  return bf16;
+}
+
 function wrap(a: NativeAddon): Backend {
   return {
     name: "native",
-    matmul: (c, x, y, m, n, k, opts) => a.matmul(c, x, y, m, n, k, matmulFlags(opts)),
+    matmul: (c, x, y, m, n, k, opts) => {
+      if (bf16 === undefined && (opts?.bf16 || x instanceof Uint16Array || y instanceof Uint16Array)) bf16Gemm(a);
+      a.matmul(c, x, y, m, n, k, matmulFlags(opts));
+    },
     toBf16: (out, src) => a.toBf16(out, src),
     add: (out, x, y) => a.add(out, x, y),
     addBias: (x, bias, rows, n) => a.addBias(x, bias, rows, n),
@@ -118,9 +135,6 @@ export function loadNativeBackend(): NativeLoad {
   }
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH.pathname) as NativeAddon;
-    const mode = process.env["AHA_BF16_GEMM"];
-    if (mode === "auto" || mode === "native" || mode === "emulate") addon.setBf16Gemm(mode);
-    else if (mode !== undefined && mode !== "") throw new Error(`AHA_BF16_GEMM must be auto, native or emulate, got '${mode}'`);
     cached = { ok: true, backend: wrap(addon), addon };
   } catch (e) {
     cached = { ok: false, error: `loading ${ADDON_PATH.pathname} failed: ${(e as Error).message}` };

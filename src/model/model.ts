@@ -212,6 +212,8 @@ export class Model {
   private bf16Arena: BF16 | null = null;
   private bf16Version = -1;
   private headBf16: BF16 | null = null;
+  /** bf16 copies of activations read by more than one product (see mmOperand), two slots */
+  private mmScratch: [BF16, BF16] = [new Uint16Array(0), new Uint16Array(0)];
   private readonly chunkFloats: number;
   private inferMode: Precision;
   /** Element type of the caches createKVCache makes (existing caches keep theirs). */
@@ -388,26 +390,45 @@ export class Model {
 
   // ***** linear layers: the one place matrix products with weights happen *****
 
-  /** out (rows, outF) = x (rows, inF) · Wᵀ + b  [+ adapter(x)]. Overwrites out. */
-  linearForward(out: F32, x: F32, lin: Linear, rows: number): void {
+  /**
+   * The operand a matrix product reads for activation x: in bf16 mode x converted to bf16 once, in
+   * scratch `slot`, for the products that share it (q/k/v read ln1; gate/up read ln2; dout feeds both
+   * dW and dx) — converting per product was a quarter of model S's bf16 step. x itself in fp32 mode.
+   * The copy is valid until the slot is used again.
+   */
+  private mmOperand(x: F32, slot: 0 | 1): F32 | BF16 {
+    // inference reads fp32 activations (the packed product converts them itself)
+    if (this.precisionMode !== "bf16" || this.inInference) return x;
+    if (this.mmScratch[slot].length < x.length) this.mmScratch[slot] = new Uint16Array(x.length);
+    const out = this.mmScratch[slot].subarray(0, x.length);
+    this.be.toBf16(out, x);
+    return out;
+  }
+
+  /**
+   * out (rows, outF) = x (rows, inF) · Wᵀ + b  [+ adapter(x)]. Overwrites out. `xm`: what the product
+   * reads for x (mmOperand's shared bf16 copy; default x).
+   */
+  linearForward(out: F32, x: F32, lin: Linear, rows: number, xm: F32 | BF16 = x): void {
     const bf16 = lin.wBf16 !== null;
     if (this.inInference && lin.wPacked) this.be.matmulPacked(out, x, lin.wPacked, rows, lin.outFeatures, lin.inFeatures);
-    else this.be.matmul(out, x, lin.wBf16 ?? lin.w, rows, lin.outFeatures, lin.inFeatures, { transB: true, bf16 });
+    else this.be.matmul(out, xm, lin.wBf16 ?? lin.w, rows, lin.outFeatures, lin.inFeatures, { transB: true, bf16 });
     if (lin.b) this.be.addBias(out, lin.b, rows, lin.outFeatures);
     if (lin.adapter) lin.adapter.forward(out, x, rows, this.inTrainingForward);
   }
 
   /**
    * dx (rows, inF) += (or = when accumulateDx is false), dW +=, db += (unless trainBase is false), from
-   * dout (rows, outF); x as in forward.
+   * dout (rows, outF); x as in forward. `xm`, `doutm`: what the products read (mmOperand; default x, dout).
    */
-  linearBackward(dx: F32, dout: F32, x: F32, lin: Linear, rows: number, accumulateDx = true): void {
+  linearBackward(dx: F32, dout: F32, x: F32, lin: Linear, rows: number, accumulateDx = true,
+    xm: F32 | BF16 = x, doutm: F32 | BF16 = dout): void {
     const bf16 = lin.wBf16 !== null;
     if (this.trainBase) {
-      this.be.matmul(lin.dw, dout, x, lin.outFeatures, lin.inFeatures, rows, { transA: true, accumulate: true, bf16 });
+      this.be.matmul(lin.dw, doutm, xm, lin.outFeatures, lin.inFeatures, rows, { transA: true, accumulate: true, bf16 });
       if (lin.db) this.be.addBiasBackward(lin.db, dout, rows, lin.outFeatures);
     }
-    this.be.matmul(dx, dout, lin.wBf16 ?? lin.w, rows, lin.inFeatures, lin.outFeatures, { accumulate: accumulateDx, bf16 });
+    this.be.matmul(dx, doutm, lin.wBf16 ?? lin.w, rows, lin.inFeatures, lin.outFeatures, { accumulate: accumulateDx, bf16 });
     if (lin.adapter) lin.adapter.backward(dx, dout, x, rows);
   }
 
@@ -464,9 +485,10 @@ export class Model {
       const x = a.resid(l), xOut = a.resid(l + 1);
       // attention block
       be.rmsnormForward(la.ln1, la.rstd1, x, lw.ln1, T, C, eps);
-      this.linearForward(la.qPre ?? la.q, la.ln1, lin.q, T);
-      this.linearForward(la.kPre ?? la.k, la.ln1, lin.k, T);
-      this.linearForward(la.v, la.ln1, lin.v, T);
+      const ln1m = this.mmOperand(la.ln1, 0);
+      this.linearForward(la.qPre ?? la.q, la.ln1, lin.q, T, ln1m);
+      this.linearForward(la.kPre ?? la.k, la.ln1, lin.k, T, ln1m);
+      this.linearForward(la.v, la.ln1, lin.v, T, ln1m);
       if (c.qkNorm) {
         be.rmsnormForward(la.q, la.qRstd!, la.qPre!, lw.qNorm!, T * Hq, D, eps);
         be.rmsnormForward(la.k, la.kRstd!, la.kPre!, lw.kNorm!, T * Hkv, D, eps);
@@ -478,8 +500,9 @@ export class Model {
       be.add(la.resid2, la.resid2, x);
       // MLP block
       be.rmsnormForward(la.ln2, la.rstd2, la.resid2, lw.ln2, T, C, eps);
-      this.linearForward(la.gate, la.ln2, lin.gate, T);
-      this.linearForward(la.up, la.ln2, lin.up, T);
+      const ln2m = this.mmOperand(la.ln2, 0);
+      this.linearForward(la.gate, la.ln2, lin.gate, T, ln2m);
+      this.linearForward(la.up, la.ln2, lin.up, T, ln2m);
       be.swigluForward(a.h, la.gate, la.up);
       this.linearForward(xOut, a.h, lin.down, T);
       be.add(xOut, xOut, la.resid2);
@@ -641,8 +664,9 @@ export class Model {
       if (!s.logitsKept) be.matmul(logits, x, this.headBf16 ?? head, n, V, C, { transB: true, bf16 });
       be.logprobsBackward(logits, logits, a.lseV.subarray(r0, r0 + n), h.entropy.subarray(r0, r0 + n), dl, de,
         h.targets.subarray(r0, r0 + n), n, V);
-      if (this.trainBase) be.matmul(gHead, logits, x, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · x
-      be.matmul(dX.subarray(r0 * C, (r0 + n) * C), logits, this.headBf16 ?? head, n, C, V, { accumulate: true, bf16 });
+      const dlm = this.trainBase ? this.mmOperand(logits, 1) : logits; // dlogits feeds two products
+      if (this.trainBase) be.matmul(gHead, dlm, x, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · x
+      be.matmul(dX.subarray(r0 * C, (r0 + n) * C), dlm, this.headBf16 ?? head, n, C, V, { accumulate: true, bf16 });
     }
     if (h.rows) {
       dlnF.fill(0);
@@ -676,15 +700,17 @@ export class Model {
       const la = a.layers[l]!, lw = w.layers[l]!, lg: LayerViews = g.layers[l]!, lin = this.linears[l]!;
       // MLP block: x_{l+1} = resid2 + down(silu(gate(ln2)) * up(ln2)); dresid holds dL/dx_{l+1}
       be.swigluForward(a.h, la.gate, la.up); // recompute h
-      this.linearBackward(dh, dresid, a.h, lin.down, T, false); // first writer of dh: overwrite, no zeroing
+      // first writer of dh: overwrite, no zeroing
+      this.linearBackward(dh, dresid, a.h, lin.down, T, false, a.h, this.mmOperand(dresid, 1));
       dgate.fill(0);
       dup.fill(0);
       be.swigluBackward(dgate, dup, dh, la.gate, la.up);
-      this.linearBackward(dln, dgate, la.ln2, lin.gate, T, false);
-      this.linearBackward(dln, dup, la.ln2, lin.up, T);
+      const ln2m = this.trainBase ? this.mmOperand(la.ln2, 0) : la.ln2; // read only by dW
+      this.linearBackward(dln, dgate, la.ln2, lin.gate, T, false, ln2m, this.mmOperand(dgate, 1));
+      this.linearBackward(dln, dup, la.ln2, lin.up, T, true, ln2m, this.mmOperand(dup, 1));
       be.rmsnormBackward(dresid, ng(lg.ln2), dln, la.resid2, lw.ln2, la.rstd2, T, C); // dresid: dL/dresid2
       // attention block: resid2 = x_l + o(attention(rope(norm(q)), rope(norm(k)), v))
-      this.linearBackward(datt, dresid, la.att, lin.o, T, false);
+      this.linearBackward(datt, dresid, la.att, lin.o, T, false, la.att, this.mmOperand(dresid, 1));
       dq.fill(0);
       dk.fill(0);
       dv.fill(0);
@@ -700,9 +726,10 @@ export class Model {
         be.rmsnormBackward(dqIn, ng(lg.qNorm!), dq, la.qPre!, lw.qNorm!, la.qRstd!, T * Hq, D);
         be.rmsnormBackward(dkIn, ng(lg.kNorm!), dk, la.kPre!, lw.kNorm!, la.kRstd!, T * Hkv, D);
       }
-      this.linearBackward(dln, dqIn, la.ln1, lin.q, T, false);
-      this.linearBackward(dln, dkIn, la.ln1, lin.k, T);
-      this.linearBackward(dln, dv, la.ln1, lin.v, T);
+      const ln1m = this.trainBase ? this.mmOperand(la.ln1, 0) : la.ln1;
+      this.linearBackward(dln, dqIn, la.ln1, lin.q, T, false, ln1m, this.mmOperand(dqIn, 1));
+      this.linearBackward(dln, dkIn, la.ln1, lin.k, T, true, ln1m, this.mmOperand(dkIn, 1));
+      this.linearBackward(dln, dv, la.ln1, lin.v, T, true, ln1m, this.mmOperand(dv, 1));
       be.rmsnormBackward(dresid, ng(lg.ln1), dln, a.resid(l), lw.ln1, la.rstd1, T, C); // dresid: dL/dx_l
     }
     if (this.trainBase) be.embeddingBackward(g.embed, dresid, tokens, T, C);

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { packedBf16Size, SAMPLE_CHUNK, type Backend } from "../../src/kernels/backend.js";
-import { loadNativeBackend } from "../../src/kernels/native.js";
+import { BF16_CLASSES, BF16_PATHS } from "../../src/kernels/bf16-gemm.js";
+import { bf16Gemm, loadNativeBackend, type NativeAddon } from "../../src/kernels/native.js";
 import { tsBackend as R, roundBf16 } from "../../src/kernels/ts.js";
 import { cuSeqlens, expectClose, randn, rng, type Tol } from "./util.js";
 
@@ -35,6 +36,10 @@ describe("native addon", () => {
 });
 
 describe.runIf(load.ok)("native kernels match the reference", () => {
+  const nativeAddon = (): NativeAddon => {
+    if (!load.ok) throw new Error("the addon did not load");
+    return load.addon;
+  };
   const N = (load.ok ? load.backend : R) as Backend;
   const SIZES = [1, 3, 17, 33, 129];
 
@@ -62,14 +67,25 @@ describe.runIf(load.ok)("native kernels match the reference", () => {
     }
   });
 
-  it.each(["native", "emulate"] as const)("matmul bf16 (%s path): fp32 operands rounded, BF16 arrays used as they are, mixed", (mode) => {
-    const addon = load.ok ? load.addon : null;
-    addon?.setBf16Gemm(mode);
+  it.each(BF16_PATHS)("matmul bf16 (%s path): fp32 operands rounded, BF16 arrays used as they are, mixed", (path) => {
+    const addon = nativeAddon();
+    const chosen = bf16Gemm(addon).choices; // resolve first, so the first bf16 product does not undo the paths set here
+    for (const cls of BF16_CLASSES) addon.setBf16Path(cls, path);
     try {
+      for (const [m, n, flags, cls] of [[16, 64, 2, "decode"], [64, 16, 1, "decode"], [32, 32, 2, "nt"], [40, 64, 0, "nn"],
+        [33, 129, 1, "tn"], [33, 129, 3, "tn"]] as const) {
+        expect(addon.bf16Route(m, n, flags)).toEqual({ class: cls, path });
+      }
       matmulBf16Cases();
     } finally {
-      addon?.setBf16Gemm("auto");
+      for (const cls of BF16_CLASSES) addon.setBf16Path(cls, chosen[cls].path);
     }
+  });
+
+  it("setBf16Path rejects unknown classes and paths", () => {
+    const addon = nativeAddon();
+    expect(() => addon.setBf16Path("big" as "nt", "onednn")).toThrow(/class must be decode, nt, nn or tn/);
+    expect(() => addon.setBf16Path("nt", "amx" as "onednn")).toThrow(/path must be onednn or emulate/);
   });
 
   function matmulBf16Cases(): void {

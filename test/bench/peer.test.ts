@@ -1,0 +1,34 @@
+/**
+ * The PyTorch peer's budgets (scripts/peer_bench.py budget_s): with a budget that is spent at once,
+ * training times exactly one step and sampling stops decoding early; without one, every step and
+ * token runs. A tiny model, so this takes seconds; it needs Debian's PyTorch, as the peer does.
+ */
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { PEER_PYTHON, runPeer } from "../../src/bench/peer.js";
+
+const TINY = { architectures: ["LlamaForCausalLM"], vocab_size: 64, hidden_size: 32, intermediate_size: 64,
+  num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2 };
+const hasTorch = spawnSync(PEER_PYTHON, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+
+describe.runIf(hasTorch)("peer budgets", () => {
+  type Row = { dtype: string; tokens_per_s: number; steps_timed?: number; new_tokens_timed?: number };
+  const rows = (r: ReturnType<typeof runPeer>): Row[] => {
+    if (!r.ok) throw new Error(r.why);
+    return r.data["rows"] as Row[];
+  };
+
+  it("train: budget 0 times one step per dtype, no budget times them all", () => {
+    const spec = { model: TINY, batch: 2, seq: 8, dtypes: ["fp32", "bf16"], steps: 3 };
+    expect(rows(runPeer("train", { ...spec, budget_s: 0 }, 1)).map((r) => r.steps_timed)).toEqual([1, 1]);
+    expect(rows(runPeer("train", { ...spec, budget_s: null }, 1)).map((r) => r.steps_timed)).toEqual([3, 3]);
+  });
+
+  it("sample: budget 0 decodes one token of one repeat, no budget decodes all of them", () => {
+    const spec = { model: TINY, prompts: 2, prompt_len: 3, new_tokens: 40, dtypes: ["fp32"], repeats: 2 };
+    const cut = rows(runPeer("sample", { ...spec, budget_s: 0 }, 1));
+    expect(cut.map((r) => r.new_tokens_timed)).toEqual([1]);
+    expect(cut[0]!.tokens_per_s).toBeGreaterThan(0);
+    expect(rows(runPeer("sample", spec, 1)).map((r) => r.new_tokens_timed)).toEqual([40]);
+  });
+});
