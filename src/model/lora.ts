@@ -11,6 +11,7 @@
  *
  * Dropout (on the adapter's input, as PEFT) is active only in training forwards while `training` is set. Its mask is a pure
  * function of (seed, forward-call counter, layer, element) — regenerated in backward rather than stored.
+ * Gradient checkpointing's recompute of a layer replays its adapters' forwards with the same mask.
  *
  * Pinned against PyTorch (scripts/make_hf_fixtures.py lora) in test/model/lora.test.ts.
  */
@@ -92,12 +93,13 @@ class LoraLinear implements LinearAdapter {
     return xd;
   }
 
-  forward(out: F32, x: F32, rows: number, training: boolean): void {
+  forward(out: F32, x: F32, rows: number, training: boolean, replay = false): void {
     if (!this.set.enabled) return;
     const r = this.set.cfg.rank, be = this.set.be, inF = this.lin.inFeatures, outF = this.lin.outFeatures;
     const drop = training && this.set.dropoutActive;
     this.grow(rows, drop);
-    const key = drop ? this.set.nextKey(this.index) : -1;
+    // a replay (gradient checkpointing's recompute) draws the mask of the forward it repeats
+    const key = !drop ? -1 : replay ? this.lastKey : this.set.nextKey(this.index);
     this.lastDrop = drop;
     this.lastKey = key;
     const xd = this.dropped(x.subarray(0, rows * inF), rows, drop, key);
@@ -251,6 +253,7 @@ export class LoraSet {
 
   /** W += scale · B · A in the base weights, then detach: the merged model needs no adapter. */
   merge(): void {
+    if (this.model.baseFrozenBf16) throw new UserError("cannot merge LoRA adapters into a base frozen in bf16 (its fp32 weights were released)", "load the base model again (fp32) and merge the saved adapter into it");
     for (const ad of this.adapters) {
       const lin = this.model.linear(ad.lin.name);
       const delta = new Float32Array(lin.outFeatures * lin.inFeatures);
