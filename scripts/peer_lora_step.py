@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""The peer for `aha bench lora`: one GRPO step of a real-size model with LoRA on a bf16 base, in PyTorch
+(Debian python3-torch, CPU), with the same shapes and phases as src/bench/lora.ts times in aha's trainer.
+
+Usage: /usr/bin/python3 scripts/peer_lora_step.py   with a JSON spec on stdin, JSON result on stdout:
+  spec {"model": hfconfig, "prompts": P, "group": G, "prompt_len": Lp, "new_tokens": N, "rank": r, "alpha": a,
+        "steps": n, "problems": [{"numbers": [...], "target": t}, ...P], "kl_coef": 0.04, "clip": 0.2, "lr": 1e-6}
+  → {"generate": s, "reward": s, "reference": s, "train": s, "step": s, "peak_rss_mb": MB, "torch": ..., "threads": n}
+  each phase the best of the steps after the first (a warm-up); peak_rss_mb is the process's peak.
+
+The model is PEFT's usual setup: the base in bf16 (weights, norms and activations, as `torch_dtype=bfloat16`),
+frozen; LoRA adapters A (r, in), B (out, r) in fp32 on every linear of every layer (q, k, v, o, gate, up,
+down), scale alpha / r, A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0; AdamW over the adapters only. One step:
+  generate   P·G sequences: prefill the Lp prompt tokens, then exactly N tokens by multinomial sampling at
+             temperature 1 with a bf16 KV cache (scripts/peer_rl.py's loop);
+  reward     ids → printable characters, TinyZero's Countdown score + the share of '7's (scripts/peer_rl.py);
+  reference  log-probs of the response tokens with the adapters off (the base: PEFT's disable_adapter), no grad;
+  train      forward with grad (π_old = π_θ detached: one update per rollout), clipped token ratios, advantages
+             (r − mean_group) / (std_group + 1e-4), k3 KL · β, per-response token mean then mean; backward,
+             clip_grad_norm_(1.0), AdamW.
+The vocabulary head runs only on the response positions, and log-softmax in fp32 over them (as the trainer).
+Threads: OMP_NUM_THREADS. Missing torch → {"error": ...} and exit 0 (the bench reports peer: null).
+"""
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_bench import llama, peak_rss_mb  # noqa: E402 — the same model code as the other peers
+from peer_rl import decode, reward  # noqa: E402 — the same tokenizer map and reward
+
+
+def add_lora(torch, m, rank, alpha):
+    """Wraps every linear of every layer: y = base(x) + scale · (x A^T) B^T, adapters fp32, base frozen bf16."""
+    nn = torch.nn
+    F = torch.nn.functional
+    scale = alpha / rank
+    state = {"on": True}
+
+    class LoraLinear(nn.Module):
+        def __init__(self, base):
+            super().__init__()
+            self.base = base
+            bound = 1.0 / math.sqrt(base.in_features)
+            self.A = nn.Parameter(torch.empty(rank, base.in_features).uniform_(-bound, bound))
+            self.B = nn.Parameter(torch.zeros(base.out_features, rank))
+
+        def forward(self, x):
+            y = self.base(x)
+            if not state["on"]:
+                return y
+            return y + (F.linear(F.linear(x.float(), self.A), self.B) * scale).to(y.dtype)
+
+    for p in m.parameters():
+        p.requires_grad_(False)
+    inv = m.inv.clone()  # rotary frequencies stay fp32
+    m.to(torch.bfloat16)
+    m.inv = inv
+    for layer in m.layers:
+        for name in ["q", "k", "v", "o", "gate", "up", "down"]:
+            setattr(layer, name, LoraLinear(getattr(layer, name)))
+    return [p for n, p in m.named_parameters() if n.endswith(".A") or n.endswith(".B")], state
+
+
+def run(torch, spec):
+    P, G, Lp, N = int(spec["prompts"]), int(spec["group"]), int(spec["prompt_len"]), int(spec["new_tokens"])
+    B, beta, eps = P * G, float(spec.get("kl_coef", 0.04)), float(spec.get("clip", 0.2))
+    problems = spec["problems"]
+    torch.manual_seed(0)
+    m, info = llama(torch, spec["model"])
+    params, lora = add_lora(torch, m, int(spec["rank"]), float(spec["alpha"]))
+    opt = torch.optim.AdamW(params, lr=float(spec.get("lr", 1e-6)), weight_decay=0.0)
+
+    def hidden(ids, caches=None, pos=0):  # the body and the final norm (the model's forward without the head)
+        x = m.embed(ids)
+        cos, sin = m.rot(pos, ids.shape[1])
+        for i, layer in enumerate(m.layers):
+            x = layer(x, cos, sin, None if caches is None else caches[i], pos)
+        return m.norm(x)
+
+    def last_logits(ids, caches, pos):  # (B, V): the head on the last position only
+        return m.head(hidden(ids, caches, pos)[:, -1])
+
+    def response_logp(seqs):
+        h = hidden(seqs[:, :-1])[:, Lp - 1:]  # (B, N, C): the positions that predict response tokens
+        logits = m.head(h).float()  # (B, N, V)
+        return logits.gather(-1, seqs[:, Lp:, None]).squeeze(-1) - logits.logsumexp(-1)
+
+    def step():
+        t = {}
+        t0 = time.perf_counter()
+        prompts = torch.randint(0, info["V"], (P, Lp)).repeat_interleave(G, 0)
+        with torch.no_grad():
+            caches = [(torch.zeros(B, info["Hkv"], Lp + N, info["D"], dtype=torch.bfloat16),
+                       torch.zeros(B, info["Hkv"], Lp + N, info["D"], dtype=torch.bfloat16)) for _ in range(info["L"])]
+            logits = last_logits(prompts, caches, 0)
+            out = []
+            for i in range(N):
+                nxt = torch.multinomial(torch.softmax(logits.float(), -1), 1)
+                out.append(nxt)
+                if i + 1 < N:
+                    logits = last_logits(nxt, caches, Lp + i)
+        seqs = torch.cat([prompts] + out, 1)
+        del caches
+        t["generate"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        r = torch.tensor([reward(decode(seqs[b, Lp:].tolist()), problems[b // G]) for b in range(B)])
+        t["reward"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            lora["on"] = False
+            ref_logp = response_logp(seqs)
+            lora["on"] = True
+        t["reference"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        rg = r.view(P, G)
+        adv = ((rg - rg.mean(1, keepdim=True)) / (rg.std(1, keepdim=True) + 1e-4)).view(B, 1)
+        opt.zero_grad(set_to_none=True)
+        logp = response_logp(seqs)
+        ratio = torch.exp(logp - logp.detach())
+        pg = -torch.min(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv)
+        x = ref_logp - logp
+        kl = torch.exp(x) - x - 1
+        loss = (pg + beta * kl).mean(1).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        t["train"] = time.perf_counter() - t0
+        t["step"] = sum(t.values())
+        return t
+
+    steps = max(int(spec.get("steps", 2)), 1)
+    times = [step() for _ in range(steps)]
+    timed = times[1:] or times
+    res = {k: min(x[k] for x in timed) for k in ["generate", "reward", "reference", "train", "step"]}
+    res["peak_rss_mb"] = peak_rss_mb()
+    return res
+
+
+def main():
+    try:
+        import torch
+    except Exception as e:  # noqa: BLE001 - any import failure means "no peer"
+        print(json.dumps({"error": f"PyTorch not importable ({e}); install python3-torch"}))
+        return
+    threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
+    torch.set_num_threads(threads)
+    spec = json.loads(sys.stdin.read() or "{}")
+    res = run(torch, spec)
+    res["torch"] = torch.__version__
+    res["threads"] = threads
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
