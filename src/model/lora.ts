@@ -72,7 +72,8 @@ class LoraLinear implements LinearAdapter {
 
   constructor(
     private readonly set: LoraSet,
-    readonly lin: Linear,
+    /** The adapted linear's name and shape only (the model's Linear objects, and their weight views, are rebuilt and may be released). */
+    readonly lin: Pick<Linear, "name" | "inFeatures" | "outFeatures">,
     readonly index: number,
     readonly a: F32, // (r, in)
     readonly b: F32, // (out, r)
@@ -191,7 +192,7 @@ export class LoraSet {
     this.params = new Arena(this.table);
     lins.forEach((l, i) => {
       const n = peftNames(l.name);
-      this.adapters.push(new LoraLinear(this, l, i, this.params.view(n.a), this.params.view(n.b)));
+      this.adapters.push(new LoraLinear(this, { name: l.name, inFeatures: l.inFeatures, outFeatures: l.outFeatures }, i, this.params.view(n.a), this.params.view(n.b)));
     });
   }
 
@@ -237,8 +238,9 @@ export class LoraSet {
   /** Hooks the adapters into the model's linears (and makes backward skip the frozen base). */
   attach(opts: { freezeBase?: boolean } = {}): void {
     for (const ad of this.adapters) {
-      if (ad.lin.adapter !== null && ad.lin.adapter !== ad) throw new Error(`${ad.lin.name} already has an adapter`);
-      this.model.linear(ad.lin.name).adapter = ad;
+      const lin = this.model.linear(ad.lin.name);
+      if (lin.adapter !== null && lin.adapter !== ad) throw new Error(`${ad.lin.name} already has an adapter`);
+      lin.adapter = ad;
     }
     if (opts.freezeBase ?? true) this.model.trainBase = false;
   }
