@@ -21,7 +21,6 @@ down), scale alpha / r, A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0; AdamW over the ad
 The vocabulary head runs only on the response positions, and log-softmax in fp32 over them (as the trainer).
 Threads: OMP_NUM_THREADS. Missing torch → {"error": ...} and exit 0 (the bench reports peer: null).
 """
-import json
 import math
 import os
 import sys
@@ -31,7 +30,7 @@ os.environ.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peer_bench import llama, peak_rss_mb  # noqa: E402 — the same model code as the other peers
-from peer_rl import decode, reward  # noqa: E402 — the same tokenizer map and reward
+from peer_rl import decode, reward, main as peer_main  # noqa: E402 — the same tokenizer map, reward and JSON wrapper
 
 
 def add_lora(torch, m, rank, alpha):
@@ -144,20 +143,5 @@ def run(torch, spec):
     return res
 
 
-def main():
-    try:
-        import torch
-    except Exception as e:  # noqa: BLE001 - any import failure means "no peer"
-        print(json.dumps({"error": f"PyTorch not importable ({e}); install python3-torch"}))
-        return
-    threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
-    torch.set_num_threads(threads)
-    spec = json.loads(sys.stdin.read() or "{}")
-    res = run(torch, spec)
-    res["torch"] = torch.__version__
-    res["threads"] = threads
-    print(json.dumps(res))
-
-
 if __name__ == "__main__":
-    main()
+    peer_main(run)

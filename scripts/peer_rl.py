@@ -117,7 +117,8 @@ def run(torch, spec):
     return {"rows": rows}
 
 
-def main():
+def main(run=run):
+    """Reads the spec, runs `run(torch, spec)` (this file's step, or another peer's: peer_lora_step.py), prints JSON."""
     try:
         import torch
     except Exception as e:  # noqa: BLE001 - any import failure means "no peer"
