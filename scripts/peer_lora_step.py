@@ -30,7 +30,7 @@ os.environ.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peer_bench import llama, peak_rss_mb  # noqa: E402 — the same model code as the other peers
-from peer_rl import decode, reward, main as peer_main  # noqa: E402 — the same tokenizer map, reward and JSON wrapper
+from peer_rl import decode, grpo_loss, reward, main as peer_main  # noqa: E402 — the same tokenizer map, reward and JSON wrapper
 
 
 def add_lora(torch, m, rank, alpha):
@@ -119,16 +119,8 @@ def run(torch, spec):
         t["reference"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        rg = r.view(P, G)
-        adv = ((rg - rg.mean(1, keepdim=True)) / (rg.std(1, keepdim=True) + 1e-4)).view(B, 1)
         opt.zero_grad(set_to_none=True)
-        logp = response_logp(seqs)
-        ratio = torch.exp(logp - logp.detach())
-        pg = -torch.min(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv)
-        x = ref_logp - logp
-        kl = torch.exp(x) - x - 1
-        loss = (pg + beta * kl).mean(1).mean()
-        loss.backward()
+        grpo_loss(torch, response_logp(seqs), ref_logp, r, P, G, eps, beta).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         t["train"] = time.perf_counter() - t0
