@@ -18,7 +18,8 @@ down), scale alpha / r, A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0; AdamW over the ad
   train      forward with grad (π_old = π_θ detached: one update per rollout), clipped token ratios, advantages
              (r − mean_group) / (std_group + 1e-4), k3 KL · β, per-response token mean then mean; backward,
              clip_grad_norm_(1.0), AdamW.
-The vocabulary head runs only on the response positions, and log-softmax in fp32 over them (as the trainer).
+The vocabulary head runs only on the response positions, in chunks of one sequence, recomputed in backward, with
+an fp32 log-softmax; the layers are checkpointed in the update (aha's bench runs with grad-checkpointing too).
 Threads: OMP_NUM_THREADS. Missing torch → {"error": ...} and exit 0 (the bench reports peer: null).
 """
 import math
@@ -69,25 +70,40 @@ def run(torch, spec):
     P, G, Lp, N = int(spec["prompts"]), int(spec["group"]), int(spec["prompt_len"]), int(spec["new_tokens"])
     B, beta, eps = P * G, float(spec.get("kl_coef", 0.04)), float(spec.get("clip", 0.2))
     problems = spec["problems"]
+    HEAD_CHUNK = 1  # sequences per head chunk: N·V fp32 logits (78 MB at N = 128, V = 151,936)
+    from torch.utils.checkpoint import checkpoint
     torch.manual_seed(0)
     m, info = llama(torch, spec["model"])
     params, lora = add_lora(torch, m, int(spec["rank"]), float(spec["alpha"]))
     opt = torch.optim.AdamW(params, lr=float(spec.get("lr", 1e-6)), weight_decay=0.0)
 
-    def hidden(ids, caches=None, pos=0):  # the body and the final norm (the model's forward without the head)
+    def hidden(ids, caches=None, pos=0, ckpt=False):  # the body and the final norm (the model's forward without the head)
         x = m.embed(ids)
         cos, sin = m.rot(pos, ids.shape[1])
         for i, layer in enumerate(m.layers):
-            x = layer(x, cos, sin, None if caches is None else caches[i], pos)
+            if ckpt:  # gradient checkpointing, as HF's gradient_checkpointing_enable() (non-reentrant: the base is frozen)
+                x = checkpoint(layer, x, cos, sin, use_reentrant=False)
+            else:
+                x = layer(x, cos, sin, None if caches is None else caches[i], pos)
         return m.norm(x)
 
     def last_logits(ids, caches, pos):  # (B, V): the head on the last position only
         return m.head(hidden(ids, caches, pos)[:, -1])
 
+    def head_logp(h, targets):  # (b, N, C), (b, N) → (b, N): the head and an fp32 log-softmax
+        logits = m.head(h).float()  # (b, N, V)
+        return logits.gather(-1, targets[..., None]).squeeze(-1) - logits.logsumexp(-1)
+
     def response_logp(seqs):
-        h = hidden(seqs[:, :-1])[:, Lp - 1:]  # (B, N, C): the positions that predict response tokens
-        logits = m.head(h).float()  # (B, N, V)
-        return logits.gather(-1, seqs[:, Lp:, None]).squeeze(-1) - logits.logsumexp(-1)
+        grad = torch.is_grad_enabled()
+        h = hidden(seqs[:, :-1], ckpt=grad)[:, Lp - 1:]  # (B, N, C): the positions that predict response tokens
+        # the head in chunks of sequences, recomputed in backward (as aha's chunked head): the logits of all
+        # B·N rows × V never live at once
+        parts = []
+        for b0 in range(0, B, HEAD_CHUNK):
+            hb, tb = h[b0:b0 + HEAD_CHUNK], seqs[b0:b0 + HEAD_CHUNK, Lp:]
+            parts.append(checkpoint(head_logp, hb, tb, use_reentrant=False) if grad else head_logp(hb, tb))
+        return torch.cat(parts, 0)
 
     def step():
         t = {}
