@@ -130,6 +130,7 @@ export async function loraStep(spec: LoraStepSpec): Promise<LoraStepResult> {
     { persist: false, parts: { model: { model, tokenizer }, task: { ...benchTask(), stop: [] } }, onStep: (m) => rows.push(m) },
   );
   (globalThis as { gc?: () => void }).gc?.(); // release the fp32 init the frozen base no longer needs
+  const setupPeakMb = process.resourceUsage().maxRSS / 1024; // read first: the reset below clears maxRSS too
   const reset = resetHwm();
   try {
     await run.run();
@@ -140,7 +141,7 @@ export async function loraStep(spec: LoraStepSpec): Promise<LoraStepResult> {
   const seconds: Record<string, number> = {};
   for (const k of [...PHASES, "step"]) seconds[k] = Math.min(...timed.map((m) => m[`seconds/${k}`] ?? Number.NaN));
   return {
-    seconds, peakStepMb: reset ? vmHwmMb() : null, peakProcessMb: process.resourceUsage().maxRSS / 1024,
+    seconds, peakStepMb: reset ? vmHwmMb() : null, peakProcessMb: Math.max(setupPeakMb, process.resourceUsage().maxRSS / 1024),
     length: timed[0]?.["length/mean"] ?? Number.NaN,
   };
 }
