@@ -39,7 +39,19 @@ def decode(ids):
 
 
 def reward(text, problem):
-    return tinyzero(text, problem["numbers"], problem["target"]) + text.count("7") / max(len(text), 1)
+    return tinyzero(text, problem["numbers"], problem["target"], "") + text.count("7") / max(len(text), 1)
+
+
+def grpo_loss(torch, logp, ref_logp, r, P, G, eps, beta):
+    """GRPO's loss on response log-probs (B, N): π_old = π_θ detached, clipped ratios, group-normalised
+    advantages, k3 KL to the reference · β, per-response token mean then mean over responses."""
+    rg = r.view(P, G)
+    adv = ((rg - rg.mean(1, keepdim=True)) / (rg.std(1, keepdim=True) + 1e-4)).view(P * G, 1)
+    ratio = torch.exp(logp - logp.detach())
+    pg = -torch.min(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv)
+    x = ref_logp - logp
+    kl = torch.exp(x) - x - 1
+    return (pg + beta * kl).mean(1).mean()
 
 
 def run(torch, spec):
@@ -91,17 +103,10 @@ def run(torch, spec):
             t["reference"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            rg = r.view(P, G)
-            adv = ((rg - rg.mean(1, keepdim=True)) / (rg.std(1, keepdim=True) + 1e-4)).view(B, 1)
             opt.zero_grad(set_to_none=True)
             with amp():
                 logp = response_logp(m, seqs)
-            ratio = torch.exp(logp - logp.detach())
-            pg = -torch.min(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv)
-            x = ref_logp - logp
-            kl = torch.exp(x) - x - 1
-            loss = (pg + beta * kl).mean(1).mean()
-            loss.backward()
+            grpo_loss(torch, logp, ref_logp, r, P, G, eps, beta).backward()
             torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
             opt.step()
             t["train"] = time.perf_counter() - t0
@@ -117,7 +122,8 @@ def run(torch, spec):
     return {"rows": rows}
 
 
-def main():
+def main(run=run):
+    """Reads the spec, runs `run(torch, spec)` (this file's step, or another peer's: peer_lora_step.py), prints JSON."""
     try:
         import torch
     except Exception as e:  # noqa: BLE001 - any import failure means "no peer"

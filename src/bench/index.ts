@@ -12,6 +12,7 @@ export const SUITES: Record<string, () => Promise<BenchSuite>> = {
   verify: async () => (await import("./verify.js")).verifySuite,
   serve: async () => (await import("./serve.js")).serveSuite,
   rl: async () => (await import("./rl.js")).rlSuite,
+  lora: async () => (await import("./lora.js")).loraSuite,
 };
 
 /** What `aha bench` runs with no suite named: the engine set. */

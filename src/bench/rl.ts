@@ -40,7 +40,7 @@ export const benchDecode = (ids: ArrayLike<number>): string => Array.from(ids, (
 
 const PEER_RL = new URL("../../scripts/peer_rl.py", import.meta.url);
 
-function benchTask(): Task<unknown> {
+export function benchTask(): Task<unknown> {
   const cd = countdownTask({ seed: 0, heldOutPermille: 50 });
   return {
     ...cd,

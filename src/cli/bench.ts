@@ -21,7 +21,8 @@ Options:
   --json FILE     also write {"machine":{...},"rows":[...]} to FILE
   --threads N     OpenMP threads for aha and PyTorch (default: 2, the development machine's cores)
   --no-peer       do not run the PyTorch peer (scripts/peer_bench.py with /usr/bin/python3)
-  --only LIST     only these cases, comma-separated (gemm shapes like 64x512x512; models S, qwen2.5-0.5b)
+  --only LIST     only these cases, comma-separated (gemm shapes like 64x512x512; models S, qwen2.5-0.5b;
+                  lora: qwen2.5-0.5b, qwen2.5-1.5b)
   --quick         short timings and only model S (smoke test; noisy figures)
   --profile       train: also print one step's time per op (matmuls by shape, layout and operand types)
   -h, --help      this text

@@ -11,6 +11,7 @@
  *
  * Dropout (on the adapter's input, as PEFT) is active only in training forwards while `training` is set. Its mask is a pure
  * function of (seed, forward-call counter, layer, element) — regenerated in backward rather than stored.
+ * Gradient checkpointing's recompute of a layer replays its adapters' forwards with the same mask.
  *
  * Pinned against PyTorch (scripts/make_hf_fixtures.py lora) in test/model/lora.test.ts.
  */
@@ -71,7 +72,8 @@ class LoraLinear implements LinearAdapter {
 
   constructor(
     private readonly set: LoraSet,
-    readonly lin: Linear,
+    /** The adapted linear's name and shape only (the model's Linear objects, and their weight views, are rebuilt and may be released). */
+    readonly lin: Pick<Linear, "name" | "inFeatures" | "outFeatures">,
     readonly index: number,
     readonly a: F32, // (r, in)
     readonly b: F32, // (out, r)
@@ -92,12 +94,13 @@ class LoraLinear implements LinearAdapter {
     return xd;
   }
 
-  forward(out: F32, x: F32, rows: number, training: boolean): void {
+  forward(out: F32, x: F32, rows: number, training: boolean, replay = false): void {
     if (!this.set.enabled) return;
     const r = this.set.cfg.rank, be = this.set.be, inF = this.lin.inFeatures, outF = this.lin.outFeatures;
     const drop = training && this.set.dropoutActive;
     this.grow(rows, drop);
-    const key = drop ? this.set.nextKey(this.index) : -1;
+    // a replay (gradient checkpointing's recompute) draws the mask of the forward it repeats
+    const key = !drop ? -1 : replay ? this.lastKey : this.set.nextKey(this.index);
     this.lastDrop = drop;
     this.lastKey = key;
     const xd = this.dropped(x.subarray(0, rows * inF), rows, drop, key);
@@ -189,7 +192,7 @@ export class LoraSet {
     this.params = new Arena(this.table);
     lins.forEach((l, i) => {
       const n = peftNames(l.name);
-      this.adapters.push(new LoraLinear(this, l, i, this.params.view(n.a), this.params.view(n.b)));
+      this.adapters.push(new LoraLinear(this, { name: l.name, inFeatures: l.inFeatures, outFeatures: l.outFeatures }, i, this.params.view(n.a), this.params.view(n.b)));
     });
   }
 
@@ -235,8 +238,9 @@ export class LoraSet {
   /** Hooks the adapters into the model's linears (and makes backward skip the frozen base). */
   attach(opts: { freezeBase?: boolean } = {}): void {
     for (const ad of this.adapters) {
-      if (ad.lin.adapter !== null && ad.lin.adapter !== ad) throw new Error(`${ad.lin.name} already has an adapter`);
-      this.model.linear(ad.lin.name).adapter = ad;
+      const lin = this.model.linear(ad.lin.name);
+      if (lin.adapter !== null && lin.adapter !== ad) throw new Error(`${ad.lin.name} already has an adapter`);
+      lin.adapter = ad;
     }
     if (opts.freezeBase ?? true) this.model.trainBase = false;
   }
@@ -251,6 +255,7 @@ export class LoraSet {
 
   /** W += scale · B · A in the base weights, then detach: the merged model needs no adapter. */
   merge(): void {
+    if (this.model.baseFrozenBf16) throw new UserError("cannot merge LoRA adapters into a base frozen in bf16 (its fp32 weights were released)", "load the base model again (fp32) and merge the saved adapter into it");
     for (const ad of this.adapters) {
       const lin = this.model.linear(ad.lin.name);
       const delta = new Float32Array(lin.outFeatures * lin.inFeatures);

@@ -26,11 +26,20 @@
  * packed once per weight version for the backend's decoding product (matmulPacked: half the bytes of
  * fp32, no per-call reorder, and each row's sums independent of how many rows share the call) — and
  * `kvCache` ("fp32" | "bf16"), the element type of the caches createKVCache makes.
+ *
+ * A frozen bf16 base (freezeBaseBf16(), for LoRA): the matrices and the embedding then live ONLY in the
+ * bf16 arena (half the memory; no fp32 master copy, since nothing updates them); norms and biases stay
+ * fp32. Gradients still flow through the bf16 matrix products to the adapters (fp32).
+ *
+ * Gradient checkpointing (`gradCheckpointing`): the training forward keeps only each layer's input
+ * (T, C); backward recomputes the layer's activations from it, one layer at a time, just before that
+ * layer's backward. The same kernels on the same inputs: gradients are identical to the stored path's.
+ * With a frozen base (trainBase false) no gradient arena for the base is ever allocated.
  */
 import { packedBf16Size, type Backend, type BF16, type F32 } from "../kernels/backend.js";
 import { getBackend } from "../kernels/index.js";
 import { LM_HEAD, type ModelConfig, type ModelHead } from "./config.js";
-import { Arena, Params, modelViews, paramTable, type LayerViews, type ModelViews, type ParamTable } from "./params.js";
+import { Arena, Params, modelViews, paramTable, type LayerViews, type ModelViews, type ParamSpec, type ParamTable } from "./params.js";
 
 export type Precision = "fp32" | "bf16";
 
@@ -41,9 +50,11 @@ export type Precision = "fp32" | "bf16";
 export interface LinearAdapter {
   /**
    * out (rows, outFeatures) += adapter(x (rows, inFeatures)). `training` is true inside Model.forward
-   * (a backward may follow) and false for inference (lastLogits / prefill / decode).
+   * (a backward may follow) and false for inference (lastLogits / prefill / decode). `replay` is true
+   * when gradient checkpointing runs the last training forward of this layer again before its backward:
+   * the adapter must reproduce that forward exactly (e.g. the same dropout mask).
    */
-  forward(out: F32, x: F32, rows: number, training: boolean): void;
+  forward(out: F32, x: F32, rows: number, training: boolean, replay?: boolean): void;
   /** dx (rows, inFeatures) += d/dx, and the adapter's own gradients +=, from dout (rows, outFeatures). */
   backward(dx: F32, dout: F32, x: F32, rows: number): void;
 }
@@ -83,6 +94,8 @@ export interface ModelOptions {
   kvCache?: KVCacheDtype;
   /** Size (floats) of the logits chunk buffer; chunk rows = max(1, floor(this / V)). Default 2^24 (64 MB). */
   logitsChunkFloats?: number;
+  /** Keep only each layer's input in training and recompute the layer in backward (see the file header). Default false. */
+  gradCheckpointing?: boolean;
   backend?: Backend;
   /**
    * The head the parameter table holds (./params.ts): the vocabulary head (default), or a value head
@@ -122,13 +135,16 @@ class Workspace {
   private readonly perLayer: boolean;
   private readonly withGrad: boolean;
   readonly chunkRows: number;
+  /** Training with gradient checkpointing: per-layer inputs (resid) but ONE set of layer activations. */
+  readonly checkpoint: boolean;
 
-  constructor(cfg: ModelConfig, cap: number, perLayer: boolean, withGrad: boolean, chunkRows: number) {
+  constructor(cfg: ModelConfig, cap: number, perLayer: boolean, withGrad: boolean, chunkRows: number, checkpoint = false) {
     this.cfg = cfg;
     this.cap = cap;
     this.perLayer = perLayer;
     this.withGrad = withGrad;
     this.chunkRows = chunkRows;
+    this.checkpoint = checkpoint;
     let total = 0;
     this.layout(cap, (n) => {
       total += Math.ceil(n / 16) * 16;
@@ -141,7 +157,8 @@ class Workspace {
   private layout(T: number, at: (n: number) => F32) {
     const c = this.cfg;
     const C = c.hiddenSize, I = c.intermediateSize, HD = c.numHeads * c.headDim, KD = c.numKvHeads * c.headDim;
-    const nLayerSets = this.perLayer ? c.numLayers : 1;
+    const ownSets = this.perLayer && !this.checkpoint; // one activation set per layer, or one shared
+    const nLayerSets = ownSets ? c.numLayers : 1;
     const layerSets: LayerActs[] = [];
     for (let l = 0; l < nLayerSets; l++) {
       layerSets.push({
@@ -157,7 +174,7 @@ class Workspace {
     const resid: F32[] = [];
     for (let l = 0; l < (this.perLayer ? c.numLayers + 1 : 2); l++) resid.push(at(T * C)); // (T, C) input of layer l
     const acts = {
-      layers: Array.from({ length: c.numLayers }, (_, l) => layerSets[this.perLayer ? l : 0]!),
+      layers: Array.from({ length: c.numLayers }, (_, l) => layerSets[ownSets ? l : 0]!),
       /** input of layer l (l = numLayers: the final residual); inference workspaces ping-pong two buffers */
       resid: (l: number): F32 => resid[this.perLayer ? l : l % 2]!,
       h: at(T * I), // (T, I) swiglu output, recomputed in backward
@@ -196,17 +213,25 @@ function zeroes(n: number): F32 {
 
 export class Model {
   readonly cfg: ModelConfig;
+  /** The full parameter table (HF names → shapes); the bf16 arena is laid out over it. */
   readonly table: ParamTable;
-  readonly params: Params;
   readonly be: Backend;
   readonly head: ModelHead;
-  /** Allocated on first use (inference-only models never need it). */
+  private paramArena: Params;
+  /** Allocated on first use (inference-only models never need it; LoRA training never does). */
   private gradArena: Arena | null = null;
-  private readonly w: ModelViews;
+  private w: ModelViews;
   private g: ModelViews | null = null;
   private linears: LayerLinears[] = [];
-  /** When false, backward leaves every base-weight gradient untouched (only adapters get theirs): LoRA training. */
+  /**
+   * When false, backward leaves every base-weight gradient untouched and never allocates the base's
+   * gradient arena (only adapters get theirs): LoRA training.
+   */
   trainBase = true;
+  /** Recompute each layer's activations in backward instead of keeping them (see the file header). */
+  gradCheckpointing: boolean;
+  /** Set by freezeBaseBf16(): matrices and embedding exist only in the bf16 arena. */
+  private frozenBf16 = false;
 
   private precisionMode: Precision;
   private bf16Arena: BF16 | null = null;
@@ -226,6 +251,8 @@ export class Model {
 
   /** True while forward() runs (told to adapters: e.g. LoRA dropout only then). */
   private inTrainingForward = false;
+  /** True while backward recomputes a layer's training forward (gradient checkpointing). */
+  private replaying = false;
   private trainWs: Workspace | null = null;
   private inferWs: Workspace | null = null;
   /** What forward saw, for backward. */
@@ -241,14 +268,28 @@ export class Model {
     this.be = opts.backend ?? getBackend();
     this.head = opts.head ?? LM_HEAD;
     this.table = paramTable(cfg, this.head);
-    this.params = new Params(this.table);
-    this.w = modelViews(this.params, cfg);
+    this.paramArena = new Params(this.table);
+    this.w = modelViews(this.paramArena, cfg);
     this.precisionMode = opts.precision ?? "fp32";
     this.inferMode = opts.inferencePrecision ?? this.precisionMode;
     this.kvCache = opts.kvCache ?? "fp32";
+    this.gradCheckpointing = opts.gradCheckpointing ?? false;
     this.chunkFloats = opts.logitsChunkFloats ?? 1 << 24;
     this.invFreq = ropeInvFreq(cfg);
     this.buildLinears();
+  }
+
+  /**
+   * The fp32 parameters (load into them, then params.markChanged()). After freezeBaseBf16() only the
+   * norms and biases are here (the rest is in the bf16 arena).
+   */
+  get params(): Params {
+    return this.paramArena;
+  }
+
+  /** Whether freezeBaseBf16() has dropped the fp32 matrices. */
+  get baseFrozenBf16(): boolean {
+    return this.frozenBf16;
   }
 
   get precision(): Precision {
@@ -256,6 +297,7 @@ export class Model {
   }
 
   set precision(p: Precision) {
+    if (this.frozenBf16 && p !== "bf16") throw new Error("the base is frozen in bf16 (freezeBaseBf16): its fp32 weights are gone; load the model again for fp32");
     this.precisionMode = p;
     if (p === "fp32") {
       this.bf16Arena = null;
@@ -279,6 +321,7 @@ export class Model {
 
   /** The gradient arena (same table as params). */
   get grads(): Arena {
+    if (this.frozenBf16) throw new Error("the base is frozen in bf16 (freezeBaseBf16): it has no gradients; train adapters (trainBase = false)");
     if (!this.gradArena) {
       this.gradArena = new Arena(this.table);
       this.g = modelViews(this.gradArena, this.cfg);
@@ -289,6 +332,12 @@ export class Model {
 
   zeroGrad(): void {
     this.grads.zero();
+  }
+
+  /** The gradient views, allocating the arena on first use. */
+  private baseGrads(): ModelViews {
+    void this.grads;
+    return this.g!;
   }
 
   /** Linear layers by HF module name (e.g. `model.layers.3.mlp.down_proj`), for attaching adapters. */
@@ -381,9 +430,56 @@ export class Model {
     return this.bf16Arena!.subarray(s.offset, s.offset + s.size);
   }
 
-  /** Refreshes the bf16 weight copy if the fp32 weights changed since. */
+  /**
+   * Stores the frozen base in bf16 only: the matrices and the embedding (tied head included) are kept in
+   * the bf16 arena and their fp32 copies are released; norms and biases stay fp32 (a small new arena).
+   * For LoRA training on a bf16 base (the memory of the weights halves). Needs precision bf16; sets
+   * trainBase = false for good. Load the weights before calling it: afterwards `params` holds only the
+   * norms and biases. Embedding rows are read from bf16 (as a bf16 checkpoint stores them).
+   */
+  freezeBaseBf16(): void {
+    if (this.frozenBf16) return;
+    if (this.precisionMode !== "bf16") throw new Error("freezeBaseBf16: set precision to bf16 first");
+    if (this.head.kind !== "lm") throw new Error("freezeBaseBf16: a value model trains its score head; only a policy's base can be frozen");
+    this.syncBf16();
+    const old = this.paramArena;
+    const specs: ParamSpec[] = [];
+    let offset = 0;
+    for (const s of this.table.specs) {
+      if (s.kind !== "norm" && s.kind !== "bias") continue; // matrices and embeddings: bf16 only
+      specs.push({ ...s, offset });
+      offset += Math.ceil(s.size / 16) * 16;
+    }
+    const small = new Params({ specs, byName: new Map(specs.map((s) => [s.name, s])), size: offset });
+    for (const s of specs) small.view(s.name).set(old.view(s.name));
+    small.version = old.version;
+    this.paramArena = small;
+    this.w = modelViews(small, this.cfg, { missing: "empty" });
+    this.frozenBf16 = true;
+    this.trainBase = false;
+    this.gradArena = null;
+    this.g = null;
+    this.buildLinears();
+  }
+
+  /** out (T, C) = embedding rows of tokens: from the fp32 table, or from bf16 when the base is frozen. */
+  private embedForward(out: F32, tokens: Int32Array, T: number): void {
+    const C = this.cfg.hiddenSize;
+    if (!this.frozenBf16) {
+      this.be.embeddingForward(out, tokens, this.w.embed, T, C);
+      return;
+    }
+    const e = this.bf16View("model.embed_tokens.weight"); // (V, C)
+    const o = new Uint32Array(out.buffer, out.byteOffset, T * C);
+    for (let t = 0; t < T; t++) {
+      const src = tokens[t]! * C, dst = t * C;
+      for (let i = 0; i < C; i++) o[dst + i] = e[src + i]! << 16;
+    }
+  }
+
+  /** Refreshes the bf16 weight copy if the fp32 weights changed since (never after freezeBaseBf16: the bf16 arena is the weights). */
   private syncBf16(): void {
-    if (this.precisionMode !== "bf16" || this.bf16Version === this.params.version) return;
+    if (this.frozenBf16 || this.precisionMode !== "bf16" || this.bf16Version === this.params.version) return;
     this.be.toBf16(this.bf16Arena!, this.params.data);
     this.bf16Version = this.params.version;
   }
@@ -414,7 +510,7 @@ export class Model {
     if (this.inInference && lin.wPacked) this.be.matmulPacked(out, x, lin.wPacked, rows, lin.outFeatures, lin.inFeatures);
     else this.be.matmul(out, xm, lin.wBf16 ?? lin.w, rows, lin.outFeatures, lin.inFeatures, { transB: true, bf16 });
     if (lin.b) this.be.addBias(out, lin.b, rows, lin.outFeatures);
-    if (lin.adapter) lin.adapter.forward(out, x, rows, this.inTrainingForward);
+    if (lin.adapter) lin.adapter.forward(out, x, rows, this.inTrainingForward, this.replaying);
   }
 
   /**
@@ -473,50 +569,59 @@ export class Model {
    * `attend(l, la)` fills la.att (and la.lse) from la.q/k/v: packed causal attention, or a KV-cache read.
    */
   private bodyForward(a: Acts, tokens: Int32Array, T: number, attend: (l: number, la: LayerActs) => void): void {
-    const be = this.be, c = this.cfg, w = this.w;
-    const C = c.hiddenSize, Hq = c.numHeads, Hkv = c.numKvHeads, D = c.headDim, eps = c.rmsNormEps;
+    const c = this.cfg;
     for (let t = 0; t < T; t++) {
       const id = tokens[t]!;
       if (!(id >= 0 && id < c.vocabSize)) throw new Error(`token id ${id} at position ${t} is outside the vocabulary (${c.vocabSize})`);
     }
-    be.embeddingForward(a.resid(0), tokens, w.embed, T, C);
-    for (let l = 0; l < c.numLayers; l++) {
-      const la = a.layers[l]!, lw = w.layers[l]!, lin = this.linears[l]!;
-      const x = a.resid(l), xOut = a.resid(l + 1);
-      // attention block
-      be.rmsnormForward(la.ln1, la.rstd1, x, lw.ln1, T, C, eps);
-      const ln1m = this.mmOperand(la.ln1, 0);
-      this.linearForward(la.qPre ?? la.q, la.ln1, lin.q, T, ln1m);
-      this.linearForward(la.kPre ?? la.k, la.ln1, lin.k, T, ln1m);
-      this.linearForward(la.v, la.ln1, lin.v, T, ln1m);
-      if (c.qkNorm) {
-        be.rmsnormForward(la.q, la.qRstd!, la.qPre!, lw.qNorm!, T * Hq, D, eps);
-        be.rmsnormForward(la.k, la.kRstd!, la.kPre!, lw.kNorm!, T * Hkv, D, eps);
-      }
-      be.rope(la.q, a.cos, a.sin, T, Hq, D, false);
-      be.rope(la.k, a.cos, a.sin, T, Hkv, D, false);
-      attend(l, la);
-      this.linearForward(la.resid2, la.att, lin.o, T);
-      be.add(la.resid2, la.resid2, x);
-      // MLP block
-      be.rmsnormForward(la.ln2, la.rstd2, la.resid2, lw.ln2, T, C, eps);
-      const ln2m = this.mmOperand(la.ln2, 0);
-      this.linearForward(la.gate, la.ln2, lin.gate, T, ln2m);
-      this.linearForward(la.up, la.ln2, lin.up, T, ln2m);
-      be.swigluForward(a.h, la.gate, la.up);
-      this.linearForward(xOut, a.h, lin.down, T);
-      be.add(xOut, xOut, la.resid2);
+    this.embedForward(a.resid(0), tokens, T);
+    for (let l = 0; l < c.numLayers; l++) this.layerForward(a, l, T, attend, a.resid(l + 1));
+  }
+
+  /**
+   * Layer l over T tokens: from x = a.resid(l) into la = a.layers[l] and xOut (T, C). With xOut null (the
+   * recompute of gradient checkpointing) it stops after what backward reads (gate, up): no swiglu, no down.
+   */
+  private layerForward(a: Acts, l: number, T: number, attend: (l: number, la: LayerActs) => void, xOut: F32 | null): void {
+    const be = this.be, c = this.cfg, w = this.w;
+    const C = c.hiddenSize, Hq = c.numHeads, Hkv = c.numKvHeads, D = c.headDim, eps = c.rmsNormEps;
+    const la = a.layers[l]!, lw = w.layers[l]!, lin = this.linears[l]!;
+    const x = a.resid(l);
+    // attention block
+    be.rmsnormForward(la.ln1, la.rstd1, x, lw.ln1, T, C, eps);
+    const ln1m = this.mmOperand(la.ln1, 0);
+    this.linearForward(la.qPre ?? la.q, la.ln1, lin.q, T, ln1m);
+    this.linearForward(la.kPre ?? la.k, la.ln1, lin.k, T, ln1m);
+    this.linearForward(la.v, la.ln1, lin.v, T, ln1m);
+    if (c.qkNorm) {
+      be.rmsnormForward(la.q, la.qRstd!, la.qPre!, lw.qNorm!, T * Hq, D, eps);
+      be.rmsnormForward(la.k, la.kRstd!, la.kPre!, lw.kNorm!, T * Hkv, D, eps);
     }
+    be.rope(la.q, a.cos, a.sin, T, Hq, D, false);
+    be.rope(la.k, a.cos, a.sin, T, Hkv, D, false);
+    attend(l, la);
+    this.linearForward(la.resid2, la.att, lin.o, T);
+    be.add(la.resid2, la.resid2, x);
+    // MLP block
+    be.rmsnormForward(la.ln2, la.rstd2, la.resid2, lw.ln2, T, C, eps);
+    const ln2m = this.mmOperand(la.ln2, 0);
+    this.linearForward(la.gate, la.ln2, lin.gate, T, ln2m);
+    this.linearForward(la.up, la.ln2, lin.up, T, ln2m);
+    if (!xOut) return;
+    be.swigluForward(a.h, la.gate, la.up);
+    this.linearForward(xOut, a.h, lin.down, T);
+    be.add(xOut, xOut, la.resid2);
   }
 
   private workspace(kind: "train" | "infer", T: number): Acts {
     // no logits buffer without a vocabulary head
     const chunkRows = this.head.kind === "lm" ? Math.max(1, Math.floor(this.chunkFloats / this.cfg.vocabSize)) : 0;
     const cur = kind === "train" ? this.trainWs : this.inferWs;
-    if (!cur || cur.cap < T) {
+    const checkpoint = kind === "train" && this.gradCheckpointing;
+    if (!cur || cur.cap < T || cur.checkpoint !== checkpoint) {
       // grow by at least 1.5x so slowly growing batches do not reallocate every call
-      const cap = Math.max(T, cur ? Math.ceil(cur.cap * 1.5) : 0);
-      const ws = new Workspace(this.cfg, cap, kind === "train", kind === "train", chunkRows);
+      const cap = Math.max(T, cur && cur.cap < T ? Math.ceil(cur.cap * 1.5) : cur?.cap ?? 0);
+      const ws = new Workspace(this.cfg, cap, kind === "train", kind === "train", chunkRows, checkpoint);
       if (kind === "train") this.trainWs = ws;
       else this.inferWs = ws;
       return ws.bind(T);
@@ -641,8 +746,8 @@ export class Model {
     this.saved = null; // the logits buffer is overwritten below: one backward per forward
     const c = this.cfg, be = this.be;
     const C = c.hiddenSize, V = c.vocabSize;
-    void this.grads; // allocates the gradient arena on first use
-    const g = this.g!, head = this.lmHead("backward"), gHead = g.head!;
+    const head = this.lmHead("backward");
+    const gHead = this.trainBase ? this.baseGrads().head! : null; // (V, C), none for a frozen base
     this.syncBf16();
     const a = this.trainWs!.bind(T);
     const dlnF = a.dlnF!, h = s.head;
@@ -664,8 +769,8 @@ export class Model {
       if (!s.logitsKept) be.matmul(logits, x, this.headBf16 ?? head, n, V, C, { transB: true, bf16 });
       be.logprobsBackward(logits, logits, a.lseV.subarray(r0, r0 + n), h.entropy.subarray(r0, r0 + n), dl, de,
         h.targets.subarray(r0, r0 + n), n, V);
-      const dlm = this.trainBase ? this.mmOperand(logits, 1) : logits; // dlogits feeds two products
-      if (this.trainBase) be.matmul(gHead, dlm, x, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · x
+      const dlm = gHead ? this.mmOperand(logits, 1) : logits; // dlogits feeds two products
+      if (gHead) be.matmul(gHead, dlm, x, V, C, n, { transA: true, accumulate: true, bf16 }); // (V, C) += dlogitsᵀ · x
       be.matmul(dX.subarray(r0 * C, (r0 + n) * C), dlm, this.headBf16 ?? head, n, C, V, { accumulate: true, bf16 });
     }
     if (h.rows) {
@@ -683,21 +788,32 @@ export class Model {
   private bodyBackward(dlnF: F32, T: number, tokens: Int32Array, cu: Int32Array): void {
     const c = this.cfg, be = this.be;
     const C = c.hiddenSize, Hq = c.numHeads, Hkv = c.numKvHeads, D = c.headDim;
-    void this.grads; // allocates the gradient arena on first use
-    const g = this.g!, w = this.w;
+    const g = this.trainBase ? this.baseGrads() : null, w = this.w;
     this.syncBf16();
-    const a = this.trainWs!.bind(T);
+    const ws = this.trainWs!, a = ws.bind(T);
     const dresid = a.dresid!, dln = a.dln!;
-    // RMSNorm weight gradients go to a throwaway buffer when the base model is frozen
-    const junk = this.trainBase ? null : new Float32Array(Math.max(C, D));
-    const ng = (v: F32): F32 => (junk ? junk.subarray(0, v.length) : v);
+    // RMSNorm weight gradients go to a throwaway buffer when the base model is frozen (no gradient arena then)
+    const junk = g ? null : new Float32Array(Math.max(C, D));
+    const ng = (pick: (v: LayerViews) => F32 | null, l: number, n: number): F32 => (g ? pick(g.layers[l]!)! : junk!.subarray(0, n));
     dresid.fill(0);
-    be.rmsnormBackward(dresid, ng(g.normF), dlnF, a.resid(c.numLayers), w.normF, a.rstdF, T, C);
+    be.rmsnormBackward(dresid, g ? g.normF : junk!.subarray(0, C), dlnF, a.resid(c.numLayers), w.normF, a.rstdF, T, C);
 
     const scale = 1 / Math.sqrt(D);
     const dh = a.dh!, dgate = a.dgate!, dup = a.dup!, datt = a.datt!, dq = a.dq!, dk = a.dk!, dv = a.dv!;
     for (let l = c.numLayers - 1; l >= 0; l--) {
-      const la = a.layers[l]!, lw = w.layers[l]!, lg: LayerViews = g.layers[l]!, lin = this.linears[l]!;
+      const la = a.layers[l]!, lw = w.layers[l]!, lin = this.linears[l]!;
+      if (ws.checkpoint && l < c.numLayers - 1) {
+        // recompute this layer's activations from its saved input (the same kernels on the same input);
+        // the shared set still holds the last layer's from the forward
+        this.inTrainingForward = true;
+        this.replaying = true;
+        try {
+          this.layerForward(a, l, T, (_l, lx) => be.attentionForward(lx.att, lx.lse, lx.q, lx.k, lx.v, cu, T, Hq, Hkv, D, scale), null);
+        } finally {
+          this.inTrainingForward = false;
+          this.replaying = false;
+        }
+      }
       // MLP block: x_{l+1} = resid2 + down(silu(gate(ln2)) * up(ln2)); dresid holds dL/dx_{l+1}
       be.swigluForward(a.h, la.gate, la.up); // recompute h
       // first writer of dh: overwrite, no zeroing
@@ -708,7 +824,7 @@ export class Model {
       const ln2m = this.trainBase ? this.mmOperand(la.ln2, 0) : la.ln2; // read only by dW
       this.linearBackward(dln, dgate, la.ln2, lin.gate, T, false, ln2m, this.mmOperand(dgate, 1));
       this.linearBackward(dln, dup, la.ln2, lin.up, T, true, ln2m, this.mmOperand(dup, 1));
-      be.rmsnormBackward(dresid, ng(lg.ln2), dln, la.resid2, lw.ln2, la.rstd2, T, C); // dresid: dL/dresid2
+      be.rmsnormBackward(dresid, ng((v) => v.ln2, l, C), dln, la.resid2, lw.ln2, la.rstd2, T, C); // dresid: dL/dresid2
       // attention block: resid2 = x_l + o(attention(rope(norm(q)), rope(norm(k)), v))
       this.linearBackward(datt, dresid, la.att, lin.o, T, false, la.att, this.mmOperand(dresid, 1));
       dq.fill(0);
@@ -723,16 +839,16 @@ export class Model {
         dkIn = a.dkPre!;
         dqIn.fill(0);
         dkIn.fill(0);
-        be.rmsnormBackward(dqIn, ng(lg.qNorm!), dq, la.qPre!, lw.qNorm!, la.qRstd!, T * Hq, D);
-        be.rmsnormBackward(dkIn, ng(lg.kNorm!), dk, la.kPre!, lw.kNorm!, la.kRstd!, T * Hkv, D);
+        be.rmsnormBackward(dqIn, ng((v) => v.qNorm, l, D), dq, la.qPre!, lw.qNorm!, la.qRstd!, T * Hq, D);
+        be.rmsnormBackward(dkIn, ng((v) => v.kNorm, l, D), dk, la.kPre!, lw.kNorm!, la.kRstd!, T * Hkv, D);
       }
       const ln1m = this.trainBase ? this.mmOperand(la.ln1, 0) : la.ln1;
       this.linearBackward(dln, dqIn, la.ln1, lin.q, T, false, ln1m, this.mmOperand(dqIn, 1));
       this.linearBackward(dln, dkIn, la.ln1, lin.k, T, true, ln1m, this.mmOperand(dkIn, 1));
       this.linearBackward(dln, dv, la.ln1, lin.v, T, true, ln1m, this.mmOperand(dv, 1));
-      be.rmsnormBackward(dresid, ng(lg.ln1), dln, a.resid(l), lw.ln1, la.rstd1, T, C); // dresid: dL/dx_l
+      be.rmsnormBackward(dresid, ng((v) => v.ln1, l, C), dln, a.resid(l), lw.ln1, la.rstd1, T, C); // dresid: dL/dx_l
     }
-    if (this.trainBase) be.embeddingBackward(g.embed, dresid, tokens, T, C);
+    if (g) be.embeddingBackward(g.embed, dresid, tokens, T, C);
   }
 
   /**

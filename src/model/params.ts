@@ -138,27 +138,33 @@ export interface ModelViews {
   scoreBias: F32 | null; // (1)
 }
 
-export function modelViews(a: Arena, cfg: ModelConfig): ModelViews {
+/**
+ * `missing: "empty"` gives a zero-length view for a matrix or embedding the arena does not hold (a
+ * model whose frozen base lives in bf16 only: Model.freezeBaseBf16); the default throws.
+ */
+export function modelViews(a: Arena, cfg: ModelConfig, o: { missing?: "throw" | "empty" } = {}): ModelViews {
   const opt = (n: string): F32 | null => (a.has(n) ? a.view(n) : null);
+  const EMPTY = new Float32Array(0);
+  const need = (n: string): F32 => (o.missing === "empty" && !a.has(n) ? EMPTY : a.view(n));
   const layers: LayerViews[] = [];
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}.`;
     layers.push({
       ln1: a.view(`${p}input_layernorm.weight`),
-      q: a.view(`${p}self_attn.q_proj.weight`), qb: opt(`${p}self_attn.q_proj.bias`),
-      k: a.view(`${p}self_attn.k_proj.weight`), kb: opt(`${p}self_attn.k_proj.bias`),
-      v: a.view(`${p}self_attn.v_proj.weight`), vb: opt(`${p}self_attn.v_proj.bias`),
-      o: a.view(`${p}self_attn.o_proj.weight`), ob: opt(`${p}self_attn.o_proj.bias`),
+      q: need(`${p}self_attn.q_proj.weight`), qb: opt(`${p}self_attn.q_proj.bias`),
+      k: need(`${p}self_attn.k_proj.weight`), kb: opt(`${p}self_attn.k_proj.bias`),
+      v: need(`${p}self_attn.v_proj.weight`), vb: opt(`${p}self_attn.v_proj.bias`),
+      o: need(`${p}self_attn.o_proj.weight`), ob: opt(`${p}self_attn.o_proj.bias`),
       qNorm: opt(`${p}self_attn.q_norm.weight`), kNorm: opt(`${p}self_attn.k_norm.weight`),
       ln2: a.view(`${p}post_attention_layernorm.weight`),
-      gate: a.view(`${p}mlp.gate_proj.weight`), gateB: opt(`${p}mlp.gate_proj.bias`),
-      up: a.view(`${p}mlp.up_proj.weight`), upB: opt(`${p}mlp.up_proj.bias`),
-      down: a.view(`${p}mlp.down_proj.weight`), downB: opt(`${p}mlp.down_proj.bias`),
+      gate: need(`${p}mlp.gate_proj.weight`), gateB: opt(`${p}mlp.gate_proj.bias`),
+      up: need(`${p}mlp.up_proj.weight`), upB: opt(`${p}mlp.up_proj.bias`),
+      down: need(`${p}mlp.down_proj.weight`), downB: opt(`${p}mlp.down_proj.bias`),
     });
   }
-  const embed = a.view("model.embed_tokens.weight");
+  const embed = need("model.embed_tokens.weight");
   const score = opt("score.weight");
-  const head = score ? null : cfg.tieWordEmbeddings ? embed : a.view("lm_head.weight");
+  const head = score ? null : cfg.tieWordEmbeddings ? embed : need("lm_head.weight");
   return { embed, layers, normF: a.view("model.norm.weight"), head, score, scoreBias: opt("score.bias") };
 }
 

@@ -123,6 +123,7 @@ export const trainSchema = z.strictObject({
   saveEvery: f(z.int().min(0), 10, "Checkpoint every N steps (0 = only at the end and on Ctrl-C)."),
   samplesPerStep: f(z.int().min(0), 4, "Responses per step written to samples.jsonl."),
   maxBadSteps: f(z.int().min(1), 3, "Stop after this many consecutive steps skipped for NaN/Inf."),
+  gradCheckpointing: f(z.boolean(), false, "Activation recomputation: keep only each layer's input in the forward and recompute the layer in backward (less memory, about one more forward of compute; identical gradients).", "Chen et al. 2016; HF gradient_checkpointing"),
 });
 
 export type TrainConfig = z.output<typeof trainSchema>;

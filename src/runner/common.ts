@@ -42,6 +42,16 @@ export function buildPolicy(
 }
 
 /**
+ * The model's memory settings for training, applied after the policy and the critic exist (the critic
+ * copies the base's fp32 weights): gradient checkpointing (`grad-checkpointing`), and with LoRA on a
+ * bf16 model the frozen base stored in bf16 only (Model.freezeBaseBf16: half the weights' memory).
+ */
+export function applyMemorySettings(model: Model, lora: TrainRunConfig["lora"], train: TrainConfig): void {
+  model.gradCheckpointing = train.gradCheckpointing;
+  if (lora.rank > 0 && model.precision === "bf16") model.freezeBaseBf16();
+}
+
+/**
  * PPO's critic: a value model whose body starts as a copy of the base (Open-Reasoner-Zero), its head
  * drawn from the seed; with lora-rank > 0 it gets adapters of the same rank and targets (body frozen).
  */

@@ -21,7 +21,7 @@ import { TEMPLATE_NAMES } from "../tasks/templates.js";
 import { defineConfig, field, setting, type ConfigSpec, type Given, type ParsedArgs, type Resolved, type Sections } from "../util/config.js";
 
 /** `precision`: one field for every command that loads a model (the CLI's flags reuse it). */
-export const precisionField = setting(z.enum(["fp32", "bf16"]), "fp32", "Matrix products in fp32, or bf16 products with fp32 master weights.");
+export const precisionField = setting(z.enum(["fp32", "bf16"]), "fp32", "Matrix products in fp32, or bf16 products with fp32 master weights (train/sft with lora-rank > 0: the frozen base is stored in bf16 only, half the memory).");
 
 /** `sample-precision`: the sampler's matrix products (prefill / decode), apart from training's. */
 export const samplePrecisionField = setting(z.enum(["fp32", "bf16"]).nullable(), null,

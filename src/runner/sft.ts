@@ -19,7 +19,7 @@ import { encodePrompt, loadFolder } from "../rollout/folder.js";
 import { defaultRunName, RunDir } from "../runs/run-dir.js";
 import { renderPrompt, type TemplateName } from "../tasks/templates.js";
 import { resolveSftSettings, sftSpec, toSources, type SettingsSources, type SftRunConfig } from "./config.js";
-import { buildPolicy, resumeRunDir } from "./common.js";
+import { applyMemorySettings, buildPolicy, resumeRunDir } from "./common.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 
 export interface PrepareSftOptions {
@@ -115,6 +115,7 @@ export async function prepareSftRun(settings: Record<string, unknown> | Settings
   const policy = buildPolicy(lf.loaded.model, c.lora, c.train, {
     reference: false, baseModel: path.resolve(modelDir), saveOptions: { rawConfig: lf.loaded.rawConfig, copyFrom: modelDir, generation: lf.loaded.generation },
   });
+  applyMemorySettings(lf.loaded.model, c.lora, c.train);
   reporter.warn(`${examples.length} examples, ${c.train.steps} steps of ${c.sft.batchSize}, ${c.lora.rank === 0 ? "full fine-tuning" : `LoRA r=${c.lora.rank}`}; run directory ${runDir.dir}`);
   return new SftRun(c, examples, policy, runDir, checkpoint, reporter, o);
 }

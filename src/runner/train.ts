@@ -37,7 +37,7 @@ import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
 import { makeTask, renderPrompt, resolveTemplate, type ChatRenderer, type Task, type TemplateName } from "../tasks/index.js";
 import { resolveTrainSettings, toSources, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";
-import { buildCritic, buildPolicy, resumeRunDir } from "./common.js";
+import { applyMemorySettings, buildCritic, buildPolicy, resumeRunDir } from "./common.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 
 export interface PrepareTrainOptions {
@@ -360,6 +360,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   });
   // PPO's critic: a value model whose body starts as a copy of the base (Open-Reasoner-Zero); LoRA like the policy
   const critic = c.rl.critic === "value" ? buildCritic(model, c, folder ? { rawConfig: folder.loaded.rawConfig, baseModel: path.resolve(modelDir) } : {}) : null;
+  applyMemorySettings(model, c.lora, c.train);
   const scorer = o.parts?.scorer ?? scorerFromConfig(c, task);
   // with vLLM-style sync the servers serve the policy as an adapter: requests name it as the model
   const engine = o.parts?.engine ?? rolloutEngineFromConfig(c.rollout.sync === "vllm" ? { ...c.rollout, modelName: c.rollout.loraName } : c.rollout, {
