@@ -414,9 +414,21 @@ export class Model {
   /** Repacks the inference weights if the fp32 weights changed since. */
   private syncPacked(): void {
     if (this.inferMode !== "bf16" || this.packedVersion === this.params.version) return;
-    for (const lin of this.allLinears()) this.be.packBf16(lin.wPacked!, lin.w, lin.outFeatures, lin.inFeatures);
-    if (this.headPacked) this.be.packBf16(this.headPacked, this.lmHead("pack"), this.cfg.vocabSize, this.cfg.hiddenSize);
+    for (const lin of this.allLinears()) this.be.packBf16(lin.wPacked!, this.packSource(lin.w, lin.wBf16), lin.outFeatures, lin.inFeatures);
+    if (this.headPacked) this.be.packBf16(this.headPacked, this.packSource(this.frozenBf16 ? new Float32Array(0) : this.lmHead("pack"), this.headBf16), this.cfg.vocabSize, this.cfg.hiddenSize);
     this.packedVersion = this.params.version;
+  }
+
+  /**
+   * What packBf16 reads for a weight: the fp32 weight, or — for a base frozen in bf16, whose fp32 copies
+   * are released — its bf16 copy widened to fp32 (exact: packing rounds to bf16 again, a no-op).
+   */
+  private packSource(w: F32, bf: BF16 | null): F32 {
+    if (!this.frozenBf16 || bf === null) return w;
+    const out = new Float32Array(bf.length);
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < bf.length; i++) bits[i] = bf[i]! << 16;
+    return out;
   }
 
   /** The vocabulary head's weight (V, C); throws on a value-head model (which has none). */
