@@ -4,30 +4,31 @@
 #   (a) after SFT on the teacher's verified samples (aha sample → aha sft), and
 #   (b) after GRPO on its own for the same wall time as (a) (sampling + SFT),
 # by held-out pass@1 (200 problems × 8 samples, T = 1: the demo's protocol).
-# The teacher is the demo model after RL: $TEACHER, or the built-in demo trained here (aha train).
+# The teacher is the demo model after R1's recipe: $TEACHER, default examples/r1.yaml's final model
+# (runs/r1-demo, run here by `aha pipeline --config examples/r1.yaml` if it is not there: ~30 min).
 # Run from the repository root after `npm run build`. Everything lands in $OUT; results.json at the end.
 # Re-running continues: (a)'s measured seconds are kept in $OUT/a-seconds.txt, the GRPO run resumes.
 set -euo pipefail
 OUT=${OUT:-runs/distill}
-STUDENT=${STUDENT:-models/demo-adder-small}
+STUDENT=${STUDENT:-models/demo-adder-d96}
 TEACHER=${TEACHER:-}
 PROMPTS=${PROMPTS:-1024}     # teacher prompts sampled (K=4 each, at most 1 kept per prompt)
 SFT_STEPS=${SFT_STEPS:-60}   # student SFT steps of 16
-RL_STEPS=${RL_STEPS:-200}    # student GRPO steps run (enough to pass (a)'s wall time); the checkpoint at that time is evaluated
+RL_STEPS=${RL_STEPS:-100}    # student GRPO steps run (enough to pass (a)'s wall time); the checkpoint at that time is evaluated
 AHA="node bin/aha.js"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
 now() { date +%s.%N; }
 
 if [ ! -f "$STUDENT/config.json" ]; then
-  echo "== building the student $STUDENT (d=64, 2 layers: ~1/8 of the demo model's parameters)"
-  /usr/bin/python3 scripts/make_demo_model.py --hidden 64 --layers 2 --heads 2 --intermediate 172 --out "$STUDENT"
+  echo "== building the student $STUDENT (d=96, 3 layers, 3 heads: 0.33M parameters, ~0.42 of the demo model's 0.79M)"
+  /usr/bin/python3 scripts/make_demo_model.py --hidden 96 --layers 3 --heads 3 --intermediate 256 --out "$STUDENT"
 fi
 if [ -z "$TEACHER" ]; then
-  TEACHER="$OUT/teacher/checkpoints/step-120/model"
+  TEACHER="runs/r1-demo/06-final-rl/checkpoints/step-40/model"
   if [ ! -f "$TEACHER/config.json" ]; then
-    echo "== the teacher: the built-in demo (models/demo-adder after 120 GRPO steps)"
-    $AHA train --run-dir "$OUT/teacher" --eval-samples 0 || $AHA train --resume "$OUT/teacher" --eval-samples 0
+    echo "== the teacher: examples/r1.yaml's final model (models/demo-adder through R1's recipe) in runs/r1-demo"
+    $AHA pipeline --config examples/r1.yaml
   fi
 fi
 
@@ -69,11 +70,11 @@ fi
 
 evaluate() { $AHA eval --model "$1" --task arithmetic --samples 8 --temperature 1 --top-p 1 --max-tokens 120 --out "$OUT/eval-$2" >/dev/null; node -e 'console.log(require(process.argv[1])["pass@1"])' "$(realpath "$OUT/eval-$2/summary.json")"; }
 echo "== held-out pass@1 (200 problems × 8 samples, T=1)"
-P_STUDENT=$(evaluate "$STUDENT" student-base)
-P_TEACHER=$(evaluate "$TEACHER" teacher)
-P_SFT=$(evaluate "$OUT/student-sft/checkpoints/step-$SFT_STEPS/model" student-sft)
-P_RL=$(evaluate "$OUT/student-rl-$RL_STEP/checkpoints/step-$RL_STEP/model" student-rl-same-time)
-P_RL_ALL=$(evaluate "$OUT/student-rl/checkpoints/step-$RL_STEPS/model" student-rl-all-steps)
+P_STUDENT=$(evaluate "$STUDENT" student-base); echo "student, pretrained: $P_STUDENT"
+P_SFT=$(evaluate "$OUT/student-sft/checkpoints/step-$SFT_STEPS/model" student-sft); echo "(a) student SFT: $P_SFT"
+P_RL=$(evaluate "$OUT/student-rl-$RL_STEP/checkpoints/step-$RL_STEP/model" student-rl-same-time); echo "(b) student GRPO, same wall time: $P_RL"
+P_TEACHER=$(evaluate "$TEACHER" teacher); echo "teacher: $P_TEACHER"
+P_RL_ALL=$(evaluate "$OUT/student-rl/checkpoints/step-$RL_STEPS/model" student-rl-all-steps); echo "student GRPO, $RL_STEPS steps: $P_RL_ALL"
 ROWS=$(wc -l < "$OUT/teacher-samples.jsonl")
 cat > "$OUT/results.json" <<JSON
 {"teacher": {"model": "$TEACHER", "pass@1": $P_TEACHER}, "student_base": {"model": "$STUDENT", "pass@1": $P_STUDENT},

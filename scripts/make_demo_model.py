@@ -16,8 +16,9 @@ that aha loads like any other model.
 
 Reproducible: fixed seeds, a fixed step count, one thread.
 Usage: /usr/bin/python3 scripts/make_demo_model.py [--steps 800] [--out models/demo-adder]
-       [--hidden 128 --layers 4 --heads 4 --intermediate 344]   (a smaller student: e.g. --hidden 64
-       --layers 2 --heads 2 --intermediate 172 --out models/demo-adder-small, pretrained the same way)
+       [--hidden 128 --layers 4 --heads 4 --intermediate 344]   (a smaller student: e.g. --hidden 96
+       --layers 3 --heads 3 --intermediate 256 --out models/demo-adder-d96, 0.33M parameters, pretrained
+       the same way: scripts/distill-experiment.sh)
 """
 import argparse
 import json
@@ -220,7 +221,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--hidden", type=int, default=CFG["hidden_size"], help="d_model (a smaller student for the distillation experiment: 64)")
+    ap.add_argument("--hidden", type=int, default=CFG["hidden_size"], help="d_model (the distillation experiment's smaller student: 96)")
     ap.add_argument("--layers", type=int, default=CFG["num_hidden_layers"])
     ap.add_argument("--heads", type=int, default=CFG["num_attention_heads"], help="attention heads (= key/value heads)")
     ap.add_argument("--intermediate", type=int, default=CFG["intermediate_size"], help="SwiGLU width")
