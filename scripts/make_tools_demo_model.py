@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Builds the tools demo's base model shipped in models/demo-calculator/ (run with Debian's /usr/bin/python3, PyTorch).
+
+The task is 4-digit × 3-digit multiplication (src/tasks/multiply.ts) with a calculator tool in plain
+tags: the model writes `<calculator>4821*367</calculator>`, the environment appends
+`<result>1769307</result>`, the model answers `<answer>1769307</answer>`. The corpus comes from the
+task's own generator (`node scripts/make-tools-demo-corpus.mjs N SEED`, after `npm run build`): mostly
+answers in the head (which a model this small gets wrong), a minority of episodes that call the
+calculator and copy its result, some calls with a mistyped operand and some broken calls that get an
+error back (src/tasks/multiply.ts, MULTIPLY_MIX). The environment's observations are in the context
+but masked from the loss, as RL masks them. So the base model can use the tool but rarely does, and
+scores low; RL has to discover that calling it pays.
+
+The model is the first demo's (scripts/make_demo_model.py: Llama-shaped, RMSNorm, RoPE, SwiGLU, tied
+embeddings; its forward pass and writers are imported from there) with this task's vocabulary: the
+tags as single tokens (`<calculator>`, `</calculator>`, `<result>`, `</result>` special), newline and
+printable ASCII one character each, `<unk>` for anything else.
+
+Reproducible: fixed seeds, a fixed step count, one thread.
+Usage: /usr/bin/python3 scripts/make_tools_demo_model.py [--steps 1000] [--out models/demo-calculator]
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")  # see make_demo_model.py
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import make_demo_model as base  # noqa: E402  (the model's math and the file writers)
+
+PAD, BOS, EOS, UNK = 0, 1, 2, 3
+VOCAB, SPECIAL, TOK = [], [], {}
+TAGS = []  # multi-character tokens, longest first
+
+
+def tokenize(text: str) -> list:
+    """Tags are single tokens wherever they appear (as the tokenizer's added tokens), every other character one token."""
+    out, i = [], 0
+    while i < len(text):
+        tag = next((t for t in TAGS if text.startswith(t, i)), None)
+        if tag is not None:
+            out.append(TOK[tag])
+            i += len(tag)
+        else:
+            out.append(TOK.get(text[i], UNK))
+            i += 1
+    return out
+
+
+def load_corpus(n, seed):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run(["node", os.path.join(root, "scripts", "make-tools-demo-corpus.mjs"), str(n), str(seed)],
+                         check=True, capture_output=True, text=True)
+    lines = res.stdout.splitlines()
+    head = json.loads(lines[0])
+    VOCAB.extend(head["vocab"])
+    SPECIAL.extend(head["special"])
+    TOK.update({t: i for i, t in enumerate(VOCAB)})
+    TAGS.extend(sorted((t for t in VOCAB if len(t) > 1), key=len, reverse=True))
+    assert [VOCAB[PAD], VOCAB[BOS], VOCAB[EOS], VOCAB[UNK]] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    exs, kinds = [], {}
+    for line in lines[1:]:
+        r = json.loads(line)
+        # (ids, trained): trained[t] = the token at t is the model's (loss on it), not the prompt's or the environment's
+        ids = [BOS] + tokenize(r["prompt"])
+        trained = [False] * len(ids)
+        for s in r["segments"]:
+            t = tokenize(s["text"])
+            ids += t
+            trained += [not s["env"]] * len(t)
+        ids.append(EOS)
+        trained.append(True)
+        exs.append((ids, trained))
+        kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
+    print("corpus:", {k: round(v / len(exs), 3) for k, v in sorted(kinds.items())}, flush=True)
+    return exs
+
+
+def batch(corpus, start, n):
+    exs = corpus[start : start + n]
+    T = max(len(ids) for ids, _ in exs)
+    ids = torch.full((n, T), PAD, dtype=torch.long)
+    tgt = torch.full((n, T), -100, dtype=torch.long)
+    for i, (seq, trained) in enumerate(exs):
+        ids[i, : len(seq)] = torch.tensor(seq)
+        # position t predicts token t+1, trained only on the model's own tokens (observations masked)
+        for t in range(len(seq) - 1):
+            if trained[t + 1]:
+                tgt[i, t] = seq[t + 1]
+    return ids, tgt
+
+
+def write_tokenizer(out):
+    """Character-level BPE (single-character tokens, no merges, <unk> for the rest); the tags are added
+    tokens, the calculator's special (one id each, kept in decoded text unless special tokens are skipped)."""
+    added = ["<pad>", "<bos>", "<eos>", "<unk>", "<answer>", "</answer>", *SPECIAL]
+    tok = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [dict(id=TOK[s], content=s, single_word=False, lstrip=False, rstrip=False, normalized=False,
+                              special=s not in ("<answer>", "</answer>")) for s in added],
+        "normalizer": None,
+        "pre_tokenizer": None,
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"<bos>": {"id": "<bos>", "ids": [BOS], "tokens": ["<bos>"]}},
+        },
+        "decoder": {"type": "Fuse"},
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                  "vocab": {t: i for i, t in enumerate(VOCAB)}, "merges": []},
+    }
+    base.write_json(os.path.join(out, "tokenizer.json"), tok)
+
+
+README = """# demo-calculator
+
+The base model of `aha train --demo tools`: 4-digit × 3-digit multiplication with a calculator tool
+(`<calculator>4821*367</calculator>` → the environment appends `<result>1769307</result>` → the model
+answers `<answer>1769307</answer>`). Llama-shaped, {params} parameters, a {vocab}-token vocabulary (the
+tags as single tokens, printable ASCII one character each). Made by `scripts/make_tools_demo_model.py`
+(PyTorch) from the task's own corpus (`scripts/make-tools-demo-corpus.mjs`, src/tasks/multiply.ts):
+mostly answers in the head, a minority of calculator episodes (some with a mistyped operand, some
+broken calls that get an error back); the calculator's results are in the context but masked from the
+loss. The base model calls the calculator rarely; RL teaches it to.
+"""
+
+
+def save(out, p, args):
+    os.makedirs(out, exist_ok=True)
+    base.write_safetensors(os.path.join(out, "model.safetensors"), {k: v for k, v in sorted(p.items())})
+    cfg = dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu",
+               attention_bias=False, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
+               torch_dtype="float32", **base.CFG)
+    base.write_json(os.path.join(out, "config.json"), cfg)
+    base.write_json(os.path.join(out, "generation_config.json"),
+                    dict(bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, do_sample=True, temperature=1.0, max_new_tokens=48))
+    write_tokenizer(out)
+    base.write_json(os.path.join(out, "tokenizer_config.json"), dict(
+        tokenizer_class="PreTrainedTokenizerFast", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+        add_bos_token=True, model_max_length=base.CFG["max_position_embeddings"], clean_up_tokenization_spaces=False))
+    n = sum(t.numel() for t in p.values())
+    with open(os.path.join(out, "README.md.tmp"), "w") as f:
+        f.write(README.format(params=f"{n / 1e6:.2f}M", vocab=len(VOCAB)))
+        f.write(f"\nBuilt with: `{' '.join(['/usr/bin/python3', 'scripts/make_tools_demo_model.py'] + sys.argv[1:])}` "
+                f"({args.steps} steps of {args.batch} episodes, lr {args.lr}, seed {args.seed}).\n")
+    os.replace(os.path.join(out, "README.md.tmp"), os.path.join(out, "README.md"))
+
+
+@torch.no_grad()
+def check(p, n, seed, max_new=40):
+    """Samples n episodes at T = 1 on fresh problems, running the calculator (exact a*b, else an error)
+    between turns: the share of episodes that call it and the share answered exactly. A quick look
+    before the model goes to aha (aha's own evaluation is the measure)."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randint(1000, 10000, (n,), generator=g).tolist()
+    b = torch.randint(100, 1000, (n,), generator=g).tolist()
+    seqs = [[BOS] + tokenize(f"{x}*{y}=") for x, y in zip(a, b)]
+    starts = [len(s) for s in seqs]
+    done = [False] * n
+    for _ in range(max_new):
+        live = [i for i in range(n) if not done[i]]
+        if not live:
+            break
+        T = max(len(seqs[i]) for i in live)
+        ids = torch.full((len(live), T), PAD, dtype=torch.long)
+        for j, i in enumerate(live):
+            ids[j, : len(seqs[i])] = torch.tensor(seqs[i])
+        logits = base.forward(p, ids)
+        for j, i in enumerate(live):
+            tok = torch.multinomial(logits[j, len(seqs[i]) - 1].softmax(-1), 1, generator=g).item()
+            seqs[i].append(tok)
+            if tok in (EOS, TOK["</answer>"]):
+                done[i] = True
+            elif tok == TOK["</calculator>"]:
+                text = "".join(VOCAB[t] for t in seqs[i][starts[i]:])
+                expr = text[text.rfind("<calculator>") + len("<calculator>"): -len("</calculator>")]
+                ok = expr.count("*") == 1 and all(x.isdigit() for x in expr.split("*"))
+                obs = f"<result>{int(expr.split('*')[0]) * int(expr.split('*')[1])}</result>" if ok else f"<result>error: cannot parse {expr}</result>"
+                seqs[i] += tokenize(obs)
+    calls = right = 0
+    for i in range(n):
+        text = "".join(VOCAB[t] for t in seqs[i][starts[i]:])
+        calls += "<calculator>" in text
+        k = text.rfind("<answer>")
+        right += k >= 0 and text[k + 8:].split("</answer>")[0] == str(a[i] * b[i])
+    print(f"check: {n} episodes at T=1: calculator called in {calls / n:.3f}, exact answers {right / n:.3f}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=1000, help="optimizer steps (fixed: reproducible)")
+    ap.add_argument("--out", default="models/demo-calculator")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--check", type=int, default=400, help="episodes sampled at the end to report the call rate and accuracy (0 = none)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    g = torch.Generator().manual_seed(args.seed)
+    corpus = load_corpus(args.steps * args.batch, args.seed)
+    base.CFG.update(hidden_size=args.hidden, intermediate_size=int(round(args.hidden * 8 / 3 / 8)) * 8, num_hidden_layers=args.layers,
+                    num_attention_heads=4, num_key_value_heads=4, vocab_size=len(VOCAB), max_position_embeddings=128)
+    p = base.init_params(g)
+    decay = [t for n, t in p.items() if t.dim() == 2]
+    nodecay = [t for n, t in p.items() if t.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": nodecay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95))
+    t0 = time.time()
+    total = args.steps
+    for step in range(total):
+        lr = args.lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total)))))
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        ids, tgt = batch(corpus, step * args.batch, args.batch)
+        logits = base.forward(p, ids)
+        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(p.values()), 1.0)
+        opt.step()
+        if step % 100 == 0:
+            print(f"step {step}/{total} loss {loss.item():.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
+    print(f"trained {total} steps in {time.time() - t0:.0f}s; final loss {loss.item():.4f}")
+    if args.check > 0:
+        check(p, args.check, args.seed)
+    save(args.out, p, args)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
