@@ -35,7 +35,7 @@ import { encodePrompt, loadFolder, type LoadedFolder } from "../rollout/folder.j
 import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
 import { makeTask, renderPrompt, resolveTemplate, type ChatRenderer, type Task, type TemplateName } from "../tasks/index.js";
-import { resolveTrainSettings, toSources, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";
+import { DEMOS, resolveTrainSettings, toSources, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";
 import { buildCritic, buildPolicy, resumeRunDir } from "./common.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 
@@ -276,7 +276,7 @@ function figures(r: EvalResult, recheckWords: readonly string[]): EvalFigures {
  */
 export async function prepareTrainRun(settings: Record<string, unknown> | SettingsSources = {}, o: PrepareTrainOptions = {}): Promise<TrainRun> {
   const src = toSources(settings);
-  const { config: c, demo } = resolveTrainSettings(src, { allowDemo: !o.parts?.model });
+  const { config: c, demo, demoName } = resolveTrainSettings(src, { allowDemo: !o.parts?.model });
   const reporter: Reporter = { ...quietReporter, ...(o.reporter ?? {}) };
   const persist = o.persist ?? true;
   // settings that cannot work together across sections, before anything is loaded or written
@@ -319,7 +319,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   let runDir: RunDir | null = null;
   let checkpoint: { dir: string; state: { step: number; [k: string]: unknown } } | null = null;
   if (persist) {
-    const label = demo ? "demo" : task.name;
+    const label = demoName === "tools" ? "demo-tools" : demo ? "demo" : task.name;
     const flat = trainSpec.toFlat(c);
     for (const k of ["run-dir", "name", "resume"]) flat[k] = null; // where a run lives is not part of what it is
     if (c.model.resume !== null) {
@@ -332,7 +332,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     } else {
       const dir = c.model.runDir ?? path.join("runs", c.model.name ?? defaultRunName(label));
       try {
-        runDir = RunDir.create(dir, flat, { total_steps: c.train.steps, kind: "train", task: task.name, model: demo ? "demo-adder" : path.basename(path.resolve(modelDir)), algorithm: c.rl.algorithm });
+        runDir = RunDir.create(dir, flat, { total_steps: c.train.steps, kind: "train", task: task.name, model: path.basename(path.resolve(modelDir)), algorithm: c.rl.algorithm });
       } catch (e) {
         throw new UserError(`${(e as Error).message}`, "choose another run-dir / name, or resume it");
       }
@@ -355,7 +355,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   if (runDir) {
     const startStep = checkpoint?.state.step ?? 0;
     reporter.say(demo
-      ? `aha train: the built-in demo — ${path.basename(modelDir)} learns 3-digit addition by GRPO (${c.train.steps} steps of ${c.rl.promptsPerStep} prompts × ${c.rl.groupSize} samples)`
+      ? `aha train: the built-in demo — ${path.basename(modelDir)} ${DEMOS[demoName!].learns} by GRPO (${c.train.steps} steps of ${c.rl.promptsPerStep} prompts × ${c.rl.groupSize} samples)`
       : `aha train: ${path.basename(path.resolve(modelDir))} on ${task.name} with ${c.rl.algorithm}${c.lora.rank > 0 ? ` + LoRA r=${c.lora.rank}` : ""}, ${c.train.steps} steps`);
     reporter.say(`run directory: ${runDir.dir}${startStep > 0 ? ` (resuming at step ${startStep})` : ""}`);
   }
