@@ -15,6 +15,7 @@ export const LAYERS = [
   { layer: "formats", folders: ["src/formats"] },
   { layer: "rewards", folders: ["src/rewards"] },
   { layer: "tasks", folders: ["src/tasks"] },
+  { layer: "env", folders: ["src/env"] },
   { layer: "rollout", folders: ["src/rollout"] },
   { layer: "runs", folders: ["src/runs"] },
   { layer: "rl", folders: ["src/rl"] },

@@ -5,6 +5,7 @@
  * - formats:  safetensors, Hugging Face model folders, tokenizers, chat templates, PEFT adapter folders
  * - rewards:  verifiers (math, Countdown, Knights & Knaves, format, language, code in a sandbox)
  * - tasks:    prompt sources (the Countdown and K&K generators among them), templates, held-out splits
+ * - env:      environments and tools for multi-turn episodes (calculator, python, search; docs/tools.md)
  * - rollout:  sampling engines behind one interface (local, remote OpenAI-compatible)
  * - runs:     the run directory
  * - rl:       advantages, the one objective with its switches, presets, the trainer, SFT
@@ -35,7 +36,10 @@ export { codeReward } from "./rewards/code/index.js";
 export * from "./tasks/index.js";
 export * from "./rl/index.js";
 
+export * from "./env/index.js";
+
 export type { RolloutEngine, RolloutRequest, Completion } from "./rollout/engine.js";
+export { EpisodeRunner, turnEndIds, type EpisodeSpec } from "./rollout/episode.js";
 export { LocalRolloutEngine } from "./rollout/local.js";
 export { createRolloutEngine } from "./rollout/factory.js";
 export { pushWeights, updateRequest, type PushOptions, type PushResult, type SyncProtocol } from "./rollout/sync.js";

@@ -203,6 +203,7 @@ export async function generateText(loaded: LoadedHfModel, input: GenerateInput, 
       out = ev.output;
       continue;
     }
+    if (ev.type !== "token") continue; // no pauses: this request has no pauseWhen
     tokens.push(ev.token);
     if (stopIds.has(ev.token)) continue; // the eos token is not printed
     const r = filter.push(decoder.push(ev.token));

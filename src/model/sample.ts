@@ -70,10 +70,15 @@ export interface SampleRequest {
   /** Tokens that end a sequence (finish reason "stop"); the stop token is included in the output. */
   stopTokenIds?: readonly number[];
   /**
-   * Called after each new token with the tokens so far (e.g. to look for stop strings); true ends the
-   * sequence with finish reason "stop", keeping that token. Must be pure and cheap.
+   * Called after each new token with the tokens so far (e.g. to look for stop strings) and the sample's
+   * index; true ends the sequence with finish reason "stop", keeping that token. Must be pure and cheap.
    */
-  stopWhen?: (tokens: readonly number[]) => boolean;
+  stopWhen?: (tokens: readonly number[], sampleIndex: number) => boolean;
+  /**
+   * Multi-turn episodes: called after each sampled token (not stopped); true pauses the sequence (a
+   * "pause" event; it keeps its cache slot) until `resume` appends tokens to it or `endPaused` ends it.
+   */
+  pauseWhen?: (tokens: readonly number[], sampleIndex: number) => boolean;
   /**
    * RNG seed for this request's samples (stream = (seed, sample index)). Default: the sampler's seed
    * with this request's index (stream = (seed, request index, sample index)).
@@ -97,6 +102,7 @@ export interface SampleOutput {
 
 export type SampleEvent =
   | { type: "token"; requestIndex: number; sampleIndex: number; token: number; logprob: number }
+  | { type: "pause"; requestIndex: number; sampleIndex: number; tokens: Int32Array }
   | { type: "finish"; output: SampleOutput };
 
 export interface SamplerOptions {
@@ -298,7 +304,8 @@ interface ReqState {
   maxNew: number;
   params: SamplingParams;
   stop: Set<number>;
-  stopWhen: ((tokens: readonly number[]) => boolean) | null;
+  stopWhen: ((tokens: readonly number[], sampleIndex: number) => boolean) | null;
+  pauseWhen: ((tokens: readonly number[], sampleIndex: number) => boolean) | null;
   streamSeed: number;
   streamA: number;
   outputs: (SampleOutput | undefined)[];
@@ -318,6 +325,10 @@ interface Seq {
   logprobs: number[];
   samplerLogprobs: number[];
   slot: number;
+  /** Tokens of `tokens` already in the cache (the next decode feeds tokens[fed]); -1 before a slot. */
+  fed: number;
+  /** Paused on its first token before it had a slot: pauses as soon as it gets one. */
+  pauseOnStart: boolean;
 }
 
 function checkInt(x: unknown, min: number, what: string): number {
@@ -354,6 +365,7 @@ function normalise(r: SampleRequest, index: number, vocabSize: number, maxLen: n
     params: { temperature, topP, topK },
     stop,
     stopWhen: r.stopWhen ?? null,
+    pauseWhen: r.pauseWhen ?? null,
     streamSeed: r.seed ?? defaultSeed,
     streamA: r.seed !== undefined ? 0xffffffff : index,
   };
@@ -371,6 +383,8 @@ export class BatchSampler<C> {
   /** Requests with samples still waiting for a slot, in arrival order. */
   private readonly starting: ReqState[] = [];
   private readonly running = new Map<number, Seq>();
+  /** Paused sequences (holding their slots), by "request:sample". */
+  private readonly paused = new Map<string, Seq>();
   private readonly free: number[] = [];
   private readonly pendingEvents: SampleEvent[] = [];
   private unfinished = 0;
@@ -405,6 +419,45 @@ export class BatchSampler<C> {
     return this.unfinished > 0 || this.pendingEvents.length > 0;
   }
 
+  /** True when `step` has work now (false while every unfinished sequence is paused). */
+  get runnable(): boolean {
+    return this.pendingEvents.length > 0 || this.running.size > 0 || this.queue.length > 0 || this.starting.length > 0;
+  }
+
+  /**
+   * Continues a paused sequence: `append` (token ids, e.g. a tool's result) is fed into its cache, then
+   * sampling resumes. The appended tokens join the output's tokens with log-probs 0; they count against
+   * maxNewTokens, and at least one sampled token must still fit.
+   */
+  resume(index: number, sample: number, append: ArrayLike<number>): void {
+    const seq = this.paused.get(`${index}:${sample}`);
+    if (!seq) throw new Error(`resume: request ${index} sample ${sample} is not paused`);
+    const V = this.tok.vocabSize;
+    for (let i = 0; i < append.length; i++) {
+      const t = append[i]!;
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`resume: appended token ${i} = ${t} is not a token id in [0, ${V})`);
+    }
+    if (seq.tokens.length + append.length >= seq.req.maxNew) {
+      throw new UserError(`resume: ${append.length} appended tokens leave no room for a new one (maxNewTokens ${seq.req.maxNew}, ${seq.tokens.length} so far)`);
+    }
+    this.paused.delete(`${index}:${sample}`);
+    for (let i = 0; i < append.length; i++) {
+      seq.tokens.push(append[i]!);
+      seq.logprobs.push(0);
+      seq.samplerLogprobs.push(0);
+    }
+    this.running.set(seq.slot, seq);
+  }
+
+  /** Ends a paused sequence (finish reason "stop", its tokens as they are) and frees its slot. */
+  endPaused(index: number, sample: number): void {
+    const seq = this.paused.get(`${index}:${sample}`);
+    if (!seq) throw new Error(`endPaused: request ${index} sample ${sample} is not paused`);
+    this.paused.delete(`${index}:${sample}`);
+    this.free.push(seq.slot);
+    this.finish(seq, "stop", this.pendingEvents);
+  }
+
   /** The outputs of request `index` (undefined entries are unfinished or cancelled). */
   outputs(index: number): readonly (SampleOutput | undefined)[] {
     const r = this.reqs[index];
@@ -428,6 +481,12 @@ export class BatchSampler<C> {
       if (seq.req === req) {
         this.running.delete(slot);
         this.free.push(slot);
+      }
+    }
+    for (const [key, seq] of this.paused) {
+      if (seq.req === req) {
+        this.paused.delete(key);
+        this.free.push(seq.slot);
       }
     }
     for (let j = 0; j < req.n; j++) if (req.outputs[j] === undefined) this.unfinished--;
@@ -458,19 +517,26 @@ export class BatchSampler<C> {
   }
 
   private newSeq(req: ReqState, sample: number): Seq {
-    return { req, sample, rng: new SeqRng(req.streamSeed, req.streamA, sample), tokens: [], logprobs: [], samplerLogprobs: [], slot: -1 };
+    return { req, sample, rng: new SeqRng(req.streamSeed, req.streamA, sample), tokens: [], logprobs: [], samplerLogprobs: [], slot: -1, fed: -1, pauseOnStart: false };
   }
 
-  /** Samples a token for seq from logits; returns true when the sequence is finished. */
-  private advance(seq: Seq, logits: Float32Array, events: SampleEvent[]): boolean {
+  /** Samples a token for seq from logits: "run" (goes on), "done" (finished) or "pause" (waits for `resume`). */
+  private advance(seq: Seq, logits: Float32Array, events: SampleEvent[]): "run" | "done" | "pause" {
     const t = this.tok.sample(logits, seq.req.params, seq.req.params.temperature === 0 ? 0 : seq.rng.uniform());
     seq.tokens.push(t);
     seq.logprobs.push(this.tok.logprob);
     seq.samplerLogprobs.push(this.tok.samplerLogprob);
     events.push({ type: "token", requestIndex: seq.req.index, sampleIndex: seq.sample, token: t, logprob: this.tok.logprob });
-    if (seq.req.stop.has(t) || seq.req.stopWhen?.(seq.tokens) === true) return this.finish(seq, "stop", events);
-    if (seq.tokens.length >= seq.req.maxNew) return this.finish(seq, "length", events);
-    return false;
+    if (seq.req.stop.has(t) || seq.req.stopWhen?.(seq.tokens, seq.sample) === true) return this.finish(seq, "stop", events) && "done";
+    if (seq.req.pauseWhen?.(seq.tokens, seq.sample) === true) return "pause";
+    if (seq.tokens.length >= seq.req.maxNew) return this.finish(seq, "length", events) && "done";
+    return "run";
+  }
+
+  /** Moves a sequence (which holds a slot) to the paused ones and reports it. */
+  private pause(seq: Seq, events: SampleEvent[]): void {
+    this.paused.set(`${seq.req.index}:${seq.sample}`, seq);
+    events.push({ type: "pause", requestIndex: seq.req.index, sampleIndex: seq.sample, tokens: Int32Array.from(seq.tokens) });
   }
 
   private finish(seq: Seq, reason: FinishReason, events: SampleEvent[]): true {
@@ -494,7 +560,7 @@ export class BatchSampler<C> {
       for (let i = this.starting.length - 1; i >= 0; i--) if (this.starting[i]!.waiting.length === 0) this.starting.splice(i, 1);
       if (this.starting.length > 0) {
         // Samples wait for slots. If nothing runs, nothing will free one: hand the prompt's own slot over.
-        if (this.running.size === 0 && this.free.length === 0) {
+        if (this.running.size === 0 && this.paused.size === 0 && this.free.length === 0) {
           const req = this.starting.find((r) => r.tplSlot >= 0)!;
           const seq = req.waiting.shift()!;
           this.startIn(seq, req.tplSlot);
@@ -523,7 +589,9 @@ export class BatchSampler<C> {
         req.logits = logits.slice(b * V, (b + 1) * V);
         for (let j = 0; j < req.n; j++) {
           const seq = this.newSeq(req, j);
-          if (!this.advance(seq, req.logits, events)) req.waiting.push(seq);
+          const next = this.advance(seq, req.logits, events);
+          seq.pauseOnStart = next === "pause";
+          if (next !== "done") req.waiting.push(seq);
         }
         this.starting.push(req);
       });
@@ -558,7 +626,13 @@ export class BatchSampler<C> {
 
   private startIn(seq: Seq, slot: number): void {
     seq.slot = slot;
-    this.running.set(slot, seq);
+    seq.fed = seq.tokens.length - 1; // the cache holds the prompt; the first sampled token is fed next
+    if (seq.pauseOnStart) {
+      seq.pauseOnStart = false;
+      this.pause(seq, this.pendingEvents);
+    } else {
+      this.running.set(slot, seq);
+    }
   }
 
   private prefill(slots: Int32Array, reqs: ReqState[]): Float32Array {
@@ -572,14 +646,17 @@ export class BatchSampler<C> {
   private decodeStep(events: SampleEvent[]): void {
     const seqs = [...this.running.values()];
     const slots = Int32Array.from(seqs, (s) => s.slot);
-    const tokens = Int32Array.from(seqs, (s) => s.tokens[s.tokens.length - 1]!);
+    // A resumed sequence feeds its appended tokens one per step (their logits are not sampled from).
+    const tokens = Int32Array.from(seqs, (s) => s.tokens[s.fed++]!);
     const logits = this.model.decode(this.cache, slots, tokens);
     const V = this.tok.vocabSize;
     seqs.forEach((seq, b) => {
-      if (this.advance(seq, logits.subarray(b * V, (b + 1) * V), events)) {
-        this.running.delete(seq.slot);
-        this.free.push(seq.slot);
-      }
+      if (seq.fed < seq.tokens.length) return;
+      const next = this.advance(seq, logits.subarray(b * V, (b + 1) * V), events);
+      if (next === "run") return;
+      this.running.delete(seq.slot);
+      if (next === "done") this.free.push(seq.slot);
+      else this.pause(seq, events);
     });
   }
 }
@@ -645,7 +722,7 @@ export function generateFullRecompute<C>(model: InferenceModel<C>, requests: rea
       s.toks.push(t);
       s.lp.push(tok.logprob);
       s.slp.push(tok.samplerLogprob);
-      const stopped = s.req.stop.has(t) || s.req.stopWhen?.(s.toks) === true;
+      const stopped = s.req.stop.has(t) || s.req.stopWhen?.(s.toks, s.j) === true;
       const reason: FinishReason | null = stopped ? "stop" : s.toks.length >= s.req.maxNew ? "length" : null;
       if (reason !== null) done(s, reason);
       return reason === null;

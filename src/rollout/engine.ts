@@ -6,7 +6,9 @@
  * Token ids in, token ids out: the caller tokenizes and templates. `promptText` is optional, for remote
  * engines that only take text; `text` in a completion is filled when the engine has a decoder.
  */
+import type { EpisodeRecord } from "../env/types.js";
 import type { EndpointState } from "./endpoints.js";
+import type { EpisodeSpec } from "./episode.js";
 
 export interface RolloutRequest {
   /** Prompt token ids (templated already). */
@@ -31,6 +33,12 @@ export interface RolloutRequest {
   stopStrings?: readonly string[];
   /** Seed of this request's samples; default derived from the call's seed and the request's position. */
   seed?: number;
+  /**
+   * Multi-turn: each sample of the request is an episode with this environment (./episode.ts). The
+   * completion's tokenIds are then the model's tokens and the appended observation tokens, in order;
+   * `maxNewTokens` bounds them together (`max_tokens`), and `lossMask`/`episode` describe them.
+   */
+  episode?: EpisodeSpec;
 }
 
 export type FinishReason = "stop" | "length";
@@ -50,6 +58,10 @@ export interface Completion {
   text?: string;
   /** Length in tokens when `tokenIds` is unknown (an endpoint that returns text only); else tokenIds.length. */
   numTokens?: number;
+  /** Episodes: per token, 1 = the model's own, 0 = appended by the environment (log-probs there are 0). */
+  lossMask?: Uint8Array;
+  /** Episodes: the turns, calls, results and the finish reason. */
+  episode?: EpisodeRecord;
 }
 
 export type RolloutEvent =

@@ -7,11 +7,17 @@
  * after an optimizer step the next call samples from the updated policy.
  *
  * Log-probs are the model's own, temperature 1 (`logprobKind = "model"`).
+ *
+ * Episodes (a request with `episode`, ./episode.ts): the sampler pauses a sequence when its turn ends
+ * with a call; the environment answers asynchronously while the other sequences keep decoding; the
+ * observation's ids are then fed into that sequence's cache slot and sampling resumes. When every
+ * unfinished sequence waits for its environment, the loop sleeps until one answers.
  */
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { AhaError, UserError } from "../errors.js";
 import { BatchSampler, SeqRng, type InferenceModel, type SampleEvent, type SampleRequest } from "../model/sample.js";
 import type { Completion, GenerateOptions, RolloutEngine, RolloutEvent, RolloutRequest } from "./engine.js";
+import { EpisodeRunner } from "./episode.js";
 
 export interface LocalEngineOptions {
   /** Sequences decoded at once (KV-cache slots). */
@@ -29,6 +35,10 @@ export interface LocalEngineOptions {
 interface Call {
   /** sampler request index → position in the call */
   local: Map<number, number>;
+  /** Episodes: "sampler request index:sample" → its runner. */
+  episodes: Map<string, EpisodeRunner>;
+  /** Resolved or rejected (late environment answers are dropped). */
+  settled: boolean;
   out: Completion[][];
   left: number;
   opts: GenerateOptions;
@@ -47,6 +57,8 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
   private calls = 0;
   private pumping = false;
   private closed = false;
+  /** Wakes the loop while every unfinished sequence waits for its environment. */
+  private wake: (() => void) | null = null;
 
   constructor(model: InferenceModel<C>, opts: LocalEngineOptions) {
     this.sampler = new BatchSampler(model, {
@@ -64,10 +76,21 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
     const callSeed = opts.seed ?? this.baseSeed * 1_000_003 + this.calls;
     this.calls++;
     const added: number[] = [];
+    const episodes = new Map<string, EpisodeRunner>();
     try {
       requests.forEach((r, i) => {
         const seed = r.seed ?? new SeqRng(callSeed, i, 0x5eed).nextU32();
-        added.push(this.sampler.add(toSampleRequest(r, seed, this.stopWhen(r, i))));
+        if (!r.episode) {
+          added.push(this.sampler.add(toSampleRequest(r, seed, this.stopWhen(r, i))));
+          return;
+        }
+        const runners = Array.from({ length: r.n ?? 1 }, () => new EpisodeRunner({ ...r.episode!, stopStrings: r.stopStrings ?? [] }, r.maxNewTokens, opts.signal));
+        const idx = this.sampler.add({
+          ...toSampleRequest(r, seed, (tokens, j) => runners[j]!.stops(tokens)),
+          pauseWhen: (tokens, j) => runners[j]!.endsTurn(tokens),
+        });
+        runners.forEach((run, j) => episodes.set(`${idx}:${j}`, run));
+        added.push(idx);
       });
     } catch (e) {
       for (const idx of added) this.drop(idx);
@@ -76,6 +99,8 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
     return new Promise<Completion[][]>((resolve, reject) => {
       const call: Call = {
         local: new Map(added.map((idx, i) => [idx, i])),
+        episodes,
+        settled: false,
         out: requests.map((r) => new Array<Completion>(r.n ?? 1)),
         left: requests.reduce((a, r) => a + (r.n ?? 1), 0),
         opts,
@@ -123,6 +148,11 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
     this.pumping = true;
     try {
       while (this.sampler.busy) {
+        if (!this.sampler.runnable) {
+          await new Promise<void>((resolve) => (this.wake = resolve));
+          this.wake = null;
+          continue;
+        }
         for (const e of this.sampler.step()) this.dispatch(e);
         await yieldToLoop();
       }
@@ -135,7 +165,7 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
   }
 
   private dispatch(e: SampleEvent): void {
-    const idx = e.type === "token" ? e.requestIndex : e.output.requestIndex;
+    const idx = e.type === "finish" ? e.output.requestIndex : e.requestIndex;
     const call = this.byRequest.get(idx);
     if (!call) return;
     const ri = call.local.get(idx)!;
@@ -143,18 +173,60 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
       call.opts.onEvent?.({ type: "token", requestIndex: ri, sampleIndex: e.sampleIndex, token: e.token, logprob: e.logprob });
       return;
     }
+    if (e.type === "pause") {
+      void this.answer(call, idx, e.sampleIndex, e.tokens);
+      return;
+    }
     const o = e.output;
-    const completion: Completion = {
+    const run = call.episodes.get(`${idx}:${o.sampleIndex}`);
+    if (run) {
+      void this.endEpisode(call, ri, o.sampleIndex, run, o.tokens, o.logprobs, o.finishReason);
+      return;
+    }
+    this.complete(call, {
       requestIndex: ri,
       sampleIndex: o.sampleIndex,
       tokenIds: o.tokens,
       logprobs: o.logprobs,
       finishReason: o.finishReason,
       ...(this.decode ? { text: this.decode(o.tokens) } : {}),
-    };
-    call.out[ri]![o.sampleIndex] = completion;
+    });
+  }
+
+  /** A sequence paused on a call: the environment answers, then the sequence resumes or ends. */
+  private async answer(call: Call, idx: number, sample: number, tokens: Int32Array): Promise<void> {
+    const run = call.episodes.get(`${idx}:${sample}`)!;
+    const ids = await run.endTurn(tokens, "call");
+    if (call.settled) return; // the call failed or was aborted meanwhile
+    if (ids) this.sampler.resume(idx, sample, ids);
+    else this.sampler.endPaused(idx, sample);
+    this.wake?.();
+  }
+
+  /** A sequence finished (stop or length): its last turn goes to the environment, then the completion. */
+  private async endEpisode(call: Call, ri: number, sampleIndex: number, run: EpisodeRunner, tokens: Int32Array, logprobs: Float32Array, reason: "stop" | "length"): Promise<void> {
+    if (!run.finished) await run.endTurn(tokens, reason === "length" ? "length" : "stop");
+    await run.close();
+    const rec = run.record();
+    this.complete(call, {
+      requestIndex: ri,
+      sampleIndex,
+      tokenIds: tokens,
+      logprobs,
+      finishReason: rec.finish === "max_tokens" ? "length" : "stop",
+      ...(this.decode ? { text: this.decode(tokens) } : {}),
+      lossMask: run.lossMask(),
+      episode: rec,
+    });
+  }
+
+  private complete(call: Call, completion: Completion): void {
+    if (call.settled) return; // failed or aborted while its environment answered
+    const ri = completion.requestIndex;
+    call.out[ri]![completion.sampleIndex] = completion;
     call.opts.onEvent?.({ type: "finish", completion } satisfies RolloutEvent);
     if (--call.left === 0) {
+      call.settled = true;
       for (const i of call.local.keys()) this.drop(i);
       call.opts.signal?.removeEventListener("abort", call.onAbort);
       call.resolve(call.out);
@@ -162,9 +234,13 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
   }
 
   private fail(call: Call, err: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    for (const run of call.episodes.values()) void run.close();
     for (const i of call.local.keys()) this.drop(i);
     call.opts.signal?.removeEventListener("abort", call.onAbort);
     call.reject(err);
+    this.wake?.(); // the loop may sleep waiting for an environment of this call
   }
 
   private drop(idx: number): void {
@@ -178,7 +254,7 @@ function aborted(): AhaError {
   return new AhaError("AHA_ABORTED", "generation was aborted");
 }
 
-function toSampleRequest(r: RolloutRequest, seed: number, stopWhen: ((tokens: readonly number[]) => boolean) | undefined): SampleRequest {
+function toSampleRequest(r: RolloutRequest, seed: number, stopWhen: ((tokens: readonly number[], sampleIndex: number) => boolean) | undefined): SampleRequest {
   return {
     promptIds: r.promptIds,
     maxNewTokens: r.maxNewTokens,

@@ -52,9 +52,9 @@ describe("KV-cache sampler vs full-recompute oracle (fake model)", () => {
     const stops = reqs.map((r) => new Set(r.stopTokenIds ?? []));
     let sawStop = 0;
     o.forEach((r, i) =>
-      r.forEach((s) => {
+      r.forEach((s, j) => {
         expect(s.t.length).toBeLessThanOrEqual(reqs[i]!.maxNewTokens);
-        const stopped = (t: number[]): boolean => stops[i]!.has(t[t.length - 1]!) || reqs[i]!.stopWhen?.(t) === true;
+        const stopped = (t: number[]): boolean => stops[i]!.has(t[t.length - 1]!) || reqs[i]!.stopWhen?.(t, j) === true;
         if (s.f === "stop") {
           sawStop++;
           expect(stopped(s.t)).toBe(true);
@@ -126,7 +126,7 @@ describe("KV-cache sampler vs full-recompute oracle (fake model)", () => {
       if (e.type === "token") {
         expect(finished.has(`${e.requestIndex}/${e.sampleIndex}`)).toBe(false);
         rebuilt[e.requestIndex]![e.sampleIndex]!.push(e.token);
-      } else finished.add(`${e.output.requestIndex}/${e.output.sampleIndex}`);
+      } else if (e.type === "finish") finished.add(`${e.output.requestIndex}/${e.output.sampleIndex}`);
     }
     expect(finished.size).toBe(reqs.reduce((a, r) => a + (r.n ?? 1), 0));
     expect(rebuilt).toEqual((oracle as { t: number[] }[][]).map((r) => r.map((s) => s.t)));
