@@ -16,6 +16,7 @@ import * as path from "node:path";
 import { UserError } from "../errors.js";
 import type { InferenceModel } from "../model/sample.js";
 import type { RolloutEngine, RolloutRequest } from "../rollout/engine.js";
+import type { EpisodeSetup } from "../rollout/episode.js";
 import { LocalRolloutEngine } from "../rollout/local.js";
 import type { RemoteRolloutRequest } from "../rollout/remote.js";
 import { readJson, writeJsonAtomic } from "../util/atomic.js";
@@ -64,6 +65,8 @@ export interface EvalOptions {
   settings?: Record<string, unknown>;
   onProgress?: (done: number, total: number, row: ResultRow | null) => void;
   signal?: AbortSignal;
+  /** Multi-turn episodes with an environment (tools); needs `decode`. pass@k is then over episodes. */
+  episodes?: EpisodeSetup | null;
 }
 
 export interface EvalResult {
@@ -83,7 +86,10 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
     if (ids.has(p.id)) throw new UserError(`two questions have the id '${p.id}'`);
     ids.add(p.id);
   }
-  const settings = { model: o.model, task: o.task, samples: k, temperature: o.sampling.temperature, top_p: o.sampling.topP, top_k: o.sampling.topK ?? 0, max_tokens: o.sampling.maxTokens, seed: o.sampling.seed, ...o.settings };
+  const ep = o.episodes ?? null;
+  const decode = o.decode;
+  if (ep && !decode) throw new UserError("episodes with tools need the engine's token ids and a tokenizer to decode them");
+  const settings = { model: o.model, task: o.task, ...(ep ? { env: ep.env.name, limits: ep.limits } : {}), samples: k, temperature: o.sampling.temperature, top_p: o.sampling.topP, top_k: o.sampling.topK ?? 0, max_tokens: o.sampling.maxTokens, seed: o.sampling.seed, ...o.settings };
   const done = new Map<string, ResultRow>();
   let results: string | null = null;
   if (o.outDir) {
@@ -119,6 +125,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
         ...(o.stopTokenIds && o.stopTokenIds.length > 0 ? { stopTokenIds: o.stopTokenIds } : {}),
         ...(o.stopStrings && o.stopStrings.length > 0 ? { stopStrings: o.stopStrings } : {}),
         seed: fnv1a32(`aha-eval/${o.sampling.seed}/${p.id}`),
+        ...(ep ? { maxNewTokens: ep.limits.maxTokens, episode: { ...ep, problem: p, decode: (ids: ArrayLike<number>) => decode!(Int32Array.from(ids)) } } : {}),
       };
       const [completions] = await o.engine.generate([req], o.signal ? { signal: o.signal } : {});
       const samples = await Promise.all(completions!.map(async (c): Promise<SampleRow> => {
@@ -126,7 +133,10 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
         const body = c.finishReason === "stop" && idsOut.length > 0 && stops.has(idsOut[idsOut.length - 1]!) ? idsOut.subarray(0, idsOut.length - 1) : idsOut;
         const response = o.decode && idsOut.length > 0 ? o.decode(body) : c.text ?? "";
         const s = await o.score(response, p, { responsePrefix: prep.responsePrefix });
-        return { response, extracted: normaliseAnswer(s.extracted), correct: s.correct, length: c.numTokens ?? idsOut.length, truncated: c.finishReason === "length" };
+        const envReward = c.episode?.reward;
+        const correct = envReward !== undefined ? envReward > 0 : s.correct;
+        const length = c.lossMask ? c.lossMask.reduce((a, m) => a + m, 0) : c.numTokens ?? idsOut.length;
+        return { response, extracted: normaliseAnswer(s.extracted), correct, length, truncated: c.finishReason === "length", ...(c.episode ? { episode: c.episode } : {}) };
       }));
       const row: ResultRow = {
         id: p.id, question: p.question, answer: p.answer, ...(p.category !== undefined ? { category: p.category } : {}),
@@ -169,6 +179,8 @@ export interface EvaluateOptions {
   slots?: number;
   /** Longest prompt + maxTokens must fit; default: measured from the prompts. */
   maxLen?: number;
+  /** Multi-turn episodes (tools). */
+  episodes?: EpisodeSetup | null;
   outDir?: string;
   model?: string;
   onProgress?: EvalOptions["onProgress"];
@@ -186,7 +198,7 @@ export async function evaluate<C>(model: InferenceModel<C>, o: EvaluateOptions):
   const longest = Math.max(1, ...[...prepared.values()].map((x) => x.request.promptIds.length));
   const engine = new LocalRolloutEngine(model, {
     slots: o.slots ?? Math.max(1, Math.min(problems.length * sampling.samples, 256)),
-    maxLen: o.maxLen ?? longest + sampling.maxTokens,
+    maxLen: o.maxLen ?? longest + Math.max(sampling.maxTokens, o.episodes?.limits.maxTokens ?? 0),
     decode: (ids) => o.tokenizer.decode(ids),
   });
   try {
@@ -195,6 +207,7 @@ export async function evaluate<C>(model: InferenceModel<C>, o: EvaluateOptions):
       stopTokenIds: o.tokenizer.stopTokenIds, ...(o.task.stop ? { stopStrings: o.task.stop } : {}),
       decode: (ids) => o.tokenizer.decode(ids), model: o.model ?? "in-memory", task: o.task.name,
       ...(o.outDir ? { outDir: o.outDir } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.episodes ? { episodes: o.episodes } : {}),
     });
   } finally {
     await engine.close();

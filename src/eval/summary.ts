@@ -3,6 +3,8 @@
  * results.jsonl, and the summary computed from them — so the summary can always be recomputed from the
  * rows alone (test/eval checks it against an independent implementation).
  */
+import type { EpisodeRecord } from "../env/types.js";
+import { toolMetrics } from "../rollout/episode.js";
 import { majorityCorrect, meanPassAt1, meanPassAtK, type Sample } from "./metrics.js";
 
 export interface SampleRow {
@@ -14,6 +16,8 @@ export interface SampleRow {
   length: number;
   /** Ended by the token limit. */
   truncated: boolean;
+  /** Multi-turn episodes (tools): spans, calls, finish reason; `length` counts the model's tokens only. */
+  episode?: EpisodeRecord;
 }
 
 export interface ResultRow {
@@ -78,5 +82,6 @@ export function summarize(rows: readonly ResultRow[], o: { model: string; task: 
   }
   const categories: Record<string, Metrics> = {};
   for (const name of [...cats.keys()].sort()) categories[name] = metricsOf(cats.get(name)!, o.samples);
-  return { model: o.model, task: o.task, samples: o.samples, ...metricsOf(rows, o.samples), categories, ...o.extra };
+  const tools = toolMetrics(rows.flatMap((r) => r.samples.flatMap((s) => (s.episode ? [s.episode] : []))));
+  return { model: o.model, task: o.task, samples: o.samples, ...metricsOf(rows, o.samples), categories, ...tools, ...o.extra };
 }

@@ -16,7 +16,9 @@
 import { AhaError } from "../errors.js";
 import { clipGradNorm } from "../model/optim.js";
 import type { GroupScorer } from "../rewards/compose.js";
+import type { EpisodeRecord } from "../env/types.js";
 import type { Completion, RolloutEngine, RolloutRequest } from "../rollout/engine.js";
+import type { EpisodeSetup } from "../rollout/episode.js";
 import { renderPrompt, type ChatRenderer, type TemplateName } from "../tasks/templates.js";
 import type { Problem, Scored, Task } from "../tasks/types.js";
 import { computeAdvantages } from "./advantages.js";
@@ -34,6 +36,8 @@ export interface TrainerTokenizer {
   decode(ids: ArrayLike<number>): string;
   /** Tokens that end a response (EOS, end of turn). */
   stopTokenIds: readonly number[];
+  /** Text inside a sequence → ids (no BOS, no post-processor): tool results. Default `encode`. */
+  encodeText?(text: string): number[];
 }
 
 /** Everything the stages of a step read. */
@@ -53,6 +57,8 @@ export interface StepContext {
   separateOldPass?: boolean;
   /** PPO's value model (critic = value; src/rl/critic.ts), else absent. */
   critic?: Critic | null;
+  /** Multi-turn episodes with an environment (tools), else absent: single-turn responses. */
+  episodes?: EpisodeSetup | null;
 }
 
 /** One sampled response with everything the step needs. */
@@ -72,6 +78,8 @@ export interface Sample {
   engineLogp: Float32Array | null;
   /** Per-token loss mask (1 = the model's own token); absent = all 1 (environment tokens get 0). */
   lossMask?: Float64Array;
+  /** Multi-turn: the episode's spans, calls and finish reason (the response holds the tool results too). */
+  episode?: EpisodeRecord;
   /** Filled by `score`. */
   scored?: Scored;
   /** The reward the advantages use (score + shaping); null = unscorable. */
@@ -95,9 +103,11 @@ export async function collect(ctx: StepContext, problems: readonly Problem<unkno
   const { rl, tokenizer, task } = ctx;
   const rendered = problems.map((p) => renderPrompt(ctx.template, p.question, ctx.chat ? { chat: ctx.chat } : {}));
   const prompts = rendered.map((r) => tokenizer.encode(r.prompt));
-  const requests: RolloutRequest[] = prompts.map((ids) => ({
-    promptIds: ids, n: rl.groupSize, maxNewTokens: rl.maxNewTokens, temperature: rl.temperature, topP: rl.topP,
+  const ep = ctx.episodes ?? null;
+  const requests: RolloutRequest[] = prompts.map((ids, g) => ({
+    promptIds: ids, n: rl.groupSize, maxNewTokens: ep ? ep.limits.maxTokens : rl.maxNewTokens, temperature: rl.temperature, topP: rl.topP,
     stopTokenIds: tokenizer.stopTokenIds, ...(task.stop && task.stop.length > 0 ? { stopStrings: task.stop } : {}),
+    ...(ep ? { episode: { ...ep, problem: problems[g]!, decode: tokenizer.decode } } : {}),
   }));
   const out = await ctx.engine.generate(requests, { seed });
   const stops = new Set(tokenizer.stopTokenIds);
@@ -108,6 +118,7 @@ export async function collect(ctx: StepContext, problems: readonly Problem<unkno
       return {
         group: g, problem: problems[g]!, promptText: rendered[g]!.prompt, responsePrefix: rendered[g]!.responsePrefix, prompt: prompts[g]!,
         response: ids, text: tokenizer.decode(body), truncated: c.finishReason === "length", engineLogp: c.logprobs,
+        ...(c.lossMask ? { lossMask: Float64Array.from(c.lossMask) } : {}), ...(c.episode ? { episode: c.episode } : {}),
       };
     }),
   );
@@ -123,6 +134,9 @@ export async function score(ctx: StepContext, groups: readonly Sample[][]): Prom
     const scored = await ctx.scorer(g.map((s) => ({ text: s.text, tokens: s.response.length })), g[0]!.problem, { responsePrefix: g[0]!.responsePrefix });
     g.forEach((s, i) => {
       s.scored = scored[i]!;
+      // an environment that ends its episode with a reward gives the reward itself
+      const envReward = s.episode?.reward;
+      if (envReward !== undefined) s.scored = { reward: envReward, parts: { env: envReward }, correct: envReward > 0, extracted: null, reason: s.episode!.detail ?? s.episode!.finish };
       let reward = s.scored.reward;
       if (reward !== null && rl.overlong === "penalty") reward += overlongPenalty(s.response.length, rl.maxNewTokens, rl.overlongBuffer, rl.overlongPenalty);
       s.reward = reward;
@@ -218,13 +232,23 @@ export interface AdvantageOut {
 export function advantages(ctx: StepContext, b: Batch, lp: LogProbs): AdvantageOut {
   const { rl } = ctx;
   if (rl.advantage === "gae") return gaeAdvantages(ctx, b, lp);
-  const kl = lp.ref && !lp.fused ? klPerToken(rl.klEstimator, lp.old, lp.ref) : null;
+  const kl = lp.ref && !lp.fused ? modelOnly(b, klPerToken(rl.klEstimator, lp.old, lp.ref)) : null;
   const adv = computeAdvantages(
     rl.advantage,
     { rewards: b.samples.map((s) => s.reward ?? null), groupSize: rl.groupSize, lengths: b.lengths, ...(kl && rl.klIn === "reward" ? { klPerToken: kl, klCoef: rl.klCoef } : {}) },
     { scale: rl.scaleRewards, eps: rl.advantageEps },
   );
   return { perToken: adv.perToken, kl };
+}
+
+/** Zeroes the values at environment tokens (a sample's lossMask 0): they add no KL to a response's penalty. */
+export function modelOnly(b: Batch, perToken: Float64Array): Float64Array {
+  b.samples.forEach((s, i) => {
+    if (!s.lossMask) return;
+    const o = b.offsets[i]!;
+    for (let j = 0; j < s.lossMask.length; j++) if (s.lossMask[j] === 0) perToken[o + j] = 0;
+  });
+  return perToken;
 }
 
 // ***** update *****

@@ -14,6 +14,7 @@ import { AhaError } from "../errors.js";
 import { composeRewards, type GroupScorer } from "../rewards/compose.js";
 import { PromptStream, type StreamState } from "../tasks/stream.js";
 import { Rng, type RngState } from "../util/rng.js";
+import { toolMetrics } from "../rollout/episode.js";
 import type { RlConfig } from "./config.js";
 import { hooksOf, policyComponent, runLoop, type CheckpointComponent, type MetricsRow, type RunHooks, type SampleRow } from "./loop.js";
 import type { ObjectiveSettings } from "./objective.js";
@@ -65,7 +66,7 @@ async function yieldToNetwork(): Promise<void> {
 }
 
 /** The step context's inputs (src/rl/stages.ts StepContext: config, task, template, tokenizer, engine, policy), the reward, the hooks. */
-export interface TrainerOptions extends RunHooks, Pick<StepContext, "rl" | "train" | "task" | "template" | "chat" | "tokenizer" | "engine" | "policy" | "separateOldPass" | "critic"> {
+export interface TrainerOptions extends RunHooks, Pick<StepContext, "rl" | "train" | "task" | "template" | "chat" | "tokenizer" | "engine" | "policy" | "separateOldPass" | "critic" | "episodes"> {
   /** The reward: default the task's verifier alone (accuracy=1). */
   scorer?: GroupScorer<unknown>;
   /** Replacements for stages of the step. */
@@ -126,6 +127,7 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
     rl, train: o.train, task, template: o.template, ...(o.chat ? { chat: o.chat } : {}), tokenizer: o.tokenizer, engine: o.engine, policy,
     scorer: o.scorer ?? composeRewards({ weights: { accuracy: 1 }, accuracy: (r, p, c) => task.score(r, p as never, c) }),
     settings: objectiveSettings(rl), ...(o.separateOldPass ? { separateOldPass: true } : {}), critic,
+    ...(o.episodes ? { episodes: o.episodes } : {}),
   };
   const recheckWords = [...rl.recheckWords, ...(task.recheckMarkers ?? [])];
   let samplingRng = new Rng(o.train.seed, "sampling");
@@ -294,7 +296,9 @@ function rolloutMetrics(m: Record<string, number>, seen: readonly Sample[], rech
   m["length/max"] = Math.max(...lens);
   m["length/truncated_frac"] = seen.filter((s) => s.truncated).length / Math.max(seen.length, 1);
   m["recheck_share"] = seen.filter((s) => rechecks(s.text, recheckWords)).length / Math.max(seen.length, 1);
+  Object.assign(m, toolMetrics(seen.flatMap((s) => (s.episode ? [s.episode] : []))));
 }
+
 
 /** The response's length in the model's own tokens (environment tokens, masked out of the loss, do not count). */
 function modelTokens(s: Sample): number {
@@ -316,6 +320,6 @@ function sampleRow(step: number, s: Sample): SampleRow {
   const sc = s.scored!;
   return {
     step, prompt: s.promptText, response: s.text, reward: s.reward ?? null, parts: sc.parts, correct: sc.correct, extracted: sc.extracted, length: modelTokens(s), truncated: s.truncated,
-    ...(s.weightVersion !== undefined ? { weight_version: s.weightVersion } : {}),
+    ...(s.weightVersion !== undefined ? { weight_version: s.weightVersion } : {}), ...(s.episode ? { episode: s.episode } : {}),
   };
 }

@@ -33,6 +33,9 @@ export interface EpisodeSpec {
   stopStrings?: readonly string[];
 }
 
+/** What a run sets up once for all its episodes (the problem and the decoder come per request). */
+export type EpisodeSetup = Omit<EpisodeSpec, "problem" | "decode" | "stopStrings">;
+
 /** The `turnEnd` strings that the tokenizer encodes as exactly one token → those ids. */
 export function turnEndIds(turnEnd: readonly string[], encode: (text: string) => number[]): number[] {
   const ids: number[] = [];
@@ -217,4 +220,29 @@ export class EpisodeRunner {
   lossMask(): Uint8Array {
     return Uint8Array.from(this.mask);
   }
+}
+
+/**
+ * The tools/ metrics of some episodes (none: {}): per episode, the mean of calls, model turns, failed
+ * calls and tool seconds; the share of response tokens the environment appended (masked out of the
+ * loss); and the share of episodes each limit or failure ended (`tools/finish/<reason>`).
+ */
+export function toolMetrics(eps: readonly EpisodeRecord[]): Record<string, number> {
+  if (eps.length === 0) return {};
+  const mean = (f: (e: EpisodeRecord) => number): number => eps.reduce((a, e) => a + f(e), 0) / eps.length;
+  let all = 0;
+  let env = 0;
+  for (const e of eps) {
+    all += e.spans.length > 0 ? e.spans[e.spans.length - 1]!.end : 0;
+    for (const s of e.spans) if (s.kind === "env") env += s.end - s.start;
+  }
+  const m: Record<string, number> = {
+    "tools/calls_per_episode": mean((e) => e.calls.length),
+    "tools/turns_per_episode": mean((e) => e.turns),
+    "tools/errors": mean((e) => e.calls.filter((c) => c.error !== undefined).length),
+    "tools/seconds": mean((e) => e.toolSeconds),
+    "tools/masked_share": all > 0 ? env / all : 0,
+  };
+  for (const e of eps) if (e.finish !== "stop") m[`tools/finish/${e.finish}`] = (m[`tools/finish/${e.finish}`] ?? 0) + 1 / eps.length;
+  return m;
 }

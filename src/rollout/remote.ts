@@ -23,10 +23,16 @@
  *
  * Streaming: the engine asks for whole answers; `onEvent` gets each completion's token events and its
  * finish event when its answer arrives.
+ *
+ * Episodes (a request with `episode`, ./episode.ts): each sample is its own episode, one completion
+ * request per model turn, stopping at the environment's turn-end strings (and ids); the next turn's
+ * prompt is the prompt's ids + every token so far (the server's own ids, then the observation's), so
+ * nothing the model wrote is re-tokenized. Needs the prompt as ids and a server that returns token ids.
  */
 import { AhaError } from "../errors.js";
 import type { Completion, GenerateOptions, LogprobKind, RolloutEngine, RolloutRequest } from "./engine.js";
 import { EndpointPool, type EndpointPoolOptions, type EndpointState } from "./endpoints.js";
+import { EpisodeRunner } from "./episode.js";
 
 export interface RemoteEngineOptions extends Omit<EndpointPoolOptions, "baseUrls"> {
   /**
@@ -98,6 +104,18 @@ export class RemoteRolloutEngine implements RolloutEngine {
     requests.forEach((r, ri) => {
       const n = r.n ?? 1;
       const seed = r.seed ?? (opts.seed !== undefined ? (opts.seed * 1_000_003 + ri) >>> 0 : undefined);
+      if (r.episode) {
+        for (let j = 0; j < n; j++) {
+          jobs.push(this.episode(r, ri, j, seed === undefined ? undefined : (seed + j * 7919) >>> 0, signal).then((completion) => {
+            out[ri]![j] = completion;
+            if (opts.onEvent) {
+              completion.tokenIds.forEach((t, k) => opts.onEvent!({ type: "token", requestIndex: ri, sampleIndex: j, token: t, logprob: completion.logprobs ? completion.logprobs[k]! : null }));
+              opts.onEvent({ type: "finish", completion });
+            }
+          }));
+        }
+        return;
+      }
       const parts = this.o.splitN ? Array.from({ length: n }, (_, j) => ({ first: j, count: 1, seed: seed === undefined ? undefined : (seed + j) >>> 0 })) : [{ first: 0, count: n, seed }];
       for (const part of parts) {
         if (part.count === 0) continue;
@@ -127,7 +145,7 @@ export class RemoteRolloutEngine implements RolloutEngine {
     return out;
   }
 
-  private body(r: RemoteRolloutRequest, n: number, seed: number | undefined): { path: string; body: Record<string, unknown> } {
+  private body(r: RemoteRolloutRequest, n: number, seed: number | undefined, idsPrompt = false): { path: string; body: Record<string, unknown> } {
     const chat = r.messages !== undefined;
     const body: Record<string, unknown> = {
       model: this.o.model,
@@ -148,7 +166,7 @@ export class RemoteRolloutEngine implements RolloutEngine {
       return { path: "/chat/completions", body };
     }
     const fmt = this.o.promptFormat ?? "auto";
-    const useIds = fmt === "ids" || (fmt === "auto" && r.promptIds.length > 0);
+    const useIds = idsPrompt || fmt === "ids" || (fmt === "auto" && r.promptIds.length > 0);
     if (useIds) {
       if (r.promptIds.length === 0) throw new AhaError("AHA_BAD_INPUT", "promptFormat 'ids' needs promptIds");
       body.prompt = Array.from(r.promptIds);
@@ -157,6 +175,42 @@ export class RemoteRolloutEngine implements RolloutEngine {
       body.prompt = r.promptText;
     }
     return { path: "/completions", body };
+  }
+
+  /** One sample as an episode: a completion request per model turn, the prompt continued by token ids. */
+  private async episode(r: RolloutRequest, ri: number, j: number, seed: number | undefined, signal: AbortSignal): Promise<Completion> {
+    const spec = r.episode!;
+    if (r.promptIds.length === 0) throw new AhaError("AHA_BAD_INPUT", "an episode on a remote engine needs its prompt as token ids");
+    const run = new EpisodeRunner({ ...spec, stopStrings: r.stopStrings ?? [] }, r.maxNewTokens, signal);
+    const prompt = Array.from(r.promptIds);
+    const logp: number[] = [];
+    let haveLogp = this.o.logprobs !== false;
+    try {
+      for (let turn = 0; ; turn++) {
+        const req: RemoteRolloutRequest = {
+          promptIds: [...prompt, ...run.tokens], n: 1, maxNewTokens: r.maxNewTokens - run.tokens.length,
+          ...(r.temperature !== undefined ? { temperature: r.temperature } : {}), ...(r.topP !== undefined ? { topP: r.topP } : {}), ...(r.topK !== undefined ? { topK: r.topK } : {}),
+          stopStrings: [...spec.env.turnEnd, ...(r.stopStrings ?? [])],
+          stopTokenIds: [...(r.stopTokenIds ?? []), ...(spec.turnEndIds ?? [])],
+        };
+        const [c] = await this.one(req, ri, 1, seed === undefined ? undefined : (seed + turn * 104_729) >>> 0, signal, true);
+        const all = [...run.tokens, ...c!.tokenIds];
+        if (c!.logprobs) logp.push(...c!.logprobs);
+        else haveLogp = false;
+        const call = c!.tokenIds.length > 0 && run.endsTurn(all);
+        const ids = await run.endTurn(all, call ? "call" : c!.finishReason === "length" ? "length" : "stop");
+        if (!ids) break;
+        for (let k = 0; k < ids.length; k++) logp.push(0);
+      }
+    } finally {
+      await run.close();
+    }
+    const rec = run.record();
+    const tokenIds = Int32Array.from(run.tokens);
+    return {
+      requestIndex: ri, sampleIndex: j, tokenIds, logprobs: haveLogp ? Float32Array.from(logp) : null,
+      finishReason: rec.finish === "max_tokens" ? "length" : "stop", text: spec.decode(tokenIds), lossMask: run.lossMask(), episode: rec,
+    };
   }
 
   /** Per-endpoint state ({url, up, requests, failures, inFlight, lastError}), for logs and metrics. */
@@ -169,22 +223,22 @@ export class RemoteRolloutEngine implements RolloutEngine {
     this.pool.hold(url, reason);
   }
 
-  private async one(r: RemoteRolloutRequest, ri: number, n: number, seed: number | undefined, signal: AbortSignal): Promise<Completion[]> {
+  private async one(r: RemoteRolloutRequest, ri: number, n: number, seed: number | undefined, signal: AbortSignal, needIds = false): Promise<Completion[]> {
     // the same body (seed included) whichever endpoint serves it
-    const { path, body } = this.body(r, n, seed);
-    const { value } = await this.pool.post(path, body, (json, url) => this.parse(json, url + path, ri, n), signal);
+    const { path, body } = this.body(r, n, seed, needIds);
+    const { value } = await this.pool.post(path, body, (json, url) => this.parse(json, url + path, ri, n, needIds), signal);
     return value;
   }
 
   /** The completions of an answer; throws when it is not a valid one (the endpoint's fault: another may be tried). */
-  private parse(json: unknown, where: string, ri: number, n: number): Completion[] {
+  private parse(json: unknown, where: string, ri: number, n: number, needIds = false): Completion[] {
     const res = (json !== null && typeof json === "object" ? json : {}) as ResponseJson;
     const choices = Array.isArray(res.choices) ? res.choices : [];
     if (choices.length !== n) throw new AhaError("AHA_ENDPOINT_ERROR", `${where}: asked for ${n} choices, got ${choices.length}`);
     const sorted = [...choices].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
     return sorted.map((c, j): Completion => {
       const ids = isIntArray(c.token_ids) ? Int32Array.from(c.token_ids) : null;
-      if (!ids && this.o.requireTokenIds) {
+      if (!ids && (this.o.requireTokenIds || needIds)) {
         throw new AhaError("AHA_ENDPOINT_NO_TOKEN_IDS", `${where} returned no token ids`, "the server must support vLLM's return_token_ids (vLLM ≥ 0.10.2, aha serve)");
       }
       const lpRaw = Array.isArray(c.logprobs?.token_logprobs)

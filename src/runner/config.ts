@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { UserError } from "../errors.js";
+import { toolsSection } from "../env/config.js";
 import { rewardSection } from "../rewards/config.js";
 import { rlSection, trainSection } from "../rl/config.js";
 import { sftSection } from "../rl/sft.js";
@@ -53,6 +54,7 @@ export const trainSpec = defineConfig({
   train: trainSection,
   rollout: rolloutSection,
   lora: loraSection,
+  tools: toolsSection,
 });
 export type TrainRunConfig = Resolved<typeof trainSpec.sections>;
 

@@ -15,6 +15,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { episodeLimits, environmentFromConfig } from "../env/config.js";
 import { UserError } from "../errors.js";
 import { evaluate, type EvalResult } from "../eval/evaluate.js";
 import { ChatTemplate } from "../formats/chat-template.js";
@@ -31,6 +32,7 @@ import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
 import { rolloutEngineFromConfig } from "../rollout/config.js";
 import { parseEndpointList } from "../rollout/endpoints.js";
 import type { RolloutEngine } from "../rollout/engine.js";
+import { turnEndIds, type EpisodeSetup } from "../rollout/episode.js";
 import { encodePrompt, loadFolder, type LoadedFolder } from "../rollout/folder.js";
 import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
@@ -81,6 +83,7 @@ export function trainerTokenizer(f: LoadedFolder, template: TemplateName): Train
   const tok = f.tokenizer;
   return {
     encode: (text) => encodePrompt(tok, text, template !== "chat"),
+    encodeText: (text) => tok.encode(text, { addSpecialTokens: false }),
     decode: (ids) => tok.decode(Array.from(ids)),
     stopTokenIds: f.stopTokenIds,
   };
@@ -142,6 +145,8 @@ export class TrainRun {
     private readonly maxLen: number,
     private readonly reporter: Reporter,
     private readonly o: PrepareTrainOptions,
+    /** Multi-turn episodes (tools), else null. */
+    readonly episodes: EpisodeSetup | null = null,
   ) {}
 
   get dir(): string | null {
@@ -178,7 +183,7 @@ export class TrainRun {
       task: this.task, questions: c.task.heldOut, template: this.template, ...(this.chat ? { chat: this.chat } : {}), tokenizer: this.tokenizer,
       maxLen: this.maxLen, slots: c.rl.promptsPerStep * c.rl.groupSize,
       sampling: { maxTokens: c.model.evalMaxTokens ?? c.rl.maxNewTokens, samples: c.model.evalSamples, temperature: c.model.evalTemperature, seed: c.train.seed },
-      outDir, model: name,
+      outDir, model: name, episodes: this.episodes,
       onProgress: (done, _n, row) => {
         if (row) {
           correct += row["pass@1"];
@@ -215,7 +220,7 @@ export class TrainRun {
       const prog = this.reporter.progress("step", c.train.steps, this.startStep);
       const res = await train({
         rl: c.rl, train: c.train, task: this.task, template: this.template, ...(this.chat ? { chat: this.chat } : {}), tokenizer: this.tokenizer,
-        engine: this.engine, policy: this.policy, critic: this.critic, scorer: this.scorer, run: runDir,
+        engine: this.engine, policy: this.policy, critic: this.critic, scorer: this.scorer, run: runDir, episodes: this.episodes,
         resume: this.checkpoint ? { ...this.checkpoint, restored: true } : null,
         ...(this.o.signal ? { signal: this.o.signal } : {}),
         progress: prog ? { update: (d, e) => prog.update(d, { ...e, recheck: last?.["recheck_share"] ?? Number.NaN }), finish: () => prog.finish() } : null,
@@ -267,6 +272,7 @@ function figures(r: EvalResult, recheckWords: readonly string[]): EvalFigures {
   for (const [k, v] of Object.entries(r.summary["pass@k"])) if (k !== "1") out[`pass@${k}`] = v;
   out["length/mean"] = r.summary["length/mean"];
   out["recheck_share"] = samples.filter((s) => rechecks(s.response, recheckWords)).length / Math.max(samples.length, 1);
+  for (const [k, v] of Object.entries(r.summary)) if (k.startsWith("tools/") && typeof v === "number") out[k] = v;
   return out;
 }
 
@@ -295,6 +301,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   let chat: ChatRenderer | undefined;
   let context: number;
   let folder: LoadedFolder | null = null;
+  let chatTpl: ChatTemplate | null = null;
   const modelDir = c.model.model!;
   if (o.parts?.model) {
     ({ model, tokenizer } = o.parts.model);
@@ -304,16 +311,24 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     if (!fs.existsSync(path.join(modelDir, "tokenizer.json"))) throw new UserError(`model ${modelDir}: no tokenizer.json there`, "aha train needs the model's tokenizer.json");
     folder = loadFolder(modelDir, { precision: c.model.precision });
     for (const w of folder.loaded.warnings) reporter.warn(`warning: ${w}`);
-    const chatTpl = template === "chat" ? ChatTemplate.fromTokenizer(folder.tokenizer) : null;
-    chat = chatTpl ? (m) => chatTpl.render(m, { addGenerationPrompt: true }) : undefined;
+    chatTpl = template === "chat" ? ChatTemplate.fromTokenizer(folder.tokenizer) : null;
     tokenizer = trainerTokenizer(folder, template);
     model = folder.loaded.model;
     context = folder.loaded.config.maxPositionEmbeddings;
   }
-  const evalMax = c.model.evalMaxTokens ?? c.rl.maxNewTokens;
+  // ---- tools: the environment of multi-turn episodes (its tool list goes into a chat template's prompt)
+  const episodes = await episodeSetup(c, tokenizer, chatTpl);
+  if (chatTpl) {
+    const vars = episodes?.env.templateVars?.() ?? {};
+    const tpl = chatTpl;
+    chat = (m) => tpl.render(m, { addGenerationPrompt: true, extra: vars });
+  }
+  // an episode's tokens (model + tools) are bounded by max-episode-tokens instead of max-new-tokens
+  const genTokens = episodes ? episodes.limits.maxTokens : c.rl.maxNewTokens;
+  const evalMax = c.model.evalMaxTokens ?? genTokens;
   const longest = longestPrompt(task, template, chat, tokenizer.encode, c.task.heldOut);
-  const maxLen = Math.min(context, longest + 16 + Math.max(c.rl.maxNewTokens, evalMax));
-  if (longest + c.rl.maxNewTokens > context) throw new UserError(`prompts of up to ${longest} tokens + max-new-tokens ${c.rl.maxNewTokens} exceed the model's context (${context})`);
+  const maxLen = Math.min(context, longest + 16 + Math.max(genTokens, evalMax));
+  if (longest + genTokens > context) throw new UserError(`prompts of up to ${longest} tokens + ${episodes ? "max-episode-tokens" : "max-new-tokens"} ${genTokens} exceed the model's context (${context})`);
 
   // ---- the run directory first: a broken checkpoint is named before anything runs
   let runDir: RunDir | null = null;
@@ -368,5 +383,13 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
       dir, every: c.rollout.syncEvery, ...(apiKey ? { apiKey } : {}), warn: (m) => reporter.warn(`warning: ${m}`),
     });
   }
-  return new TrainRun(c, demo, task, template, chat, tokenizer, model, policy, critic, engine, scorer, sync, runDir, checkpoint, maxLen, reporter, o);
+  return new TrainRun(c, demo, task, template, chat, tokenizer, model, policy, critic, engine, scorer, sync, runDir, checkpoint, maxLen, reporter, o, episodes);
+}
+
+/** The run's episode setup (tools or an env module), or null for single-turn responses. */
+export async function episodeSetup(c: Pick<TrainRunConfig, "tools" | "task" | "rl">, tokenizer: TrainerTokenizer, chatTpl: ChatTemplate | null): Promise<EpisodeSetup | null> {
+  const env = await environmentFromConfig(c.tools, { chatTemplate: chatTpl, unsafeNoSandbox: c.task.unsafeNoSandbox });
+  if (!env) return null;
+  const encode = tokenizer.encodeText ?? tokenizer.encode;
+  return { env, limits: episodeLimits(c.tools, c.rl.maxNewTokens), encode, turnEndIds: turnEndIds(env.turnEnd, encode) };
 }

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readJson, writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { appendJsonl, readJsonl, truncateJsonlAfterStep } from "../util/jsonl.js";
+import type { EpisodeRecord } from "../env/types.js";
 import { pruneCheckpoints, saveCheckpoint, usableCheckpoint, type CheckpointState } from "./checkpoint.js";
 import { readStatus, writeStatus, type RunState, type RunStatus } from "./status.js";
 
@@ -27,6 +28,8 @@ export interface SampleRow {
   truncated: boolean;
   /** The step whose weights sampled the response (0 = the base model's). */
   weight_version?: number;
+  /** Multi-turn episodes: the model's and the environment's spans, the calls, the finish reason. */
+  episode?: EpisodeRecord;
 }
 
 export interface Summary {
