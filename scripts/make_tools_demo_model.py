@@ -53,17 +53,18 @@ def tokenize(text: str) -> list:
     return out
 
 
-def load_corpus(n, seed):
+def load_corpus(n, seed, scale):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    res = subprocess.run(["node", os.path.join(root, "scripts", "make-tools-demo-corpus.mjs"), str(n), str(seed)],
+    res = subprocess.run(["node", os.path.join(root, "scripts", "make-tools-demo-corpus.mjs"), str(n), str(seed), str(scale)],
                          check=True, capture_output=True, text=True)
     lines = res.stdout.splitlines()
     head = json.loads(lines[0])
-    VOCAB.extend(head["vocab"])
-    SPECIAL.extend(head["special"])
-    TOK.update({t: i for i, t in enumerate(VOCAB)})
-    TAGS.extend(sorted((t for t in VOCAB if len(t) > 1), key=len, reverse=True))
-    assert [VOCAB[PAD], VOCAB[BOS], VOCAB[EOS], VOCAB[UNK]] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    if not VOCAB:
+        VOCAB.extend(head["vocab"])
+        SPECIAL.extend(head["special"])
+        TOK.update({t: i for i, t in enumerate(VOCAB)})
+        TAGS.extend(sorted((t for t in VOCAB if len(t) > 1), key=len, reverse=True))
+    assert VOCAB == head["vocab"] and [VOCAB[PAD], VOCAB[BOS], VOCAB[EOS], VOCAB[UNK]] == ["<pad>", "<bos>", "<eos>", "<unk>"]
     exs, kinds = [], {}
     for line in lines[1:]:
         r = json.loads(line)
@@ -78,7 +79,7 @@ def load_corpus(n, seed):
         trained.append(True)
         exs.append((ids, trained))
         kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
-    print("corpus:", {k: round(v / len(exs), 3) for k, v in sorted(kinds.items())}, flush=True)
+    print(f"corpus (call shares × {scale}):", {k: round(v / len(exs), 3) for k, v in sorted(kinds.items())}, flush=True)
     return exs
 
 
@@ -186,7 +187,7 @@ def check(p, n, seed, max_new=40):
                 text = "".join(VOCAB[t] for t in seqs[i][starts[i]:])
                 expr = text[text.rfind("<calculator>") + len("<calculator>"): -len("</calculator>")]
                 ok = expr.count("*") == 1 and all(x.isdigit() for x in expr.split("*"))
-                obs = f"<result>{int(expr.split('*')[0]) * int(expr.split('*')[1])}</result>" if ok else f"<result>error: cannot parse {expr}</result>"
+                obs = f"<result>{int(expr.split('*')[0]) * int(expr.split('*')[1])}</result>" if ok else "<result>error: cannot parse the expression</result>"
                 seqs[i] += tokenize(obs)
     calls = right = 0
     for i in range(n):
@@ -199,19 +200,22 @@ def check(p, n, seed, max_new=40):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=1000, help="optimizer steps (fixed: reproducible)")
+    ap.add_argument("--steps", type=int, default=450, help="optimizer steps (fixed: reproducible)")
+    ap.add_argument("--habit-steps", type=int, default=150, help="the last steps, on the base mix (the rest: calls × --heavy)")
+    ap.add_argument("--heavy", type=float, default=3.0, help="how many times more calls the first phase has")
     ap.add_argument("--out", default="models/demo-calculator")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--check", type=int, default=400, help="episodes sampled at the end to report the call rate and accuracy (0 = none)")
+    ap.add_argument("--check", type=int, default=200, help="episodes sampled at the end to report the call rate and accuracy (0 = none)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     g = torch.Generator().manual_seed(args.seed)
-    corpus = load_corpus(args.steps * args.batch, args.seed)
+    heavy = args.steps - args.habit_steps
+    corpus = load_corpus(heavy * args.batch, args.seed, args.heavy) + load_corpus(args.habit_steps * args.batch, args.seed + 1, 1)
     base.CFG.update(hidden_size=args.hidden, intermediate_size=int(round(args.hidden * 8 / 3 / 8)) * 8, num_hidden_layers=args.layers,
                     num_attention_heads=4, num_key_value_heads=4, vocab_size=len(VOCAB), max_position_embeddings=128)
     p = base.init_params(g)

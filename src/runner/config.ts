@@ -118,7 +118,11 @@ export const TOOLS_DEMO_MODEL = fileURLToPath(new URL("../../models/demo-calcula
 export const TOOLS_DEMO: Record<string, unknown> = {
   ...DEMO,
   task: "multiply",
-  "max-new-tokens": 48,
+  tools: ["calculator"],
+  "tool-format": "tags",
+  // a call, its result and the answer: ~30 tokens; room for an error message and one retry
+  "max-turns": 3,
+  "max-new-tokens": 64,
   steps: 60,
 };
 

@@ -51,8 +51,15 @@ export const calculatorCall = (expr: string): string => `${CALC_TAGS.call}${expr
 /** Kinds of pretraining episodes: in the head, a good call, a call with a mistyped operand, a broken call. */
 export type MultiplyCorpusKind = "head" | "tool" | "typo" | "broken";
 
-/** The shares of the pretraining mix (the rest is "head"). */
-export const MULTIPLY_MIX = { tool: 0.1, typo: 0.04, broken: 0.04 } as const;
+/** Shares of the kinds of calls in a pretraining mix (the rest is "head"). */
+export interface MultiplyMix {
+  tool: number;
+  typo: number;
+  broken: number;
+}
+
+/** The base model's habit: the mix of the last phase of pretraining (18 % of episodes call the calculator). */
+export const MULTIPLY_MIX: MultiplyMix = { tool: 0.12, typo: 0.03, broken: 0.03 };
 
 /** One segment of a corpus episode: the model's text (trained on) or the environment's (masked). */
 export interface Segment {
@@ -81,7 +88,7 @@ function broken(rng: Rng, a: number, b: number): string {
  * with `expr` (the text it appends, e.g. "<result>1769307</result>"): the corpus script passes the
  * calculator tool itself, so the corpus holds exactly what the environment appends.
  */
-export function multiplyCorpusExample(rng: Rng, observe: (expr: string) => string): { question: string; segments: Segment[]; kind: MultiplyCorpusKind } {
+export function multiplyCorpusExample(rng: Rng, observe: (expr: string) => string, mix: MultiplyMix = MULTIPLY_MIX): { question: string; segments: Segment[]; kind: MultiplyCorpusKind } {
   const a = rng.intBetween(1000, 9999);
   const b = rng.intBetween(100, 999);
   const question = multiplyQuestion(a, b);
@@ -96,13 +103,13 @@ export function multiplyCorpusExample(rng: Rng, observe: (expr: string) => strin
     const close = obs.lastIndexOf(CALC_TAGS.resultEnd);
     return open >= 0 && close > open ? obs.slice(open + CALC_TAGS.result.length, close).trim() : "";
   };
-  if (u < MULTIPLY_MIX.tool) return { question, segments: call(`${a}*${b}`, resultOf), kind: "tool" };
-  if (u < MULTIPLY_MIX.tool + MULTIPLY_MIX.typo) {
+  if (u < mix.tool) return { question, segments: call(`${a}*${b}`, resultOf), kind: "tool" };
+  if (u < mix.tool + mix.typo) {
     const [x, y] = rng.float() < 0.5 ? [mistype(rng, a), b] : [a, mistype(rng, b)];
     return { question, segments: call(`${x}*${y}`, resultOf), kind: "typo" };
   }
   // a broken call gets an error back; the episode then answers in the head
-  if (u < MULTIPLY_MIX.tool + MULTIPLY_MIX.typo + MULTIPLY_MIX.broken) return { question, segments: call(broken(rng, a, b), () => product(a, b)), kind: "broken" };
+  if (u < mix.tool + mix.typo + mix.broken) return { question, segments: call(broken(rng, a, b), () => product(a, b)), kind: "broken" };
   return { question, segments: [answer(product(a, b))], kind: "head" };
 }
 
