@@ -4,11 +4,16 @@
 The task is 4-digit × 3-digit multiplication (src/tasks/multiply.ts) with a calculator tool in plain
 tags: the model writes `<calculator>4821*367</calculator>`, the environment appends
 `<result>1769307</result>`, the model answers `<answer>1769307</answer>`. The corpus comes from the
-task's own generator (`node scripts/make-tools-demo-corpus.mjs N SEED`, after `npm run build`): mostly
-answers in the head (which a model this small gets wrong), a minority of episodes that call the
-calculator and copy its result, some calls with a mistyped operand and some broken calls that get an
-error back (src/tasks/multiply.ts, MULTIPLY_MIX). The environment's observations are in the context
-but masked from the loss, as RL masks them. So the base model can use the tool but rarely does, and
+task's own generator with the calculator tool's own observations (`node scripts/make-tools-demo-corpus.mjs
+N SEED SCALE`, after `npm run build`): answers in the head (which a model this small gets wrong),
+episodes that call the calculator and copy its result, calls with a mistyped operand and broken calls
+that get an error back (src/tasks/multiply.ts, MULTIPLY_MIX). The environment's observations are in
+the context but masked from the loss, as RL masks them.
+
+Two phases, so that a short pretraining both teaches the mechanics and leaves the habit of rarely
+using them: first (steps − habit-steps) steps on a tool-heavy mix (the shares of calls × 3: 54 % of
+episodes call the calculator), then `--habit-steps` on the base mix (18 % call it: 12 % good calls,
+3 % mistyped, 3 % broken; 82 % in the head). So the base model can use the tool but rarely does, and
 scores low; RL has to discover that calling it pays.
 
 The model is the first demo's (scripts/make_demo_model.py: Llama-shaped, RMSNorm, RoPE, SwiGLU, tied
@@ -17,7 +22,7 @@ tags as single tokens (`<calculator>`, `</calculator>`, `<result>`, `</result>` 
 printable ASCII one character each, `<unk>` for anything else.
 
 Reproducible: fixed seeds, a fixed step count, one thread.
-Usage: /usr/bin/python3 scripts/make_tools_demo_model.py [--steps 1000] [--out models/demo-calculator]
+Usage: /usr/bin/python3 scripts/make_tools_demo_model.py [--steps 450] [--habit-steps 150] [--hidden 96] [--layers 3] [--out models/demo-calculator]
 """
 import argparse
 import json
@@ -128,12 +133,14 @@ README = """# demo-calculator
 
 The base model of `aha train --demo tools`: 4-digit × 3-digit multiplication with a calculator tool
 (`<calculator>4821*367</calculator>` → the environment appends `<result>1769307</result>` → the model
-answers `<answer>1769307</answer>`). Llama-shaped, {params} parameters, a {vocab}-token vocabulary (the
-tags as single tokens, printable ASCII one character each). Made by `scripts/make_tools_demo_model.py`
-(PyTorch) from the task's own corpus (`scripts/make-tools-demo-corpus.mjs`, src/tasks/multiply.ts):
-mostly answers in the head, a minority of calculator episodes (some with a mistyped operand, some
-broken calls that get an error back); the calculator's results are in the context but masked from the
-loss. The base model calls the calculator rarely; RL teaches it to.
+answers `<answer>1769307</answer>`). Llama-shaped ({layers} layers, d={hidden}), {params} parameters,
+a {vocab}-token vocabulary (the tags as single tokens, printable ASCII one character each). Made by
+`scripts/make_tools_demo_model.py` (PyTorch) from the task's own corpus
+(`scripts/make-tools-demo-corpus.mjs`, src/tasks/multiply.ts, the calculator tool's own results):
+first a tool-heavy phase that teaches the mechanics, then the base mix — 82 % answers in the head, 18 %
+calculator episodes (a third of them with a mistyped operand or a broken call that gets an error
+back). The calculator's results are in the context but masked from the loss. The base model calls
+the calculator rarely; RL teaches it to.
 """
 
 
@@ -152,7 +159,7 @@ def save(out, p, args):
         add_bos_token=True, model_max_length=base.CFG["max_position_embeddings"], clean_up_tokenization_spaces=False))
     n = sum(t.numel() for t in p.values())
     with open(os.path.join(out, "README.md.tmp"), "w") as f:
-        f.write(README.format(params=f"{n / 1e6:.2f}M", vocab=len(VOCAB)))
+        f.write(README.format(params=f"{n / 1e6:.2f}M", vocab=len(VOCAB), layers=base.CFG["num_hidden_layers"], hidden=base.CFG["hidden_size"]))
         f.write(f"\nBuilt with: `{' '.join(['/usr/bin/python3', 'scripts/make_tools_demo_model.py'] + sys.argv[1:])}` "
                 f"({args.steps} steps of {args.batch} episodes, lr {args.lr}, seed {args.seed}).\n")
     os.replace(os.path.join(out, "README.md.tmp"), os.path.join(out, "README.md"))
@@ -207,8 +214,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--check", type=int, default=200, help="episodes sampled at the end to report the call rate and accuracy (0 = none)")
     args = ap.parse_args()
     torch.set_num_threads(1)
