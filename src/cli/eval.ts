@@ -14,9 +14,12 @@ import { UserError } from "../errors.js";
 import { readDataset, scoreMath } from "../eval/dataset.js";
 import { R1_SAMPLING, idsPrompter, runEval, type Prepared } from "../eval/evaluate.js";
 import { passKs } from "../eval/summary.js";
+import { episodic, toolsSection } from "../env/config.js";
 import { ChatTemplate } from "../formats/chat-template.js";
+import { HfTokenizer } from "../formats/tokenizer.js";
 import { rolloutSchema } from "../rollout/config.js";
 import type { RolloutEngine } from "../rollout/engine.js";
+import { episodeSetup, type EpisodeSetup } from "../rollout/episode.js";
 import { encodePrompt, engineFor, loadFolder } from "../rollout/folder.js";
 import { RemoteRolloutEngine } from "../rollout/remote.js";
 import { Progress } from "../runs/progress.js";
@@ -50,6 +53,7 @@ const modelSchema = z.strictObject({
   retries: rolloutSchema.shape.retries,
   extraBody: setting(z.string().min(1).nullable(), null, `Extra fields (a JSON object) for every endpoint request, e.g. '{"skip_special_tokens":false}' (vLLM, aha serve: keep format tags that are special tokens) or '{"chat_template_kwargs":{...}}'.`),
   slots: setting(z.int().min(1), 64, "Local model: sequences decoded together (KV-cache slots)."),
+  tokenizer: setting(z.string().min(1).nullable(), null, "Endpoint with tools: the model's tokenizer folder (tokenizer.json): episodes go to the endpoint as token ids."),
 });
 
 function checkModel(c: z.output<typeof modelSchema>): string[] {
@@ -94,6 +98,7 @@ export const evalSpec = defineConfig({
   },
   sampling: { title: "Sampling (the R1 protocol's defaults)", prefix: "", schema: samplingSchema },
   output: { title: "Output", prefix: "", schema: outSchema },
+  tools: toolsSection,
 });
 
 const USAGE = `Usage: aha eval (--model DIR [--adapter DIR] | --endpoint URL --model-name NAME [--api-key KEY])
@@ -136,21 +141,37 @@ export async function run(argv: string[]): Promise<number> {
   let modelName: string;
   let stopTokenIds: number[] = [];
   let decode: ((ids: Int32Array) => string) | undefined;
+  let episodes: EpisodeSetup | null = null;
   const m = c.model;
-  if (m.model !== null) {
-    modelName = path.basename(path.resolve(m.model));
-    const lf = loadFolder(m.model, { precision: m.precision, ...(m.adapter !== null ? { adapter: m.adapter } : {}) });
-    for (const w of lf.loaded.warnings) process.stderr.write(`aha eval: warning: ${w}\n`);
-    const tok = lf.tokenizer;
+  const withTools = episodic(c.tools);
+  if (withTools && m.model === null && m.tokenizer === null) throw new UserError("tools with --endpoint need --tokenizer DIR (the model's tokenizer folder): episodes continue by token ids");
+  if (m.model !== null || withTools) {
+    // a local model, or an endpoint spoken to in token ids (episodes)
+    const lf = m.model !== null ? loadFolder(m.model, { precision: m.precision, ...(m.adapter !== null ? { adapter: m.adapter } : {}) }) : null;
+    modelName = m.model !== null ? path.basename(path.resolve(m.model)) : m.modelName!;
+    for (const w of lf?.loaded.warnings ?? []) process.stderr.write(`aha eval: warning: ${w}\n`);
+    const tok = lf?.tokenizer ?? HfTokenizer.fromFolder(m.tokenizer!);
     const chat = tpl === "chat" ? ChatTemplate.fromTokenizer(tok) : null;
-    prepare = idsPrompter(tpl, (t) => encodePrompt(tok, t, chat === null), chat ? (m) => chat.render(m, { addGenerationPrompt: true }) : undefined);
-    stopTokenIds = lf.stopTokenIds;
+    episodes = await episodeSetup(c.tools, { maxNewTokens: sampling.maxTokens, encode: (t) => tok.encode(t, { addSpecialTokens: false }), chatTemplate: chat });
+    const vars = episodes?.env.templateVars?.() ?? {};
+    prepare = idsPrompter(tpl, (t) => encodePrompt(tok, t, chat === null), chat ? (msgs) => chat.render(msgs, { addGenerationPrompt: true, extra: vars }) : undefined);
+    stopTokenIds = lf ? lf.stopTokenIds : tok.eos ? [tok.eos.id] : [];
     decode = (ids) => tok.decode([...ids]); // special tokens kept: they may be the format tags the verifier reads
-    // the KV cache holds the longest prompt + --max-tokens, no more
+    const gen = episodes ? episodes.limits.maxTokens : sampling.maxTokens;
     const longest = Math.max(...problems.map((p) => prepare(p).request.promptIds.length));
-    const context = lf.loaded.config.maxPositionEmbeddings;
-    if (longest + sampling.maxTokens > context) throw new UserError(`the longest prompt (${longest} tokens) + --max-tokens ${sampling.maxTokens} exceed the model's context (${context})`);
-    engine = engineFor(lf, { slots: m.slots, maxLen: longest + sampling.maxTokens }).engine;
+    if (lf) {
+      // the KV cache holds the longest prompt + --max-tokens (or max-episode-tokens), no more
+      const context = lf.loaded.config.maxPositionEmbeddings;
+      if (longest + gen > context) throw new UserError(`the longest prompt (${longest} tokens) + ${episodes ? "max-episode-tokens" : "--max-tokens"} ${gen} exceed the model's context (${context})`);
+      engine = engineFor(lf, { slots: m.slots, maxLen: longest + gen }).engine;
+    } else {
+      const apiKey = m.apiKey ?? process.env.OPENAI_API_KEY;
+      const extraBody = m.extraBody === null ? null : (extraBodyOf(m.extraBody) as Record<string, unknown>);
+      engine = new RemoteRolloutEngine({
+        baseUrl: m.endpoint!, model: modelName, promptFormat: "ids", logprobs: false, concurrency: m.concurrency, retries: m.retries,
+        ...(apiKey ? { apiKey } : {}), ...(extraBody ? { extraBody } : {}),
+      });
+    }
   } else {
     modelName = m.modelName!;
     const apiKey = m.apiKey ?? process.env.OPENAI_API_KEY;
@@ -174,7 +195,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const res = await runEval({
       engine, problems, prepare, score: task.score, sampling, stopTokenIds, ...(task.stop ? { stopStrings: task.stop } : {}),
-      ...(decode ? { decode } : {}), outDir: out, model: modelName, task: task.name, settings: { template: tpl },
+      ...(decode ? { decode } : {}), outDir: out, model: modelName, task: task.name, settings: { template: tpl }, episodes,
       onProgress: (done, _total, row) => {
         if (row) {
           correct += row["pass@1"];
@@ -189,6 +210,9 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(
       `${modelName} on ${task.name}: ${s.questions} questions × ${sampling.samples} samples${res.resumed > 0 ? ` (${res.resumed} resumed)` : ""}\n` +
         `pass@1 ${s["pass@1"].toFixed(4)}  ${ks}  maj@${sampling.samples} ${s["maj@k"].toFixed(4)}  length/mean ${s["length/mean"].toFixed(1)}  truncated ${(100 * s.truncated_frac).toFixed(1)}%\n` +
+        (typeof s["tools/calls_per_episode"] === "number"
+          ? `tools: ${(s["tools/calls_per_episode"]).toFixed(2)} calls and ${(s["tools/turns_per_episode"] as number).toFixed(2)} turns per episode, ${(s["tools/errors"] as number).toFixed(2)} failed calls, ${(100 * (s["tools/masked_share"] as number)).toFixed(1)}% tool tokens\n`
+          : "") +
         `written: ${path.join(out, "summary.json")}, ${path.join(out, "results.jsonl")}\n`,
     );
   } finally {

@@ -75,7 +75,18 @@ export interface EvalInfo {
   pass1: number | null;
 }
 
+/** A multi-turn episode as the dashboard shows it (samples.jsonl's `episode`, read defensively). */
+export interface EpisodeView {
+  /** The response in order: the model's text and the environment's (a call's result). */
+  spans: { kind: "model" | "env"; text: string }[];
+  calls: { name: string; input: string; output: string; error: string | null }[];
+  finish: string;
+  detail: string | null;
+  turns: number | null;
+}
+
 export interface Sample {
+  episode: EpisodeView | null;
   step: number;
   prompt: string;
   response: string;
@@ -88,6 +99,7 @@ export interface Sample {
 }
 
 export interface EvalSample {
+  episode: EpisodeView | null;
   response: string;
   extracted: string | null;
   correct: boolean | null;
@@ -397,6 +409,20 @@ export class RunsDir {
   }
 }
 
+/** samples.jsonl's `episode` → what the page shows (null when absent or not an object). */
+export function normalizeEpisode(v: unknown): EpisodeView | null {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return null;
+  const e = v as Row;
+  const rows = (x: unknown): Row[] => (Array.isArray(x) ? x.filter((y): y is Row => y !== null && typeof y === "object" && !Array.isArray(y)) : []);
+  return {
+    spans: rows(e.spans).map((s) => ({ kind: s.kind === "env" ? "env" : "model", text: text(s.text) })),
+    calls: rows(e.calls).map((c) => ({ name: text(c.name), input: typeof c.input === "object" && c.input !== null ? JSON.stringify(c.input) : text(c.input), output: text(c.output), error: str(c.error) })),
+    finish: text(e.finish),
+    detail: str(e.detail),
+    turns: num(e.turns),
+  };
+}
+
 export function normalizeSample(r: Row): Sample | null {
   const step = num(r.step);
   if (step === null) return null;
@@ -417,6 +443,7 @@ export function normalizeSample(r: Row): Sample | null {
     extracted: r.extracted === null || r.extracted === undefined ? null : text(r.extracted),
     length: num(r.length),
     truncated: r.truncated === true,
+    episode: normalizeEpisode(r.episode),
   };
 }
 
@@ -440,6 +467,7 @@ function normalizeEvalResult(r: Row, index: number): EvalResult {
         correct: bool(s.correct),
         length: num(s.length),
         truncated: s.truncated === true,
+        episode: normalizeEpisode(s.episode),
       })),
   };
 }

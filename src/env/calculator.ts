@@ -15,36 +15,52 @@ const BUDGET_MS = 200;
 
 /**
  * Calculator syntax → the LaTeX parser's: `**` is `^`, and an exponent (digits, a name, or a
- * parenthesised group) is braced, so `2^100` means 2 to the 100th (LaTeX would read `2^1` then `00`).
+ * parenthesised group, itself translated) is braced, right-associative as in Python: `2^100` is 2 to
+ * the 100th (LaTeX would read `2^1` then `00`), `2^3^2` is 2^(3^2).
  */
 export function toLatex(expr: string): string {
   const s = expr.replace(/\*\*/g, "^");
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
-    if (ch !== "^") {
-      out += ch;
-      continue;
-    }
-    let j = i + 1;
-    while (j < s.length && s[j] === " ") j++;
+  const skip = (k: number): number => {
+    while (k < s.length && s[k] === " ") k++;
+    return k;
+  };
+  /** The operand starting at k (after spaces): [its translation, the index after it]. */
+  const operand = (k: number): [string, number] => {
+    const j = skip(k);
     if (s[j] === "(") {
       let depth = 0;
-      let k = j;
-      for (; k < s.length; k++) {
-        if (s[k] === "(") depth++;
-        else if (s[k] === ")" && --depth === 0) break;
+      let e = j;
+      for (; e < s.length; e++) {
+        if (s[e] === "(") depth++;
+        else if (s[e] === ")" && --depth === 0) break;
       }
-      out += `^{${s.slice(j, k + 1)}}`;
-      i = k;
-    } else if (s[j] === "-" || /[0-9.a-zA-Z]/.test(s[j] ?? "")) {
-      let k = j + 1;
-      while (k < s.length && /[0-9.a-zA-Z]/.test(s[k]!)) k++;
-      out += `^{${s.slice(j, k)}}`;
-      i = k - 1;
-    } else {
-      out += ch;
+      return [`(${toLatex(s.slice(j + 1, e))})`, e + 1];
     }
+    let e = s[j] === "-" ? j + 1 : j;
+    while (e < s.length && /[0-9.a-zA-Z]/.test(s[e]!)) e++;
+    return [s.slice(j, e), e];
+  };
+  /** An exponent at k: an operand, and `^ exponent` after it (right-associative). */
+  const exponent = (k: number): [string, number] => {
+    const [base, e] = operand(k);
+    const n = skip(e);
+    if (s[n] !== "^") return [base, e];
+    const [rest, e2] = exponent(n + 1);
+    return [`${base}^{${rest}}`, e2];
+  };
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== "^") {
+      out += s[i]!;
+      continue;
+    }
+    const [ex, e] = exponent(i + 1);
+    if (ex === "") {
+      out += "^"; // nothing to raise to: the parser reports it
+      continue;
+    }
+    out += `^{${ex}}`;
+    i = e - 1;
   }
   return out;
 }

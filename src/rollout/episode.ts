@@ -16,6 +16,8 @@
  * `max_observation_bytes`. An environment that throws ends it with `env_error`. None of these fails
  * the run: the reason is recorded per sample.
  */
+import type { ChatTemplate } from "../formats/chat-template.js";
+import { episodeLimits, environmentFromConfig, type ToolsConfig } from "../env/config.js";
 import type { EpisodeFinish, EpisodeLimits, EpisodeRecord, EpisodeSpan, Environment, Episode, ModelTurn, StepResult, ToolCallRecord } from "../env/types.js";
 import type { Problem } from "../tasks/types.js";
 
@@ -35,6 +37,17 @@ export interface EpisodeSpec {
 
 /** What a run sets up once for all its episodes (the problem and the decoder come per request). */
 export type EpisodeSetup = Omit<EpisodeSpec, "problem" | "decode" | "stopStrings">;
+
+/**
+ * A run's episode setup from the tools section of its config (tools or an env module), or null for
+ * single-turn responses. `encode`: text inside a sequence → ids (no BOS); `chatTemplate`: the model's,
+ * for tool-format chat (it renders the results).
+ */
+export async function episodeSetup(c: ToolsConfig, o: { maxNewTokens: number; encode: (text: string) => number[]; chatTemplate?: ChatTemplate | null; unsafeNoSandbox?: boolean }): Promise<EpisodeSetup | null> {
+  const env = await environmentFromConfig(c, { chatTemplate: o.chatTemplate ?? null, unsafeNoSandbox: o.unsafeNoSandbox ?? false });
+  if (!env) return null;
+  return { env, limits: episodeLimits(c, o.maxNewTokens), encode: o.encode, turnEndIds: turnEndIds(env.turnEnd, o.encode) };
+}
 
 /** The `turnEnd` strings that the tokenizer encodes as exactly one token → those ids. */
 export function turnEndIds(turnEnd: readonly string[], encode: (text: string) => number[]): number[] {

@@ -15,7 +15,6 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { episodeLimits, environmentFromConfig } from "../env/config.js";
 import { UserError } from "../errors.js";
 import { evaluate, type EvalResult } from "../eval/evaluate.js";
 import { ChatTemplate } from "../formats/chat-template.js";
@@ -32,7 +31,7 @@ import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
 import { rolloutEngineFromConfig } from "../rollout/config.js";
 import { parseEndpointList } from "../rollout/endpoints.js";
 import type { RolloutEngine } from "../rollout/engine.js";
-import { turnEndIds, type EpisodeSetup } from "../rollout/episode.js";
+import { episodeSetup, type EpisodeSetup } from "../rollout/episode.js";
 import { encodePrompt, loadFolder, type LoadedFolder } from "../rollout/folder.js";
 import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
@@ -326,7 +325,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     context = folder.loaded.config.maxPositionEmbeddings;
   }
   // ---- tools: the environment of multi-turn episodes (its tool list goes into a chat template's prompt)
-  const episodes = await episodeSetup(c, tokenizer, chatTpl);
+  const episodes = await episodeSetup(c.tools, { maxNewTokens: c.rl.maxNewTokens, encode: tokenizer.encodeText ?? tokenizer.encode, chatTemplate: chatTpl, unsafeNoSandbox: c.task.unsafeNoSandbox });
   if (chatTpl) {
     const vars = episodes?.env.templateVars?.() ?? {};
     const tpl = chatTpl;
@@ -395,10 +394,3 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   return new TrainRun(c, demo, task, template, chat, tokenizer, model, policy, critic, engine, scorer, sync, runDir, checkpoint, maxLen, reporter, o, episodes);
 }
 
-/** The run's episode setup (tools or an env module), or null for single-turn responses. */
-export async function episodeSetup(c: Pick<TrainRunConfig, "tools" | "task" | "rl">, tokenizer: TrainerTokenizer, chatTpl: ChatTemplate | null): Promise<EpisodeSetup | null> {
-  const env = await environmentFromConfig(c.tools, { chatTemplate: chatTpl, unsafeNoSandbox: c.task.unsafeNoSandbox });
-  if (!env) return null;
-  const encode = tokenizer.encodeText ?? tokenizer.encode;
-  return { env, limits: episodeLimits(c.tools, c.rl.maxNewTokens), encode, turnEndIds: turnEndIds(env.turnEnd, encode) };
-}

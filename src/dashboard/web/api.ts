@@ -2,7 +2,7 @@
 /** The dashboard server's JSON API (src/dashboard/server.ts), typed. */
 import type { EvalInfo, EvalResult, RunInfo, Sample } from "../runs.js";
 
-export type { EvalInfo, EvalResult, EvalSample, RunInfo, Sample } from "../runs.js";
+export type { EpisodeView, EvalInfo, EvalResult, EvalSample, RunInfo, Sample } from "../runs.js";
 export type Row = Record<string, unknown>;
 export type Verdict = "all" | "correct" | "incorrect";
 

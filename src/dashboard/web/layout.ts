@@ -41,13 +41,18 @@ const LABELS: Record<string, string> = {
   "critic/explained_variance": "Explained variance",
   "critic/clip_frac": "Clipped values",
   "critic/grad_norm": "Critic gradient norm",
+  "tools/calls_per_episode": "Tool calls per episode",
+  "tools/turns_per_episode": "Model turns per episode",
+  "tools/errors": "Failed tool calls per episode",
+  "tools/seconds": "Tool seconds per episode",
+  "tools/masked_share": "Tool tokens (masked out of the loss)",
 };
 export const NOTES: Record<string, string> = {
   recheck_share: "responses that stop and re-check (\"wait\", \"let me check\")",
   "groups/zero_variance_frac": "prompts whose samples all got the same reward (no learning signal)",
   "critic/explained_variance": "1 − Var(R − V) / Var(R) of the rollout values: 1 = the critic predicts the returns",
 };
-const FRACTIONS = new Set(["accuracy", "recheck_share", "format_rate", "groups/zero_variance_frac", "length/truncated_frac", "clip/low_frac", "clip/high_frac", "tis/truncated_frac", "tis/masked_frac"]);
+const FRACTIONS = new Set(["tools/masked_share", "accuracy", "recheck_share", "format_rate", "groups/zero_variance_frac", "length/truncated_frac", "clip/low_frac", "clip/high_frac", "tis/truncated_frac", "tis/masked_frac"]);
 
 export function label(key: string): string {
   return LABELS[key] ?? key;
@@ -83,6 +88,18 @@ export function sections(keys: Set<string>): Section[] {
         ...one("reward/unscorable_frac", { frac: true }),
         ...one("groups/zero_variance_frac"),
         ...many("groups", "Groups", (k) => k.startsWith("groups/")),
+      ],
+    },
+    {
+      title: "Tools",
+      note: "multi-turn episodes: how often the model calls its tools, how many fail, and what ended the episodes",
+      charts: [
+        ...one("tools/calls_per_episode"),
+        ...one("tools/turns_per_episode"),
+        ...one("tools/errors"),
+        ...one("tools/masked_share"),
+        ...one("tools/seconds"),
+        ...many("tools-finish", "Episodes ended by a limit or an error", (k) => k.startsWith("tools/finish/"), { frac: true }),
       ],
     },
     {

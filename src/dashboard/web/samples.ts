@@ -5,7 +5,7 @@
  * phrases ("wait", "let me check") are marked softly; a search term is highlighted.
  */
 import { fmtNum, h, highlight, type Child } from "./dom.js";
-import type { EvalSample, Sample } from "./api.js";
+import type { EpisodeView, EvalSample, Sample } from "./api.js";
 
 /** Longest response rendered in full (longer ones are cut, with a note). */
 const MAX_RENDER_CHARS = 60_000;
@@ -90,6 +90,38 @@ export function renderResponse(response: string, needle: string): HTMLElement {
   );
 }
 
+/**
+ * A multi-turn episode: the model's text (cut into think/answer as usual), and after each turn that
+ * called a tool a call line (tool, input; an error marked) and the result the environment appended,
+ * each in its own style, so what the model wrote and what it was given read apart.
+ */
+export function renderEpisode(ep: EpisodeView, needle: string): HTMLElement {
+  let call = 0;
+  const callLine = (c: EpisodeView["calls"][number]): HTMLElement =>
+    h("div", { class: `tool-call${c.error !== null ? " has-error" : ""}`, "data-testid": "tool-call" },
+      h("span", { class: "seg-tag" }, "call"), h("code", null, c.name), " ", h("code", { class: "call-input" }, highlight(c.input, needle)),
+      c.error !== null ? h("span", { class: "badge bad" }, c.error) : null);
+  const body = ep.spans.map((s) => {
+    if (s.kind === "model") return h("div", { class: "turn turn-model" }, renderResponse(s.text, needle));
+    const c = ep.calls[call++];
+    return h(
+      "div",
+      { class: "turn turn-env" },
+      c ? callLine(c) : null,
+      h("div", { class: "seg seg-env", "data-testid": "tool-result" }, h("div", { class: "seg-tag" }, "tool result"), h("div", { class: "seg-body" }, highlight(s.text, needle))),
+    );
+  });
+  // calls whose result was not appended (the episode ended at them: a limit)
+  const unanswered = ep.calls.slice(call).map((c) => h("div", { class: "turn turn-env" }, callLine(c), h("div", { class: "muted small" }, "result not appended: the episode ended")));
+  return h(
+    "div",
+    { class: "response episode", "data-testid": "episode" },
+    body,
+    unanswered,
+    ep.finish !== "" && ep.finish !== "stop" ? h("div", { class: "episode-end" }, h("span", { class: "badge warn" }, ep.finish.replace(/_/g, " ")), ep.detail ? h("span", { class: "muted" }, ` ${ep.detail}`) : null) : null,
+  );
+}
+
 function verdictBadge(correct: boolean | null): HTMLElement {
   return correct === true
     ? h("span", { class: "badge ok" }, "✓ correct")
@@ -125,11 +157,12 @@ export function sampleCard(s: Sample, needle: string, showStep = false): HTMLEle
       parts.length > 0 ? h("span", { class: "parts" }, parts.map(([k, v]) => h("span", { class: `part ${v > 0 ? "pos" : v < 0 ? "neg" : "zero"}` }, `${k} ${fmtNum(v)}`))) : null,
       h("span", { class: "spacer" }),
       s.length !== null ? h("span", { class: "muted" }, `${s.length} tokens`) : null,
+      s.episode ? h("span", { class: "chip" }, `${s.episode.calls.length} tool call${s.episode.calls.length === 1 ? "" : "s"}`) : null,
       s.truncated ? h("span", { class: "badge warn" }, "truncated") : null,
     ),
     answerLine(s.extracted, needle),
     s.prompt ? h("details", { class: "prompt" }, h("summary", null, "prompt"), h("div", { class: "prompt-body" }, highlight(s.prompt, needle))) : null,
-    renderResponse(s.response, needle),
+    s.episode ? renderEpisode(s.episode, needle) : renderResponse(s.response, needle),
   );
 }
 
@@ -144,9 +177,10 @@ export function evalSampleCard(s: EvalSample, i: number, needle: string): HTMLEl
       verdictBadge(s.correct),
       h("span", { class: "spacer" }),
       s.length !== null ? h("span", { class: "muted" }, `${s.length} tokens`) : null,
+      s.episode ? h("span", { class: "chip" }, `${s.episode.calls.length} tool call${s.episode.calls.length === 1 ? "" : "s"}`) : null,
       s.truncated ? h("span", { class: "badge warn" }, "truncated") : null,
     ),
     answerLine(s.extracted, needle),
-    renderResponse(s.response, needle),
+    s.episode ? renderEpisode(s.episode, needle) : renderResponse(s.response, needle),
   );
 }
