@@ -120,9 +120,10 @@ export const TOOLS_DEMO: Record<string, unknown> = {
   task: "multiply",
   tools: ["calculator"],
   "tool-format": "tags",
-  // a call, its result and the answer: ~30 tokens; room for an error message and one retry
+  // a call, its result and the answer take ~30 tokens; a calculator error message ~55 more (one
+  // character a token), so an episode with a broken call still has room to answer
   "max-turns": 3,
-  "max-new-tokens": 64,
+  "max-new-tokens": 96,
   steps: 60,
 };
 
