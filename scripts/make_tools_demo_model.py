@@ -26,16 +26,13 @@ Usage: /usr/bin/python3 scripts/make_tools_demo_model.py [--steps 450] [--habit-
 """
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")  # see make_demo_model.py
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 import make_demo_model as base  # noqa: E402  (the model's math and the file writers)
 
@@ -103,30 +100,10 @@ def batch(corpus, start, n):
 
 
 def write_tokenizer(out):
-    """Character-level BPE (single-character tokens, no merges, <unk> for the rest); the tags are added
-    tokens, the calculator's special (one id each, kept in decoded text unless special tokens are skipped)."""
-    added = ["<pad>", "<bos>", "<eos>", "<unk>", "<answer>", "</answer>", *SPECIAL]
-    tok = {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": [dict(id=TOK[s], content=s, single_word=False, lstrip=False, rstrip=False, normalized=False,
-                              special=s not in ("<answer>", "</answer>")) for s in added],
-        "normalizer": None,
-        "pre_tokenizer": None,
-        "post_processor": {
-            "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                     {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {"<bos>": {"id": "<bos>", "ids": [BOS], "tokens": ["<bos>"]}},
-        },
-        "decoder": {"type": "Fuse"},
-        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                  "vocab": {t: i for i, t in enumerate(VOCAB)}, "merges": []},
-    }
-    base.write_json(os.path.join(out, "tokenizer.json"), tok)
+    """Character-level, <unk> for the rest; the tags are added tokens, the calculator's special (one id
+    each, kept in decoded text unless special tokens are skipped)."""
+    added = [(t, t not in ("<answer>", "</answer>")) for t in ["<pad>", "<bos>", "<eos>", "<unk>", "<answer>", "</answer>", *SPECIAL]]
+    base.write_json(os.path.join(out, "tokenizer.json"), base.tokenizer_json(VOCAB, added, unk="<unk>"))
 
 
 README = """# demo-calculator
@@ -145,18 +122,8 @@ the calculator rarely; RL teaches it to.
 
 
 def save(out, p, args):
-    os.makedirs(out, exist_ok=True)
-    base.write_safetensors(os.path.join(out, "model.safetensors"), {k: v for k, v in sorted(p.items())})
-    cfg = dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu",
-               attention_bias=False, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
-               torch_dtype="float32", **base.CFG)
-    base.write_json(os.path.join(out, "config.json"), cfg)
-    base.write_json(os.path.join(out, "generation_config.json"),
-                    dict(bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, do_sample=True, temperature=1.0, max_new_tokens=48))
+    base.write_model_files(out, p, 96, dict(unk_token="<unk>"))
     write_tokenizer(out)
-    base.write_json(os.path.join(out, "tokenizer_config.json"), dict(
-        tokenizer_class="PreTrainedTokenizerFast", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
-        add_bos_token=True, model_max_length=base.CFG["max_position_embeddings"], clean_up_tokenization_spaces=False))
     n = sum(t.numel() for t in p.values())
     with open(os.path.join(out, "README.md.tmp"), "w") as f:
         f.write(README.format(params=f"{n / 1e6:.2f}M", vocab=len(VOCAB), layers=base.CFG["num_hidden_layers"], hidden=base.CFG["hidden_size"]))
@@ -226,26 +193,7 @@ def main():
     base.CFG.update(hidden_size=args.hidden, intermediate_size=int(round(args.hidden * 8 / 3 / 8)) * 8, num_hidden_layers=args.layers,
                     num_attention_heads=4, num_key_value_heads=4, vocab_size=len(VOCAB), max_position_embeddings=128)
     p = base.init_params(g)
-    decay = [t for n, t in p.items() if t.dim() == 2]
-    nodecay = [t for n, t in p.items() if t.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": nodecay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95))
-    t0 = time.time()
-    total = args.steps
-    for step in range(total):
-        lr = args.lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total)))))
-        for gr in opt.param_groups:
-            gr["lr"] = lr
-        ids, tgt = batch(corpus, step * args.batch, args.batch)
-        logits = base.forward(p, ids)
-        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(p.values()), 1.0)
-        opt.step()
-        if step % 100 == 0:
-            print(f"step {step}/{total} loss {loss.item():.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
-    print(f"trained {total} steps in {time.time() - t0:.0f}s; final loss {loss.item():.4f}")
+    base.pretrain(p, lambda step: batch(corpus, step * args.batch, args.batch), args.steps, args.lr)
     if args.check > 0:
         check(p, args.check, args.seed)
     save(args.out, p, args)
