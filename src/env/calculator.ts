@@ -8,6 +8,7 @@ import { Budget, BudgetExceeded, evalExact } from "../rewards/math/evaluate.js";
 import { MAX_CHARS, ParseError, parseLatex } from "../rewards/math/parse.js";
 import { Overflow } from "../rewards/math/rational.js";
 import * as S from "../rewards/math/surd.js";
+import { textTool } from "./tools.js";
 import type { Tool, ToolResult } from "./types.js";
 
 /** Time budget of one evaluation (ms). */
@@ -86,14 +87,11 @@ export function calculate(expr: string): ToolResult {
   }
 }
 
-export const calculator: Tool = {
+export const calculator: Tool = textTool({
   name: "calculator",
   description: "Evaluates an arithmetic expression exactly (+ - * / ^, parentheses, sqrt; big integers and fractions).",
-  parameters: { type: "object", properties: { expression: { type: "string", description: "e.g. 1234*567" } }, required: ["expression"] },
-  inputKey: "expression",
+  arg: "expression",
+  argDescription: "e.g. 1234*567",
   resultTag: "result",
-  run(input) {
-    const e = input["expression"];
-    return typeof e === "string" ? calculate(e) : { text: "error: give the expression as a string", error: "bad arguments" };
-  },
-};
+  run: (e) => calculate(e),
+});

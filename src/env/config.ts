@@ -7,6 +7,7 @@ import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import type { ChatTemplate } from "../formats/chat-template.js";
+import { DEFAULT_LIMITS } from "../rewards/code/sandbox.js";
 import { setting as f } from "../util/config.js";
 import { calculator } from "./calculator.js";
 import { callFormat, TOOL_FORMATS } from "./formats.js";
@@ -96,7 +97,10 @@ export async function toolsFromConfig(c: ToolsConfig, parts: EnvParts = {}): Pro
   const out: Tool[] = [];
   for (const name of c.tools) {
     if (name === "calculator") out.push(calculator);
-    else if (name === "python") out.push(pythonTool({ state: c.pythonState, ...(parts.unsafeNoSandbox ? { unsafeNoSandbox: true } : {}) }));
+    else if (name === "python") {
+      const limits = { wallMs: Math.min(DEFAULT_LIMITS.wallMs, Math.ceil(c.toolTimeout * 1000)), maxOutputBytes: Math.min(DEFAULT_LIMITS.maxOutputBytes, c.maxObservationBytes + 1) };
+      out.push(pythonTool({ state: c.pythonState, limits, ...(parts.unsafeNoSandbox ? { unsafeNoSandbox: true } : {}) }));
+    }
     else if (name === "search") out.push(searchTool(new Bm25Index(readCorpus(c.searchCorpus!)), { topK: c.searchTopK }));
     else if (/[/\\.]/.test(name)) out.push(...(await loadToolModule(name, parts.baseDir)));
     else throw new UserError(`tools: unknown tool "${name}"`, `built-in tools: ${BUILTIN_TOOLS.join(", ")}; or a module path such as ./my-tool.js`);

@@ -7,8 +7,13 @@
  * episode one interpreter state by running the episode's earlier cells first (their output discarded,
  * their errors ignored) and then the new one — variables and functions carry over, at the cost of
  * re-running the earlier cells (within the same time limit).
+ *
+ * Limits: the sandbox's (`limits`; `aha train` caps the wall time at tool-timeout and the output at
+ * max-observation-bytes); the episode's remaining tool seconds and observation bytes are enforced
+ * around each call by the episode runner.
  */
-import { DEFAULT_LIMITS, sharedPool, type SandboxOptions } from "../rewards/code/sandbox.js";
+import { sharedPool, type SandboxOptions } from "../rewards/code/sandbox.js";
+import { textTool } from "./tools.js";
 import type { Tool, ToolResult } from "./types.js";
 
 export type PythonState = "none" | "replay";
@@ -46,27 +51,23 @@ export interface PythonToolOptions extends SandboxOptions {
 
 export function pythonTool(o: PythonToolOptions = {}): Tool {
   const { state = "none", ...sandbox } = o;
-  return {
+  const pool = sharedPool(sandbox);
+  return textTool({
     name: "python",
     description: "Runs Python 3 code in a sandbox and returns what it prints (and the value of a last expression).",
-    parameters: { type: "object", properties: { code: { type: "string", description: "Python 3 code" } }, required: ["code"] },
-    inputKey: "code",
+    arg: "code",
+    argDescription: "Python 3 code",
     resultTag: "output",
-    async run(input, ctx): Promise<ToolResult> {
-      const code = input["code"];
-      if (typeof code !== "string") return { text: "error: give the code as a string", error: "bad arguments" };
+    async run(code, ctx): Promise<ToolResult> {
+      if (ctx.signal.aborted) return { text: "error: no tool time left", error: "timeout" };
       const earlier = state === "replay" ? ctx.history.map((h) => h.input["code"]).filter((c): c is string => typeof c === "string") : [];
-      const limits = {
-        ...DEFAULT_LIMITS,
-        ...sandbox.limits,
-        wallMs: Math.max(1, Math.min(sandbox.limits?.wallMs ?? DEFAULT_LIMITS.wallMs, ctx.timeoutMs)),
-        maxOutputBytes: Math.max(1, Math.min(sandbox.limits?.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes, ctx.maxOutputBytes + 1)),
-      };
-      const r = await sharedPool({ ...sandbox, limits }).run({ language: "python", source: DRIVER, stdin: JSON.stringify([...earlier, code]) });
+      // the process-wide pool of these limits (fixed per tool, so one pool bounds all its runs); the
+      // episode's own time and byte limits are enforced around the call (src/rollout/episode.ts)
+      const r = await pool.run({ language: "python", source: DRIVER, stdin: JSON.stringify([...earlier, code]) });
       if (r.status === "ok") return { text: r.stdout };
       const trace = r.stderr.trimEnd().split("\n").slice(-TRACE_LINES).join("\n");
       const why = r.status === "runtime_error" ? trace : `${r.status.replace("_", " ")}: ${r.detail}`;
       return { text: `${r.stdout}${r.stdout && !r.stdout.endsWith("\n") ? "\n" : ""}${why}`, error: r.status };
     },
-  };
+  });
 }

@@ -13,6 +13,7 @@
  */
 import { UserError } from "../errors.js";
 import { readJsonlRows } from "../util/jsonl.js";
+import { textTool } from "./tools.js";
 import type { Tool } from "./types.js";
 
 export const MAX_QUERY_CHARS = 1000;
@@ -115,15 +116,13 @@ export interface SearchToolOptions {
 export function searchTool(index: Bm25Index, o: SearchToolOptions = {}): Tool {
   const k = o.topK ?? 3;
   const maxChars = o.maxDocChars ?? 1000;
-  return {
+  return textTool({
     name: "search",
     description: "Searches the document collection (BM25) and returns the best matching passages.",
-    parameters: { type: "object", properties: { query: { type: "string", description: "search words" } }, required: ["query"] },
-    inputKey: "query",
+    arg: "query",
+    argDescription: "search words",
     resultTag: "information",
-    run(input) {
-      const q = input["query"];
-      if (typeof q !== "string") return { text: "error: give the query as a string", error: "bad arguments" };
+    run(q) {
       if (terms(q).length === 0) return { text: "error: empty query", error: "empty query" };
       const hits = index.search(q, k);
       if (hits.length === 0) return { text: "no results" };
@@ -136,5 +135,5 @@ export function searchTool(index: Bm25Index, o: SearchToolOptions = {}): Tool {
           .join("\n"),
       };
     },
-  };
+  });
 }

@@ -5,7 +5,25 @@
  * cut by the episode's tool seconds (src/rollout/episode.ts: `tool_timeout`).
  */
 import type { CallFormat } from "./formats.js";
-import type { Environment, Episode, Tool, ToolCallRecord, ToolResult } from "./types.js";
+import type { Environment, Episode, Tool, ToolCallRecord, ToolContext, ToolResult } from "./types.js";
+
+/**
+ * A tool with one string argument (what the plain-tag text fills): the built-ins are made this way.
+ * A missing or non-string argument is an error observation.
+ */
+export function textTool(o: { name: string; description: string; arg: string; argDescription: string; resultTag: string; run(text: string, ctx: ToolContext): ToolResult | Promise<ToolResult> }): Tool {
+  return {
+    name: o.name,
+    description: o.description,
+    parameters: { type: "object", properties: { [o.arg]: { type: "string", description: o.argDescription } }, required: [o.arg] },
+    inputKey: o.arg,
+    resultTag: o.resultTag,
+    run(input, ctx) {
+      const v = input[o.arg];
+      return typeof v === "string" ? o.run(v, ctx) : { text: `error: give the ${o.arg} as a string`, error: "bad arguments" };
+    },
+  };
+}
 
 const NAME = /^[a-z][a-z0-9_]*$/;
 

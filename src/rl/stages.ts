@@ -138,7 +138,8 @@ export async function score(ctx: StepContext, groups: readonly Sample[][]): Prom
       const envReward = s.episode?.reward;
       if (envReward !== undefined) s.scored = { reward: envReward, parts: { env: envReward }, correct: envReward > 0, extracted: null, reason: s.episode!.detail ?? s.episode!.finish };
       let reward = s.scored.reward;
-      if (reward !== null && rl.overlong === "penalty") reward += overlongPenalty(s.response.length, rl.maxNewTokens, rl.overlongBuffer, rl.overlongPenalty);
+      // episodes: the budget is the episode's tokens (the model's and the tools'), as the truncation's
+      if (reward !== null && rl.overlong === "penalty") reward += overlongPenalty(s.response.length, ctx.episodes?.limits.maxTokens ?? rl.maxNewTokens, rl.overlongBuffer, rl.overlongPenalty);
       s.reward = reward;
     });
   }));

@@ -149,11 +149,13 @@ export class EpisodeRunner {
     this.signal?.addEventListener("abort", onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     try {
-      const ep = await this.started();
       const timeout = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), Math.max(leftMs, 1));
       });
-      const r = await Promise.race([Promise.resolve(ep.step({ text, tokenIds: turnIds, ended, index }, { signal: ac.signal, timeoutMs: Math.max(leftMs, 1), maxOutputBytes: leftBytes })), timeout]);
+      // starting the episode counts as tool time too (an environment that hangs in start is cut the same way)
+      const answer = this.started().then((ep) => ep.step({ text, tokenIds: turnIds, ended, index }, { signal: ac.signal, timeoutMs: Math.max(leftMs, 1), maxOutputBytes: leftBytes }));
+      answer.catch(() => undefined); // a late failure after the timeout is not an unhandled rejection
+      const r = await Promise.race([answer, timeout]);
       if (r === "timeout") {
         ac.abort();
         this.toolMs += performance.now() - t0;

@@ -114,6 +114,7 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
       }
       for (const idx of added) this.byRequest.set(idx, call);
       opts.signal?.addEventListener("abort", call.onAbort, { once: true });
+      this.wake?.(); // the loop may sleep while every sequence waits for its environment
       void this.pump();
     });
   }
@@ -198,8 +199,13 @@ export class LocalRolloutEngine<C> implements RolloutEngine {
     const run = call.episodes.get(`${idx}:${sample}`)!;
     const ids = await run.endTurn(tokens, "call");
     if (call.settled) return; // the call failed or was aborted meanwhile
-    if (ids) this.sampler.resume(idx, sample, ids);
-    else this.sampler.endPaused(idx, sample);
+    try {
+      if (ids) this.sampler.resume(idx, sample, ids);
+      else this.sampler.endPaused(idx, sample);
+    } catch (e) {
+      this.fail(call, e); // ids the model cannot take (a tokenizer that does not fit the model)
+      return;
+    }
     this.wake?.();
   }
 

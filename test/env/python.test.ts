@@ -27,12 +27,12 @@ describe("the python tool", () => {
   }, 60_000);
 
   it("hostile code: limits hold and the answer says why", async () => {
-    const py = pythonTool();
+    const py = pythonTool({ limits: { wallMs: 1500, maxOutputBytes: 5000 } });
     const t0 = performance.now();
-    const loop = await py.run({ code: "while True: pass" }, ctx({ timeoutMs: 1500 }));
+    const loop = await py.run({ code: "while True: pass" }, ctx());
     expect(loop.error).toBe("time_limit");
     expect(performance.now() - t0).toBeLessThan(8000);
-    const flood = await py.run({ code: "while True: print('x' * 1000)" }, ctx({ maxOutputBytes: 5000 }));
+    const flood = await py.run({ code: "while True: print('x' * 1000)" }, ctx());
     expect(flood.error).toBe("output_limit");
     expect(flood.text.length).toBeLessThan(20_000);
     const files = await py.run({ code: "print(open('/etc/passwd').read())" }, ctx());

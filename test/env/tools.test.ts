@@ -163,6 +163,18 @@ describe("the tool environment", () => {
 });
 
 describe("tools and environments from the config", () => {
+  it("the keys read from flags and YAML (train and eval)", async () => {
+    const { trainSpec } = await import("../../src/runner/config.js");
+    const { evalSpec } = await import("../../src/cli/eval.js");
+    const y = trainSpec.parseYaml("tools: [calculator, ./my-tool.js]\nmax-turns: 2\ntool-format: chat\npython-state: replay\n", "t.yaml");
+    expect(y.get("tools")?.value).toEqual(["calculator", "./my-tool.js"]);
+    const c = trainSpec.fromArgv(["--tools", "calculator,search", "--search-corpus", "c.jsonl", "--tool-timeout", "2.5", "--max-observation-bytes", "100"], () => "").config;
+    expect(c.tools).toMatchObject({ tools: ["calculator", "search"], searchCorpus: "c.jsonl", toolTimeout: 2.5, maxObservationBytes: 100, maxTurns: 4, toolFormat: "tags" });
+    expect(() => trainSpec.fromArgv(["--tools", "search"], () => "")).toThrow(/search needs search-corpus/);
+    expect(() => trainSpec.fromArgv(["--tool-format", "xml"], () => "")).toThrow(/tool-format/);
+    expect(evalSpec.fromArgv(["--model", "m", "--task", "arithmetic", "--tools", "calculator", "--max-turns", "3"], () => "").config.tools.maxTurns).toBe(3);
+  });
+
   it("built-ins by name, modules by path, clear errors otherwise", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "aha-tool-"));
     fs.writeFileSync(path.join(dir, "upper.mjs"), 'export default { name: "upper", description: "d", parameters: { type: "object", properties: {} }, inputKey: "text", resultTag: "out", run: (i) => ({ text: String(i.text).toUpperCase() }) };\n');

@@ -2,7 +2,9 @@
 // (checked against a teacher-forced full recompute, the oracle), the mask marks them, a slow
 // environment does not hold up the other sequences, and every limit ends an episode with its name.
 import { describe, expect, it } from "vitest";
-import type { Environment, EpisodeLimits, StepResult } from "../../src/env/types.js";
+import { tagFormat } from "../../src/env/formats.js";
+import { toolEnvironment } from "../../src/env/tools.js";
+import type { Environment, EpisodeLimits, StepResult, Tool } from "../../src/env/types.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
 import type { Completion, RolloutEvent, RolloutRequest } from "../../src/rollout/engine.js";
@@ -15,7 +17,7 @@ import { cfg as tinyCfg } from "../rl/tiny.js";
 const V = 41;
 // token t ↔ the letter (t % 26); observation text is lowercase letters → their index
 const decode = (ids: ArrayLike<number>): string => Array.from(ids, (t) => String.fromCharCode(97 + (t % 26))).join("");
-const encode = (text: string): number[] => [...text].map((c) => c.charCodeAt(0) - 97);
+const encode = (text: string): number[] => [...text].map((c) => (c.charCodeAt(0) - 97 + 26 * 40) % 26);
 const CALL_IDS = [16, 17, 18]; // "q", "r", "s" end a turn with a call
 const limits: EpisodeLimits = { maxTurns: 10, maxTokens: 1000, toolSeconds: 10, observationBytes: 10_000 };
 const problem = { id: "p", question: "", answer: "", reference: null };
@@ -150,6 +152,32 @@ describe("episodes on the local engine", () => {
     expect(out[0]![0]!.episode!.spans.map((s) => s.kind).slice(0, 3)).toEqual(["model", "env", "model"]);
   });
 
+  it("a call made while every sequence waits for its environment still runs", async () => {
+    const eng = new LocalRolloutEngine(new FakeModel(V), { slots: 4, maxLen: 200, decode });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const waiting = new Promise<void>((r) => (entered = r));
+    const slow: Environment = {
+      name: "slow", turnEnd: [],
+      start: () => ({
+        async step(turn) {
+          if (turn.ended !== "call") return { type: "end" };
+          entered();
+          await gate;
+          return { type: "observation", text: "ok" };
+        },
+      }),
+    };
+    const first = eng.generate([{ promptIds: [1], maxNewTokens: 20, temperature: 0, episode: { ...spec(slow), turnEndIds: Array.from({ length: V }, (_, i) => i) } }]);
+    await waiting;
+    await new Promise((r) => setTimeout(r, 20)); // the loop has gone to sleep
+    const [second] = await eng.generate([{ promptIds: [2], maxNewTokens: 6, temperature: 0 }]);
+    expect(second![0]!.tokenIds.length).toBe(6);
+    release();
+    expect((await first)[0]![0]!.episode!.spans.map((x) => x.kind)).toContain("env");
+  });
+
   const one = async (env: Environment, l: Partial<EpisodeLimits>, maxNew = 80): Promise<Completion> => {
     const eng = new LocalRolloutEngine(new FakeModel(V), { slots: 2, maxLen: 300, decode });
     const [r] = await eng.generate([{ promptIds: [1, 2], maxNewTokens: maxNew, temperature: 0, episode: spec(env, l) }]);
@@ -168,11 +196,20 @@ describe("episodes on the local engine", () => {
     expect(m.episode!.finish).toBe("max_tokens");
     expect(m.finishReason).toBe("length");
     expect(m.tokenIds.length).toBeLessThanOrEqual(40);
+    const hangsAtStart: Environment = { name: "stuck", turnEnd: [], start: () => new Promise(() => undefined) };
+    expect((await one(hangsAtStart, { toolSeconds: 0.05 })).episode!.finish).toBe("tool_timeout");
     const e = await one(echoEnv({ throwAt: 0 }), {});
     expect(e.episode!.finish).toBe("env_error");
     expect(e.episode!.detail).toBe("boom");
     // a limit's episode still has consistent spans and mask
     for (const c of [b, m, e]) checkSpans(c);
+  });
+
+  it("observation ids the model cannot take reject the call (no hang)", async () => {
+    const eng = new LocalRolloutEngine(new FakeModel(V), { slots: 2, maxLen: 300, decode });
+    const p = eng.generate([{ promptIds: [1, 2], maxNewTokens: 80, temperature: 0, episode: { ...spec(echoEnv()), encode: () => [V + 5] } }]);
+    await expect(p).rejects.toThrow(/is not a token id/);
+    expect(eng.inFlight).toBe(0);
   });
 
   it("aborting while an environment answers rejects the call and frees the engine", async () => {
@@ -186,5 +223,41 @@ describe("episodes on the local engine", () => {
     // the engine still works afterwards
     const [r] = await eng.generate([{ promptIds: [3], maxNewTokens: 5, temperature: 0 }]);
     expect(r![0]!.tokenIds.length).toBeGreaterThan(0);
+  });
+});
+
+describe("bad input through the tool environment (local engine)", () => {
+  // tokens: "q" (16) ends a turn; the model's turn text is then "…<tool>q" — make each tool's tag be the call
+  const toolNamed = (name: string, run: Tool["run"]): Tool => ({ name, description: "", parameters: { type: "object", properties: {} }, inputKey: "x", resultTag: "r", run });
+  // a format whose every call goes to one tool: the turn ends at "q"
+  const oneTool = (tool: Tool): Environment => ({
+    name: tool.name, turnEnd: ["q"],
+    start: (p) => toolEnvironment([tool], { ...tagFormat, parse: () => ({ name: tool.name, input: {} }), turnEnd: () => ["q"] }).start(p),
+  });
+  const one = async (env: Environment, l: Partial<EpisodeLimits>): Promise<Completion[]> => {
+    const eng = new LocalRolloutEngine(new FakeModel(V), { slots: 3, maxLen: 300, decode });
+    const out = await eng.generate([1, 2, 3].map((p) => ({ promptIds: [p, 9], maxNewTokens: 80, temperature: 0, episode: spec(env, l) })));
+    return out.map((r) => r[0]!);
+  };
+
+  it("a tool that hangs: tool_timeout, the other episodes finish", async () => {
+    const hang = toolNamed("hang", () => new Promise(() => undefined));
+    const out = await one(oneTool(hang), { toolSeconds: 0.1 });
+    const reasons = out.map((c) => c.episode!.finish);
+    expect(reasons).toContain("tool_timeout");
+    for (const c of out) checkSpans(c);
+  });
+
+  it("a tool that floods its output: max_observation_bytes; one that throws: an error observation", async () => {
+    const flood = toolNamed("flood", () => ({ text: "z".repeat(1 << 20) }));
+    const f = await one(oneTool(flood), { observationBytes: 4096 });
+    expect(f.some((c) => c.episode!.finish === "max_observation_bytes")).toBe(true);
+    // the recorded call's output is cut for samples.jsonl
+    for (const c of f) for (const call of c.episode!.calls) expect(call.output.length).toBeLessThan(5000);
+    const bad = toolNamed("bad", () => { throw new Error("nope"); });
+    const b = await one(oneTool(bad), { maxTurns: 3 });
+    const calls = b.flatMap((c) => c.episode!.calls);
+    expect(calls.length).toBeGreaterThan(0);
+    for (const call of calls) expect(call).toMatchObject({ error: "tool error", output: "error: nope" });
   });
 });
