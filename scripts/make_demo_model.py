@@ -166,16 +166,18 @@ def write_json(path, obj):
     os.replace(path + ".tmp", path)
 
 
-def write_tokenizer(out):
-    """A character-level tokenizer: BPE with single-character tokens and no merges; the tags are added
-    tokens. Only <pad>/<bos>/<eos> are special (skipped when decoding); the reasoning tags stay in the
-    text. The post-processor puts <bos> first, as the model was trained."""
-    tok = {
+def tokenizer_json(vocab, added, unk=None):
+    """A character-level tokenizer: BPE with single-character tokens and no merges (`unk`: the token for
+    characters outside the vocabulary, or none); `added` = [(tag, special)] are added tokens (special ones
+    are skipped when decoding with skip_special_tokens). The post-processor puts <bos> first, as the
+    model was trained."""
+    tok = {t: i for i, t in enumerate(vocab)}
+    return {
         "version": "1.0",
         "truncation": None,
         "padding": None,
-        "added_tokens": [dict(id=TOK[s], content=s, single_word=False, lstrip=False, rstrip=False,
-                              normalized=False, special=s in ("<pad>", "<bos>", "<eos>")) for s in SPECIALS],
+        "added_tokens": [dict(id=tok[s], content=s, single_word=False, lstrip=False, rstrip=False,
+                              normalized=False, special=special) for s, special in added],
         "normalizer": None,
         "pre_tokenizer": None,
         "post_processor": {
@@ -183,17 +185,23 @@ def write_tokenizer(out):
             "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
             "pair": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
                      {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {"<bos>": {"id": "<bos>", "ids": [BOS], "tokens": ["<bos>"]}},
+            "special_tokens": {"<bos>": {"id": "<bos>", "ids": [tok["<bos>"]], "tokens": ["<bos>"]}},
         },
         "decoder": {"type": "Fuse"},
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+        "model": {"type": "BPE", "dropout": None, "unk_token": unk, "continuing_subword_prefix": None,
                   "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                  "vocab": {t: i for i, t in enumerate(VOCAB)}, "merges": []},
+                  "vocab": tok, "merges": []},
     }
-    write_json(os.path.join(out, "tokenizer.json"), tok)
 
 
-def save(out, p):
+def write_tokenizer(out):
+    """The tags are added tokens; only <pad>/<bos>/<eos> are special (skipped when decoding), the reasoning
+    tags stay in the text."""
+    write_json(os.path.join(out, "tokenizer.json"), tokenizer_json(VOCAB, [(s, s in ("<pad>", "<bos>", "<eos>")) for s in SPECIALS]))
+
+
+def write_model_files(out, p, max_new_tokens, tokenizer_config=None):
+    """model.safetensors, config.json (Llama, CFG), generation_config.json and tokenizer_config.json."""
     os.makedirs(out, exist_ok=True)
     write_safetensors(os.path.join(out, "model.safetensors"), {k: v for k, v in sorted(p.items())})
     cfg = dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu",
@@ -201,11 +209,41 @@ def save(out, p):
                torch_dtype="float32", **CFG)
     write_json(os.path.join(out, "config.json"), cfg)
     write_json(os.path.join(out, "generation_config.json"),
-               dict(bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, do_sample=True, temperature=1.0, max_new_tokens=96))
-    write_tokenizer(out)
+               dict(bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, do_sample=True, temperature=1.0, max_new_tokens=max_new_tokens))
     write_json(os.path.join(out, "tokenizer_config.json"), dict(
-        tokenizer_class="PreTrainedTokenizerFast", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+        tokenizer_class="PreTrainedTokenizerFast", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", **(tokenizer_config or {}),
         add_bos_token=True, model_max_length=CFG["max_position_embeddings"], clean_up_tokenization_spaces=False))
+
+
+def pretrain(p, next_batch, total, peak_lr):
+    """AdamW (betas 0.9/0.95, weight decay 0.01 on matrices), linear warmup over 50 steps then cosine to
+    0.1 × peak, gradient clipping at 1; the loss on the targets next_batch(step) marks (-100 = none).
+    Returns the last loss."""
+    decay = [t for n, t in p.items() if t.dim() == 2]
+    nodecay = [t for n, t in p.items() if t.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": nodecay, "weight_decay": 0.0}],
+                            lr=peak_lr, betas=(0.9, 0.95))
+    t0 = time.time()
+    for step in range(total):
+        lr = peak_lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total)))))
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        ids, tgt = next_batch(step)
+        logits = forward(p, ids)
+        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(p.values()), 1.0)
+        opt.step()
+        if step % 100 == 0:
+            print(f"step {step}/{total} loss {loss.item():.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
+    print(f"trained {total} steps in {time.time() - t0:.0f}s; final loss {loss.item():.4f}")
+    return loss.item()
+
+
+def save(out, p):
+    write_model_files(out, p, 96)
+    write_tokenizer(out)
     with open(os.path.join(out, "README.md"), "w") as f:
         n = sum(t.numel() for t in p.values())
         f.write(f"# {os.path.basename(os.path.normpath(out))}\n\nThe base model of `aha train`'s built-in demo: 3-digit addition, a 21-token\n"
@@ -240,26 +278,7 @@ def main():
     g = torch.Generator().manual_seed(args.seed)
     corpus = load_corpus(args.steps * args.batch, args.seed)
     p = init_params(g)
-    decay = [t for n, t in p.items() if t.dim() == 2]
-    nodecay = [t for n, t in p.items() if t.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": nodecay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95))
-    t0 = time.time()
-    total = args.steps
-    for step in range(total):
-        lr = args.lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total)))))
-        for gr in opt.param_groups:
-            gr["lr"] = lr
-        ids, tgt = batch(corpus, step * args.batch, args.batch)
-        logits = forward(p, ids)
-        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(p.values()), 1.0)
-        opt.step()
-        if step % 100 == 0:
-            print(f"step {step}/{total} loss {loss.item():.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
-    print(f"trained {total} steps in {time.time() - t0:.0f}s; final loss {loss.item():.4f}")
+    pretrain(p, lambda step: batch(corpus, step * args.batch, args.batch), args.steps, args.lr)
     save(args.out, p)
     print(f"wrote {args.out}")
 

@@ -68,7 +68,7 @@ function checkModel(c: z.output<typeof modelSchema>): string[] {
 
 /** A built-in task's held-out problems or a dataset file (the field and template keys are aha train's). */
 const problemSchema = z.strictObject({
-  task: setting(z.enum(["arithmetic", "countdown", "kk", "codeio"]).nullable(), null, "A built-in task whose held-out problems are evaluated (or --dataset FILE); codeio asks both modes of the built-in programs and needs the code sandbox."),
+  task: setting(z.enum(["arithmetic", "countdown", "kk", "codeio", "multiply"]).nullable(), null, "A built-in task whose held-out problems are evaluated (or --dataset FILE); codeio asks both modes of the built-in programs and needs the code sandbox; multiply is the tools demo's (with --tools calculator)."),
   dataset: setting(z.string().min(1).nullable(), null, "JSONL or Parquet rows scored by the math verifier (or --task NAME)."),
   questions: setting(z.int().min(1).nullable(), null, "How many problems; none = 200 for a task, every row of a dataset."),
   questionField: taskSchema.shape.questionField,

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
-import { DEMO, DEMO_MODEL, resolveTrainSettings, trainSpec, type TrainRunConfig } from "../runner/config.js";
+import { DEMO, DEMO_MODEL, resolveTrainSettings, TOOLS_DEMO, trainSpec, type TrainRunConfig } from "../runner/config.js";
 import { terminalReporter } from "../runner/reporter.js";
 import { prepareTrainRun } from "../runner/train.js";
 import { installInterrupt } from "../runs/interrupt.js";
@@ -20,11 +20,15 @@ export const summary = "reinforcement learning (GRPO, DAPO, …) on a model fold
 const USAGE = [
   "Usage: aha train [--config FILE.yaml] [--model DIR] [--task NAME] [--algorithm PRESET] [options]",
   "       aha train                      the built-in demo (about a minute on 2 cores)",
+  "       aha train --demo tools         the tools demo: a tiny model learns to call a calculator",
   "       aha train --resume RUN_DIR     continue a run from its latest checkpoint",
   "",
   "Without --model, the demo's settings apply under --config and flags:",
   "  " + Object.entries(DEMO).map(([k, v]) => `${k}=${String(v)}`).join(" "),
   "  and the model is models/demo-adder (shipped; made by scripts/make_demo_model.py).",
+  "With --demo tools, the tools demo's settings instead:",
+  "  " + Object.entries(TOOLS_DEMO).filter(([k, v]) => DEMO[k] !== v).map(([k, v]) => `${k}=${String(v)}`).join(" ") + " (the rest as above)",
+  "  and the model is models/demo-calculator (shipped; made by scripts/make_tools_demo_model.py).",
   "At the end the base and the trained model are evaluated on held-out problems with the same code;",
   "results go to the run directory (summary.json, metrics.jsonl, samples.jsonl, checkpoints/). Watch a",
   "run with `aha dashboard`. Ctrl-C saves a checkpoint and stops; --resume continues exactly.",

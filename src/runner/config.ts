@@ -34,6 +34,7 @@ const LORA_TARGETS = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 
 const runSchema = z.strictObject({
   model: field(z.string().min(1).nullable(), null, { description: "Hugging Face model folder to train (Qwen2/Qwen3/Llama: config.json, *.safetensors, tokenizer.json). none = the built-in demo (models/demo-adder with the demo's settings)." }),
+  demo: field(z.enum(["adder", "tools"]).nullable(), null, { description: "A built-in demo with its shipped model and settings (instead of --model): adder (3-digit addition: RL finds reasoning and self-checks; what no arguments run) or tools (4-digit × 3-digit products: RL finds the calculator tool)." }),
   precision: precisionField,
   samplePrecision: samplePrecisionField,
   kvCache: kvCacheField,
@@ -116,6 +117,32 @@ export const DEMO: Record<string, unknown> = {
   "save-every": 20,
 };
 
+/** The tools demo's model (models/demo-calculator: made by scripts/make_tools_demo_model.py). */
+export const TOOLS_DEMO_MODEL = fileURLToPath(new URL("../../models/demo-calculator", import.meta.url));
+
+/**
+ * The tools demo (`aha train --demo tools`): the first demo's GRPO settings on the multiply task with
+ * the calculator (plain tags). The base model calls it rarely; RL finds that calling it pays.
+ */
+export const TOOLS_DEMO: Record<string, unknown> = {
+  ...DEMO,
+  task: "multiply",
+  tools: ["calculator"],
+  "tool-format": "tags",
+  // a call, its result and the answer take ~30 tokens; a calculator error message ~55 more (one
+  // character a token), so an episode with a broken call still has room to answer
+  "max-turns": 3,
+  "max-new-tokens": 96,
+  steps: 60,
+};
+
+export type DemoName = "adder" | "tools";
+/** The built-in demos: their shipped model, settings and what the start line says they learn. */
+export const DEMOS: Record<DemoName, { model: string; settings: Record<string, unknown>; learns: string }> = {
+  adder: { model: DEMO_MODEL, settings: DEMO, learns: "learns 3-digit addition" },
+  tools: { model: TOOLS_DEMO_MODEL, settings: TOOLS_DEMO, learns: "learns to use a calculator for 4-digit × 3-digit products" },
+};
+
 /** Where a run's settings come from, in rising precedence after the schema defaults and presets. */
 export interface SettingsSources {
   /** A settings object (library calls): flat keys or camelCase. */
@@ -159,16 +186,31 @@ function gather<T extends Sections>(spec: ConfigSpec<T>, src: SettingsSources, c
   return { given, flags };
 }
 
-/** The resolved `aha train` config, and whether it is the built-in demo (no model given). */
-export function resolveTrainSettings(src: SettingsSources, o: { allowDemo?: boolean } = {}): { config: TrainRunConfig; demo: boolean } {
+/**
+ * The resolved `aha train` config, and whether it is a built-in demo (no model given, or --demo NAME)
+ * and which one (`demoName`; no model and no --demo: the adder).
+ */
+export function resolveTrainSettings(src: SettingsSources, o: { allowDemo?: boolean } = {}): { config: TrainRunConfig; demo: boolean; demoName: DemoName | null } {
   const { given, flags } = gather(trainSpec, src, "train");
-  const flagModel = flags.get("model");
-  const hasModel = given.get("model")?.value != null || (flagModel !== undefined && !/^(none|null)$/i.test(String(flagModel)));
-  const demo = (o.allowDemo ?? true) && (!hasModel || given.get("model")?.value === DEMO_MODEL);
-  if (demo) for (const [k, v] of Object.entries(DEMO)) if (!given.has(k) && !flags.has(k)) given.set(k, { value: v, origin: "the demo's settings" });
+  const isNone = (v: unknown): boolean => v == null || /^(none|null)$/i.test(String(v));
+  const model = flags.has("model") ? flags.get("model") : given.get("model")?.value;
+  const asked = flags.has("demo") ? flags.get("demo") : given.get("demo")?.value;
+  const hasModel = !isNone(model);
+  const named = isNone(asked) ? null : (Object.keys(DEMOS).find((d) => d === String(asked)) as DemoName | undefined);
+  if (named !== undefined && named !== null && hasModel && path.resolve(String(model)) !== DEMOS[named].model) {
+    throw new UserError(`--demo ${named} trains its shipped model (${path.relative(process.cwd(), DEMOS[named].model)}), not --model ${String(model)}`, "leave out one of --demo and --model");
+  }
+  // a settings object or a resumed run naming a demo's model runs that demo (as before --demo existed)
+  const byModel = (Object.keys(DEMOS) as DemoName[]).find((d) => DEMOS[d].model === given.get("model")?.value) ?? null;
+  // an unknown --demo name falls through: the schema's check names it below
+  const demoName = !(o.allowDemo ?? true) ? null : named === undefined ? null : (named ?? byModel ?? (hasModel ? null : "adder"));
+  if (demoName) for (const [k, v] of Object.entries(DEMOS[demoName].settings)) if (!given.has(k) && !flags.has(k)) given.set(k, { value: v, origin: "the demo's settings" });
   const config = trainSpec.resolve({ yaml: given, flags });
-  if (demo) config.model.model = DEMO_MODEL;
-  return { config, demo };
+  if (demoName) {
+    config.model.model = DEMOS[demoName].model;
+    config.model.demo = demoName;
+  }
+  return { config, demo: demoName !== null, demoName };
 }
 
 /** The resolved `aha sft` config. */

@@ -36,7 +36,7 @@ import { encodePrompt, loadFolder, type LoadedFolder } from "../rollout/folder.j
 import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
 import { makeTask, renderPrompt, resolveTemplate, type ChatRenderer, type Task, type TemplateName } from "../tasks/index.js";
-import { resolveTrainSettings, toSources, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";
+import { DEMOS, resolveTrainSettings, toSources, trainSpec, type SettingsSources, type TrainRunConfig } from "./config.js";
 import { applyMemorySettings, buildCritic, buildPolicy, resumeRunDir } from "./common.js";
 import { quietReporter, type Reporter } from "./reporter.js";
 
@@ -193,7 +193,9 @@ export class TrainRun {
     });
     prog?.finish();
     const fig = figures(r, [...c.rl.recheckWords, ...(this.task.recheckMarkers ?? [])]);
-    this.reporter.say(`${name.padEnd(5)} model: pass@1 ${fig["pass@1"].toFixed(3)}  (${r.summary.questions} held-out problems × ${c.model.evalSamples} samples, T=${c.model.evalTemperature})  length ${fig["length/mean"]!.toFixed(1)} tokens  re-checks ${pct(fig["recheck_share"]!)}`);
+    // with tools the habit to watch is calling them; without, re-checking
+    const habit = this.episodes ? `tool calls in ${pct(fig["tools/call_share"] ?? 0)} of episodes (${(fig["tools/calls_per_episode"] ?? 0).toFixed(2)} per episode)` : `re-checks ${pct(fig["recheck_share"]!)}`;
+    this.reporter.say(`${name.padEnd(5)} model: pass@1 ${fig["pass@1"].toFixed(3)}  (${r.summary.questions} held-out problems × ${c.model.evalSamples} samples, T=${c.model.evalTemperature})  length ${fig["length/mean"]!.toFixed(1)} tokens  ${habit}`);
     return fig;
   }
 
@@ -222,7 +224,7 @@ export class TrainRun {
         engine: this.engine, policy: this.policy, critic: this.critic, scorer: this.scorer, run: runDir, episodes: this.episodes,
         resume: this.checkpoint ? { ...this.checkpoint, restored: true } : null,
         ...(this.o.signal ? { signal: this.o.signal } : {}),
-        progress: prog ? { update: (d, e) => prog.update(d, { ...e, recheck: last?.["recheck_share"] ?? Number.NaN }), finish: () => prog.finish() } : null,
+        progress: prog ? { update: (d, e) => prog.update(d, { ...e, ...(this.episodes ? { calls: last?.["tools/calls_per_episode"] ?? Number.NaN } : { recheck: last?.["recheck_share"] ?? Number.NaN }) }), finish: () => prog.finish() } : null,
         onStep: (m) => {
           last = m;
           this.o.onStep?.(m);
@@ -247,8 +249,12 @@ export class TrainRun {
         const first = metrics[0];
         const end = metrics.slice(-5);
         const avg = (k: string): number => end.reduce((a, m) => a + (m[k] ?? 0), 0) / Math.max(end.length, 1);
-        if (first) say(`training: accuracy ${pct(first["accuracy"] ?? 0)} → ${pct(avg("accuracy"))}, length ${(first["length/mean"] ?? 0).toFixed(1)} → ${avg("length/mean").toFixed(1)} tokens, re-check share ${pct(first["recheck_share"] ?? 0)} → ${pct(avg("recheck_share"))} (step 1 → mean of the last ${end.length})`);
+        const habit = this.episodes
+          ? `tool calls per episode ${(first?.["tools/calls_per_episode"] ?? 0).toFixed(2)} → ${avg("tools/calls_per_episode").toFixed(2)}`
+          : `re-check share ${pct(first?.["recheck_share"] ?? 0)} → ${pct(avg("recheck_share"))}`;
+        if (first) say(`training: accuracy ${pct(first["accuracy"] ?? 0)} → ${pct(avg("accuracy"))}, length ${(first["length/mean"] ?? 0).toFixed(1)} → ${avg("length/mean").toFixed(1)} tokens, ${habit} (step 1 → mean of the last ${end.length})`);
         if (base && final) say(`pass@1 on held-out problems: ${base["pass@1"].toFixed(3)} → ${final["pass@1"].toFixed(3)} (${final["pass@1"] >= base["pass@1"] ? "+" : ""}${(100 * (final["pass@1"] - base["pass@1"])).toFixed(1)} points)`);
+        if (base && final && this.episodes) say(`episodes that call a tool: ${pct(base["tools/call_share"] ?? 0)} → ${pct(final["tools/call_share"] ?? 0)}`);
         say(`done in ${(wall / 60).toFixed(1)} min. Results: ${path.join(runDir.dir, "summary.json")}, metrics.jsonl, samples.jsonl, checkpoints/`);
       }
       return { ...res, dir: runDir?.dir ?? null, base, final, summary };
@@ -272,6 +278,9 @@ function figures(r: EvalResult, recheckWords: readonly string[]): EvalFigures {
   out["length/mean"] = r.summary["length/mean"];
   out["recheck_share"] = samples.filter((s) => rechecks(s.response, recheckWords)).length / Math.max(samples.length, 1);
   for (const [k, v] of Object.entries(r.summary)) if (k.startsWith("tools/") && typeof v === "number") out[k] = v;
+  // episodes with at least one tool call (the tools demo's before/after habit)
+  const episodes = samples.filter((s) => s.episode);
+  if (episodes.length > 0) out["tools/call_share"] = episodes.filter((s) => s.episode!.calls.length > 0).length / episodes.length;
   return out;
 }
 
@@ -281,7 +290,7 @@ function figures(r: EvalResult, recheckWords: readonly string[]): EvalFigures {
  */
 export async function prepareTrainRun(settings: Record<string, unknown> | SettingsSources = {}, o: PrepareTrainOptions = {}): Promise<TrainRun> {
   const src = toSources(settings);
-  const { config: c, demo } = resolveTrainSettings(src, { allowDemo: !o.parts?.model });
+  const { config: c, demo, demoName } = resolveTrainSettings(src, { allowDemo: !o.parts?.model });
   const reporter: Reporter = { ...quietReporter, ...(o.reporter ?? {}) };
   const persist = o.persist ?? true;
   // settings that cannot work together across sections, before anything is loaded or written
@@ -333,7 +342,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   let runDir: RunDir | null = null;
   let checkpoint: { dir: string; state: { step: number; [k: string]: unknown } } | null = null;
   if (persist) {
-    const label = demo ? "demo" : task.name;
+    const label = demoName === "tools" ? "demo-tools" : demo ? "demo" : task.name;
     const flat = trainSpec.toFlat(c);
     for (const k of ["run-dir", "name", "resume"]) flat[k] = null; // where a run lives is not part of what it is
     if (c.model.resume !== null) {
@@ -346,7 +355,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
     } else {
       const dir = c.model.runDir ?? path.join("runs", c.model.name ?? defaultRunName(label));
       try {
-        runDir = RunDir.create(dir, flat, { total_steps: c.train.steps, kind: "train", task: task.name, model: demo ? "demo-adder" : path.basename(path.resolve(modelDir)), algorithm: c.rl.algorithm });
+        runDir = RunDir.create(dir, flat, { total_steps: c.train.steps, kind: "train", task: task.name, model: path.basename(path.resolve(modelDir)), algorithm: c.rl.algorithm });
       } catch (e) {
         throw new UserError(`${(e as Error).message}`, "choose another run-dir / name, or resume it");
       }
@@ -370,7 +379,7 @@ export async function prepareTrainRun(settings: Record<string, unknown> | Settin
   if (runDir) {
     const startStep = checkpoint?.state.step ?? 0;
     reporter.say(demo
-      ? `aha train: the built-in demo — ${path.basename(modelDir)} learns 3-digit addition by GRPO (${c.train.steps} steps of ${c.rl.promptsPerStep} prompts × ${c.rl.groupSize} samples)`
+      ? `aha train: the built-in demo — ${path.basename(modelDir)} ${DEMOS[demoName!].learns} by GRPO (${c.train.steps} steps of ${c.rl.promptsPerStep} prompts × ${c.rl.groupSize} samples)`
       : `aha train: ${path.basename(path.resolve(modelDir))} on ${task.name} with ${c.rl.algorithm}${c.lora.rank > 0 ? ` + LoRA r=${c.lora.rank}` : ""}, ${c.train.steps} steps`);
     reporter.say(`run directory: ${runDir.dir}${startStep > 0 ? ` (resuming at step ${startStep})` : ""}`);
   }

@@ -129,12 +129,21 @@ const MAX_ANSWER = 12;
  * characters). `prefix`: what the template wrote of the response (ctx.responsePrefix; "" for "none").
  */
 export function scoreArithmetic(response: string, ref: ArithRef, prefix = ""): Scored {
-  const span = lastTagSpan(answerRegion(response, prefix), "answer");
   const format = /^<think>[^]*<\/think><answer>[^]*<\/answer>$/.test(response.trim()) ? 1 : 0;
-  if (span === null) return { reward: 0, parts: { accuracy: 0, format }, correct: false, extracted: null, reason: "no answer" };
+  const s = scoreExactInteger(response, String(ref.a + ref.b), prefix);
+  return { ...s, parts: { ...s.parts, format } };
+}
+
+/**
+ * 1 when the last <answer> after the thinking holds exactly `expected` (a non-negative integer's digits;
+ * no sign, ≤ 12 characters), else 0. The arithmetic and multiplication demos' reward.
+ */
+export function scoreExactInteger(response: string, expected: string, prefix = ""): Scored {
+  const span = lastTagSpan(answerRegion(response, prefix), "answer");
+  if (span === null) return { reward: 0, parts: { accuracy: 0 }, correct: false, extracted: null, reason: "no answer" };
   const text = span.trim();
-  const ok = text.length <= MAX_ANSWER && /^\d+$/.test(text) && Number(text) === ref.a + ref.b;
-  return { reward: ok ? 1 : 0, parts: { accuracy: ok ? 1 : 0, format }, correct: ok, extracted: text.slice(0, MAX_ANSWER), reason: ok ? "correct" : "wrong" };
+  const ok = text.length <= MAX_ANSWER && /^\d+$/.test(text) && BigInt(text) === BigInt(expected);
+  return { reward: ok ? 1 : 0, parts: { accuracy: ok ? 1 : 0 }, correct: ok, extracted: text.slice(0, MAX_ANSWER), reason: ok ? "correct" : "wrong" };
 }
 
 export interface ArithmeticOptions {

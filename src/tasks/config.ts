@@ -5,17 +5,17 @@ import { LANGUAGES } from "../rewards/language.js";
 import { TEMPLATE_NAMES } from "./templates.js";
 
 
-export const TASK_NAMES = ["arithmetic", "countdown", "kk", "file", "code", "codeio"] as const;
+export const TASK_NAMES = ["arithmetic", "countdown", "kk", "file", "code", "codeio", "multiply"] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 /** Tasks that read --data. */
 const DATA_TASKS: readonly TaskName[] = ["file", "code", "codeio"];
 
 export const taskSchema = z.strictObject({
-  task: f(z.enum(TASK_NAMES), "arithmetic", "arithmetic (3-digit addition, the built-in demo), countdown (TinyZero), kk (Knights & Knaves, Logic-RL), file (--data FILE scored by the math verifier), code (--data FILE.jsonl of programming problems, run against their tests in the sandbox), or codeio (CodeI/O: predict a program's output or input; built-in programs or --data FILE.jsonl).", "TinyZero; Logic-RL; DeepSeek-R1 (code); CodeI/O (Li et al. 2025)"),
+  task: f(z.enum(TASK_NAMES), "arithmetic", "arithmetic (3-digit addition, the built-in demo), countdown (TinyZero), kk (Knights & Knaves, Logic-RL), file (--data FILE scored by the math verifier), code (--data FILE.jsonl of programming problems, run against their tests in the sandbox), codeio (CodeI/O: predict a program's output or input; built-in programs or --data FILE.jsonl), or multiply (4-digit × 3-digit products: the tools demo, with the calculator).", "TinyZero; Logic-RL; DeepSeek-R1 (code); CodeI/O (Li et al. 2025)"),
   data: f(z.string().min(1).nullable(), null, "Task file: JSONL or Parquet of {question, answer}. Task code: JSONL of {prompt, tests: [{input, output}…] | test_code, language?}. Task codeio: JSONL of {code, input, output, language?, mode?} (none: the built-in programs)."),
   questionField: f(z.string().min(1), "question", "Field of a data file row holding the question."),
   answerField: f(z.string().min(1), "answer", "Field of a data file row holding the gold answer."),
-  template: f(z.enum(["auto", ...TEMPLATE_NAMES]), "auto", "Prompt template: r1-zero (the R1-Zero text), chat (the model's chat template), none (the question as is), auto (the task's own: none for arithmetic, r1-zero otherwise).", "DeepSeek-R1; Dr. GRPO code"),
+  template: f(z.enum(["auto", ...TEMPLATE_NAMES]), "auto", "Prompt template: r1-zero (the R1-Zero text), chat (the model's chat template), none (the question as is), auto (the task's own: none for arithmetic and multiply, r1-zero otherwise).", "DeepSeek-R1; Dr. GRPO code"),
   heldOut: f(z.int().min(0), 200, "Held-out problems evaluated before and after training.", "issue 5: 200 held-out problems"),
   heldOutPermille: f(z.int().min(1).max(999), 50, "Share of questions (per thousand, by hash of the question) reserved for the held-out side; they are never trained on."),
   language: f(z.enum(LANGUAGES as [string, ...string[]]), "en", "The task's language: the target of the language-consistency reward part (reward: language=…).", "DeepSeek-R1 §2.3.3"),

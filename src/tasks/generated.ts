@@ -19,7 +19,8 @@ export interface GeneratedOptions {
   heldOutPermille: number;
 }
 
-function chunkedSource<R>(name: string, side: "train" | "test", seed: number, permille: number, gen: (chunkSeed: number) => Omit<Problem<R>, "id">[]): ProblemSource<R> {
+/** Problems from a seeded generator in chunks of CHUNK (chunk c: a seed from name, side, seed and c), filtered by the hash split. */
+export function chunkedSource<R>(name: string, side: "train" | "test", seed: number, permille: number, gen: (chunkSeed: number) => Omit<Problem<R>, "id">[]): ProblemSource<R> {
   const cache: Problem<R>[] = [];
   let chunk = 0;
   return {

@@ -5,6 +5,7 @@ import { codeioTask } from "./codeio.js";
 import type { TaskConfig, TaskName } from "./config.js";
 import { fileTask } from "./file.js";
 import { countdownTask, kkTask } from "./generated.js";
+import { multiplyTask } from "./multiply.js";
 import type { TemplateName } from "./templates.js";
 import type { Task } from "./types.js";
 
@@ -21,6 +22,7 @@ const MAKERS: Record<TaskName, (c: TaskConfig, seed: number, o: MakeTaskOptions)
   kk: (c, seed) => kkTask({ seed, heldOutPermille: c.heldOutPermille, gen: { minPeople: c.kkMinPeople, maxPeople: c.kkMaxPeople } }) as Task<never>,
   file: (c, _seed, o) => fileTask({ file: c.data!, questionField: c.questionField, answerField: c.answerField, heldOutPermille: c.heldOutPermille, ...(o.optionalAnswer ? { optionalAnswer: true } : {}) }) as Promise<Task<never>>,
   code: (c) => codeTask({ file: c.data!, heldOutPermille: c.heldOutPermille, scoreMode: c.codeScore === "all-or-nothing" ? "all_or_nothing" : "fraction", sandbox: sandboxOptions(c) }) as Promise<Task<never>>,
+  multiply: (c, seed) => multiplyTask({ seed, heldOutPermille: c.heldOutPermille }) as Task<never>,
   codeio: (c, seed) => codeioTask({ seed, heldOutPermille: c.heldOutPermille, mode: c.codeioMode, file: c.data, sandbox: sandboxOptions(c) }) as Promise<Task<never>>,
 };
 
