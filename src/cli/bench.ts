@@ -9,6 +9,7 @@ import { DEFAULT_SUITES, SUITES, type BenchContext, type BenchRow } from "../ben
 import { UserError } from "../errors.js";
 import { getBackend } from "../kernels/index.js";
 import { loadNativeBackend } from "../kernels/native.js";
+import { loadWebGpuBackend } from "../kernels/webgpu-node.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 
 export const summary = "benchmarks (GEMM, training, sampling, …) side by side with PyTorch";
@@ -23,6 +24,8 @@ Options:
   --no-peer       do not run the PyTorch peer (scripts/peer_bench.py with /usr/bin/python3)
   --only LIST     only these cases, comma-separated (gemm shapes like 64x512x512; models S, qwen2.5-0.5b)
   --quick         short timings and only model S (smoke test; noisy figures)
+  --no-webgpu     do not report the webgpu backend beside the CPU one (it is reported when the optional
+                  \`webgpu\` package is installed: gemm GFLOP/s and model S training tokens/s)
   -h, --help      this text
 `;
 
@@ -42,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
         json: { type: "string" },
         threads: { type: "string" },
         "no-peer": { type: "boolean" },
+        "no-webgpu": { type: "boolean" },
         quick: { type: "boolean" },
         only: { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -66,8 +70,13 @@ export async function run(argv: string[]): Promise<number> {
   const native = loadNativeBackend();
   if (native.ok) native.addon.setThreads(threads);
   const notes: string[] = [];
+  let webgpu: BenchContext["webgpu"] = null;
+  const wantWebgpu = !values["no-webgpu"] && backend.name !== "webgpu";
+  const wg = wantWebgpu ? loadWebGpuBackend() : null;
+  if (wg?.ok) webgpu = wg.backend;
   const ctx: BenchContext = {
     backend,
+    webgpu,
     peer: !values["no-peer"],
     quick: values.quick ?? false,
     only: values.only === undefined ? null : values.only.split(",").map((x) => x.trim()).filter((x) => x !== ""),
@@ -78,6 +87,8 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`bench: note: ${line}\n`);
     },
   };
+  if (wg && !wg.ok) ctx.note(`no webgpu figures: ${wg.error}`);
+  if (wg?.ok) ctx.note(`webgpu figures: Dawn on ${wg.backend.adapter}`);
   if (backend.name === "ts") ctx.note("the TypeScript reference backend is running (native addon not loaded): figures are not representative");
 
   const cpus = os.cpus();
