@@ -10,29 +10,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { DEMO_MODEL } from "../../src/cli/train.js";
 import { SafetensorsFile } from "../../src/formats/safetensors.js";
-import { saveHfModel } from "../../src/formats/hf.js";
 import { loadWebGpuBackend } from "../../src/kernels/webgpu-node.js";
-import { parseHfConfig } from "../../src/model/config.js";
-import { Model } from "../../src/model/model.js";
-import { initParams } from "../../src/model/params.js";
 import { expectClose } from "../kernels/util.js";
+import { makeTinyAdderFolder } from "./tiny-adder.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "aha-cli-webgpu-"));
 const modelDir = path.join(root, "tiny-adder");
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-beforeAll(() => {
-  const cfg = parseHfConfig({
-    architectures: ["LlamaForCausalLM"], vocab_size: 21, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1,
-    num_attention_heads: 2, num_key_value_heads: 2, tie_word_embeddings: true, max_position_embeddings: 64, initializer_range: 0.5,
-    bos_token_id: 1, eos_token_id: 2,
-  }, "config.json");
-  const m = new Model(cfg);
-  initParams(m.params, cfg, 5);
-  saveHfModel(modelDir, cfg, m.params, { copyFrom: DEMO_MODEL });
-});
+beforeAll(() => makeTinyAdderFolder(modelDir));
 
 /** Runs `aha <argv>` with AHA_BACKEND=backend in freshly imported modules (getBackend caches its choice). */
 async function aha(backend: string, argv: string[]): Promise<number> {

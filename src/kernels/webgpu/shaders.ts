@@ -38,6 +38,24 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   ${expr}
 }`);
 
+/** One 64-invocation workgroup per row r (rows = parameter word `rowsIdx`); `rowSum` adds a value over the workgroup. */
+const ROW_KERNEL = (rowsIdx: number, body: string): string => k(`
+var<workgroup> red: array<f32, 64>;
+fn rowSum(l: u32, s: f32) -> f32 {
+  red[l] = s;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h = h >> 1u) { if (l < h) { red[l] = red[l] + red[l + h]; } workgroupBarrier(); }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let r = w.y * nw.x + w.x;
+  if (r >= pu(${rowsIdx}u)) { return; }
+  ${body}
+}`);
+
 export const SHADERS: Record<string, string> = {
   // P: offC, offA, offB, m, n, k, flags (1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16)
   matmul: k(`
@@ -172,43 +190,23 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
 }`),
 
   // P: offOut, offRstd, offInp, offW, rows, C, eps — one workgroup per row
-  rmsnormForward: k(`
-var<workgroup> red: array<f32, 64>;
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
-  let o = pu(0u); let rs = pu(1u); let x = pu(2u); let wt = pu(3u); let rows = pu(4u); let C = pu(5u); let eps = pf(6u);
-  let r = w.y * nw.x + w.x;
-  if (r >= rows) { return; }
+  rmsnormForward: ROW_KERNEL(4, `let o = pu(0u); let rs = pu(1u); let x = pu(2u); let wt = pu(3u); let C = pu(5u); let eps = pf(6u);
   var s = 0.0;
   for (var c = l; c < C; c = c + 64u) { let v = ld(x + r * C + c); s = s + v * v; }
-  red[l] = s;
-  workgroupBarrier();
-  for (var h = 32u; h > 0u; h = h >> 1u) { if (l < h) { red[l] = red[l] + red[l + h]; } workgroupBarrier(); }
-  let rstd = 1.0 / sqrt(red[0] / f32(C) + eps);
+  let rstd = 1.0 / sqrt(rowSum(l, s) / f32(C) + eps);
   if (l == 0u) { st(rs + r, rstd); }
-  for (var c = l; c < C; c = c + 64u) { st(o + r * C + c, ld(x + r * C + c) * rstd * ld(wt + c)); }
-}`),
+  for (var c = l; c < C; c = c + 64u) { st(o + r * C + c, ld(x + r * C + c) * rstd * ld(wt + c)); }`),
 
   // P: offDinp, offDout, offInp, offW, offRstd, rows, C — one workgroup per row
-  rmsnormBackwardX: k(`
-var<workgroup> red: array<f32, 64>;
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
-  let dx = pu(0u); let d = pu(1u); let x = pu(2u); let wt = pu(3u); let rs = pu(4u); let rows = pu(5u); let C = pu(6u);
-  let r = w.y * nw.x + w.x;
-  if (r >= rows) { return; }
+  rmsnormBackwardX: ROW_KERNEL(5, `let dx = pu(0u); let d = pu(1u); let x = pu(2u); let wt = pu(3u); let rs = pu(4u); let C = pu(6u);
   var s = 0.0;
   for (var c = l; c < C; c = c + 64u) { s = s + ld(d + r * C + c) * ld(wt + c) * ld(x + r * C + c); }
-  red[l] = s;
-  workgroupBarrier();
-  for (var h = 32u; h > 0u; h = h >> 1u) { if (l < h) { red[l] = red[l] + red[l + h]; } workgroupBarrier(); }
   let rstd = ld(rs + r);
-  let kk = red[0] * rstd * rstd * rstd / f32(C);
+  let kk = rowSum(l, s) * rstd * rstd * rstd / f32(C);
   for (var c = l; c < C; c = c + 64u) {
     let i = r * C + c;
     st(dx + i, ld(dx + i) + (rstd * ld(wt + c) * ld(d + i) - ld(x + i) * kk));
-  }
-}`),
+  }`),
 
   // P: offLogp, offEnt, offLse, offLogits, T, V; I: targets (T) — one workgroup per row
   logprobsForward: k(`
