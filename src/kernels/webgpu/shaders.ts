@@ -29,7 +29,7 @@ function k(body: string): string {
   return HEADER + body;
 }
 
-const ELEMWISE = (expr: string, params: string): string => k(`
+const ELEMWISE = (expr: string, params: string, extra = ""): string => k(`${extra}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   ${params}
@@ -55,6 +55,24 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   if (r >= pu(${rowsIdx}u)) { return; }
   ${body}
 }`);
+
+/** Online softmax over keys for one query row: attendBegin, attendKey per key (in order), attendEnd. */
+const ATTEND = `
+var<private> acc: array<f32, 256>;
+var<private> amx: f32;
+var<private> asum: f32;
+fn attendBegin(D: u32) { for (var d = 0u; d < D; d = d + 1u) { acc[d] = 0.0; } amx = NEG_BIG; asum = 0.0; }
+fn attendKey(qo: u32, ko: u32, vo: u32, D: u32, scale: f32) {
+  var qk = 0.0;
+  for (var d = 0u; d < D; d = d + 1u) { qk = qk + ld(qo + d) * ld(ko + d); }
+  let sc = qk * scale;
+  if (sc > amx) { let corr = exp(amx - sc); asum = asum * corr; for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] * corr; } amx = sc; }
+  let p = exp(sc - amx);
+  asum = asum + p;
+  for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] + p * ld(vo + d); }
+}
+fn attendEnd(oo: u32, D: u32) { for (var d = 0u; d < D; d = d + 1u) { st(oo + d, acc[d] / asum); } }
+`;
 
 export const SHADERS: Record<string, string> = {
   // P: offC, offA, offB, m, n, k, flags (1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16)
@@ -255,24 +273,12 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   // P: offOut, offLse, offQ, offK, offV, T, Hq, Hkv, D, scale; I: start of each token's sequence (T)
   attentionForward: ELEMWISE(`let ti = i / Hq; let h = i % Hq; let kh = h / (Hq / Hkv);
     let qo = q + (ti * Hq + h) * D;
-    var acc: array<f32, 256>;
-    for (var d = 0u; d < D; d = d + 1u) { acc[d] = 0.0; }
-    var mx = NEG_BIG; var s = 0.0;
-    for (var j = u32(I[ti]); j <= ti; j = j + 1u) {
-      let ko = kp + (j * Hkv + kh) * D; let vo = vp + (j * Hkv + kh) * D;
-      var qk = 0.0;
-      for (var d = 0u; d < D; d = d + 1u) { qk = qk + ld(qo + d) * ld(ko + d); }
-      let sc = qk * scale;
-      if (sc > mx) { let corr = exp(mx - sc); s = s * corr; for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] * corr; } mx = sc; }
-      let p = exp(sc - mx);
-      s = s + p;
-      for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] + p * ld(vo + d); }
-    }
-    let oo = o + (ti * Hq + h) * D;
-    for (var d = 0u; d < D; d = d + 1u) { st(oo + d, acc[d] / s); }
-    st(lse + h * T + ti, mx + log(s));`,
+    attendBegin(D);
+    for (var j = u32(I[ti]); j <= ti; j = j + 1u) { attendKey(qo, kp + (j * Hkv + kh) * D, vp + (j * Hkv + kh) * D, D, scale); }
+    attendEnd(o + (ti * Hq + h) * D, D);
+    st(lse + h * T + ti, amx + log(asum));`,
   `let o = pu(0u); let lse = pu(1u); let q = pu(2u); let kp = pu(3u); let vp = pu(4u);
-  let T = pu(5u); let Hq = pu(6u); let Hkv = pu(7u); let D = pu(8u); let scale = pf(9u); let n = T * Hq;`),
+  let T = pu(5u); let Hq = pu(6u); let Hkv = pu(7u); let D = pu(8u); let scale = pf(9u); let n = T * Hq;`, ATTEND),
 
   // P: offDelta, offDout, offOut, T, Hq, D — Δ[h·T + i] = dout_i·out_i
   attentionDelta: ELEMWISE(`let ti = i / Hq; let h = i % Hq; let b = (ti * Hq + h) * D;
@@ -324,23 +330,13 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   attentionDecode: ELEMWISE(`let b = i / Hq; let h = i % Hq; let kh = h / (Hq / Hkv);
     let slot = u32(I[b]); let len = u32(I[B + b]);
     let qo = q + (b * Hq + h) * D;
-    var acc: array<f32, 256>;
-    for (var d = 0u; d < D; d = d + 1u) { acc[d] = 0.0; }
-    var mx = NEG_BIG; var s = 0.0;
+    attendBegin(D);
     for (var j = 0u; j < len; j = j + 1u) {
-      let ko = kp + ((slot * maxLen + j) * Hkv + kh) * D; let vo = vp + ((slot * maxLen + j) * Hkv + kh) * D;
-      var qk = 0.0;
-      for (var d = 0u; d < D; d = d + 1u) { qk = qk + ld(qo + d) * ld(ko + d); }
-      let sc = qk * scale;
-      if (sc > mx) { let corr = exp(mx - sc); s = s * corr; for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] * corr; } mx = sc; }
-      let p = exp(sc - mx);
-      s = s + p;
-      for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] + p * ld(vo + d); }
+      attendKey(qo, kp + ((slot * maxLen + j) * Hkv + kh) * D, vp + ((slot * maxLen + j) * Hkv + kh) * D, D, scale);
     }
-    let oo = o + (b * Hq + h) * D;
-    for (var d = 0u; d < D; d = d + 1u) { st(oo + d, acc[d] / s); }`,
+    attendEnd(o + (b * Hq + h) * D, D);`,
   `let o = pu(0u); let q = pu(1u); let kp = pu(2u); let vp = pu(3u); let B = pu(4u); let maxLen = pu(5u);
-  let Hq = pu(6u); let Hkv = pu(7u); let D = pu(8u); let scale = pf(9u); let n = B * Hq;`),
+  let Hq = pu(6u); let Hkv = pu(7u); let D = pu(8u); let scale = pf(9u); let n = B * Hq;`, ATTEND),
 };
 
 /** Workgroups per dispatch unit of each kernel: "elements / 256" for ELEMWISE, rows for row kernels, tiles for matmul. */
