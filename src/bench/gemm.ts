@@ -3,8 +3,10 @@
  * bf16 (both operands bf16 arrays, fp32 accumulation), through the backend (one JS → N-API call per
  * product), next to oneDNN timed alone in C++ (`onednn`) and to PyTorch (`peer`).
  */
+import type { Backend } from "../kernels/backend.js";
 import type { Bf16Resolution } from "../kernels/bf16-gemm.js";
 import { bf16Gemm, loadNativeBackend } from "../kernels/native.js";
+import { WebGpuBackend } from "../kernels/webgpu/backend.js";
 import { runPeer } from "./peer.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
@@ -33,6 +35,11 @@ export function bestSeconds(fn: () => void, seconds: number): { perCall: number;
   return { perCall: best, iters };
 }
 
+/** Waits for queued device work (webgpu), so that a timing covers the kernels and not just their queueing. */
+export function syncDevice(be: Backend): void {
+  if (be instanceof WebGpuBackend) be.flush();
+}
+
 export const gemmSuite: BenchSuite = {
   summary: "matrix products (GFLOP/s), fp32 and bf16, vs raw oneDNN and PyTorch",
   async run(ctx: BenchContext): Promise<BenchRow[]> {
@@ -54,7 +61,10 @@ export const gemmSuite: BenchSuite = {
         // the TS reference would take minutes on the big cases: one call is enough to time it
         const secs = be.name === "ts" ? 0 : seconds;
         const x = dtype === "bf16" ? a16 : a, y = dtype === "bf16" ? b16 : b;
-        const t = bestSeconds(() => be.matmul(c, x, y, m, n, k, { transB: true }), secs);
+        const t = bestSeconds(() => {
+          be.matmul(c, x, y, m, n, k, { transB: true });
+          syncDevice(be);
+        }, secs);
         const row: BenchRow = { what: "gemm", case: `${m}x${k}x${n}`, dtype, aha: flop / t.perCall / 1e9, peer: null,
           unit: "GFLOP/s", onednn: null };
         if (native.ok) {
@@ -67,8 +77,20 @@ export const gemmSuite: BenchSuite = {
             row["path"] = `${route.class}:${route.path}`;
           }
         }
+        if (ctx.webgpu) {
+          // operands resident on the device (copies: a product's inputs never travel per call), one sync per product
+          const wg = ctx.webgpu;
+          const xg = x.slice(), yg = y.slice(), cg = c.slice();
+          for (const v of [xg, yg, cg]) wg.keepOnDevice(v);
+          const tg = bestSeconds(() => {
+            wg.matmul(cg, xg, yg, m, n, k, { transB: true });
+            syncDevice(wg);
+          }, ctx.quick ? 0 : seconds);
+          row["webgpu"] = flop / tg.perCall / 1e9;
+        }
         ctx.log(`gemm ${row.case} ${dtype}: aha ${row.aha.toFixed(0)} GFLOP/s` +
-          (row["onednn"] !== null ? `, oneDNN alone ${Number(row["onednn"]).toFixed(0)}` : ""));
+          (row["onednn"] !== null ? `, oneDNN alone ${Number(row["onednn"]).toFixed(0)}` : "") +
+          (row["webgpu"] !== undefined ? `, webgpu ${Number(row["webgpu"]).toFixed(1)}` : ""));
         rows.push(row);
       }
     }

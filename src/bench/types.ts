@@ -21,6 +21,11 @@ export interface BenchRow {
 
 export interface BenchContext {
   backend: Backend;
+  /**
+   * The webgpu backend, reported beside `backend` (extra `webgpu` figures in gemm and train) when the
+   * optional `webgpu` package is installed and Dawn starts; null with --no-webgpu or without it.
+   */
+  webgpu: Backend | null;
   /** false with --no-peer: do not run PyTorch */
   peer: boolean;
   /** --quick: fewer repetitions and only the small cases (smoke tests; figures are noisier) */

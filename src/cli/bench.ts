@@ -9,6 +9,7 @@ import { DEFAULT_SUITES, SUITES, type BenchContext, type BenchRow } from "../ben
 import { UserError } from "../errors.js";
 import { getBackend } from "../kernels/index.js";
 import { loadNativeBackend } from "../kernels/native.js";
+import { loadWebGpuBackend } from "../kernels/webgpu-node.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 
 export const summary = "benchmarks (GEMM, training, sampling, …) side by side with PyTorch";
@@ -25,6 +26,8 @@ Options:
                   lora: qwen2.5-0.5b, qwen2.5-1.5b)
   --quick         short timings and only model S (smoke test; noisy figures)
   --profile       train: also print one step's time per op (matmuls by shape, layout and operand types)
+  --no-webgpu     do not report the webgpu backend beside the CPU one (it is reported when the optional
+                  \`webgpu\` package is installed: gemm GFLOP/s and model S training tokens/s)
   -h, --help      this text
 
 Environment: AHA_BF16_GEMM=onednn|emulate forces the bf16 GEMM path (default: measured once per
@@ -47,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
         json: { type: "string" },
         threads: { type: "string" },
         "no-peer": { type: "boolean" },
+        "no-webgpu": { type: "boolean" },
         quick: { type: "boolean" },
         profile: { type: "boolean" },
         only: { type: "string" },
@@ -72,8 +76,13 @@ export async function run(argv: string[]): Promise<number> {
   const native = loadNativeBackend();
   if (native.ok) native.addon.setThreads(threads);
   const notes: string[] = [];
+  let webgpu: BenchContext["webgpu"] = null;
+  const wantWebgpu = !values["no-webgpu"] && backend.name !== "webgpu";
+  const wg = wantWebgpu ? loadWebGpuBackend() : null;
+  if (wg?.ok) webgpu = wg.backend;
   const ctx: BenchContext = {
     backend,
+    webgpu,
     peer: !values["no-peer"],
     quick: values.quick ?? false,
     profile: values.profile ?? false,
@@ -85,6 +94,8 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`bench: note: ${line}\n`);
     },
   };
+  if (wg && !wg.ok) ctx.note(`no webgpu figures: ${wg.error}`);
+  if (wg?.ok) ctx.note(`webgpu figures: Dawn on ${wg.backend.adapter}`);
   if (backend.name === "ts") ctx.note("the TypeScript reference backend is running (native addon not loaded): figures are not representative");
 
   const cpus = os.cpus();

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Backend, BF16, F32, MatmulOptions } from "./backend.js";
 import { resolveBf16Gemm, type Bf16Resolution } from "./bf16-gemm.js";
+import { tsBackend } from "./ts.js";
 
 /** The raw addon, as exported by native/addon.cc. */
 export interface NativeAddon {
@@ -91,6 +92,11 @@ export function bf16Gemm(a: NativeAddon): Bf16Resolution {
 function wrap(a: NativeAddon): Backend {
   return {
     name: "native",
+    keepOnDevice: tsBackend.keepOnDevice,
+    upload: tsBackend.upload,
+    download: tsBackend.download,
+    zero: tsBackend.zero,
+    copy: tsBackend.copy,
     matmul: (c, x, y, m, n, k, opts) => {
       if (bf16 === undefined && (opts?.bf16 || x instanceof Uint16Array || y instanceof Uint16Array)) bf16Gemm(a);
       a.matmul(c, x, y, m, n, k, matmulFlags(opts));

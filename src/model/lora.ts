@@ -256,6 +256,7 @@ export class LoraSet {
   /** W += scale · B · A in the base weights, then detach: the merged model needs no adapter. */
   merge(): void {
     if (this.model.baseFrozenBf16) throw new UserError("cannot merge LoRA adapters into a base frozen in bf16 (its fp32 weights were released)", "load the base model again (fp32) and merge the saved adapter into it");
+    this.model.params.pull();
     for (const ad of this.adapters) {
       const lin = this.model.linear(ad.lin.name);
       const delta = new Float32Array(lin.outFeatures * lin.inFeatures);

@@ -138,7 +138,7 @@ class Workspace {
   /** Training with gradient checkpointing: per-layer inputs (resid) but ONE set of layer activations. */
   readonly checkpoint: boolean;
 
-  constructor(cfg: ModelConfig, cap: number, perLayer: boolean, withGrad: boolean, chunkRows: number, checkpoint = false) {
+  constructor(cfg: ModelConfig, cap: number, perLayer: boolean, withGrad: boolean, chunkRows: number, be: Backend, checkpoint = false) {
     this.cfg = cfg;
     this.cap = cap;
     this.perLayer = perLayer;
@@ -151,6 +151,7 @@ class Workspace {
       return zeroes(0);
     });
     this.data = new Float32Array(total);
+    be.keepOnDevice(this.data);
   }
 
   /** Walks the buffer list; `at(n)` returns the view of the next n floats (16-float aligned). */
@@ -262,13 +263,15 @@ export class Model {
   private ropeCos: F32 = zeroes(0); // (P, D/2) by position
   private ropeSin: F32 = zeroes(0);
   private ropeLen = 0;
+  /** (rows, C) gathered final residuals, their norms, rstd: lastLogits / prefill / decode. */
+  private rowsScratch: F32 = zeroes(0);
 
   constructor(cfg: ModelConfig, opts: ModelOptions = {}) {
     this.cfg = cfg;
     this.be = opts.backend ?? getBackend();
     this.head = opts.head ?? LM_HEAD;
     this.table = paramTable(cfg, this.head);
-    this.paramArena = new Params(this.table);
+    this.paramArena = new Params(this.table).onDevice(this.be);
     this.w = modelViews(this.paramArena, cfg);
     this.precisionMode = opts.precision ?? "fp32";
     this.inferMode = opts.inferencePrecision ?? this.precisionMode;
@@ -323,7 +326,7 @@ export class Model {
   get grads(): Arena {
     if (this.frozenBf16) throw new Error("the base is frozen in bf16 (freezeBaseBf16): it has no gradients; train adapters (trainBase = false)");
     if (!this.gradArena) {
-      this.gradArena = new Arena(this.table);
+      this.gradArena = new Arena(this.table).onDevice(this.be);
       this.g = modelViews(this.gradArena, this.cfg);
       this.buildLinears();
     }
@@ -354,7 +357,11 @@ export class Model {
   private buildLinears(): void {
     const cfg = this.cfg;
     const old = this.linears;
-    const bf = this.precisionMode === "bf16" ? (this.bf16Arena ??= new Uint16Array(this.table.size)) : null;
+    if (this.precisionMode === "bf16" && !this.bf16Arena) {
+      this.bf16Arena = new Uint16Array(this.table.size);
+      this.be.keepOnDevice(this.bf16Arena);
+    }
+    const bf = this.precisionMode === "bf16" ? this.bf16Arena : null;
     this.headBf16 = bf && this.head.kind === "lm" ? this.bf16View(this.cfg.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight") : null;
     const ga = this.gradArena;
     // packed bf16 weights for inference: one arena, each linear's panels in layer order, then the head
@@ -452,6 +459,8 @@ export class Model {
   freezeBaseBf16(): void {
     if (this.frozenBf16) return;
     if (this.precisionMode !== "bf16") throw new Error("freezeBaseBf16: set precision to bf16 first");
+    // the frozen path reads embedding rows from the bf16 arena on the host: not wired to a device heap
+    if (this.be.name === "webgpu") throw new Error("freezeBaseBf16: a base frozen in bf16 is not supported on the webgpu backend (docs/webgpu.md); use --backend native or ts, or train LoRA on an fp32 base");
     if (this.head.kind !== "lm") throw new Error("freezeBaseBf16: a value model trains its score head; only a policy's base can be frozen");
     this.syncBf16();
     const old = this.paramArena;
@@ -507,7 +516,10 @@ export class Model {
   private mmOperand(x: F32, slot: 0 | 1): F32 | BF16 {
     // inference reads fp32 activations (the packed product converts them itself)
     if (this.precisionMode !== "bf16" || this.inInference) return x;
-    if (this.mmScratch[slot].length < x.length) this.mmScratch[slot] = new Uint16Array(x.length);
+    if (this.mmScratch[slot].length < x.length) {
+      this.mmScratch[slot] = new Uint16Array(x.length);
+      this.be.keepOnDevice(this.mmScratch[slot]); // written and read by kernels only
+    }
     const out = this.mmScratch[slot].subarray(0, x.length);
     this.be.toBf16(out, x);
     return out;
@@ -572,6 +584,8 @@ export class Model {
       cos.set(this.ropeCos.subarray(p * half, (p + 1) * half), r * half);
       sin.set(this.ropeSin.subarray(p * half, (p + 1) * half), r * half);
     }
+    this.be.upload(cos.subarray(0, rows * half));
+    this.be.upload(sin.subarray(0, rows * half));
   }
 
   // ***** the transformer body *****
@@ -633,7 +647,7 @@ export class Model {
     if (!cur || cur.cap < T || cur.checkpoint !== checkpoint) {
       // grow by at least 1.5x so slowly growing batches do not reallocate every call
       const cap = Math.max(T, cur && cur.cap < T ? Math.ceil(cur.cap * 1.5) : cur?.cap ?? 0);
-      const ws = new Workspace(this.cfg, cap, kind === "train", kind === "train", chunkRows, checkpoint);
+      const ws = new Workspace(this.cfg, cap, kind === "train", kind === "train", chunkRows, this.be, checkpoint);
       if (kind === "train") this.trainWs = ws;
       else this.inferWs = ws;
       return ws.bind(T);
@@ -666,16 +680,23 @@ export class Model {
       for (let t = 0; t < T; t++) if (targets[t]! >= 0) R++;
       const rows = new Int32Array(R), tg = new Int32Array(R);
       for (let t = 0, r = 0; t < T; t++) if (targets[t]! >= 0) { rows[r] = t; tg[r++] = targets[t]!; }
-      for (let r = 0; r < R; r++) a.lnFc.set(a.lnF.subarray(rows[r]! * C, (rows[r]! + 1) * C), r * C);
+      if (R > 0) this.be.embeddingForward(a.lnFc, rows, a.lnF.subarray(0, T * C), R, C); // gather the head rows
       head = { rows, R, x: a.lnFc.subarray(0, R * C), logp: a.logpC.subarray(0, R), entropy: a.entC.subarray(0, R), targets: tg };
     } else {
       head = { rows: null, R: T, x: a.lnF, logp: a.logp, entropy: a.entropy, targets: targets.slice() };
     }
     const logitsKept = this.headForward(a, head);
     if (head.rows) {
+      this.be.download(head.logp);
+      this.be.download(head.entropy);
       a.logp.fill(0);
       a.entropy.fill(0);
       for (let r = 0; r < head.R; r++) { a.logp[head.rows[r]!] = head.logp[r]!; a.entropy[head.rows[r]!] = head.entropy[r]!; }
+      this.be.upload(a.logp.subarray(0, T));
+      this.be.upload(a.entropy.subarray(0, T));
+    } else {
+      this.be.download(a.logp.subarray(0, T)); // the sync point of a training forward: log-probs and entropies
+      this.be.download(a.entropy.subarray(0, T));
     }
     this.saved = { T, tokens: tokens.slice(), cu: cuSeqlens.slice(), head, logitsKept };
     return { logp: a.logp, entropy: a.entropy };
@@ -713,7 +734,7 @@ export class Model {
     const T = tokens.length;
     const a = this.trainingBodyForward(tokens, cuSeqlens);
     this.saved = { T, tokens: tokens.slice(), cu: cuSeqlens.slice(), head: null, logitsKept: false };
-    return a.lnF.subarray(0, T * this.cfg.hiddenSize);
+    return a.lnF.subarray(0, T * this.cfg.hiddenSize); // on a device backend: device-resident (download it to read it)
   }
 
   /**
@@ -770,7 +791,7 @@ export class Model {
     const gather = (d: F32 | null): F32 | null => (d && h.rows ? Float32Array.from(h.rows, (t) => d[t]!) : d);
     const dlR = gather(dlogp), deR = gather(dentropy); // (R)
     const dX = h.rows ? a.dlnFc!.subarray(0, R * C) : dlnF; // (R, C)
-    dX.fill(0);
+    this.be.zero(dX);
     const rows = Math.max(1, Math.floor(this.chunkFloats / V));
     for (let r0 = 0; r0 < R; r0 += rows) {
       const n = Math.min(rows, R - r0);
@@ -786,8 +807,8 @@ export class Model {
       be.matmul(dX.subarray(r0 * C, (r0 + n) * C), dlm, this.headBf16 ?? head, n, C, V, { accumulate: true, bf16 });
     }
     if (h.rows) {
-      dlnF.fill(0);
-      for (let r = 0; r < R; r++) dlnF.set(dX.subarray(r * C, (r + 1) * C), h.rows[r]! * C);
+      this.be.zero(dlnF.subarray(0, T * C));
+      if (R > 0) this.be.embeddingBackward(dlnF.subarray(0, T * C), dX, h.rows, R, C); // scatter (rows are distinct)
     }
     this.bodyBackward(dlnF.subarray(0, T * C), T, s.tokens, s.cu);
   }
@@ -807,7 +828,7 @@ export class Model {
     // RMSNorm weight gradients go to a throwaway buffer when the base model is frozen (no gradient arena then)
     const junk = g ? null : new Float32Array(Math.max(C, D));
     const ng = (pick: (v: LayerViews) => F32 | null, l: number, n: number): F32 => (g ? pick(g.layers[l]!)! : junk!.subarray(0, n));
-    dresid.fill(0);
+    be.zero(dresid);
     be.rmsnormBackward(dresid, g ? g.normF : junk!.subarray(0, C), dlnF, a.resid(c.numLayers), w.normF, a.rstdF, T, C);
 
     const scale = 1 / Math.sqrt(D);
@@ -830,8 +851,8 @@ export class Model {
       be.swigluForward(a.h, la.gate, la.up); // recompute h
       // first writer of dh: overwrite, no zeroing
       this.linearBackward(dh, dresid, a.h, lin.down, T, false, a.h, this.mmOperand(dresid, 1));
-      dgate.fill(0);
-      dup.fill(0);
+      be.zero(dgate);
+      be.zero(dup);
       be.swigluBackward(dgate, dup, dh, la.gate, la.up);
       const ln2m = this.trainBase ? this.mmOperand(la.ln2, 0) : la.ln2; // read only by dW
       this.linearBackward(dln, dgate, la.ln2, lin.gate, T, false, ln2m, this.mmOperand(dgate, 1));
@@ -839,9 +860,9 @@ export class Model {
       be.rmsnormBackward(dresid, ng((v) => v.ln2, l, C), dln, la.resid2, lw.ln2, la.rstd2, T, C); // dresid: dL/dresid2
       // attention block: resid2 = x_l + o(attention(rope(norm(q)), rope(norm(k)), v))
       this.linearBackward(datt, dresid, la.att, lin.o, T, false, la.att, this.mmOperand(dresid, 1));
-      dq.fill(0);
-      dk.fill(0);
-      dv.fill(0);
+      be.zero(dq);
+      be.zero(dk);
+      be.zero(dv);
       be.attentionBackward(dq, dk, dv, datt, la.att, la.lse, la.q, la.k, la.v, cu, T, Hq, Hkv, D, scale);
       be.rope(dq, a.cos, a.sin, T, Hq, D, true);
       be.rope(dk, a.cos, a.sin, T, Hkv, D, true);
@@ -849,8 +870,8 @@ export class Model {
       if (c.qkNorm) {
         dqIn = a.dqPre!;
         dkIn = a.dkPre!;
-        dqIn.fill(0);
-        dkIn.fill(0);
+        be.zero(dqIn);
+        be.zero(dkIn);
         be.rmsnormBackward(dqIn, ng((v) => v.qNorm, l, D), dq, la.qPre!, lw.qNorm!, la.qRstd!, T * Hq, D);
         be.rmsnormBackward(dkIn, ng((v) => v.kNorm, l, D), dk, la.kPre!, lw.kNorm!, la.kRstd!, T * Hkv, D);
       }
@@ -891,8 +912,8 @@ export class Model {
     const mk = (): F32 | BF16 => (dtype === "bf16" ? new Uint16Array(n) : new Float32Array(n));
     return {
       dtype,
-      k: Array.from({ length: this.cfg.numLayers }, mk),
-      v: Array.from({ length: this.cfg.numLayers }, mk),
+      k: Array.from({ length: this.cfg.numLayers }, () => this.onDevice(mk())),
+      v: Array.from({ length: this.cfg.numLayers }, () => this.onDevice(mk())),
       lens: new Int32Array(slots),
       slots,
       maxLen,
@@ -927,7 +948,7 @@ export class Model {
   /** Writes fp32 keys or values into a cache at element offset `at` (rounded to bf16 in a bf16 cache). */
   private cacheWrite(dst: F32 | BF16, at: number, src: F32): void {
     if (dst instanceof Uint16Array) this.be.toBf16(dst.subarray(at, at + src.length), src);
-    else dst.set(src, at);
+    else this.be.copy(dst.subarray(at, at + src.length), src); // on the device where the cache lives (webgpu)
   }
 
   /** Full recompute without a cache (the oracle): logits of the last position of each packed sequence, (S, V). */
@@ -968,9 +989,14 @@ export class Model {
   /** Final norm + head for the given rows of the final residual → (rows, V), a new array. */
   private rowsLogits(a: Acts, rows: Int32Array): Float32Array {
     const c = this.cfg, C = c.hiddenSize, n = rows.length;
-    const x = new Float32Array(n * C), xn = new Float32Array(n * C), rstd = new Float32Array(n);
+    if (this.rowsScratch.length < n * (2 * C + 1)) {
+      this.rowsScratch = new Float32Array(n * (2 * C + 1)); // kept on a device backend's device: only the logits come back
+      this.be.keepOnDevice(this.rowsScratch);
+    }
+    const x = this.rowsScratch.subarray(0, n * C), xn = this.rowsScratch.subarray(n * C, 2 * n * C);
+    const rstd = this.rowsScratch.subarray(2 * n * C, n * (2 * C + 1));
     const fin = a.resid(c.numLayers);
-    for (let r = 0; r < n; r++) x.set(fin.subarray(rows[r]! * C, (rows[r]! + 1) * C), r * C);
+    this.be.embeddingForward(x, rows, fin, n, C); // gather the rows
     this.be.rmsnormForward(xn, rstd, x, this.w.normF, n, C, c.rmsNormEps);
     const out = new Float32Array(n * c.vocabSize);
     if (this.headPacked) this.be.matmulPacked(out, xn, this.headPacked, n, c.vocabSize, C);
@@ -1016,14 +1042,20 @@ export class Model {
     return this.rowsLogits(a, rows);
   }
 
+  /** x, kept on the backend's device (KV caches). */
+  private onDevice<X extends F32 | BF16>(x: X): X {
+    this.be.keepOnDevice(x);
+    return x;
+  }
+
   /** Copies slot `from`'s filled positions into slot `to` (prefix sharing). */
   copySlot(cache: KVCache, from: number, to: number): void {
     if (from === to) return;
     const KD = this.cfg.numKvHeads * this.cfg.headDim, len = cache.lens[from]!;
     const src = from * cache.maxLen * KD, dst = to * cache.maxLen * KD;
     for (let l = 0; l < this.cfg.numLayers; l++) {
-      cache.k[l]!.copyWithin(dst, src, src + len * KD);
-      cache.v[l]!.copyWithin(dst, src, src + len * KD);
+      this.be.copy(cache.k[l]!.subarray(dst, dst + len * KD), cache.k[l]!.subarray(src, src + len * KD));
+      this.be.copy(cache.v[l]!.subarray(dst, dst + len * KD), cache.v[l]!.subarray(src, src + len * KD));
     }
     cache.lens[to] = len;
   }

@@ -11,12 +11,9 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { DEMO_MODEL, resolveTrainConfig, trainSpec } from "../../src/cli/train.js";
-import { saveHfModel } from "../../src/formats/hf.js";
-import { parseHfConfig } from "../../src/model/config.js";
-import { Model } from "../../src/model/model.js";
-import { initParams } from "../../src/model/params.js";
 import { PRESET_NAMES } from "../../src/rl/presets.js";
 import { makeModelFolder } from "../serve/helpers.js";
+import { makeTinyAdderFolder } from "./tiny-adder.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "aha-cli-train-"));
 const modelDir = path.join(root, "tiny-adder");
@@ -27,15 +24,7 @@ afterAll(() => {
 });
 
 beforeAll(() => {
-  // A random Llama with the demo's vocabulary (21 tokens) and tokenizer files.
-  const cfg = parseHfConfig({
-    architectures: ["LlamaForCausalLM"], vocab_size: 21, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1,
-    num_attention_heads: 2, num_key_value_heads: 2, tie_word_embeddings: true, max_position_embeddings: 64, initializer_range: 0.5,
-    bos_token_id: 1, eos_token_id: 2,
-  }, "config.json");
-  const m = new Model(cfg);
-  initParams(m.params, cfg, 5);
-  saveHfModel(modelDir, cfg, m.params, { copyFrom: DEMO_MODEL });
+  makeTinyAdderFolder(modelDir);
   byteModel = makeModelFolder(9, 1024);
 });
 
