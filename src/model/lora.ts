@@ -90,6 +90,7 @@ class LoraLinear implements LinearAdapter {
     if (!drop) return x;
     const n = rows * this.lin.inFeatures, p = this.set.cfg.dropout, keep = 1 / (1 - p);
     const xd = this.scratchX.subarray(0, n);
+    this.set.be.download(x.subarray(0, n)); // the mask is drawn on the host: a sync point on a device backend
     for (let i = 0; i < n; i++) xd[i] = hashUniform(key, i) < p ? 0 : x[i]! * keep;
     return xd;
   }

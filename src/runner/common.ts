@@ -48,7 +48,8 @@ export function buildPolicy(
  */
 export function applyMemorySettings(model: Model, lora: TrainRunConfig["lora"], train: TrainConfig): void {
   model.gradCheckpointing = train.gradCheckpointing;
-  if (lora.rank > 0 && model.precision === "bf16") model.freezeBaseBf16();
+  // the webgpu backend keeps the fp32 base (a bf16-only base is a host-side path there: docs/webgpu.md)
+  if (lora.rank > 0 && model.precision === "bf16" && model.be.name !== "webgpu") model.freezeBaseBf16();
 }
 
 /**
