@@ -95,6 +95,38 @@ describe.runIf(load.ok)("the model on webgpu matches the reference", () => {
     expectClose("lastLogits", G.lastLogits(prompt, cu), R.lastLogits(prompt, cu), TOL);
   });
 
+  it("main's newer paths: packed bf16 inference with a bf16 KV cache, gradient checkpointing, a refused bf16-frozen base", () => {
+    const [R, G] = pair("bf16");
+    for (const m of [R, G]) {
+      m.inferencePrecision = "bf16";
+      m.kvCache = "bf16";
+      m.gradCheckpointing = true;
+    }
+    const r = rng(42);
+    const prompt = Int32Array.from({ length: 9 }, () => Math.floor(r() * cfg.vocabSize));
+    const cu = Int32Array.from([0, 4, 9]);
+    const caches = [R.createKVCache(4, 16), G.createKVCache(4, 16)] as const;
+    const slots = Int32Array.from([2, 0]);
+    expectClose("packed prefill logits", G.prefill(caches[1], slots, prompt, cu), R.prefill(caches[0], slots, prompt, cu), STEP.bf16);
+    R.copySlot(caches[0], 2, 3);
+    G.copySlot(caches[1], 2, 3);
+    for (let i = 0; i < 3; i++) {
+      const toks = Int32Array.from({ length: 3 }, () => Math.floor(r() * cfg.vocabSize));
+      const ds = Int32Array.from([0, 2, 3]);
+      expectClose(`packed decode ${i}`, G.decode(caches[1], ds, toks), R.decode(caches[0], ds, toks), STEP.bf16);
+    }
+    const targets = Int32Array.from({ length: 9 }, () => Math.floor(r() * cfg.vocabSize));
+    const losses = [R, G].map((m) => {
+      m.zeroGrad();
+      return m.crossEntropyStep(prompt, cu, targets);
+    });
+    expectClose("checkpointed loss", [losses[1]!], [losses[0]!], STEP.bf16);
+    R.grads.pull();
+    G.grads.pull();
+    expectClose("checkpointed gradients", G.grads.data, R.grads.data, { atol: 2e-3, rtol: 2e-2 });
+    expect(() => G.freezeBaseBf16()).toThrow(/not supported on the webgpu backend/);
+  });
+
   it("value model with a biased head: values, and weights after a step", () => {
     const [R, G] = pair();
     const r = rng(42);
