@@ -40,8 +40,8 @@ afterEach(() => {
   expect(readdirSync(hostDir)).toEqual(["canary.txt"]);
 });
 
-async function py(source: string, extra: { stdin?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
-  const opts = { ...group.options, ...(extra.env ? { env: extra.env } : {}) };
+async function py(source: string, extra: { stdin?: string; env?: Record<string, string>; limits?: Partial<typeof group.options.limits> } = {}): Promise<RunResult> {
+  const opts = { ...group.options, ...(extra.env ? { env: extra.env } : {}), ...(extra.limits ? { limits: { ...group.options.limits, ...extra.limits } } : {}) };
   const r = await runProgram({ language: "python", source, ...(extra.stdin !== undefined ? { stdin: extra.stdin } : {}) }, opts);
   seen.push(r);
   return r;
@@ -151,12 +151,13 @@ os.listdir("/root")
   });
 
   it("allocating 8 GB is a memory-limit failure (Python and Node)", async () => {
-    const r = await py("x = bytearray(8 * 2**30)\nprint(len(x))");
+    // Python and Node start slowly on a loaded machine: more time, so that memory (not time) is what runs out.
+    const roomy = { wallMs: 8_000, cpuSeconds: 4 };
+    const r = await py("x = bytearray(8 * 2**30)\nprint(len(x))", { limits: roomy });
     expect(r.status).toBe("memory_limit");
-    const grow = await py("xs = []\nwhile True:\n    xs.append(bytearray(10**7))\n");
+    const grow = await py("xs = []\nwhile True:\n    xs.append(bytearray(10**7))\n", { limits: roomy });
     expect(grow.status).toBe("memory_limit");
-    // Node starts slowly on a loaded machine: more time, so that memory (not time) is what runs out.
-    const slow = { ...group.options, limits: { ...group.options.limits, wallMs: 8_000, cpuSeconds: 4 } };
+    const slow = { ...group.options, limits: { ...group.options.limits, ...roomy } };
     const res = await codeReward("```js\nconst xs = []; for (;;) xs.push(Buffer.alloc(1e7, 1));\n```", { language: "javascript", tests: [{ stdin: "", stdout: "x" }] }, slow);
     for (const t of res.tests) seen.push({ uid: t.uid } as RunResult);
     expect(res.score).toBe(0);
