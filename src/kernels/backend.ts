@@ -41,7 +41,7 @@ export interface MatmulOptions {
 }
 
 export interface Backend {
-  readonly name: "ts" | "native";
+  readonly name: "ts" | "native" | "wasm";
 
   // ***** matrix products *****
 

@@ -29,9 +29,9 @@
  * boundary are all kept. Top-k and top-p use a radix selection over the float bits of the
  * probabilities (three histogram passes, no sort), so a 151,936-token vocabulary costs O(V) per token.
  */
-import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { AhaError, UserError } from "../errors.js";
 import { fmix32, splitmix32, Xoshiro128 } from "../util/rng.js";
+import { yieldToLoop } from "../util/yield.js";
 
 // ***** the model interface the sampler needs *****
 

@@ -8,10 +8,10 @@
  *
  * Log-probs are the model's own, temperature 1 (`logprobKind = "model"`).
  */
-import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { AhaError, UserError } from "../errors.js";
 import { BatchSampler, SeqRng, type InferenceModel, type SampleEvent, type SampleRequest } from "../model/sample.js";
 import type { Completion, GenerateOptions, RolloutEngine, RolloutEvent, RolloutRequest } from "./engine.js";
+import { yieldToLoop } from "../util/yield.js";
 
 export interface LocalEngineOptions {
   /** Sequences decoded at once (KV-cache slots). */
