@@ -187,6 +187,7 @@ function generationToHf(g: GenerationDefaults): Record<string, unknown> {
 export function saveHfModel(dir: string, cfg: ModelConfig, params: Arena, opts: SaveOptions = {}): string[] {
   mkdirSync(dir, { recursive: true });
   const dtype = opts.dtype ?? "F32";
+  params.pull(); // device backends: the newest weights
   const tensors: TensorToWrite[] = params.table.specs.map((s) => ({ name: s.name, shape: s.shape, data: params.view(s.name), dtype }));
   const written = writeShardedSafetensors(dir, tensors, {
     maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES,

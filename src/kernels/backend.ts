@@ -41,7 +41,23 @@ export interface MatmulOptions {
 }
 
 export interface Backend {
-  readonly name: "ts" | "native" | "wasm";
+  readonly name: "ts" | "native" | "webgpu" | "wasm";
+
+  // ***** where tensors live (docs/webgpu.md). A device backend (webgpu) keeps the arrays of the
+  // ArrayBuffers given to keepOnDevice in device memory: kernels use the device copy, and the host copy
+  // is current only after download(); host writes reach the device only through upload(). Any other
+  // array is copied in and out at each call. On CPU backends these are no-ops (zero and copy: plain loops). *****
+
+  /** Keep x's whole ArrayBuffer on the device from now on (its current host contents go up once). */
+  keepOnDevice(x: F32 | BF16): void;
+  /** The host wrote x: send it to the device copy. */
+  upload(x: F32 | BF16): void;
+  /** The host is about to read x: bring the device's values into it. */
+  download(x: F32 | BF16): void;
+  /** x (n) = 0, where x lives. */
+  zero(x: F32): void;
+  /** dst (n) = src (n), where they live; dst and src do not overlap. */
+  copy(dst: F32, src: F32): void;
 
   // ***** matrix products *****
 

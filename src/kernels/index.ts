@@ -1,10 +1,12 @@
 /**
- * Picks the compute backend. AHA_BACKEND=ts|native forces one (a forced `native` that cannot load is an
- * error); otherwise the native addon when it loads, else the TypeScript reference with ONE warning.
+ * Picks the compute backend. AHA_BACKEND=ts|native|webgpu forces one (a forced `native` that cannot load
+ * is an error; `webgpu` without the optional `webgpu` package is a UserError saying how to get it);
+ * otherwise the native addon when it loads, else the TypeScript reference with ONE warning.
  */
 import type { Backend } from "./backend.js";
 import { tsBackend } from "./ts.js";
 import { loadNativeBackend } from "./native.js";
+import { requireWebGpuBackend } from "./webgpu-node.js";
 
 export type { Backend, BF16, F32, MatmulOptions } from "./backend.js";
 export { tsBackend } from "./ts.js";
@@ -21,6 +23,8 @@ export function getBackend(): Backend {
     const r = loadNativeBackend();
     if (!r.ok) throw new Error(`AHA_BACKEND=native but the native addon did not load: ${r.error}`);
     chosen = r.backend;
+  } else if (want === "webgpu") {
+    chosen = requireWebGpuBackend();
   } else if (want === undefined || want === "") {
     const r = loadNativeBackend();
     if (r.ok) {
@@ -31,7 +35,7 @@ export function getBackend(): Backend {
       chosen = tsBackend;
     }
   } else {
-    throw new Error(`AHA_BACKEND must be 'ts' or 'native', got '${want}'`);
+    throw new Error(`AHA_BACKEND must be 'ts', 'native' or 'webgpu', got '${want}'`);
   }
   return chosen;
 }

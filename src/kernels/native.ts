@@ -7,6 +7,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Backend, BF16, F32, MatmulOptions } from "./backend.js";
+import { tsBackend } from "./ts.js";
 
 /** The raw addon, as exported by native/addon.cc. */
 export interface NativeAddon {
@@ -68,6 +69,11 @@ export function matmulFlags(opts: MatmulOptions | undefined): number {
 function wrap(a: NativeAddon): Backend {
   return {
     name: "native",
+    keepOnDevice: tsBackend.keepOnDevice,
+    upload: tsBackend.upload,
+    download: tsBackend.download,
+    zero: tsBackend.zero,
+    copy: tsBackend.copy,
     matmul: (c, x, y, m, n, k, opts) => a.matmul(c, x, y, m, n, k, matmulFlags(opts)),
     toBf16: (out, src) => a.toBf16(out, src),
     add: (out, x, y) => a.add(out, x, y),

@@ -50,6 +50,19 @@ const silu = (x: number): number => x / (1 + Math.exp(-x));
 export const tsBackend: Backend = {
   name: "ts",
 
+  // ***** where tensors live: host memory only *****
+
+  keepOnDevice(): void {},
+  upload(): void {},
+  download(): void {},
+  zero(x: F32): void {
+    x.fill(0);
+  },
+  copy(dst: F32, src: F32): void {
+    if (dst.length !== src.length) throw new RangeError(`copy: lengths ${dst.length} and ${src.length} differ`);
+    dst.set(src);
+  },
+
   // ***** matrix products *****
 
   matmul(c: F32, a: F32 | BF16, b: F32 | BF16, m: number, n: number, k: number, opts: MatmulOptions = {}): void {

@@ -251,6 +251,7 @@ export class LoraSet {
 
   /** W += scale · B · A in the base weights, then detach: the merged model needs no adapter. */
   merge(): void {
+    this.model.params.pull();
     for (const ad of this.adapters) {
       const lin = this.model.linear(ad.lin.name);
       const delta = new Float32Array(lin.outFeatures * lin.inFeatures);

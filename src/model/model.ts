@@ -109,7 +109,7 @@ class Workspace {
   private readonly withGrad: boolean;
   readonly chunkRows: number;
 
-  constructor(cfg: ModelConfig, cap: number, perLayer: boolean, withGrad: boolean, chunkRows: number) {
+  constructor(cfg: ModelConfig, cap: number, perLayer: boolean, withGrad: boolean, chunkRows: number, be: Backend) {
     this.cfg = cfg;
     this.cap = cap;
     this.perLayer = perLayer;
@@ -121,6 +121,7 @@ class Workspace {
       return zeroes(0);
     });
     this.data = new Float32Array(total);
+    be.keepOnDevice(this.data);
   }
 
   /** Walks the buffer list; `at(n)` returns the view of the next n floats (16-float aligned). */
@@ -211,13 +212,15 @@ export class Model {
   private ropeCos: F32 = zeroes(0); // (P, D/2) by position
   private ropeSin: F32 = zeroes(0);
   private ropeLen = 0;
+  /** (rows, C) gathered final residuals, their norms, rstd: lastLogits / prefill / decode. */
+  private rowsScratch: F32 = zeroes(0);
 
   constructor(cfg: ModelConfig, opts: ModelOptions = {}) {
     this.cfg = cfg;
     this.be = opts.backend ?? getBackend();
     this.head = opts.head ?? LM_HEAD;
     this.table = paramTable(cfg, this.head);
-    this.params = new Params(this.table);
+    this.params = new Params(this.table).onDevice(this.be);
     this.w = modelViews(this.params, cfg);
     this.precisionMode = opts.precision ?? "fp32";
     this.chunkFloats = opts.logitsChunkFloats ?? 1 << 24;
@@ -242,7 +245,7 @@ export class Model {
   /** The gradient arena (same table as params). */
   get grads(): Arena {
     if (!this.gradArena) {
-      this.gradArena = new Arena(this.table);
+      this.gradArena = new Arena(this.table).onDevice(this.be);
       this.g = modelViews(this.gradArena, this.cfg);
       this.buildLinears();
     }
@@ -267,7 +270,11 @@ export class Model {
   private buildLinears(): void {
     const cfg = this.cfg;
     const old = this.linears;
-    const bf = this.precisionMode === "bf16" ? (this.bf16Arena ??= new Uint16Array(this.table.size)) : null;
+    if (this.precisionMode === "bf16" && !this.bf16Arena) {
+      this.bf16Arena = new Uint16Array(this.table.size);
+      this.be.keepOnDevice(this.bf16Arena);
+    }
+    const bf = this.precisionMode === "bf16" ? this.bf16Arena : null;
     this.headBf16 = bf && this.head.kind === "lm" ? this.bf16View(this.cfg.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight") : null;
     const ga = this.gradArena;
     this.linears = this.w.layers.map((lw, l) => {
@@ -369,6 +376,8 @@ export class Model {
       cos.set(this.ropeCos.subarray(p * half, (p + 1) * half), r * half);
       sin.set(this.ropeSin.subarray(p * half, (p + 1) * half), r * half);
     }
+    this.be.upload(cos.subarray(0, rows * half));
+    this.be.upload(sin.subarray(0, rows * half));
   }
 
   // ***** the transformer body *****
@@ -419,7 +428,7 @@ export class Model {
     if (!cur || cur.cap < T) {
       // grow by at least 1.5x so slowly growing batches do not reallocate every call
       const cap = Math.max(T, cur ? Math.ceil(cur.cap * 1.5) : 0);
-      const ws = new Workspace(this.cfg, cap, kind === "train", kind === "train", chunkRows);
+      const ws = new Workspace(this.cfg, cap, kind === "train", kind === "train", chunkRows, this.be);
       if (kind === "train") this.trainWs = ws;
       else this.inferWs = ws;
       return ws.bind(T);
@@ -452,16 +461,23 @@ export class Model {
       for (let t = 0; t < T; t++) if (targets[t]! >= 0) R++;
       const rows = new Int32Array(R), tg = new Int32Array(R);
       for (let t = 0, r = 0; t < T; t++) if (targets[t]! >= 0) { rows[r] = t; tg[r++] = targets[t]!; }
-      for (let r = 0; r < R; r++) a.lnFc.set(a.lnF.subarray(rows[r]! * C, (rows[r]! + 1) * C), r * C);
+      if (R > 0) this.be.embeddingForward(a.lnFc, rows, a.lnF.subarray(0, T * C), R, C); // gather the head rows
       head = { rows, R, x: a.lnFc.subarray(0, R * C), logp: a.logpC.subarray(0, R), entropy: a.entC.subarray(0, R), targets: tg };
     } else {
       head = { rows: null, R: T, x: a.lnF, logp: a.logp, entropy: a.entropy, targets: targets.slice() };
     }
     const logitsKept = this.headForward(a, head);
     if (head.rows) {
+      this.be.download(head.logp);
+      this.be.download(head.entropy);
       a.logp.fill(0);
       a.entropy.fill(0);
       for (let r = 0; r < head.R; r++) { a.logp[head.rows[r]!] = head.logp[r]!; a.entropy[head.rows[r]!] = head.entropy[r]!; }
+      this.be.upload(a.logp.subarray(0, T));
+      this.be.upload(a.entropy.subarray(0, T));
+    } else {
+      this.be.download(a.logp.subarray(0, T)); // the sync point of a training forward: log-probs and entropies
+      this.be.download(a.entropy.subarray(0, T));
     }
     this.saved = { T, tokens: tokens.slice(), cu: cuSeqlens.slice(), head, logitsKept };
     return { logp: a.logp, entropy: a.entropy };
@@ -499,7 +515,7 @@ export class Model {
     const T = tokens.length;
     const a = this.trainingBodyForward(tokens, cuSeqlens);
     this.saved = { T, tokens: tokens.slice(), cu: cuSeqlens.slice(), head: null, logitsKept: false };
-    return a.lnF.subarray(0, T * this.cfg.hiddenSize);
+    return a.lnF.subarray(0, T * this.cfg.hiddenSize); // on a device backend: device-resident (download it to read it)
   }
 
   /**
@@ -556,7 +572,7 @@ export class Model {
     const gather = (d: F32 | null): F32 | null => (d && h.rows ? Float32Array.from(h.rows, (t) => d[t]!) : d);
     const dlR = gather(dlogp), deR = gather(dentropy); // (R)
     const dX = h.rows ? a.dlnFc!.subarray(0, R * C) : dlnF; // (R, C)
-    dX.fill(0);
+    this.be.zero(dX);
     const rows = Math.max(1, Math.floor(this.chunkFloats / V));
     for (let r0 = 0; r0 < R; r0 += rows) {
       const n = Math.min(rows, R - r0);
@@ -571,8 +587,8 @@ export class Model {
       be.matmul(dX.subarray(r0 * C, (r0 + n) * C), logits, this.headBf16 ?? head, n, C, V, { accumulate: true, bf16 });
     }
     if (h.rows) {
-      dlnF.fill(0);
-      for (let r = 0; r < R; r++) dlnF.set(dX.subarray(r * C, (r + 1) * C), h.rows[r]! * C);
+      this.be.zero(dlnF.subarray(0, T * C));
+      if (R > 0) this.be.embeddingBackward(dlnF.subarray(0, T * C), dX, h.rows, R, C); // scatter (rows are distinct)
     }
     this.bodyBackward(dlnF.subarray(0, T * C), T, s.tokens, s.cu);
   }
@@ -593,7 +609,7 @@ export class Model {
     // RMSNorm weight gradients go to a throwaway buffer when the base model is frozen
     const junk = this.trainBase ? null : new Float32Array(Math.max(C, D));
     const ng = (v: F32): F32 => (junk ? junk.subarray(0, v.length) : v);
-    dresid.fill(0);
+    be.zero(dresid);
     be.rmsnormBackward(dresid, ng(g.normF), dlnF, a.resid(c.numLayers), w.normF, a.rstdF, T, C);
 
     const scale = 1 / Math.sqrt(D);
@@ -603,17 +619,17 @@ export class Model {
       // MLP block: x_{l+1} = resid2 + down(silu(gate(ln2)) * up(ln2)); dresid holds dL/dx_{l+1}
       be.swigluForward(a.h, la.gate, la.up); // recompute h
       this.linearBackward(dh, dresid, a.h, lin.down, T, false); // first writer of dh: overwrite, no zeroing
-      dgate.fill(0);
-      dup.fill(0);
+      be.zero(dgate);
+      be.zero(dup);
       be.swigluBackward(dgate, dup, dh, la.gate, la.up);
       this.linearBackward(dln, dgate, la.ln2, lin.gate, T, false);
       this.linearBackward(dln, dup, la.ln2, lin.up, T);
       be.rmsnormBackward(dresid, ng(lg.ln2), dln, la.resid2, lw.ln2, la.rstd2, T, C); // dresid: dL/dresid2
       // attention block: resid2 = x_l + o(attention(rope(norm(q)), rope(norm(k)), v))
       this.linearBackward(datt, dresid, la.att, lin.o, T, false);
-      dq.fill(0);
-      dk.fill(0);
-      dv.fill(0);
+      be.zero(dq);
+      be.zero(dk);
+      be.zero(dv);
       be.attentionBackward(dq, dk, dv, datt, la.att, la.lse, la.q, la.k, la.v, cu, T, Hq, Hkv, D, scale);
       be.rope(dq, a.cos, a.sin, T, Hq, D, true);
       be.rope(dk, a.cos, a.sin, T, Hkv, D, true);
@@ -621,8 +637,8 @@ export class Model {
       if (c.qkNorm) {
         dqIn = a.dqPre!;
         dkIn = a.dkPre!;
-        dqIn.fill(0);
-        dkIn.fill(0);
+        be.zero(dqIn);
+        be.zero(dkIn);
         be.rmsnormBackward(dqIn, ng(lg.qNorm!), dq, la.qPre!, lw.qNorm!, la.qRstd!, T * Hq, D);
         be.rmsnormBackward(dkIn, ng(lg.kNorm!), dk, la.kPre!, lw.kNorm!, la.kRstd!, T * Hkv, D);
       }
@@ -659,8 +675,8 @@ export class Model {
   createKVCache(slots: number, maxLen: number): KVCache {
     const n = slots * maxLen * this.cfg.numKvHeads * this.cfg.headDim;
     return {
-      k: Array.from({ length: this.cfg.numLayers }, () => new Float32Array(n)),
-      v: Array.from({ length: this.cfg.numLayers }, () => new Float32Array(n)),
+      k: Array.from({ length: this.cfg.numLayers }, () => this.onDevice(new Float32Array(n))),
+      v: Array.from({ length: this.cfg.numLayers }, () => this.onDevice(new Float32Array(n))),
       lens: new Int32Array(slots),
       slots,
       maxLen,
@@ -684,8 +700,8 @@ export class Model {
     const out = this.packedLastLogits(tokens, cuSeqlens, (l, la) => {
       for (let s = 0; s < S; s++) {
         const a = cuSeqlens[s]!, b = cuSeqlens[s + 1]!, base = slots[s]! * cache.maxLen * KD;
-        cache.k[l]!.set(la.k.subarray(a * KD, b * KD), base);
-        cache.v[l]!.set(la.v.subarray(a * KD, b * KD), base);
+        this.be.copy(cache.k[l]!.subarray(base, base + (b - a) * KD), la.k.subarray(a * KD, b * KD));
+        this.be.copy(cache.v[l]!.subarray(base, base + (b - a) * KD), la.v.subarray(a * KD, b * KD));
       }
     });
     for (let s = 0; s < S; s++) cache.lens[slots[s]!] = cuSeqlens[s + 1]! - cuSeqlens[s]!;
@@ -719,9 +735,14 @@ export class Model {
   /** Final norm + head for the given rows of the final residual → (rows, V), a new array. */
   private rowsLogits(a: Acts, rows: Int32Array): Float32Array {
     const c = this.cfg, C = c.hiddenSize, n = rows.length;
-    const x = new Float32Array(n * C), xn = new Float32Array(n * C), rstd = new Float32Array(n);
+    if (this.rowsScratch.length < n * (2 * C + 1)) {
+      this.rowsScratch = new Float32Array(n * (2 * C + 1)); // kept on a device backend's device: only the logits come back
+      this.be.keepOnDevice(this.rowsScratch);
+    }
+    const x = this.rowsScratch.subarray(0, n * C), xn = this.rowsScratch.subarray(n * C, 2 * n * C);
+    const rstd = this.rowsScratch.subarray(2 * n * C, n * (2 * C + 1));
     const fin = a.resid(c.numLayers);
-    for (let r = 0; r < n; r++) x.set(fin.subarray(rows[r]! * C, (rows[r]! + 1) * C), r * C);
+    this.be.embeddingForward(x, rows, fin, n, C); // gather the rows
     this.be.rmsnormForward(xn, rstd, x, this.w.normF, n, C, c.rmsNormEps);
     const out = new Float32Array(n * c.vocabSize);
     this.be.matmul(out, xn, this.headBf16 ?? this.lmHead("logits"), n, c.vocabSize, C, { transB: true, bf16: this.headBf16 !== null });
@@ -756,8 +777,8 @@ export class Model {
       const kc = cache.k[l]!, vc = cache.v[l]!;
       for (let b = 0; b < B; b++) {
         const at = (slots[b]! * cache.maxLen + pos[b]!) * KD;
-        kc.set(la.k.subarray(b * KD, (b + 1) * KD), at);
-        vc.set(la.v.subarray(b * KD, (b + 1) * KD), at);
+        this.be.copy(kc.subarray(at, at + KD), la.k.subarray(b * KD, (b + 1) * KD));
+        this.be.copy(vc.subarray(at, at + KD), la.v.subarray(b * KD, (b + 1) * KD));
       }
       this.be.attentionDecode(la.att, la.q, kc, vc, slots, lensAfter, B, cache.maxLen, c.numHeads, c.numKvHeads, c.headDim, scale);
     });
@@ -767,14 +788,20 @@ export class Model {
     return this.rowsLogits(a, rows);
   }
 
+  /** x, kept on the backend's device (KV caches). */
+  private onDevice(x: F32): F32 {
+    this.be.keepOnDevice(x);
+    return x;
+  }
+
   /** Copies slot `from`'s filled positions into slot `to` (prefix sharing). */
   copySlot(cache: KVCache, from: number, to: number): void {
     if (from === to) return;
     const KD = this.cfg.numKvHeads * this.cfg.headDim, len = cache.lens[from]!;
     const src = from * cache.maxLen * KD, dst = to * cache.maxLen * KD;
     for (let l = 0; l < this.cfg.numLayers; l++) {
-      cache.k[l]!.copyWithin(dst, src, src + len * KD);
-      cache.v[l]!.copyWithin(dst, src, src + len * KD);
+      this.be.copy(cache.k[l]!.subarray(dst, dst + len * KD), cache.k[l]!.subarray(src, src + len * KD));
+      this.be.copy(cache.v[l]!.subarray(dst, dst + len * KD), cache.v[l]!.subarray(src, src + len * KD));
     }
     cache.lens[to] = len;
   }

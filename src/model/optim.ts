@@ -50,6 +50,11 @@ export class AdamW {
     this.be = be;
     this.m = new Arena(params.table);
     this.v = new Arena(params.table);
+    // the moments live where the parameters live (device backends: no host round trip per step)
+    if (params.deviceBackend) {
+      this.m.onDevice(params.deviceBackend);
+      this.v.onDevice(params.deviceBackend);
+    }
   }
 
   /** One AdamW step over every tensor at learning rate lr. Bumps params.version (bf16 copies refresh). */
@@ -60,10 +65,12 @@ export class AdamW {
       this.be.adamw(this.params.view(s.name), this.grads.view(s.name), this.m.view(s.name), this.v.view(s.name),
         lr, c.beta1, c.beta2, c.eps, s.decay ? c.weightDecay : 0, this.step);
     }
-    if (this.params instanceof Params) this.params.markChanged();
+    if (this.params instanceof Params) this.params.markChanged("device");
   }
 
   exportState(): AdamWState {
+    this.m.pull();
+    this.v.pull();
     const tensors = new Map<string, F32>();
     for (const s of this.params.table.specs) {
       tensors.set(`exp_avg.${s.name}`, this.m.view(s.name));
@@ -83,6 +90,8 @@ export class AdamW {
         arena.view(s.name).set(t);
       }
     }
+    this.m.push();
+    this.v.push();
     this.step = state.step;
   }
 }
@@ -99,11 +108,11 @@ export function clipGradNorm(grads: Arena, maxNorm: number, be: Backend = getBac
 /** clipGradNorm over several arenas as one parameter set (one global norm; e.g. LoRA adapters + a head). */
 export function clipGradNorms(grads: readonly Arena[], maxNorm: number, be: Backend = getBackend()): number {
   let sq = 0;
-  for (const g of grads) sq += be.sumSquares(g.data);
+  for (const g of grads) sq += (g.deviceBackend ?? be).sumSquares(g.data);
   const norm = Math.sqrt(sq);
   if (!Number.isFinite(norm)) return norm;
   const coef = maxNorm / (norm + 1e-6);
-  if (coef < 1) for (const g of grads) be.scale(g.data, coef);
+  if (coef < 1) for (const g of grads) (g.deviceBackend ?? be).scale(g.data, coef);
   return norm;
 }
 

@@ -9,7 +9,7 @@
  * embeddings are tied; a value head (./value.ts) adds `score.weight` (1, C) [and `score.bias` (1)] and
  * never an lm_head, as transformers' `<Family>ForTokenClassification` (whose state dict has no lm_head).
  */
-import type { F32 } from "../kernels/backend.js";
+import type { Backend, F32 } from "../kernels/backend.js";
 import { splitmix32, Xoshiro128 } from "../util/rng.js";
 import { LM_HEAD, type ModelConfig, type ModelHead } from "./config.js";
 
@@ -77,11 +77,18 @@ export function paramTable(cfg: ModelConfig, head: ModelHead = LM_HEAD): ParamTa
   return { specs, byName: new Map(specs.map((s) => [s.name, s])), size: offset };
 }
 
-/** One arena over a table: the parameters, or their gradients, or an optimizer moment. */
+/**
+ * One arena over a table: the parameters, or their gradients, or an optimizer moment.
+ *
+ * On a device backend (webgpu) an arena lives in device memory once `onDevice(be)` is called: kernels
+ * update the device copy, so host code reads `data` only after `pull()` and makes host writes count with
+ * `push()` (Params.markChanged() pushes). On CPU backends both are no-ops.
+ */
 export class Arena {
   readonly table: ParamTable;
   readonly data: F32;
   private readonly views = new Map<string, F32>();
+  private device: Backend | null = null;
 
   constructor(table: ParamTable, data?: F32) {
     this.table = table;
@@ -101,8 +108,31 @@ export class Arena {
     return this.views.has(name);
   }
 
+  /** Keep this arena on be's device (a no-op on CPU backends). */
+  onDevice(be: Backend): this {
+    this.device = be;
+    be.keepOnDevice(this.data);
+    return this;
+  }
+
+  /** The backend whose device holds the arena (null: host only). */
+  get deviceBackend(): Backend | null {
+    return this.device;
+  }
+
+  /** Brings the device's values into `data` (call before reading it on the host). */
+  pull(): void {
+    this.device?.download(this.data);
+  }
+
+  /** Sends host writes into `data` to the device. */
+  push(): void {
+    this.device?.upload(this.data);
+  }
+
   zero(): void {
-    this.data.fill(0);
+    if (this.device) this.device.zero(this.data);
+    else this.data.fill(0);
   }
 }
 
@@ -110,7 +140,12 @@ export class Arena {
 export class Params extends Arena {
   /** Bumped by `markChanged()`: after loading weights or an optimizer step. */
   version = 0;
-  markChanged(): void {
+  /**
+   * The weights changed: written on the host (loading, copying; then they are pushed to the device) or,
+   * with "device", by kernels (an optimizer step: nothing to send).
+   */
+  markChanged(where: "host" | "device" = "host"): void {
+    if (where === "host") this.push();
     this.version++;
   }
 }

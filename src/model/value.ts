@@ -75,6 +75,7 @@ export class ValueModel {
    */
   static fromBase(base: Model, opts: ValueModelOptions & ValueHeadInit = {}): ValueModel {
     const vm = new ValueModel(base.cfg, { precision: opts.precision ?? base.precision, backend: opts.backend ?? base.be, bias: opts.bias ?? false });
+    base.params.pull();
     for (const s of vm.table.specs) {
       if (s.name.startsWith("score.")) continue;
       vm.params.view(s.name).set(base.params.view(s.name));
@@ -132,10 +133,7 @@ export class ValueModel {
     if (this.valuesBuf.length < T) this.valuesBuf = new Float32Array(Math.max(T, Math.ceil(this.valuesBuf.length * 1.5)));
     const values = this.valuesBuf.subarray(0, T);
     this.model.be.matmul(values, lnF, this.params.view("score.weight"), T, 1, C, { transB: true }); // (T, 1) = lnF · scoreᵀ
-    if (this.params.has("score.bias")) {
-      const b = this.params.view("score.bias")[0]!;
-      for (let t = 0; t < T; t++) values[t] = values[t]! + b;
-    }
+    if (this.params.has("score.bias")) this.model.be.addBias(values, this.params.view("score.bias"), T, 1);
     this.saved = { lnF, T };
     return values;
   }
@@ -152,12 +150,7 @@ export class ValueModel {
     const T = s.T, C = this.cfg.hiddenSize, be = this.model.be, g = this.grads;
     if (this.trainHead) {
       be.matmul(g.view("score.weight"), dvalues, s.lnF, 1, C, T, { transA: true, accumulate: true }); // (1, C) += dvᵀ · lnF
-      if (g.has("score.bias")) {
-        let sum = 0;
-        for (let t = 0; t < T; t++) sum += dvalues[t]!;
-        const db = g.view("score.bias");
-        db[0] = db[0]! + sum;
-      }
+      if (g.has("score.bias")) be.addBiasBackward(g.view("score.bias"), dvalues, T, 1);
     }
     if (this.dlnFBuf.length < T * C) this.dlnFBuf = new Float32Array(Math.max(T * C, Math.ceil(this.dlnFBuf.length * 1.5)));
     const dlnF = this.dlnFBuf.subarray(0, T * C);
@@ -174,9 +167,9 @@ export class ValueModel {
     const base = specs[0]!.offset, size = this.table.size - base;
     const rebased: ParamSpec[] = specs.map((s) => ({ ...s, offset: s.offset - base }));
     const table: ParamTable = { specs: rebased, byName: new Map(rebased.map((s) => [s.name, s])), size };
-    return {
-      params: new Arena(table, this.params.data.subarray(base, base + size)),
-      grads: new Arena(table, this.grads.data.subarray(base, base + size)),
-    };
+    const params = new Arena(table, this.params.data.subarray(base, base + size));
+    const grads = new Arena(table, this.grads.data.subarray(base, base + size));
+    const dev = this.params.deviceBackend;
+    return dev ? { params: params.onDevice(dev), grads: grads.onDevice(dev) } : { params, grads };
   }
 }

@@ -86,6 +86,7 @@ export function fullPolicy(model: Model, adam: AdamWConfig, o: { reference: bool
   let ref: Model | null = null;
   if (o.reference) {
     ref = new Model(model.cfg, { precision: model.precision, backend: model.be });
+    model.params.pull();
     ref.params.data.set(model.params.data);
     ref.params.markChanged();
   }
@@ -181,6 +182,7 @@ export function valueCritic(vm: ValueModel, adam: AdamWConfig, o: { saveOptions?
     optimizers: [new AdamW(lora.params, lora.grads, adam, vm.model.be), new AdamW(head.params, head.grads, adam, vm.model.be)],
     saveWeights: (dir) => {
       saveLora(lora, dir, o.baseModel);
+      head.params.pull();
       writeSafetensors(path.join(dir, "score.safetensors"), head.params.table.specs.map((s) => ({ name: s.name, shape: s.shape, data: head.params.view(s.name) })));
     },
     loadWeights: (dir) => {

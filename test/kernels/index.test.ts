@@ -17,7 +17,7 @@ describe("getBackend", () => {
   it("rejects an unknown AHA_BACKEND", async () => {
     vi.stubEnv("AHA_BACKEND", "cuda");
     const get = await freshGetBackend();
-    expect(() => get()).toThrow(/'ts' or 'native'/);
+    expect(() => get()).toThrow(/'ts', 'native' or 'webgpu'/);
   });
   it("picks native by default when the addon loads, and caches the choice", async () => {
     vi.stubEnv("AHA_BACKEND", "");

@@ -1,0 +1,482 @@
+/**
+ * The host side of the webgpu backend: a synchronous Backend (../backend.ts) whose kernels run as WGSL
+ * compute shaders (./shaders.ts) on a GPU side (./executor.ts) reached through a GpuLink. No Node API.
+ *
+ * Where tensors live (docs/webgpu.md):
+ * - Arrays whose ArrayBuffer was handed to `keepOnDevice` (the model's parameter, gradient and optimizer
+ *   arenas, its activation workspaces, KV caches) are RESIDENT: the ArrayBuffer is mirrored at one place
+ *   of the device heap, a view maps to (heap offset + byteOffset), kernels read and write the device
+ *   copy and queue without waiting. The host copy is stale until `download(view)`; host writes reach
+ *   the device with `upload(view)`. Nothing else moves.
+ * - Every other array is TRANSIENT: copied into a temporary heap block for the call (the span of the
+ *   call's views of that ArrayBuffer), and copied back after the call when a kernel wrote it (a sync
+ *   point). Correct for any caller; slow only where a hot path forgot to make its arrays resident.
+ */
+import type { Backend, BF16, F32, MatmulOptions } from "../backend.js";
+import { CTRL_SEQ, CTRL_STATUS, type GpuOp, readError, type SyncShared } from "./protocol.js";
+import { MAX_HEAD_DIM } from "./shaders.js";
+
+/** How the host reaches the GPU side (./node.ts: a worker thread; a browser: a Worker). */
+export interface GpuLink {
+  /** Queue an operation; returns at once. `transfer` lists ArrayBuffers the message may take over. */
+  post(m: GpuOp, transfer?: ArrayBuffer[]): void;
+  /** A sync operation: post it and block until the GPU side has answered; throws its error, if any. */
+  call(m: GpuOp): void;
+  /** Largest heap the device can bind (maxStorageBufferBindingSize, maxBufferSize). */
+  readonly maxHeapBytes: number;
+  /** What runs the shaders, e.g. "swiftshader (SwiftShader driver 5.0.0)". */
+  readonly adapter: string;
+}
+
+type View = F32 | BF16;
+
+/**
+ * A GpuLink over postMessage + a SharedArrayBuffer: sync calls block in Atomics.wait (allowed on Node's
+ * main thread and in any browser Worker, not on a browser's main thread).
+ */
+export class SyncLink implements GpuLink {
+  private readonly ctrl: Int32Array;
+  constructor(private readonly send: (m: GpuOp, transfer?: ArrayBuffer[]) => void, private readonly shared: SyncShared,
+    readonly maxHeapBytes: number, readonly adapter: string, private readonly timeoutMs = 600_000) {
+    this.ctrl = new Int32Array(shared.ctrl);
+  }
+
+  post(m: GpuOp, transfer?: ArrayBuffer[]): void {
+    this.send(m, transfer);
+  }
+
+  call(m: GpuOp): void {
+    const seq = Atomics.load(this.ctrl, CTRL_SEQ);
+    this.send(m);
+    waitSignal(this.ctrl, seq, this.timeoutMs, m.op);
+    const err = readError(this.shared);
+    if (err !== null) {
+      Atomics.store(this.ctrl, CTRL_STATUS, 0);
+      throw new Error(`webgpu: ${err}`);
+    }
+  }
+}
+
+/** Blocks until the GPU side bumps the sequence word past `seq` (throws after timeoutMs). */
+export function waitSignal(ctrl: Int32Array, seq: number, timeoutMs: number, what: string): void {
+  const t0 = Date.now();
+  while (Atomics.load(ctrl, CTRL_SEQ) === seq) {
+    Atomics.wait(ctrl, CTRL_SEQ, seq, 1000);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`webgpu: no answer to '${what}' from the GPU side in ${timeoutMs / 1000} s`);
+  }
+}
+const ALIGN = 256;
+
+/** First-fit allocator over the heap's bytes (256-byte aligned blocks). */
+class HeapAlloc {
+  top = 0;
+  private free: { at: number; bytes: number }[] = [];
+
+  alloc(bytes: number): number {
+    const need = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    for (let i = 0; i < this.free.length; i++) {
+      const b = this.free[i]!;
+      if (b.bytes >= need) {
+        const at = b.at;
+        if (b.bytes === need) this.free.splice(i, 1);
+        else { b.at += need; b.bytes -= need; }
+        return at;
+      }
+    }
+    const at = this.top;
+    this.top += need;
+    return at;
+  }
+
+  release(at: number, bytes: number): void {
+    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    this.free.push({ at, bytes: size });
+    this.free.sort((a, b) => a.at - b.at);
+    const merged: { at: number; bytes: number }[] = [];
+    for (const b of this.free) {
+      const last = merged[merged.length - 1];
+      if (last && last.at + last.bytes === b.at) last.bytes += b.bytes;
+      else merged.push({ ...b });
+    }
+    const last = merged[merged.length - 1];
+    if (last && last.at + last.bytes === this.top) {
+      this.top = last.at;
+      merged.pop();
+    }
+    this.free = merged;
+  }
+}
+
+interface Transient { at: number; lo: number; hi: number; written: boolean }
+
+/** A float parameter word (the others are u32). */
+class Fl {
+  constructor(readonly v: number) {}
+}
+const f = (v: number): Fl => new Fl(v);
+
+function pack(vals: Array<number | Fl>): ArrayBuffer {
+  const buf = new ArrayBuffer(128);
+  const u = new Uint32Array(buf), fl = new Float32Array(buf);
+  vals.forEach((v, i) => {
+    if (v instanceof Fl) fl[i] = v.v;
+    else u[i] = v;
+  });
+  return buf;
+}
+
+function checkLen(name: string, arr: { length: number }, need: number): void {
+  if (arr.length < need) throw new RangeError(`${name}: length ${arr.length} < required ${need}`);
+}
+
+/** Sequence start and end (exclusive) of every packed token. */
+function seqBounds(cu: Int32Array, T: number): Int32Array {
+  const out = new Int32Array(2 * T);
+  for (let s = 0; s + 1 < cu.length; s++) {
+    for (let t = cu[s]!; t < cu[s + 1]!; t++) {
+      out[t] = cu[s]!;
+      out[T + t] = cu[s + 1]!;
+    }
+  }
+  return out;
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name = "webgpu" as const;
+  private readonly link: GpuLink;
+  private readonly heap = new HeapAlloc();
+  private heapBytes = 0;
+  private readonly resident = new WeakMap<ArrayBufferLike, { at: number; bytes: number }>();
+  private readonly finalizer = new FinalizationRegistry<{ at: number; bytes: number }>((r) => this.heap.release(r.at, r.bytes));
+  private staging = new SharedArrayBuffer(1 << 16);
+  /** Dispatches queued since construction (for `aha bench` and tests). */
+  dispatches = 0;
+
+  constructor(link: GpuLink) {
+    this.link = link;
+  }
+
+  get adapter(): string {
+    return this.link.adapter;
+  }
+
+  // ***** heap and residency *****
+
+  private alloc(bytes: number): number {
+    const at = this.heap.alloc(bytes);
+    if (this.heap.top > this.heapBytes) {
+      if (this.heap.top > this.link.maxHeapBytes) {
+        this.heap.release(at, bytes);
+        throw new Error(`webgpu: the device heap would need ${this.heap.top} bytes, more than the adapter can bind ` +
+          `(${this.link.maxHeapBytes}); use a smaller model or batch, or a CPU backend`);
+      }
+      this.heapBytes = Math.min(this.link.maxHeapBytes, Math.max(this.heap.top, Math.ceil(this.heapBytes * 1.5)));
+      this.link.post({ op: "heap", bytes: this.heapBytes });
+    }
+    return at;
+  }
+
+  private write(at: number, src: ArrayBufferLike, lo: number, hi: number): void {
+    if (hi <= lo) return;
+    const data = (src as ArrayBuffer).slice(lo, hi);
+    this.link.post({ op: "write", at, data }, [data]);
+  }
+
+  private read(at: number, bytes: number): Uint8Array {
+    if (this.staging.byteLength < bytes) this.staging = new SharedArrayBuffer(Math.max(bytes, this.staging.byteLength * 2));
+    this.link.call({ op: "read", at, bytes, out: this.staging });
+    return new Uint8Array(this.staging, 0, bytes);
+  }
+
+  isResident(x: View): boolean {
+    return this.resident.has(x.buffer);
+  }
+
+  keepOnDevice(x: View): void {
+    const buf = x.buffer;
+    if (this.resident.has(buf)) return;
+    const bytes = Math.ceil(buf.byteLength / 4) * 4;
+    const at = this.alloc(bytes);
+    const r = { at, bytes };
+    this.resident.set(buf, r);
+    this.finalizer.register(buf, r);
+    this.write(at, buf, 0, buf.byteLength - (buf.byteLength % 4));
+  }
+
+  upload(x: View): void {
+    const r = this.resident.get(x.buffer);
+    if (!r || x.byteLength === 0) return;
+    const lo = x.byteOffset & ~3, hi = Math.min(x.buffer.byteLength, Math.ceil((x.byteOffset + x.byteLength) / 4) * 4);
+    this.write(r.at + lo, x.buffer, lo, hi);
+  }
+
+  download(x: View): void {
+    const r = this.resident.get(x.buffer);
+    if (!r || x.byteLength === 0) return;
+    const got = this.read(r.at + x.byteOffset, x.byteLength);
+    new Uint8Array(x.buffer, x.byteOffset, x.byteLength).set(got);
+  }
+
+  flush(): void {
+    this.link.call({ op: "finish" });
+  }
+
+  /**
+   * Resolves the views of one call to heap offsets (fp32 views in 32-bit words, bf16 views in 16-bit
+   * units), queues `body`, then copies written transient arrays back and frees their blocks.
+   */
+  private exec(views: Array<View | null>, written: boolean[], body: (o: number[]) => void): void {
+    const temps = new Map<ArrayBufferLike, Transient>();
+    views.forEach((v, i) => {
+      if (!v || this.resident.has(v.buffer)) return;
+      const t = temps.get(v.buffer);
+      const lo = v.byteOffset & ~3, hi = Math.ceil((v.byteOffset + v.byteLength) / 4) * 4;
+      if (t) { t.lo = Math.min(t.lo, lo); t.hi = Math.max(t.hi, hi); t.written ||= written[i] ?? false; }
+      else temps.set(v.buffer, { at: 0, lo, hi, written: written[i] ?? false });
+    });
+    for (const [buf, t] of temps) {
+      t.hi = Math.min(t.hi, Math.ceil(buf.byteLength / 4) * 4);
+      t.at = this.alloc(Math.max(4, t.hi - t.lo));
+      this.write(t.at, buf, t.lo, Math.min(t.hi, buf.byteLength - (buf.byteLength % 4)));
+      if (buf.byteLength % 4 !== 0 && t.hi > buf.byteLength - (buf.byteLength % 4)) {
+        // a BF16 array of odd length: the last half word goes up padded
+        const pad = new Uint8Array(4);
+        const tail = buf.byteLength - (buf.byteLength % 4);
+        pad.set(new Uint8Array(buf, tail, buf.byteLength - tail));
+        this.link.post({ op: "write", at: t.at + tail - t.lo, data: pad.buffer }, [pad.buffer]);
+      }
+    }
+    const offs = views.map((v) => {
+      if (!v) return 0;
+      const r = this.resident.get(v.buffer);
+      const byte = r ? r.at + v.byteOffset : temps.get(v.buffer)!.at - temps.get(v.buffer)!.lo + v.byteOffset;
+      return v instanceof Uint16Array ? byte / 2 : byte / 4;
+    });
+    try {
+      body(offs);
+      for (const [buf, t] of temps) {
+        if (!t.written) continue;
+        const end = Math.min(t.hi, buf.byteLength);
+        const got = this.read(t.at, end - t.lo);
+        new Uint8Array(buf, t.lo, end - t.lo).set(got);
+      }
+    } finally {
+      for (const t of temps.values()) this.heap.release(t.at, Math.max(4, t.hi - t.lo));
+    }
+  }
+
+  private run(kernel: string, params: Array<number | Fl>, groups: number | [number, number], ints: Int32Array | null = null): void {
+    this.dispatches++;
+    this.link.post({ op: "run", kernel, params: pack(params), ints, groups });
+  }
+
+  private elem(kernel: string, n: number, views: Array<View | null>, written: boolean[],
+    params: (o: number[]) => Array<number | Fl>, ints: Int32Array | null = null): void {
+    if (n === 0) return;
+    this.exec(views, written, (o) => this.run(kernel, params(o), Math.ceil(n / 256), ints));
+  }
+
+  // ***** coherence helpers beyond the kernels *****
+
+  zero(x: F32): void {
+    if (x.length === 0) return;
+    const r = this.resident.get(x.buffer);
+    if (!r) { x.fill(0); return; }
+    this.link.post({ op: "clear", at: r.at + x.byteOffset, bytes: x.byteLength });
+  }
+
+  copy(dst: F32, src: F32): void {
+    if (dst.length !== src.length) throw new RangeError(`copy: lengths ${dst.length} and ${src.length} differ`);
+    this.elem("copy", dst.length, [dst, src], [true, false], (o) => [o[0]!, o[1]!, dst.length]);
+  }
+
+  // ***** matrix products *****
+
+  matmul(c: F32, a: F32 | BF16, b: F32 | BF16, m: number, n: number, k: number, opts: MatmulOptions = {}): void {
+    checkLen("matmul a", a, m * k);
+    checkLen("matmul b", b, k * n);
+    checkLen("matmul c", c, m * n);
+    if (m === 0 || n === 0) return;
+    const aBf = a instanceof Uint16Array, bBf = b instanceof Uint16Array;
+    const fl = (opts.transA ? 1 : 0) | (opts.transB ? 2 : 0) | (opts.accumulate ? 4 : 0) |
+      (opts.bf16 || aBf || bBf ? 8 : 0) | (aBf ? 16 : 0) | (bBf ? 32 : 0);
+    this.exec([c, a, b], [true, false, false], (o) =>
+      this.run("matmul", [o[0]!, o[1]!, o[2]!, m, n, k, fl], [Math.ceil(n / 16), Math.ceil(m / 16)]));
+  }
+
+  toBf16(out: BF16, src: F32): void {
+    checkLen("toBf16 out", out, src.length);
+    const n = src.length;
+    if (n === 0) return;
+    this.exec([out, src], [true, false], (o) => {
+      const words = ((o[0]! + n - 1) >> 1) - (o[0]! >> 1) + 1;
+      this.run("toBf16", [o[0]!, o[1]!, n], Math.ceil(words / 256));
+    });
+  }
+
+  // ***** elementwise and small reductions *****
+
+  add(out: F32, a: F32, b: F32): void {
+    const n = out.length;
+    this.elem("add", n, [out, a, b], [true, false, false], (o) => [o[0]!, o[1]!, o[2]!, n]);
+  }
+
+  addBias(x: F32, bias: F32, rows: number, n: number): void {
+    this.elem("addBias", rows * n, [x, bias], [true, false], (o) => [o[0]!, o[1]!, rows * n, n]);
+  }
+
+  addBiasBackward(dbias: F32, dout: F32, rows: number, n: number): void {
+    this.elem("addBiasBackward", n, [dbias, dout], [true, false], (o) => [o[0]!, o[1]!, rows, n]);
+  }
+
+  scale(x: F32, s: number): void {
+    this.elem("scale", x.length, [x], [true], (o) => [o[0]!, x.length, f(s)]);
+  }
+
+  sumSquares(x: F32): number {
+    const n = x.length;
+    if (n === 0) return 0;
+    const parts = Math.ceil(n / 4096);
+    const at = this.alloc(parts * 4);
+    try {
+      this.exec([x], [false], (o) => this.run("sumSquares", [o[0]!, n, at / 4], parts));
+      const got = new Float32Array(this.read(at, parts * 4).slice().buffer);
+      let s = 0;
+      for (let i = 0; i < parts; i++) s += got[i]!;
+      return s;
+    } finally {
+      this.heap.release(at, parts * 4);
+    }
+  }
+
+  // ***** embedding *****
+
+  embeddingForward(out: F32, ids: Int32Array, wte: F32, T: number, C: number): void {
+    const V = wte.length / C;
+    for (let t = 0; t < T; t++) {
+      const id = ids[t]!;
+      if (!(id >= 0 && id < V)) throw new RangeError(`embeddingForward: token id ${id} at ${t} outside [0, ${V})`);
+    }
+    this.elem("embeddingForward", T * C, [out, wte], [true, false], (o) => [o[0]!, o[1]!, T * C, C], ids.slice(0, T));
+  }
+
+  embeddingBackward(dwte: F32, dout: F32, ids: Int32Array, T: number, C: number): void {
+    const V = dwte.length / C;
+    for (let t = 0; t < T; t++) {
+      const id = ids[t]!;
+      if (!(id >= 0 && id < V)) throw new RangeError(`embeddingBackward: token id ${id} at ${t} outside [0, ${V})`);
+    }
+    if (T === 0) return;
+    this.elem("embeddingBackward", C, [dwte, dout], [true, false], (o) => [o[0]!, o[1]!, T, C], ids.slice(0, T));
+  }
+
+  // ***** RMSNorm *****
+
+  rmsnormForward(out: F32, rstd: F32, inp: F32, w: F32, rows: number, C: number, eps: number): void {
+    if (rows === 0) return;
+    this.exec([out, rstd, inp, w], [true, true, false, false], (o) =>
+      this.run("rmsnormForward", [o[0]!, o[1]!, o[2]!, o[3]!, rows, C, f(eps)], rows));
+  }
+
+  rmsnormBackward(dinp: F32, dw: F32, dout: F32, inp: F32, w: F32, rstd: F32, rows: number, C: number): void {
+    if (rows === 0) return;
+    this.exec([dinp, dw, dout, inp, w, rstd], [true, true, false, false, false, false], (o) => {
+      this.run("rmsnormBackwardX", [o[0]!, o[2]!, o[3]!, o[4]!, o[5]!, rows, C], rows);
+      this.run("rmsnormBackwardW", [o[1]!, o[2]!, o[3]!, o[5]!, rows, C], Math.ceil(C / 256));
+    });
+  }
+
+  // ***** rotary position embedding *****
+
+  rope(x: F32, cos: F32, sin: F32, T: number, H: number, D: number, inverse: boolean): void {
+    const n = T * H * (D / 2);
+    this.elem("rope", n, [x, cos, sin], [true, false, false], (o) => [o[0]!, o[1]!, o[2]!, n, H, D, inverse ? 1 : 0]);
+  }
+
+  // ***** SwiGLU *****
+
+  swigluForward(out: F32, gate: F32, up: F32): void {
+    const n = out.length;
+    this.elem("swigluForward", n, [out, gate, up], [true, false, false], (o) => [o[0]!, o[1]!, o[2]!, n]);
+  }
+
+  swigluBackward(dgate: F32, dup: F32, dout: F32, gate: F32, up: F32): void {
+    const n = dout.length;
+    this.elem("swigluBackward", n, [dgate, dup, dout, gate, up], [true, true, false, false, false],
+      (o) => [o[0]!, o[1]!, o[2]!, o[3]!, o[4]!, n]);
+  }
+
+  // ***** attention *****
+
+  private checkHeads(Hq: number, Hkv: number, D: number): void {
+    if (D > MAX_HEAD_DIM) throw new RangeError(`webgpu attention: head dimension ${D} > ${MAX_HEAD_DIM}`);
+    if (Hkv <= 0 || Hq % Hkv !== 0) throw new RangeError(`attention: Hq = ${Hq} is not a multiple of Hkv = ${Hkv}`);
+  }
+
+  attentionForward(out: F32, lse: F32, q: F32, k: F32, v: F32, cuSeqlens: Int32Array,
+    T: number, Hq: number, Hkv: number, D: number, scale: number): void {
+    this.checkHeads(Hq, Hkv, D);
+    const b = seqBounds(cuSeqlens, T);
+    this.elem("attentionForward", T * Hq, [out, lse, q, k, v], [true, true, false, false, false],
+      (o) => [o[0]!, o[1]!, o[2]!, o[3]!, o[4]!, T, Hq, Hkv, D, f(scale)], b);
+  }
+
+  attentionBackward(dq: F32, dk: F32, dv: F32, dout: F32, out: F32, lse: F32, q: F32, k: F32, v: F32,
+    cuSeqlens: Int32Array, T: number, Hq: number, Hkv: number, D: number, scale: number): void {
+    this.checkHeads(Hq, Hkv, D);
+    if (T === 0) return;
+    const b = seqBounds(cuSeqlens, T);
+    const at = this.alloc(T * Hq * 4);
+    const delta = at / 4;
+    try {
+      this.exec([dq, dk, dv, dout, out, lse, q, k, v], [true, true, true, false, false, false, false, false, false], (o) => {
+        this.run("attentionDelta", [delta, o[3]!, o[4]!, T, Hq, D], Math.ceil(T * Hq / 256));
+        this.run("attentionBackwardQ", [o[0]!, o[3]!, o[5]!, delta, o[6]!, o[7]!, o[8]!, T, Hq, Hkv, D, f(scale)],
+          Math.ceil(T * Hq / 256), b);
+        this.run("attentionBackwardKV", [o[1]!, o[2]!, o[3]!, o[5]!, delta, o[6]!, o[7]!, o[8]!, T, Hq, Hkv, D, f(scale)],
+          Math.ceil(T * Hkv / 256), b);
+      });
+    } finally {
+      this.heap.release(at, T * Hq * 4);
+    }
+  }
+
+  attentionDecode(out: F32, q: F32, kCache: F32, vCache: F32, slots: Int32Array, lens: Int32Array,
+    B: number, maxLen: number, Hq: number, Hkv: number, D: number, scale: number): void {
+    this.checkHeads(Hq, Hkv, D);
+    const ints = new Int32Array(2 * B);
+    for (let b = 0; b < B; b++) {
+      const len = lens[b]!;
+      if (len < 1 || len > maxLen) throw new RangeError(`attentionDecode: lens[${b}] = ${len} outside [1, ${maxLen}]`);
+      ints[b] = slots[b]!;
+      ints[B + b] = len;
+    }
+    this.elem("attentionDecode", B * Hq, [out, q, kCache, vCache], [true, false, false, false],
+      (o) => [o[0]!, o[1]!, o[2]!, o[3]!, B, maxLen, Hq, Hkv, D, f(scale)], ints);
+  }
+
+  // ***** vocabulary head *****
+
+  logprobsForward(logp: F32, entropy: F32, lse: F32, logits: F32, targets: Int32Array, T: number, V: number): void {
+    if (T === 0) return;
+    this.exec([logp, entropy, lse, logits], [true, true, true, false], (o) =>
+      this.run("logprobsForward", [o[0]!, o[1]!, o[2]!, o[3]!, T, V], T, targets.slice(0, T)));
+  }
+
+  logprobsBackward(dlogits: F32, logits: F32, lse: F32, entropy: F32, dlogp: F32 | null, dentropy: F32 | null,
+    targets: Int32Array, T: number, V: number): void {
+    const fl = (dlogp ? 1 : 0) | (dentropy ? 2 : 0);
+    this.elem("logprobsBackward", T * V, [dlogits, logits, lse, entropy, dlogp, dentropy], [true, false, false, false, false, false],
+      (o) => [o[0]!, o[1]!, o[2]!, o[3]!, o[4]!, o[5]!, T * V, V, fl], targets.slice(0, T));
+  }
+
+  // ***** optimizer *****
+
+  adamw(p: F32, g: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, step: number): void {
+    const n = p.length;
+    const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
+    this.elem("adamw", n, [p, g, m, v], [true, false, true, true],
+      (o) => [o[0]!, o[1]!, o[2]!, o[3]!, n, f(lr), f(beta1), f(beta2), f(eps), f(1 - lr * weightDecay), f(bc1), f(bc2)]);
+  }
+}

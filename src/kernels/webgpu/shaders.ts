@@ -1,0 +1,352 @@
+/**
+ * WGSL compute shaders for every kernel of the Backend interface (../backend.ts). No Node API here: the
+ * same sources run in Node (Dawn) and in a browser (navigator.gpu).
+ *
+ * Memory model (docs/webgpu.md): every kernel sees ONE storage buffer, the heap `H` (array<u32>), in which
+ * all tensors of a dispatch live at word offsets given in the uniform parameters; fp32 values are read
+ * with bitcast (so bf16 pairs and fp32 share one binding without aliasing two writable bindings). bf16
+ * tensors are addressed in 16-bit units (element e is the low half of word e/2 when e is even). Integer
+ * inputs (token ids, targets, sequence starts, slots) come in a second, read-only buffer `I`; scalars in
+ * the uniform `P` (32 words: u32, or f32 bit patterns).
+ *
+ * Dispatches may be 2-D (x ≤ 65535 workgroups): `gidx` linearizes them.
+ */
+
+const HEADER = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> H: array<u32>;
+@group(0) @binding(1) var<storage, read> I: array<i32>;
+@group(0) @binding(2) var<uniform> P: array<vec4<u32>, 8>;
+fn pu(i: u32) -> u32 { return P[i / 4u][i % 4u]; }
+fn pf(i: u32) -> f32 { return bitcast<f32>(P[i / 4u][i % 4u]); }
+fn ld(i: u32) -> f32 { return bitcast<f32>(H[i]); }
+fn st(i: u32, v: f32) { H[i] = bitcast<u32>(v); }
+fn gidx(w: vec3<u32>, nw: vec3<u32>, l: u32, size: u32) -> u32 { return (w.y * nw.x + w.x) * size + l; }
+const NEG_BIG: f32 = -3.0e38;
+`;
+
+/** One entry point `main`; workgroup size is given per kernel. */
+function k(body: string): string {
+  return HEADER + body;
+}
+
+const ELEMWISE = (expr: string, params: string): string => k(`
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  ${params}
+  let i = gidx(w, nw, l, 256u);
+  if (i >= n) { return; }
+  ${expr}
+}`);
+
+export const SHADERS: Record<string, string> = {
+  // P: offC, offA, offB, m, n, k, flags (1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16)
+  matmul: k(`
+var<workgroup> As: array<array<f32, 16>, 16>;
+var<workgroup> Bs: array<array<f32, 16>, 16>;
+fn rbf(x: f32) -> f32 {
+  let u = bitcast<u32>(x);
+  if ((u & 0x7f800000u) == 0x7f800000u) { return x; }
+  return bitcast<f32>((u + 0x7fffu + ((u >> 16u) & 1u)) & 0xffff0000u);
+}
+fn opnd(off: u32, idx: u32, isBf: bool, rnd: bool) -> f32 {
+  if (isBf) {
+    let e = off + idx;
+    let wd = H[e >> 1u];
+    let h = select(wd & 0xffffu, wd >> 16u, (e & 1u) == 1u);
+    return bitcast<f32>(h << 16u);
+  }
+  let x = ld(off + idx);
+  if (rnd) { return rbf(x); }
+  return x;
+}
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let offC = pu(0u); let offA = pu(1u); let offB = pu(2u);
+  let m = pu(3u); let n = pu(4u); let kk = pu(5u); let fl = pu(6u);
+  let tA = (fl & 1u) != 0u; let tB = (fl & 2u) != 0u; let accum = (fl & 4u) != 0u; let rnd = (fl & 8u) != 0u;
+  let aBf = (fl & 16u) != 0u; let bBf = (fl & 32u) != 0u;
+  let row = w.y * 16u + lid.y;
+  let col = w.x * 16u + lid.x;
+  var acc = 0.0;
+  for (var t = 0u; t < kk; t = t + 16u) {
+    let ak = t + lid.x;
+    var av = 0.0;
+    if (row < m && ak < kk) { av = opnd(offA, select(row * kk + ak, ak * m + row, tA), aBf, rnd); }
+    As[lid.y][lid.x] = av;
+    let bk = t + lid.y;
+    var bv = 0.0;
+    if (bk < kk && col < n) { bv = opnd(offB, select(bk * n + col, col * kk + bk, tB), bBf, rnd); }
+    Bs[lid.y][lid.x] = bv;
+    workgroupBarrier();
+    for (var p = 0u; p < 16u; p = p + 1u) { acc = acc + As[lid.y][p] * Bs[p][lid.x]; }
+    workgroupBarrier();
+  }
+  if (row < m && col < n) {
+    let ci = offC + row * n + col;
+    if (accum) { acc = ld(ci) + acc; }
+    st(ci, acc);
+  }
+}`),
+
+  // P: offOut (16-bit units), offSrc, n. One invocation per 32-bit word of the output (owns both halves).
+  toBf16: k(`
+fn bits(x: f32) -> u32 {
+  let u = bitcast<u32>(x);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu) != 0u) { return ((u >> 16u) | 0x40u) & 0xffffu; }
+  return ((u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u) & 0xffffu;
+}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let off = pu(0u); let src = pu(1u); let n = pu(2u);
+  let word = (off >> 1u) + gidx(w, nw, l, 256u);
+  if (word * 2u >= off + n) { return; }
+  var v = H[word];
+  let e0 = word * 2u;
+  if (e0 >= off) { v = (v & 0xffff0000u) | bits(ld(src + e0 - off)); }
+  if (e0 + 1u < off + n) { v = (v & 0x0000ffffu) | (bits(ld(src + e0 + 1u - off)) << 16u); }
+  H[word] = v;
+}`),
+
+  // P: offOut, offA, offB, n
+  add: ELEMWISE("st(o + i, ld(a + i) + ld(b + i));", "let o = pu(0u); let a = pu(1u); let b = pu(2u); let n = pu(3u);"),
+  // P: offDst, offSrc, n
+  copy: ELEMWISE("st(o + i, ld(a + i));", "let o = pu(0u); let a = pu(1u); let n = pu(2u);"),
+  // P: offX, offBias, rows·cols, cols
+  addBias: ELEMWISE("st(x + i, ld(x + i) + ld(b + i % c));", "let x = pu(0u); let b = pu(1u); let n = pu(2u); let c = pu(3u);"),
+  // P: offDb, offD, rows, cols — one invocation per column (no races)
+  addBiasBackward: ELEMWISE(
+    "var s = 0.0; for (var r = 0u; r < rows; r = r + 1u) { s = s + ld(d + r * n + i); } st(db + i, ld(db + i) + s);",
+    "let db = pu(0u); let d = pu(1u); let rows = pu(2u); let n = pu(3u);"),
+  // P: offX, n, s
+  scale: ELEMWISE("st(x + i, ld(x + i) * s);", "let x = pu(0u); let n = pu(1u); let s = pf(2u);"),
+  // P: offOut, offGate, offUp, n
+  swigluForward: ELEMWISE("let g = ld(gt + i); st(o + i, g / (1.0 + exp(-g)) * ld(up + i));",
+    "let o = pu(0u); let gt = pu(1u); let up = pu(2u); let n = pu(3u);"),
+  // P: offDgate, offDup, offDout, offGate, offUp, n
+  swigluBackward: ELEMWISE(`let g = ld(gt + i); let sg = 1.0 / (1.0 + exp(-g)); let d = ld(dd + i);
+    st(du + i, ld(du + i) + d * g * sg);
+    st(dg + i, ld(dg + i) + d * ld(up + i) * sg * (1.0 + g * (1.0 - sg)));`,
+  "let dg = pu(0u); let du = pu(1u); let dd = pu(2u); let gt = pu(3u); let up = pu(4u); let n = pu(5u);"),
+  // P: offP, offG, offM, offV, n, lr, b1, b2, eps, decayFactor (1 − lr·wd), bc1, bc2
+  adamw: ELEMWISE(`let g = ld(gp + i);
+    var p = ld(pp + i) * dec;
+    let m = b1 * ld(mp + i) + (1.0 - b1) * g;
+    let v = b2 * ld(vp + i) + (1.0 - b2) * g * g;
+    st(mp + i, m); st(vp + i, v);
+    p = p - (lr * (m / bc1)) / (sqrt(v / bc2) + eps);
+    st(pp + i, p);`,
+  `let pp = pu(0u); let gp = pu(1u); let mp = pu(2u); let vp = pu(3u); let n = pu(4u);
+  let lr = pf(5u); let b1 = pf(6u); let b2 = pf(7u); let eps = pf(8u); let dec = pf(9u); let bc1 = pf(10u); let bc2 = pf(11u);`),
+  // P: offOut, offW, T·C, C; I: ids (T)
+  embeddingForward: ELEMWISE("let t = i / c; st(o + i, ld(wt + u32(I[t]) * c + i % c));",
+    "let o = pu(0u); let wt = pu(1u); let n = pu(2u); let c = pu(3u);"),
+  // P: offDw, offDout, T, C; I: ids (T). One invocation per column: it adds the rows in order (no races).
+  embeddingBackward: ELEMWISE(
+    "for (var t = 0u; t < T; t = t + 1u) { let j = dw + u32(I[t]) * n + i; st(j, ld(j) + ld(d + t * n + i)); }",
+    "let dw = pu(0u); let d = pu(1u); let T = pu(2u); let n = pu(3u);"),
+  // P: offX, offCos, offSin, T·H·(D/2), H, D, inverse
+  rope: ELEMWISE(`let half = D / 2u; let ii = i % half; let th = i / half; let t = th / Hh;
+    let base = x + th * D;
+    let c = ld(cs + t * half + ii); var s = ld(sn + t * half + ii); if (inv != 0u) { s = -s; }
+    let x1 = ld(base + ii); let x2 = ld(base + ii + half);
+    st(base + ii, x1 * c - x2 * s); st(base + ii + half, x2 * c + x1 * s);`,
+  "let x = pu(0u); let cs = pu(1u); let sn = pu(2u); let n = pu(3u); let Hh = pu(4u); let D = pu(5u); let inv = pu(6u);"),
+  // P: offDw, offDout, offInp, offRstd, rows, C — dw[c] += Σ_rows dout·x·rstd, one invocation per column
+  rmsnormBackwardW: ELEMWISE(
+    "var s = 0.0; for (var r = 0u; r < rows; r = r + 1u) { s = s + ld(d + r * n + i) * ld(x + r * n + i) * ld(rs + r); } st(dw + i, ld(dw + i) + s);",
+    "let dw = pu(0u); let d = pu(1u); let x = pu(2u); let rs = pu(3u); let rows = pu(4u); let n = pu(5u);"),
+
+  // P: offX, n, offPartials — Σ x² of each 4096-element chunk (summed in fp64 on the host)
+  sumSquares: k(`
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let x = pu(0u); let n = pu(1u); let outp = pu(2u);
+  let g = w.y * nw.x + w.x;
+  var s = 0.0;
+  for (var j = 0u; j < 16u; j = j + 1u) { let i = g * 4096u + j * 256u + l; if (i < n) { let v = ld(x + i); s = s + v * v; } }
+  red[l] = s;
+  workgroupBarrier();
+  for (var h = 128u; h > 0u; h = h >> 1u) { if (l < h) { red[l] = red[l] + red[l + h]; } workgroupBarrier(); }
+  if (l == 0u) { st(outp + g, red[0]); }
+}`),
+
+  // P: offOut, offRstd, offInp, offW, rows, C, eps — one workgroup per row
+  rmsnormForward: k(`
+var<workgroup> red: array<f32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let o = pu(0u); let rs = pu(1u); let x = pu(2u); let wt = pu(3u); let rows = pu(4u); let C = pu(5u); let eps = pf(6u);
+  let r = w.y * nw.x + w.x;
+  if (r >= rows) { return; }
+  var s = 0.0;
+  for (var c = l; c < C; c = c + 64u) { let v = ld(x + r * C + c); s = s + v * v; }
+  red[l] = s;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h = h >> 1u) { if (l < h) { red[l] = red[l] + red[l + h]; } workgroupBarrier(); }
+  let rstd = 1.0 / sqrt(red[0] / f32(C) + eps);
+  if (l == 0u) { st(rs + r, rstd); }
+  for (var c = l; c < C; c = c + 64u) { st(o + r * C + c, ld(x + r * C + c) * rstd * ld(wt + c)); }
+}`),
+
+  // P: offDinp, offDout, offInp, offW, offRstd, rows, C — one workgroup per row
+  rmsnormBackwardX: k(`
+var<workgroup> red: array<f32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let dx = pu(0u); let d = pu(1u); let x = pu(2u); let wt = pu(3u); let rs = pu(4u); let rows = pu(5u); let C = pu(6u);
+  let r = w.y * nw.x + w.x;
+  if (r >= rows) { return; }
+  var s = 0.0;
+  for (var c = l; c < C; c = c + 64u) { s = s + ld(d + r * C + c) * ld(wt + c) * ld(x + r * C + c); }
+  red[l] = s;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h = h >> 1u) { if (l < h) { red[l] = red[l] + red[l + h]; } workgroupBarrier(); }
+  let rstd = ld(rs + r);
+  let kk = red[0] * rstd * rstd * rstd / f32(C);
+  for (var c = l; c < C; c = c + 64u) {
+    let i = r * C + c;
+    st(dx + i, ld(dx + i) + (rstd * ld(wt + c) * ld(d + i) - ld(x + i) * kk));
+  }
+}`),
+
+  // P: offLogp, offEnt, offLse, offLogits, T, V; I: targets (T) — one workgroup per row
+  logprobsForward: k(`
+var<workgroup> r1: array<f32, 256>;
+var<workgroup> r2: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let lp = pu(0u); let en = pu(1u); let ls = pu(2u); let z = pu(3u); let T = pu(4u); let V = pu(5u);
+  let t = w.y * nw.x + w.x;
+  if (t >= T) { return; }
+  let o = z + t * V;
+  var mx = NEG_BIG;
+  for (var v = l; v < V; v = v + 256u) { mx = max(mx, ld(o + v)); }
+  r1[l] = mx;
+  workgroupBarrier();
+  for (var h = 128u; h > 0u; h = h >> 1u) { if (l < h) { r1[l] = max(r1[l], r1[l + h]); } workgroupBarrier(); }
+  mx = r1[0];
+  workgroupBarrier();
+  var s = 0.0; var sz = 0.0;
+  for (var v = l; v < V; v = v + 256u) { let q = ld(o + v) - mx; let e = exp(q); s = s + e; sz = sz + e * q; }
+  r1[l] = s; r2[l] = sz;
+  workgroupBarrier();
+  for (var h = 128u; h > 0u; h = h >> 1u) { if (l < h) { r1[l] = r1[l] + r1[l + h]; r2[l] = r2[l] + r2[l + h]; } workgroupBarrier(); }
+  if (l == 0u) {
+    let logZ = log(r1[0]);
+    let lse = mx + logZ;
+    st(ls + t, lse);
+    st(en + t, logZ - r2[0] / r1[0]);
+    let tg = I[t];
+    if (tg < 0) { st(lp + t, 0.0); } else { st(lp + t, ld(o + u32(tg)) - lse); }
+  }
+}`),
+
+  // P: offD, offLogits, offLse, offEnt, offDlogp, offDent, T·V, V, flags (1 dlogp, 2 dentropy); I: targets
+  logprobsBackward: ELEMWISE(`let t = i / V; let v = i % V;
+    let tg = I[t];
+    var gl = 0.0; if ((fl & 1u) != 0u && tg >= 0) { gl = ld(dlp + t); }
+    var ge = 0.0; if ((fl & 2u) != 0u) { ge = ld(den + t); }
+    let lpv = ld(z + i) - ld(ls + t);
+    let p = exp(lpv);
+    var g = -gl * p - ge * p * (lpv + ld(en + t));
+    if (i32(v) == tg) { g = g + gl; }
+    st(dz + i, g);`,
+  "let dz = pu(0u); let z = pu(1u); let ls = pu(2u); let en = pu(3u); let dlp = pu(4u); let den = pu(5u); let n = pu(6u); let V = pu(7u); let fl = pu(8u);"),
+
+  // P: offOut, offLse, offQ, offK, offV, T, Hq, Hkv, D, scale; I: start of each token's sequence (T)
+  attentionForward: ELEMWISE(`let ti = i / Hq; let h = i % Hq; let kh = h / (Hq / Hkv);
+    let qo = q + (ti * Hq + h) * D;
+    var acc: array<f32, 256>;
+    for (var d = 0u; d < D; d = d + 1u) { acc[d] = 0.0; }
+    var mx = NEG_BIG; var s = 0.0;
+    for (var j = u32(I[ti]); j <= ti; j = j + 1u) {
+      let ko = kp + (j * Hkv + kh) * D; let vo = vp + (j * Hkv + kh) * D;
+      var qk = 0.0;
+      for (var d = 0u; d < D; d = d + 1u) { qk = qk + ld(qo + d) * ld(ko + d); }
+      let sc = qk * scale;
+      if (sc > mx) { let corr = exp(mx - sc); s = s * corr; for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] * corr; } mx = sc; }
+      let p = exp(sc - mx);
+      s = s + p;
+      for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] + p * ld(vo + d); }
+    }
+    let oo = o + (ti * Hq + h) * D;
+    for (var d = 0u; d < D; d = d + 1u) { st(oo + d, acc[d] / s); }
+    st(lse + h * T + ti, mx + log(s));`,
+  `let o = pu(0u); let lse = pu(1u); let q = pu(2u); let kp = pu(3u); let vp = pu(4u);
+  let T = pu(5u); let Hq = pu(6u); let Hkv = pu(7u); let D = pu(8u); let scale = pf(9u); let n = T * Hq;`),
+
+  // P: offDelta, offDout, offOut, T, Hq, D — Δ[h·T + i] = dout_i·out_i
+  attentionDelta: ELEMWISE(`let ti = i / Hq; let h = i % Hq; let b = (ti * Hq + h) * D;
+    var s = 0.0; for (var d = 0u; d < D; d = d + 1u) { s = s + ld(dd + b + d) * ld(o + b + d); }
+    st(dl + h * T + ti, s);`,
+  "let dl = pu(0u); let dd = pu(1u); let o = pu(2u); let T = pu(3u); let Hq = pu(4u); let D = pu(5u); let n = T * Hq;"),
+
+  // P: offDq, offDout, offLse, offDelta, offQ, offK, offV, T, Hq, Hkv, D, scale; I: starts (T), ends (T) — one invocation per (query, head)
+  attentionBackwardQ: ELEMWISE(`let ti = i / Hq; let h = i % Hq; let kh = h / (Hq / Hkv);
+    let qo = q + (ti * Hq + h) * D; let go = dd + (ti * Hq + h) * D;
+    let lsev = ld(ls + h * T + ti); let delta = ld(dl + h * T + ti);
+    var acc: array<f32, 256>;
+    for (var d = 0u; d < D; d = d + 1u) { acc[d] = 0.0; }
+    for (var j = u32(I[ti]); j <= ti; j = j + 1u) {
+      let ko = kp + (j * Hkv + kh) * D; let vo = vp + (j * Hkv + kh) * D;
+      var qk = 0.0; var dp = 0.0;
+      for (var d = 0u; d < D; d = d + 1u) { qk = qk + ld(qo + d) * ld(ko + d); dp = dp + ld(go + d) * ld(vo + d); }
+      let ds = exp(qk * scale - lsev) * (dp - delta) * scale;
+      for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] + ds * ld(ko + d); }
+    }
+    let oo = dq + (ti * Hq + h) * D;
+    for (var d = 0u; d < D; d = d + 1u) { st(oo + d, ld(oo + d) + acc[d]); }`,
+  `let dq = pu(0u); let dd = pu(1u); let ls = pu(2u); let dl = pu(3u); let q = pu(4u); let kp = pu(5u); let vp = pu(6u);
+  let T = pu(7u); let Hq = pu(8u); let Hkv = pu(9u); let D = pu(10u); let scale = pf(11u); let n = T * Hq;`),
+
+  // P: offDk, offDv, offDout, offLse, offDelta, offQ, offK, offV, T, Hq, Hkv, D, scale; I: starts (T), ends (T)
+  // One invocation per (key, kv head): it owns dk_j and dv_j (no races).
+  attentionBackwardKV: ELEMWISE(`let tj = i / Hkv; let kh = i % Hkv; let grp = Hq / Hkv;
+    let ko = kp + (tj * Hkv + kh) * D; let vo = vp + (tj * Hkv + kh) * D;
+    var ak: array<f32, 256>; var av: array<f32, 256>;
+    for (var d = 0u; d < D; d = d + 1u) { ak[d] = 0.0; av[d] = 0.0; }
+    let tend = u32(I[T + tj]);
+    for (var h = kh * grp; h < (kh + 1u) * grp; h = h + 1u) {
+      for (var ti = tj; ti < tend; ti = ti + 1u) {
+        let qo = q + (ti * Hq + h) * D; let go = dd + (ti * Hq + h) * D;
+        var qk = 0.0; var dp = 0.0;
+        for (var d = 0u; d < D; d = d + 1u) { qk = qk + ld(qo + d) * ld(ko + d); dp = dp + ld(go + d) * ld(vo + d); }
+        let p = exp(qk * scale - ld(ls + h * T + ti));
+        let ds = p * (dp - ld(dl + h * T + ti)) * scale;
+        for (var d = 0u; d < D; d = d + 1u) { av[d] = av[d] + p * ld(go + d); ak[d] = ak[d] + ds * ld(qo + d); }
+      }
+    }
+    let b = (tj * Hkv + kh) * D;
+    for (var d = 0u; d < D; d = d + 1u) { st(dk + b + d, ld(dk + b + d) + ak[d]); st(dv + b + d, ld(dv + b + d) + av[d]); }`,
+  `let dk = pu(0u); let dv = pu(1u); let dd = pu(2u); let ls = pu(3u); let dl = pu(4u); let q = pu(5u); let kp = pu(6u); let vp = pu(7u);
+  let T = pu(8u); let Hq = pu(9u); let Hkv = pu(10u); let D = pu(11u); let scale = pf(12u); let n = T * Hkv;`),
+
+  // P: offOut, offQ, offK, offV, B, maxLen, Hq, Hkv, D, scale; I: slots (B), lens (B)
+  attentionDecode: ELEMWISE(`let b = i / Hq; let h = i % Hq; let kh = h / (Hq / Hkv);
+    let slot = u32(I[b]); let len = u32(I[B + b]);
+    let qo = q + (b * Hq + h) * D;
+    var acc: array<f32, 256>;
+    for (var d = 0u; d < D; d = d + 1u) { acc[d] = 0.0; }
+    var mx = NEG_BIG; var s = 0.0;
+    for (var j = 0u; j < len; j = j + 1u) {
+      let ko = kp + ((slot * maxLen + j) * Hkv + kh) * D; let vo = vp + ((slot * maxLen + j) * Hkv + kh) * D;
+      var qk = 0.0;
+      for (var d = 0u; d < D; d = d + 1u) { qk = qk + ld(qo + d) * ld(ko + d); }
+      let sc = qk * scale;
+      if (sc > mx) { let corr = exp(mx - sc); s = s * corr; for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] * corr; } mx = sc; }
+      let p = exp(sc - mx);
+      s = s + p;
+      for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] + p * ld(vo + d); }
+    }
+    let oo = o + (b * Hq + h) * D;
+    for (var d = 0u; d < D; d = d + 1u) { st(oo + d, acc[d] / s); }`,
+  `let o = pu(0u); let q = pu(1u); let kp = pu(2u); let vp = pu(3u); let B = pu(4u); let maxLen = pu(5u);
+  let Hq = pu(6u); let Hkv = pu(7u); let D = pu(8u); let scale = pf(9u); let n = B * Hq;`),
+};
+
+/** Workgroups per dispatch unit of each kernel: "elements / 256" for ELEMWISE, rows for row kernels, tiles for matmul. */
+export type KernelName = keyof typeof SHADERS;
+
+/** Largest head dimension the attention shaders hold in registers. */
+export const MAX_HEAD_DIM = 256;

@@ -1,0 +1,235 @@
+/**
+ * The kernel conformance suite: every kernel of a Backend against the TypeScript reference on random
+ * inputs, odd sizes included, at the native backend's tolerances. Run by native.test.ts and webgpu.test.ts.
+ */
+import { expect, it } from "vitest";
+import type { Backend } from "../../src/kernels/backend.js";
+import { tsBackend as R, roundBf16 } from "../../src/kernels/ts.js";
+import { cuSeqlens, expectClose, randn, rng, type Tol } from "./util.js";
+
+
+/** fp32 elementwise / row kernels vs the fp64-accumulating reference. */
+export const ELEM: Tol = { atol: 1e-6, rtol: 1e-5 };
+/** reductions over rows/columns (fp32 partial sums). */
+export const RED: Tol = { atol: 1e-5, rtol: 1e-4 };
+/** fp32 GEMM: K ≤ 1024 products of values in [-1, 1). */
+export const GEMM: Tol = { atol: 1e-4, rtol: 1e-4 };
+/** bf16 GEMM: both backends use the same bf16-rounded operands, only the accumulation order differs. */
+export const GEMM_BF16: Tol = { atol: 2e-4, rtol: 2e-4 };
+/** attention (softmax with the polynomial exp, fp32 dots). */
+export const ATTN: Tol = { atol: 2e-5, rtol: 2e-4 };
+/** vocabulary softmax. */
+export const VOCAB: Tol = { atol: 2e-5, rtol: 1e-4 };
+
+export interface ConformanceOptions {
+  /** Runs the bf16 matmul cases once per entry, after calling it (e.g. to switch the native bf16 path). */
+  bf16Paths?: Array<{ label: string; before: () => void; after: () => void }>;
+}
+
+/** Registers the conformance tests (call inside a describe) for backend N. */
+export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): void {
+  const SIZES = [1, 3, 17, 33, 129];
+
+  /** run fn on both backends with fresh copies of the same inputs, compare the listed outputs */
+  function both<T extends Float32Array[]>(make: () => T, fn: (B: Backend, xs: T) => void, outIdx: number[], tol: Tol,
+    label: string): void {
+    const a = make();
+    const b = a.map((x) => x.slice()) as T;
+    fn(R, a);
+    fn(N, b);
+    for (const i of outIdx) expectClose(`${label} arg ${i}`, b[i]!, a[i]!, tol);
+  }
+
+  it("matmul fp32: every transpose, accumulate, odd sizes", () => {
+    const r = rng(10);
+    for (const [m, n, k] of [[1, 1, 1], [3, 17, 33], [17, 3, 129], [33, 129, 17], [64, 64, 64], [5, 200, 300]] as const) {
+      for (const transA of [false, true]) for (const transB of [false, true]) for (const accumulate of [false, true]) {
+        const a = randn(r, m * k), b = randn(r, k * n), c0 = randn(r, m * n);
+        const cr = c0.slice(), cn = c0.slice();
+        const opts = { transA, transB, accumulate };
+        R.matmul(cr, a, b, m, n, k, opts);
+        N.matmul(cn, a, b, m, n, k, opts);
+        expectClose(`matmul ${m}x${k}x${n} ${JSON.stringify(opts)}`, cn, cr, GEMM);
+      }
+    }
+  });
+
+  for (const path of opts.bf16Paths ?? [{ label: "default", before: () => {}, after: () => {} }]) {
+    it(`matmul bf16 (${path.label} path): fp32 operands rounded, BF16 arrays used as they are, mixed`, () => {
+      path.before();
+      try {
+        matmulBf16Cases();
+      } finally {
+        path.after();
+      }
+    });
+  }
+
+  function matmulBf16Cases(): void {
+    const r = rng(11);
+    for (const [m, n, k] of [[1, 1, 1], [3, 17, 33], [33, 129, 17], [16, 96, 129], [40, 64, 100]] as const) {
+      for (const transA of [false, true]) for (const transB of [false, true]) {
+        const a = randn(r, m * k), b = randn(r, k * n), c0 = randn(r, m * n);
+        const opts = { transA, transB, accumulate: true, bf16: true };
+        const cr = c0.slice(), cn = c0.slice();
+        R.matmul(cr, a, b, m, n, k, opts);
+        N.matmul(cn, a, b, m, n, k, opts);
+        expectClose(`bf16 matmul ${m}x${k}x${n} ${JSON.stringify(opts)}`, cn, cr, GEMM_BF16);
+        const ab = new Uint16Array(m * k), bb = new Uint16Array(k * n);
+        N.toBf16(ab, a);
+        N.toBf16(bb, b);
+        const cm = new Float32Array(m * n);
+        N.matmul(cm, ab, b, m, n, k, { transA, transB }); // BF16 a makes the product bf16 × bf16
+        R.matmul(cr, a, b, m, n, k, { transA, transB, bf16: true });
+        expectClose(`mixed bf16 matmul ${m}x${k}x${n}`, cm, cr, GEMM_BF16);
+        N.matmul(cm, ab, bb, m, n, k, { transA, transB });
+        expectClose(`bf16 arrays matmul ${m}x${k}x${n}`, cm, cr, GEMM_BF16);
+      }
+    }
+  }
+
+  it("toBf16 is bit-exact (ties to even, NaN, inf, subnormals)", () => {
+    const r = rng(12);
+    const src = randn(r, 1000, 100);
+    src.set([1 + 2 ** -8, 1 + 3 * 2 ** -8, NaN, Infinity, -Infinity, 1e-40, -0, 3.4e38], 0);
+    const a = new Uint16Array(src.length), b = new Uint16Array(src.length);
+    R.toBf16(a, src);
+    N.toBf16(b, src);
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(roundBf16(1 + 3 * 2 ** -8)).toBe(1 + 2 ** -6); // the reference itself rounds ties to even
+  });
+
+  it("add, addBias, addBiasBackward, scale, sumSquares", () => {
+    const r = rng(13);
+    for (const n of SIZES) for (const rows of [1, 3, 129]) {
+      both(() => [new Float32Array(n), randn(r, n), randn(r, n)], (B, [o, a, b]) => B.add(o, a, b), [0], ELEM, `add ${n}`);
+      both(() => [randn(r, rows * n), randn(r, n)], (B, [x, bias]) => B.addBias(x, bias, rows, n), [0], ELEM, `addBias ${rows}x${n}`);
+      both(() => [randn(r, n), randn(r, rows * n)], (B, [db, d]) => B.addBiasBackward(db, d, rows, n), [0], RED,
+        `addBiasBackward ${rows}x${n}`);
+      both(() => [randn(r, rows * n)], (B, [x]) => B.scale(x, -1.7), [0], ELEM, `scale ${n}`);
+    }
+    for (const n of [1, 17, 4097, 100_003]) {
+      const x = randn(r, n);
+      expectClose(`sumSquares ${n}`, [N.sumSquares(x)], [R.sumSquares(x)], { atol: 1e-9, rtol: 1e-6 });
+    }
+  });
+
+  it("embedding forward and backward (repeated ids)", () => {
+    const r = rng(14);
+    for (const C of SIZES) for (const T of [1, 3, 33]) {
+      const V = 7;
+      const ids = Int32Array.from({ length: T }, () => Math.floor(r() * V));
+      both(() => [new Float32Array(T * C), randn(r, V * C)], (B, [o, w]) => B.embeddingForward(o, ids, w, T, C), [0], ELEM,
+        `embeddingForward T=${T} C=${C}`);
+      both(() => [randn(r, V * C), randn(r, T * C)], (B, [dw, d]) => B.embeddingBackward(dw, d, ids, T, C), [0], ELEM,
+        `embeddingBackward T=${T} C=${C}`);
+    }
+    expect(() => N.embeddingForward(new Float32Array(2), Int32Array.from([7]), new Float32Array(14), 1, 2)).toThrow(/outside/);
+  });
+
+  it("rmsnorm forward and backward", () => {
+    const r = rng(15);
+    for (const C of [...SIZES, 64, 896]) for (const rows of [1, 3, 17, 300]) {
+      both(() => [new Float32Array(rows * C), new Float32Array(rows), randn(r, rows * C, 3), randn(r, C)],
+        (B, [o, rs, x, w]) => B.rmsnormForward(o, rs, x, w, rows, C, 1e-6), [0, 1], ELEM, `rmsnormForward ${rows}x${C}`);
+      const x = randn(r, rows * C, 3), w = randn(r, C);
+      const rstd = new Float32Array(rows);
+      R.rmsnormForward(new Float32Array(rows * C), rstd, x, w, rows, C, 1e-6);
+      both(() => [randn(r, rows * C), randn(r, C), randn(r, rows * C)],
+        (B, [dx, dw, dy]) => B.rmsnormBackward(dx, dw, dy, x, w, rstd, rows, C), [0, 1], RED, `rmsnormBackward ${rows}x${C}`);
+    }
+  });
+
+  it("rope forward and inverse", () => {
+    const r = rng(16);
+    for (const D of [2, 6, 64, 80, 128]) for (const [T, H] of [[1, 1], [3, 7], [17, 2]] as const) {
+      const cos = randn(r, T * D / 2), sin = randn(r, T * D / 2);
+      for (const inverse of [false, true]) {
+        both(() => [randn(r, T * H * D)], (B, [x]) => B.rope(x, cos, sin, T, H, D, inverse), [0], ELEM,
+          `rope T=${T} H=${H} D=${D} inverse=${inverse}`);
+      }
+    }
+  });
+
+  it("swiglu forward and backward", () => {
+    const r = rng(17);
+    for (const n of [...SIZES, 40_000]) {
+      both(() => [new Float32Array(n), randn(r, n, 8), randn(r, n, 2)], (B, [o, g, u]) => B.swigluForward(o, g, u), [0],
+        ELEM, `swigluForward ${n}`);
+      both(() => [randn(r, n), randn(r, n), randn(r, n), randn(r, n, 8), randn(r, n, 2)],
+        (B, [dg, du, d, g, u]) => B.swigluBackward(dg, du, d, g, u), [0, 1], ELEM, `swigluBackward ${n}`);
+    }
+  });
+
+  it("attention forward and backward: packed sequences, GQA ratios 1, 2, 7, D = 64/80/128 and odd", () => {
+    const r = rng(18);
+    const cases: Array<{ lens: number[]; Hkv: number; group: number; D: number }> = [
+      { lens: [1], Hkv: 1, group: 1, D: 3 },
+      { lens: [17], Hkv: 2, group: 2, D: 64 },
+      { lens: [5, 1, 33, 2], Hkv: 1, group: 7, D: 80 },
+      { lens: [3, 29], Hkv: 2, group: 1, D: 128 },
+      { lens: [129], Hkv: 1, group: 2, D: 64 },
+      { lens: [0, 4, 0], Hkv: 3, group: 1, D: 17 },
+    ];
+    for (const { lens, Hkv, group, D } of cases) {
+      const Hq = Hkv * group;
+      const T = lens.reduce((a, b) => a + b, 0);
+      const cu = cuSeqlens(lens);
+      const scale = 1 / Math.sqrt(D);
+      const label = `attention lens=${lens} Hq=${Hq} Hkv=${Hkv} D=${D}`;
+      const q = randn(r, T * Hq * D, 2), k = randn(r, T * Hkv * D, 2), v = randn(r, T * Hkv * D);
+      both(() => [new Float32Array(T * Hq * D), new Float32Array(Hq * T)],
+        (B, [o, lse]) => B.attentionForward(o, lse, q, k, v, cu, T, Hq, Hkv, D, scale), [0, 1], ATTN, `${label} fwd`);
+      const out = new Float32Array(T * Hq * D), lse = new Float32Array(Hq * T);
+      R.attentionForward(out, lse, q, k, v, cu, T, Hq, Hkv, D, scale);
+      const dout = randn(r, T * Hq * D);
+      both(() => [randn(r, T * Hq * D), randn(r, T * Hkv * D), randn(r, T * Hkv * D)],
+        (B, [dq, dk, dv]) => B.attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, cu, T, Hq, Hkv, D, scale),
+        [0, 1, 2], ATTN, `${label} bwd`);
+    }
+  });
+
+  it("attention decode against a KV cache (slots out of order, lengths 1..maxLen)", () => {
+    const r = rng(19);
+    for (const [Hkv, group, D] of [[1, 1, 64], [2, 7, 80], [2, 2, 128], [3, 1, 5]] as const) {
+      const Hq = Hkv * group, maxLen = 37, nSlots = 5, B = 4;
+      const kc = randn(r, nSlots * maxLen * Hkv * D, 2), vc = randn(r, nSlots * maxLen * Hkv * D);
+      const slots = Int32Array.from([3, 0, 4, 1]), lens = Int32Array.from([1, 37, 17, 2]);
+      const q = randn(r, B * Hq * D, 2);
+      both(() => [new Float32Array(B * Hq * D)],
+        (Bk, [o]) => Bk.attentionDecode(o, q, kc, vc, slots, lens, B, maxLen, Hq, Hkv, D, 1 / Math.sqrt(D)), [0], ATTN,
+        `attentionDecode Hq=${Hq} Hkv=${Hkv} D=${D}`);
+    }
+  });
+
+  it("logprobs forward and backward (in place, null gradients, negative targets)", () => {
+    const r = rng(20);
+    for (const V of [1, 3, 17, 129, 5003]) for (const T of [1, 3, 33]) {
+      const logits = randn(r, T * V, 8);
+      const targets = Int32Array.from({ length: T }, (_, t) => (t % 5 === 4 ? -1 : Math.floor(r() * V)));
+      both(() => [new Float32Array(T), new Float32Array(T), new Float32Array(T)],
+        (B, [lp, en, lse]) => B.logprobsForward(lp, en, lse, logits, targets, T, V), [0, 1, 2], VOCAB,
+        `logprobsForward T=${T} V=${V}`);
+      const lp = new Float32Array(T), en = new Float32Array(T), lse = new Float32Array(T);
+      R.logprobsForward(lp, en, lse, logits, targets, T, V);
+      const dlogp = randn(r, T), dent = randn(r, T);
+      for (const [gl, ge] of [[dlogp, dent], [dlogp, null], [null, dent]] as const) {
+        both(() => [new Float32Array(T * V)], (B, [d]) => B.logprobsBackward(d, logits, lse, en, gl, ge, targets, T, V), [0],
+          VOCAB, `logprobsBackward T=${T} V=${V} dlogp=${gl !== null} dentropy=${ge !== null}`);
+      }
+      both(() => [logits.slice()], (B, [d]) => B.logprobsBackward(d, d, lse, en, dlogp, dent, targets, T, V), [0], VOCAB,
+        `logprobsBackward in place T=${T} V=${V}`);
+    }
+  });
+
+  it("adamw over several steps", () => {
+    const r = rng(21);
+    for (const n of [...SIZES, 70_001]) {
+      const grads = [randn(r, n), randn(r, n), randn(r, n, 1e-3)];
+      both(() => [randn(r, n), new Float32Array(n), new Float32Array(n)], (B, [p, m, v]) => {
+        grads.forEach((g, i) => B.adamw(p, g, m, v, 3e-3, 0.9, 0.95, 1e-8, 0.1, i + 1));
+      }, [0, 1, 2], ELEM, `adamw ${n}`);
+    }
+  });
+
+}

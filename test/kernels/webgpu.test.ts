@@ -1,0 +1,65 @@
+/**
+ * Every webgpu kernel (WGSL on Dawn; SwiftShader in CI) against the TypeScript reference, at the native
+ * backend's tolerances (./conformance.ts), plus the residency rules of src/kernels/webgpu/backend.ts.
+ * The backend MUST start when the optional `webgpu` package is installed (CI installs it with `npm ci`):
+ * if it does not, these tests fail. Without the package, only the install hint is checked.
+ */
+import { createRequire } from "node:module";
+import { describe, expect, it } from "vitest";
+import { tsBackend as R } from "../../src/kernels/ts.js";
+import { loadWebGpuBackend, WEBGPU_INSTALL_HINT } from "../../src/kernels/webgpu-node.js";
+import { kernelConformance } from "./conformance.js";
+import { randn, rng } from "./util.js";
+
+const installed = (() => {
+  try {
+    createRequire(import.meta.url).resolve("webgpu");
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const load = loadWebGpuBackend();
+
+describe("webgpu backend", () => {
+  it(installed ? "starts on Dawn (the webgpu package is installed)" : "says how to get the webgpu package", () => {
+    if (installed) expect(load.ok ? "started" : load.error).toBe("started");
+    else expect(load.ok ? "started" : load.error).toBe(WEBGPU_INSTALL_HINT);
+  });
+});
+
+describe.runIf(load.ok)("webgpu kernels match the reference", () => {
+  if (!load.ok) return;
+  const G = load.backend;
+  kernelConformance(G);
+
+  it("keeps resident arrays on the device until download, and takes host writes only through upload", () => {
+    const r = rng(30);
+    const arena = new Float32Array(1000);
+    arena.set(randn(r, 1000));
+    const ref = arena.slice();
+    G.keepOnDevice(arena);
+    const x = arena.subarray(100, 300), y = arena.subarray(300, 500);
+    G.scale(x, 2); // device only
+    expect(arena[100]).toBe(ref[100]); // host copy untouched: no round trip per kernel
+    G.download(x);
+    for (let i = 0; i < 200; i++) expect(x[i]).toBe(Math.fround(ref[100 + i]! * 2));
+    y.fill(1); // a host write the device does not see ...
+    G.add(x, x, y);
+    G.download(x);
+    expect(x[0]).toBe(Math.fround(Math.fround(ref[100]! * 2) + ref[300]!));
+    G.upload(y); // ... until uploaded
+    G.add(x, x, y);
+    G.download(x);
+    expect(x[0]).toBe(Math.fround(Math.fround(Math.fround(ref[100]! * 2) + ref[300]!) + 1));
+    G.zero(y);
+    G.copy(arena.subarray(500, 700), y);
+    G.download(arena);
+    expect(Array.from(arena.subarray(500, 700)).every((v) => v === 0)).toBe(true);
+    // a transient (non-resident) output is copied back at once
+    const out = new Float32Array(200);
+    G.add(out, x, x);
+    R.add(ref.subarray(0, 200), x, x);
+    expect(Array.from(out)).toEqual(Array.from(ref.subarray(0, 200)));
+  });
+});
