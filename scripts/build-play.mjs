@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the /play page (src/play: the demo trained in a browser tab) into a static folder that
 // `aha dashboard` serves at /play and that any static file server can serve as it is:
-//   index.html, play.js (the page), play-worker.js (the training worker), play.css,
+//   index.html, play.js (the page), play-worker.js (the training worker), play-gpu-worker.js (WebGPU's
+//   device side), play.css,
 //   aha_kernels.wasm (the WASM SIMD kernels, when clang and wasm-ld are installed: scripts/build-wasm.mjs),
 //   demo-config.json (`aha train`'s resolved demo settings, from dist/runner/config.js: run after tsc),
 //   demo-adder/ (the demo model's files).
@@ -40,7 +41,7 @@ export const browserPlugin = {
 /** The page's two entries bundled for the browser; returns esbuild's result (metafile: what went in; outputFiles when write is false). */
 export async function bundlePlay(outdir, { minify = true, write = true } = {}) {
   const r = await build({
-    entryPoints: { play: join(PLAY, "web", "main.ts"), "play-worker": join(PLAY, "worker.ts"), "play-style": join(PLAY, "web", "style.css") },
+    entryPoints: { play: join(PLAY, "web", "main.ts"), "play-worker": join(PLAY, "worker.ts"), "play-gpu-worker": join(PLAY, "gpu-worker.ts"), "play-style": join(PLAY, "web", "style.css") },
     bundle: true,
     outdir,
     write,

@@ -10,6 +10,7 @@ import type { TrainRunConfig } from "../runner/config.js";
 import { pickBackend } from "./backends.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
 import { applyOverrides, runPlay, type ModelFiles } from "./session.js";
+import { webGpuFactory } from "./webgpu.js";
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -53,7 +54,7 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
   const base = new URL(".", self.location.href);
   void (async () => {
     try {
-      const picked = await pickBackend(m.backend, new URL("aha_kernels.wasm", base), null);
+      const picked = await pickBackend(m.backend, new URL("aha_kernels.wasm", base), webGpuFactory(new URL("play-gpu-worker.js", base)));
       setBackend(picked.backend);
       post({ type: "backend", name: picked.name, detail: picked.detail });
       const [files, config] = await Promise.all([fetchModel(base), fetchJson(new URL("demo-config.json", base))]);

@@ -23,7 +23,7 @@ describe("the /play browser bundle", () => {
     const r = (await bundlePlay(dir, { write: false })) as Bundle; // minified: no comments to scan
     const inputs = Object.keys(r.metafile.inputs);
     // the layers the page runs are in it
-    for (const f of ["src/model/model.ts", "src/rl/trainer.ts", "src/rl/stages.ts", "src/rollout/local.ts", "src/tasks/arithmetic.ts", "src/formats/safetensors-bytes.ts", "src/formats/tokenizer-core.ts", "src/kernels/wasm.ts", "src/eval/question.ts"]) {
+    for (const f of ["src/model/model.ts", "src/rl/trainer.ts", "src/rl/stages.ts", "src/rollout/local.ts", "src/tasks/arithmetic.ts", "src/formats/safetensors-bytes.ts", "src/formats/tokenizer-core.ts", "src/kernels/wasm.ts", "src/kernels/webgpu/backend.ts", "src/kernels/webgpu/executor.ts", "src/eval/question.ts"]) {
       expect(inputs, f).toContain(f);
     }
     expect(inputs.filter((i) => i.startsWith("node:") || /^(fs|path|os|module|url|child_process|worker_threads|crypto|util)$/.test(i))).toEqual([]);
@@ -31,7 +31,7 @@ describe("the /play browser bundle", () => {
     expect(inputs).toContain("src/kernels/browser.ts");
     expect(inputs.filter((i) => i === "src/kernels/index.ts" || i === "src/kernels/native.ts" || i.startsWith("src/runs/") || i === "src/util/atomic.ts" || i === "src/util/jsonl.ts")).toEqual([]);
     const js = r.outputFiles.filter((f) => f.path.endsWith(".js"));
-    expect(js.map((f) => f.path.split("/").pop()).sort()).toEqual(["play-worker.js", "play.js"]);
+    expect(js.map((f) => f.path.split("/").pop()).sort()).toEqual(["play-gpu-worker.js", "play-worker.js", "play.js"]);
     for (const f of js) {
       const globals = [...f.text.matchAll(/(?<![.\w$])(Buffer\.(from|alloc|allocUnsafe|concat|isBuffer|byteLength)|process\.(env|stderr|stdout|pid|platform|versions|cwd|exit|on|hrtime|nextTick|memoryUsage)|require\(|__dirname|__filename)/g)].map((m) => m[0]);
       expect(globals, f.path).toEqual([]);
