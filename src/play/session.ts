@@ -46,6 +46,9 @@ export interface PlayOverrides {
   steps?: number;
   heldOut?: number;
   evalSamples?: number;
+  /** Prompts per step and samples per prompt (smaller steps for slow machines; the demo: 16 × 8). */
+  promptsPerStep?: number;
+  groupSize?: number;
 }
 
 export interface EvalFigures {
@@ -82,6 +85,8 @@ export function applyOverrides(c: TrainRunConfig, o: PlayOverrides): TrainRunCon
   if (check("steps", o.steps, 1)) out.train.steps = o.steps;
   if (check("heldout", o.heldOut, 0)) out.task.heldOut = o.heldOut;
   if (check("eval-samples", o.evalSamples, 0)) out.model.evalSamples = o.evalSamples;
+  if (check("prompts", o.promptsPerStep, 1)) out.rl.promptsPerStep = o.promptsPerStep;
+  if (check("group", o.groupSize, 2)) out.rl.groupSize = o.groupSize;
   return out;
 }
 

@@ -4,9 +4,9 @@
  * browser tests): the page served by the dashboard trains the demo in a Web Worker for a few steps and
  * held-out pass@1 rises. Screenshots go to test-artifacts/play/.
  *
- * The WASM path runs here; Chromium's WebGPU over SwiftShader (--enable-unsafe-webgpu
- * --enable-unsafe-swiftshader) is what `backend=auto` would pick once aha's WebGPU kernels are in the
- * page (see docs/play.md): here the page must say why it did not take it.
+ * Both paths run: WASM (10 steps of the demo's size: held-out pass@1 must rise) and WebGPU on
+ * Chromium's SwiftShader adapter (--enable-unsafe-webgpu --enable-unsafe-swiftshader: Vulkan on the
+ * CPU, so two small steps: it must train on the GPU path and finish without an error).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -89,6 +89,24 @@ describe("/play in chromium", () => {
       return n;
     });
     expect(curve).toBeGreaterThan(50);
+    await page.close();
+  }, 1_500_000);
+
+  it("WebGPU (SwiftShader): `auto` picks WebGPU on the cross-origin isolated page and trains on it", async () => {
+    const page = await openPage("steps=2&prompts=4&group=4&heldout=4&samples=2&autostart=1");
+    const s = await waitDone(page, 1_200_000);
+    await page.screenshot({ path: join(ARTIFACTS, "play-webgpu.png"), fullPage: true });
+    expect(s.error).toBeNull();
+    expect(s.backend).toBe("webgpu");
+    expect(s.detail).toMatch(/swiftshader/i);
+    expect(s.step).toBe(2);
+    for (const v of [s.base, s.final, s.accuracy]) {
+      expect(v).not.toBeNull();
+      expect(v!).toBeGreaterThanOrEqual(0);
+      expect(v!).toBeLessThanOrEqual(1);
+    }
+    // the curves got finite losses from the GPU's backward pass
+    expect(await page.textContent('[data-testid="phase"]')).toMatch(/Done after 2 steps/);
     await page.close();
   }, 1_500_000);
 });

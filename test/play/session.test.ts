@@ -74,6 +74,8 @@ describe("the /play session", () => {
     const { config } = resolveTrainSettings({});
     expect(() => applyOverrides(config, { steps: 0 })).toThrow(/steps must be an integer ≥ 1, got 0/);
     expect(() => applyOverrides(config, { heldOut: 1.5 })).toThrow(/heldout must be an integer ≥ 0/);
+    expect(() => applyOverrides(config, { groupSize: 1 })).toThrow(/group must be an integer ≥ 2, got 1/);
+    expect(applyOverrides(config, { promptsPerStep: 4, groupSize: 4 }).rl).toMatchObject({ promptsPerStep: 4, groupSize: 4 });
     const c = applyOverrides(config, { steps: 3 });
     expect(c.train.steps).toBe(3);
     expect(config.train.steps).toBe(120); // the demo's config is not changed

@@ -6,7 +6,8 @@
  * base-vs-final card) and says which kernels run (WebGPU, WASM or js).
  *
  * Query parameters: steps=N (default: the demo's 120), heldout=N and samples=N (the evaluations: the
- * demo's 200 problems × 8 samples), backend=auto|webgpu|wasm|js, autostart=1 (start at once). For
+ * demo's 200 problems × 8 samples), prompts=N and group=N (a step's prompts × samples: the demo's
+ * 16 × 8), backend=auto|webgpu|wasm|js, autostart=1 (start at once). For
  * tests and scripts the page keeps `window.ahaPlay` up to date:
  *   { backend, detail, step, steps, accuracy (the last step's training accuracy), base, final
  *     (held-out pass@1 before / after, null until known), done, error }
@@ -47,6 +48,10 @@ const heldOut = intParam("heldout");
 if (heldOut !== undefined) overrides.heldOut = heldOut;
 const evalSamples = intParam("samples");
 if (evalSamples !== undefined) overrides.evalSamples = evalSamples;
+const prompts = intParam("prompts");
+if (prompts !== undefined) overrides.promptsPerStep = prompts;
+const group = intParam("group");
+if (group !== undefined) overrides.groupSize = group;
 const backendParam = params.get("backend");
 const choice: BackendChoice = backendParam === "webgpu" || backendParam === "wasm" || backendParam === "js" ? backendParam : "auto";
 
