@@ -15,28 +15,19 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
 import type { InferenceModel } from "../model/sample.js";
-import type { RolloutEngine } from "../rollout/engine.js";
 import { LocalRolloutEngine } from "../rollout/local.js";
 import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { appendJsonl, readJsonl } from "../util/jsonl.js";
 import type { Problem, Task } from "../tasks/types.js";
 import type { ChatRenderer, TemplateName } from "../tasks/templates.js";
-import { evalQuestion, idsPrompter, type Prepared, type Sampling } from "./question.js";
+import { evalQuestion, idsPrompter, type QuestionOptions, type Sampling } from "./question.js";
 import { summarize, type EvalSummary, type ResultRow } from "./summary.js";
 
 export { evalQuestion, idsPrompter, R1_SAMPLING, type Prepared, type Sampling } from "./question.js";
 
-export interface EvalOptions {
-  engine: RolloutEngine;
+/** One question's options (./question.ts: engine, prompt builder, scorer, sampling, stops, decode, signal) and the run's. */
+export interface EvalOptions extends QuestionOptions {
   problems: readonly Problem<unknown>[];
-  /** Problem → prompt. */
-  prepare: (p: Problem<unknown>) => Prepared;
-  score: Task<unknown>["score"];
-  sampling: Sampling;
-  stopTokenIds?: readonly number[];
-  stopStrings?: readonly string[];
-  /** Token ids → response text (the stop token already removed); default: the completion's `text`. */
-  decode?: (ids: Int32Array) => string;
   /** Write results.jsonl / summary.json / eval.json here, resuming what is there. */
   outDir?: string;
   /** Names in the summary. */
@@ -45,7 +36,6 @@ export interface EvalOptions {
   /** Settings recorded in eval.json; a resume with other settings is refused. */
   settings?: Record<string, unknown>;
   onProgress?: (done: number, total: number, row: ResultRow | null) => void;
-  signal?: AbortSignal;
 }
 
 export interface EvalResult {

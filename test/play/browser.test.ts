@@ -23,7 +23,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ARTIFACTS = join(REPO, "test-artifacts", "play");
 const CHROMIUM = "/usr/bin/chromium";
 
-interface AhaPlay { backend: string | null; detail: string | null; step: number; steps: number | null; accuracy: number | null; base: number | null; final: number | null; done: boolean; error: string | null }
+interface AhaPlay { backend: string | null; detail: string | null; step: number; steps: number | null; accuracy: number | null; loss: number | null; base: number | null; final: number | null; done: boolean; error: string | null }
 
 let dir: string;
 let dash: Dashboard;
@@ -105,7 +105,9 @@ describe("/play in chromium", () => {
       expect(v!).toBeGreaterThanOrEqual(0);
       expect(v!).toBeLessThanOrEqual(1);
     }
-    // the curves got finite losses from the GPU's backward pass
+    // an update with a finite loss from the GPU's forward and backward passes
+    expect(s.loss).not.toBeNull();
+    expect(Number.isFinite(s.loss)).toBe(true);
     expect(await page.textContent('[data-testid="phase"]')).toMatch(/Done after 2 steps/);
     await page.close();
   }, 1_500_000);

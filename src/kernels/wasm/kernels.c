@@ -187,6 +187,31 @@ static inline void axpy(float *y, float a, const float *x, int D) {
   for (; d < D; d++) y[d] += a * x[d];
 }
 
+/* scores[j] = (q · k_j)·scale for the n keys k_j = k0 + j·stride; returns their maximum. */
+static inline float scores_max(float *scores, const float *q, const float *k0, size_t stride, int n, int D, float scale) {
+  float mx = -__builtin_inff();
+  for (int j = 0; j < n; j++) {
+    float sc = dot(q, k0 + j * stride, D) * scale;
+    scores[j] = sc;
+    if (sc > mx) mx = sc;
+  }
+  return mx;
+}
+
+/* o (D) = Σ_j softmax(scores)_j · v_j for v_j = v0 + j·stride (scores become e^(s − mx)); returns Σ e^(s − mx). */
+static inline float softmax_mix(float *o, float *scores, int n, float mx, const float *v0, size_t stride, int D) {
+  float sum = 0.f;
+  for (int j = 0; j < n; j++) {
+    float p = aha_exp(scores[j] - mx);
+    scores[j] = p;
+    sum += p;
+  }
+  for (int d = 0; d < D; d++) o[d] = 0.f;
+  float inv = 1.f / sum;
+  for (int j = 0; j < n; j++) axpy(o, scores[j] * inv, v0 + j * stride, D);
+  return sum;
+}
+
 /*
  * out (T, Hq·D), lse (Hq, T); q (T, Hq·D), k, v (T, Hkv·D); cu (S+1); scores: scratch of the longest
  * sequence's length. As src/kernels/backend.ts attentionForward.
@@ -200,23 +225,10 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
     for (int h = 0; h < Hq; h++) {
       int kh = h / group;
       for (int i = start; i < end; i++) {
-        const float *qi = q + ((size_t)i * Hq + h) * D;
-        float mx = -__builtin_inff();
-        for (int j = start; j <= i; j++) {
-          float sc = dot(qi, k + ((size_t)j * Hkv + kh) * D, D) * scale;
-          scores[j - start] = sc;
-          if (sc > mx) mx = sc;
-        }
-        float sum = 0.f;
-        for (int j = start; j <= i; j++) {
-          float p = aha_exp(scores[j - start] - mx);
-          scores[j - start] = p;
-          sum += p;
-        }
-        float *o = out + ((size_t)i * Hq + h) * D;
-        for (int d = 0; d < D; d++) o[d] = 0.f;
-        float inv = 1.f / sum;
-        for (int j = start; j <= i; j++) axpy(o, scores[j - start] * inv, v + ((size_t)j * Hkv + kh) * D, D);
+        size_t stride = (size_t)Hkv * D;
+        const float *k0 = k + ((size_t)start * Hkv + kh) * D, *v0 = v + ((size_t)start * Hkv + kh) * D;
+        float mx = scores_max(scores, q + ((size_t)i * Hq + h) * D, k0, stride, i - start + 1, D, scale);
+        float sum = softmax_mix(out + ((size_t)i * Hq + h) * D, scores, i - start + 1, mx, v0, stride, D);
         lse[(size_t)h * T + i] = mx + aha_log(sum);
       }
     }
@@ -265,23 +277,8 @@ void attention_decode(float *out, const float *q, const float *k, const float *v
     const float *kb = k + (size_t)start[b] * row, *vb = v + (size_t)start[b] * row;
     for (int h = 0; h < Hq; h++) {
       int kh = h / group;
-      const float *qi = q + ((size_t)b * Hq + h) * D;
-      float mx = -__builtin_inff();
-      for (int j = 0; j < len; j++) {
-        float sc = dot(qi, kb + j * row + (size_t)kh * D, D) * scale;
-        scores[j] = sc;
-        if (sc > mx) mx = sc;
-      }
-      float sum = 0.f;
-      for (int j = 0; j < len; j++) {
-        float p = aha_exp(scores[j] - mx);
-        scores[j] = p;
-        sum += p;
-      }
-      float *o = out + ((size_t)b * Hq + h) * D;
-      for (int d = 0; d < D; d++) o[d] = 0.f;
-      float inv = 1.f / sum;
-      for (int j = 0; j < len; j++) axpy(o, scores[j] * inv, vb + j * row + (size_t)kh * D, D);
+      float mx = scores_max(scores, q + ((size_t)b * Hq + h) * D, kb + (size_t)kh * D, row, len, D, scale);
+      softmax_mix(out + ((size_t)b * Hq + h) * D, scores, len, mx, vb + (size_t)kh * D, row, D);
     }
   }
 }

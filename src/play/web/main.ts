@@ -9,12 +9,11 @@
  * demo's 200 problems × 8 samples), prompts=N and group=N (a step's prompts × samples: the demo's
  * 16 × 8), backend=auto|webgpu|wasm|js, autostart=1 (start at once). For
  * tests and scripts the page keeps `window.ahaPlay` up to date:
- *   { backend, detail, step, steps, accuracy (the last step's training accuracy), base, final
+ *   { backend, detail, step, steps, accuracy (the last step's training accuracy), loss, base, final
  *     (held-out pass@1 before / after, null until known), done, error }
  */
-import { MetricChart, type ChartOptions, type RunSeries } from "../../dashboard/web/charts.js";
-import { clear, fmtDuration, fmtNum, fmtPct, h } from "../../dashboard/web/dom.js";
-import { sections } from "../../dashboard/web/layout.js";
+import { chartSections, type ChartOptions, type MetricChart, type RunSeries } from "../../dashboard/web/charts.js";
+import { fmtDuration, fmtNum, fmtPct, h } from "../../dashboard/web/dom.js";
 import { renderResponse, sampleCard } from "../../dashboard/web/samples.js";
 import type { BackendChoice, FromWorker, ToWorker } from "../protocol.js";
 import type { EvalExample, EvalFigures, PlayEvent, PlayOverrides } from "../session.js";
@@ -25,6 +24,8 @@ interface AhaPlay {
   step: number;
   steps: number | null;
   accuracy: number | null;
+  /** The last step's policy loss (null before the first update). */
+  loss: number | null;
   base: number | null;
   final: number | null;
   done: boolean;
@@ -55,7 +56,7 @@ if (group !== undefined) overrides.groupSize = group;
 const backendParam = params.get("backend");
 const choice: BackendChoice = backendParam === "webgpu" || backendParam === "wasm" || backendParam === "js" ? backendParam : "auto";
 
-const state: AhaPlay = { backend: null, detail: null, step: 0, steps: null, accuracy: null, base: null, final: null, done: false, error: null };
+const state: AhaPlay = { backend: null, detail: null, step: 0, steps: null, accuracy: null, loss: null, base: null, final: null, done: false, error: null };
 window.ahaPlay = state;
 
 // ---- the page's parts --------------------------------------------------------------------------
@@ -105,17 +106,7 @@ function drawCharts(): void {
   if (sig !== keysSeen) {
     keysSeen = sig;
     for (const c of charts) c.destroy();
-    charts = [];
-    clear(chartsBox);
-    for (const s of sections(keys)) {
-      const grid = h("div", { class: "grid" });
-      chartsBox.append(h("section", { class: "metric-section" }, h("h3", null, s.title, s.note ? h("span", { class: "note" }, s.note) : null), grid));
-      for (const spec of s.charts) {
-        const c = new MetricChart(spec, chartOpts);
-        grid.append(c.el);
-        charts.push(c);
-      }
-    }
+    charts = chartSections(chartsBox, keys, chartOpts);
   }
   const series: RunSeries[] = [{ name: "this tab", color: "#2563eb", rows }];
   for (const c of charts) c.update(series);
@@ -206,6 +197,7 @@ function onEvent(e: PlayEvent): void {
       samplesByStep.set(e.row.step, e);
       state.step = e.row.step;
       state.accuracy = typeof e.row["accuracy"] === "number" ? e.row["accuracy"] : null;
+      state.loss = typeof e.row["loss/policy"] === "number" ? e.row["loss/policy"] : null;
       setProgress(e.row.step / Math.max(total, 1));
       phase.textContent = `Step ${e.row.step}/${total} · accuracy ${fmtPct(state.accuracy)} · ${fmtNum(e.row["length/mean"] ?? null, 1)} tokens · ${fmtDuration((performance.now() - t0) / 1000)}`;
       showSamples(e.row.step);
