@@ -23,6 +23,7 @@ export const LAYERS = [
   { layer: "serve", folders: ["src/serve"] },
   { layer: "runner", folders: ["src/runner"] },
   { layer: "dashboard", folders: ["src/dashboard"] },
+  { layer: "play", folders: ["src/play"] },
   { layer: "bench", folders: ["src/bench"] },
   { layer: "cli", folders: ["src/cli"] },
   { layer: "index", files: ["src/index.ts"] },
@@ -87,6 +88,8 @@ const layerRule = [
     policies: [
       ...LAYERS.flatMap((l, i) => selectors(l.layer).map((from) => ({ from, allow: { to: allowedBelow(i) } }))),
       { from: { element: { type: WEB.type } }, allow: { to: { element: { type: WEB.type } } } },
+      // the /play page (a layer above the dashboard) reuses the dashboard's web components
+      { from: { element: { type: "play" } }, allow: { to: { element: { type: WEB.type } } } },
       { from: { element: { type: WEB.type } }, allow: { to: { element: { type: "dashboard" } }, dependency: { kind: "type" } } },
       {
         from: { element: { type: WEB.type } },

@@ -5,9 +5,10 @@
 #                          TypeScript kernels, ~40x slower
 #   bubblewrap python3     the sandbox that runs model-written code (code rewards, their tests)
 #   chromium               the dashboard's browser tests (playwright-core drives Debian's chromium)
+#   clang lld              the /play page's WASM SIMD kernels (clang --target=wasm32, wasm-ld)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(libdnnl-dev g++ make bubblewrap python3 chromium)
+pkgs=(libdnnl-dev g++ make bubblewrap python3 chromium clang lld)
 need=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -40,7 +40,8 @@ export * from "./rl/index.js";
 export * from "./env/index.js";
 
 export type { RolloutEngine, RolloutRequest, Completion } from "./rollout/engine.js";
-export { EpisodeRunner, episodeSetup, toolMetrics, turnEndIds, type EpisodeSetup, type EpisodeSpec } from "./rollout/episode.js";
+export { EpisodeRunner, toolMetrics, turnEndIds, type EpisodeSetup, type EpisodeSpec } from "./rollout/episode.js";
+export { episodeSetup } from "./rollout/episode-setup.js";
 export { LocalRolloutEngine } from "./rollout/local.js";
 export { createRolloutEngine } from "./rollout/factory.js";
 export { pushWeights, updateRequest, type PushOptions, type PushResult, type SyncProtocol } from "./rollout/sync.js";

@@ -14,6 +14,7 @@ const HELP = `Usage: aha dashboard [RUNS_DIR] [--port 6006] [--host 127.0.0.1]
 Serves a web page over RUNS_DIR (default: runs/): the runs with their status, each run's metric curves
 (smoothing, step/time axis, several runs overlaid), its config and base-vs-final summary, the sampled
 responses of every logged step, and \`aha eval\` outputs. A running run's page updates by itself.
+/play trains the built-in demo in the browser tab (WebGPU, else WASM; docs/play.md).
 
 Options:
   --port N        port to listen on (default 6006; 0 picks a free one)
@@ -24,6 +25,8 @@ Options:
 
 /** Where `npm run build` puts the bundled web app (scripts/build-dashboard.mjs). */
 export const ASSETS_DIR = fileURLToPath(new URL("../dashboard/public/", import.meta.url));
+/** Where `npm run build` puts the /play page (scripts/build-play.mjs). */
+export const PLAY_DIR = fileURLToPath(new URL("../play/public/", import.meta.url));
 
 export async function run(argv: string[]): Promise<number> {
   let parsed;
@@ -60,14 +63,14 @@ export async function run(argv: string[]): Promise<number> {
   const { startDashboard } = await import("../dashboard/server.js");
   let dash;
   try {
-    dash = await startDashboard({ runsDir, assetsDir: ASSETS_DIR, host: values.host, port: Number(values.port) });
+    dash = await startDashboard({ runsDir, assetsDir: ASSETS_DIR, playDir: PLAY_DIR, host: values.host, port: Number(values.port) });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw new UserError(`port ${values.port} is in use`, "pick another with --port (0 picks a free one)");
     if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new UserError(`--host: cannot bind to '${values.host}'`);
     throw e;
   }
-  process.stdout.write(`aha dashboard: ${runsDir} at ${dash.url}  (Ctrl-C to stop)\n`);
+  process.stdout.write(`aha dashboard: ${runsDir} at ${dash.url}  (Ctrl-C to stop); the demo in your browser: ${dash.url}play/\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off("SIGINT", stop);

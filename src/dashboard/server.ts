@@ -12,6 +12,8 @@
  *   GET /api/eval?path=P                               an eval output's summary
  *   GET /api/eval/results?path=P&verdict=&q=&category=&offset=&limit=
  *   GET /files/<path inside RUNS_DIR>                  a raw file (download)
+ *   GET /play/…                                        the demo trained in the browser tab (src/play/;
+ *                                                      a static folder built by scripts/build-play.mjs)
  */
 import { createReadStream } from "node:fs";
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
@@ -26,6 +28,8 @@ export interface DashboardOptions {
   runsDir: string;
   /** The bundled web app (index.html, app.js, app.css); see scripts/build-dashboard.mjs. */
   assetsDir: string;
+  /** The /play page's static folder (scripts/build-play.mjs); absent: no /play. */
+  playDir?: string;
   host?: string;
   port?: number;
   /** How often the live view checks metrics.jsonl and status.json for changes. */
@@ -53,6 +57,19 @@ const CONTENT_TYPES: Record<string, string> = {
   ".yml": "text/plain; charset=utf-8",
   ".svg": "image/svg+xml",
   ".png": "image/png",
+  ".wasm": "application/wasm",
+  ".safetensors": "application/octet-stream",
+};
+
+/**
+ * The /play page compiles WebAssembly ('wasm-unsafe-eval'), runs a worker from its own folder, and is
+ * cross-origin isolated (COOP + COEP): a worker may block on a SharedArrayBuffer (WebGPU's sync link).
+ */
+const PLAY_HEADERS: Record<string, string> = {
+  "Content-Security-Policy": "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+  "Cross-Origin-Resource-Policy": "same-origin",
 };
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -94,9 +111,12 @@ function verdictParam(u: URL): Verdict {
   return v;
 }
 
-/** Loads the bundled assets once: only these exact names are ever served from the assets folder. */
-async function loadAssets(dir: string): Promise<Map<string, { type: string; body: Buffer }>> {
-  const assets = new Map<string, { type: string; body: Buffer }>();
+/**
+ * Loads the bundled assets once: only these exact names are ever served from the assets folder (its
+ * files, and those of the `subdirs` named), under `prefix`.
+ */
+async function loadAssets(dir: string, prefix = "", subdirs: readonly string[] = [], into = new Map<string, { type: string; body: Buffer }>()): Promise<Map<string, { type: string; body: Buffer }>> {
+  const assets = into;
   let names: string[] = [];
   try {
     names = await readdir(dir);
@@ -104,11 +124,15 @@ async function loadAssets(dir: string): Promise<Map<string, { type: string; body
     return assets;
   }
   for (const n of names) {
+    const p = join(dir, n);
+    if (subdirs.includes(n) && (await stat(p)).isDirectory()) {
+      await loadAssets(p, `${prefix}/${n}`, [], assets);
+      continue;
+    }
     const type = CONTENT_TYPES[extname(n)];
     if (!type || n.startsWith(".")) continue;
-    const p = join(dir, n);
     if (!(await stat(p)).isFile()) continue;
-    assets.set(`/${n}`, { type, body: await readFile(p) });
+    assets.set(`${prefix}/${n}`, { type, body: await readFile(p) });
   }
   return assets;
 }
@@ -118,6 +142,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   if (!(await stat(rootReal)).isDirectory()) throw new Error(`${opts.runsDir} is not a directory`);
   const runs = new RunsDir(rootReal, opts.now ?? Date.now);
   const assets = await loadAssets(opts.assetsDir);
+  const play = opts.playDir ? await loadAssets(opts.playDir, "/play", ["demo-adder"]) : new Map<string, { type: string; body: Buffer }>();
   const host = opts.host ?? "127.0.0.1";
   const pollMs = opts.pollMs ?? 1000;
   const loopbackOnly = LOOPBACK.has(host);
@@ -254,6 +279,16 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       // WHATWG URL parsing resolves "..", "%2e%2e" and "\\": any path it had to rewrite is refused.
       if (u.pathname !== rawPath) throw new PathRefused(rawPath, "not a canonical path");
       if (u.pathname.startsWith("/api/")) return await api(u, req, res);
+      if (u.pathname === "/play") {
+        res.writeHead(301, { ...SECURITY_HEADERS, Location: "/play/" });
+        return void res.end();
+      }
+      if (u.pathname.startsWith("/play/")) {
+        const file = play.get(u.pathname === "/play/" ? "/play/index.html" : u.pathname);
+        if (!file) throw new HttpError(404, play.size === 0 ? "the /play page is not built: run `npm run build` in the aha folder" : "not found");
+        res.writeHead(200, { ...SECURITY_HEADERS, ...PLAY_HEADERS, "Content-Type": file.type, "Content-Length": file.body.length, "Cache-Control": "no-cache" });
+        return void res.end(req.method === "HEAD" ? undefined : file.body);
+      }
       const asset = assets.get(u.pathname === "/" ? "/index.html" : u.pathname);
       if (asset) {
         res.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": asset.type, "Content-Length": asset.body.length, "Cache-Control": "no-cache" });

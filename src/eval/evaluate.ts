@@ -15,47 +15,20 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
 import type { InferenceModel } from "../model/sample.js";
-import type { RolloutEngine, RolloutRequest } from "../rollout/engine.js";
 import type { EpisodeSetup } from "../rollout/episode.js";
 import { LocalRolloutEngine } from "../rollout/local.js";
-import type { RemoteRolloutRequest } from "../rollout/remote.js";
 import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { appendJsonl, readJsonl } from "../util/jsonl.js";
 import type { Problem, Task } from "../tasks/types.js";
-import { renderPrompt, type ChatRenderer, type TemplateName } from "../tasks/templates.js";
-import { fnv1a32 } from "../util/rng.js";
-import { summarize, type EvalSummary, type ResultRow, type SampleRow } from "./summary.js";
+import type { ChatRenderer, TemplateName } from "../tasks/templates.js";
+import { evalQuestion, idsPrompter, type QuestionOptions, type Sampling } from "./question.js";
+import { summarize, type EvalSummary, type ResultRow } from "./summary.js";
 
-export interface Sampling {
-  samples: number;
-  temperature: number;
-  topP: number;
-  topK?: number;
-  maxTokens: number;
-  seed: number;
-}
+export { evalQuestion, idsPrompter, R1_SAMPLING, type Prepared, type Sampling } from "./question.js";
 
-/** R1 protocol defaults (REFERENCE.md, "Evaluation"). */
-export const R1_SAMPLING: Omit<Sampling, "maxTokens"> = { samples: 4, temperature: 0.6, topP: 0.95, seed: 0 };
-
-export interface Prepared {
-  /** Fields of the rollout request (promptIds may be empty when the engine takes text). */
-  request: Pick<RemoteRolloutRequest, "promptIds" | "promptText" | "messages">;
-  /** What the template put at the start of the response (the r1-zero "<think>"), for the scorer. */
-  responsePrefix: string;
-}
-
-export interface EvalOptions {
-  engine: RolloutEngine;
+/** One question's options (./question.ts: engine, prompt builder, scorer, sampling, stops, decode, signal) and the run's. */
+export interface EvalOptions extends QuestionOptions {
   problems: readonly Problem<unknown>[];
-  /** Problem → prompt. */
-  prepare: (p: Problem<unknown>) => Prepared;
-  score: Task<unknown>["score"];
-  sampling: Sampling;
-  stopTokenIds?: readonly number[];
-  stopStrings?: readonly string[];
-  /** Token ids → response text (the stop token already removed); default: the completion's `text`. */
-  decode?: (ids: Int32Array) => string;
   /** Write results.jsonl / summary.json / eval.json here, resuming what is there. */
   outDir?: string;
   /** Names in the summary. */
@@ -64,9 +37,6 @@ export interface EvalOptions {
   /** Settings recorded in eval.json; a resume with other settings is refused. */
   settings?: Record<string, unknown>;
   onProgress?: (done: number, total: number, row: ResultRow | null) => void;
-  signal?: AbortSignal;
-  /** Multi-turn episodes with an environment (tools); needs `decode`. pass@k is then over episodes. */
-  episodes?: EpisodeSetup | null;
 }
 
 export interface EvalResult {
@@ -75,8 +45,6 @@ export interface EvalResult {
   /** Questions taken from an earlier, interrupted run. */
   resumed: number;
 }
-
-const normaliseAnswer = (s: string | null): string | null => (s === null ? null : s.trim().replace(/\s+/g, " "));
 
 export async function runEval(o: EvalOptions): Promise<EvalResult> {
   const k = o.sampling.samples;
@@ -111,37 +79,9 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
   const todo = o.problems.filter((p) => !done.has(p.id));
   let finished = resumed;
   o.onProgress?.(finished, o.problems.length, null);
-  const stops = new Set(o.stopTokenIds ?? []);
   await Promise.all(
     todo.map(async (p) => {
-      const prep = o.prepare(p);
-      const req: RolloutRequest & Prepared["request"] = {
-        ...prep.request,
-        n: k,
-        maxNewTokens: o.sampling.maxTokens,
-        temperature: o.sampling.temperature,
-        topP: o.sampling.topP,
-        ...(o.sampling.topK ? { topK: o.sampling.topK } : {}),
-        ...(o.stopTokenIds && o.stopTokenIds.length > 0 ? { stopTokenIds: o.stopTokenIds } : {}),
-        ...(o.stopStrings && o.stopStrings.length > 0 ? { stopStrings: o.stopStrings } : {}),
-        seed: fnv1a32(`aha-eval/${o.sampling.seed}/${p.id}`),
-        ...(ep ? { maxNewTokens: ep.limits.maxTokens, episode: { ...ep, problem: p, decode: (ids: ArrayLike<number>) => decode!(Int32Array.from(ids)) } } : {}),
-      };
-      const [completions] = await o.engine.generate([req], o.signal ? { signal: o.signal } : {});
-      const samples = await Promise.all(completions!.map(async (c): Promise<SampleRow> => {
-        const idsOut = c.tokenIds;
-        const body = c.finishReason === "stop" && idsOut.length > 0 && stops.has(idsOut[idsOut.length - 1]!) ? idsOut.subarray(0, idsOut.length - 1) : idsOut;
-        const response = o.decode && idsOut.length > 0 ? o.decode(body) : c.text ?? "";
-        const s = await o.score(response, p, { responsePrefix: prep.responsePrefix });
-        const envReward = c.episode?.reward;
-        const correct = envReward !== undefined ? envReward > 0 : s.correct;
-        const length = c.lossMask ? c.lossMask.reduce((a, m) => a + m, 0) : c.numTokens ?? idsOut.length;
-        return { response, extracted: normaliseAnswer(s.extracted), correct, length, truncated: c.finishReason === "length", ...(c.episode ? { episode: c.episode } : {}) };
-      }));
-      const row: ResultRow = {
-        id: p.id, question: p.question, answer: p.answer, ...(p.category !== undefined ? { category: p.category } : {}),
-        samples, "pass@1": samples.filter((s) => s.correct).length / k,
-      };
+      const row = await evalQuestion(o, p);
       done.set(p.id, row);
       if (results) appendJsonl(results, row);
       finished++;
@@ -155,14 +95,6 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
   });
   if (o.outDir) writeJsonAtomic(path.join(o.outDir, "summary.json"), summary);
   return { rows, summary, resumed };
-}
-
-/** Prompt builder for token-id engines: the task's template, then the tokenizer. */
-export function idsPrompter(template: TemplateName, encode: (text: string) => number[], chat?: ChatRenderer): (p: Problem<unknown>) => Prepared {
-  return (p) => {
-    const r = renderPrompt(template, p.question, chat ? { chat } : {});
-    return { request: { promptIds: encode(r.prompt), promptText: r.prompt }, responsePrefix: r.responsePrefix };
-  };
 }
 
 export interface EvaluateOptions {

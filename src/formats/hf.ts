@@ -36,6 +36,9 @@ import { ValueModel } from "../model/value.js";
 import { copyFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import { INDEX_FILE, SINGLE_FILE, SafetensorsCheckpoint, writeShardedSafetensors, type TensorToWrite } from "./safetensors.js";
 import { HfTokenizer } from "./tokenizer.js";
+import { readWeightsInto, type LoadWeightsResult } from "./hf-weights.js";
+
+export type { LoadWeightsResult } from "./hf-weights.js";
 
 /** Sampling defaults and stop ids from generation_config.json (+ config.json's eos_token_id). */
 export interface GenerationDefaults {
@@ -131,56 +134,18 @@ export function readGenerationConfig(dir: string, rawConfig: Record<string, unkn
   return out;
 }
 
-export interface LoadWeightsResult {
-  /** Tensors in the checkpoint that the model does not use (not an error; see the file comment). */
-  warnings: string[];
-  /** The dtypes found, e.g. ["BF16"]. */
-  dtypes: string[];
-}
-
 /**
  * Reads a folder's safetensors into `params` (an arena over the model's table), tensor by tensor.
- * Errors name the file (index or safetensors file) and the tensor.
+ * Errors name the file (index or safetensors file) and the tensor (./hf-weights.ts).
  */
 export function loadHfWeights(dir: string, params: Arena): LoadWeightsResult {
   const ckpt = SafetensorsCheckpoint.open(dir);
-  const where = ckpt.path;
   try {
-    const warnings: string[] = [];
-    const dtypes = new Set<string>();
-    for (const spec of params.table.specs) {
-      if (!ckpt.has(spec.name)) {
-        throw new UserError(
-          `${where}: tensor "${spec.name}" (shape [${spec.shape.join(", ")}] from config.json) is missing`,
-          spec.name === "lm_head.weight"
-            ? "config.json has tie_word_embeddings false (or unset); if this model shares its embedding with the head, set it to true"
-            : spec.name === "score.weight"
-              ? "config.json names a value model (…ForTokenClassification), whose head is score.weight (1, hidden_size); a base model folder is made into one with ValueModel.fromBase"
-              : spec.name === "score.bias"
-                ? "config.json's token_classification_bias is true or unset (transformers' default); set it to false for a value head without bias"
-                : existsSync(join(dir, INDEX_FILE)) ? `check the weight_map of ${INDEX_FILE}` : undefined,
-          "AHA_MISSING_TENSOR",
-        );
-      }
-      const info = ckpt.info(spec.name);
-      const file = ckpt.file(spec.name).path;
-      if (info.shape.length !== spec.shape.length || info.shape.some((d, i) => d !== spec.shape[i])) {
-        throw new UserError(
-          `${file}: tensor "${spec.name}" has shape [${info.shape.join(", ")}] but config.json implies [${spec.shape.join(", ")}]`,
-          undefined,
-          "AHA_SHAPE_MISMATCH",
-        );
-      }
-      dtypes.add(info.dtype);
-      ckpt.readInto(spec.name, params.view(spec.name)); // unknown dtypes: a UserError naming file and tensor
-    }
-    for (const name of ckpt.names()) {
-      if (params.has(name)) continue;
-      if (name.endsWith(".rotary_emb.inv_freq")) continue; // an old buffer, recomputed from config
-      if (name === "lm_head.weight" && params.has("model.embed_tokens.weight")) continue; // tied: HF ignores it too
-      warnings.push(`${ckpt.file(name).path}: tensor "${name}" is not used by the model`);
-    }
-    return { warnings, dtypes: [...dtypes].sort() };
+    return readWeightsInto(ckpt, params, {
+      where: ckpt.path,
+      fileOf: (name) => ckpt.file(name).path,
+      otherHint: () => (existsSync(join(dir, INDEX_FILE)) ? `check the weight_map of ${INDEX_FILE}` : undefined),
+    });
   } finally {
     ckpt.close();
   }

@@ -41,7 +41,7 @@ export interface MatmulOptions {
 }
 
 export interface Backend {
-  readonly name: "ts" | "native" | "webgpu";
+  readonly name: "ts" | "native" | "webgpu" | "wasm";
 
   // ***** where tensors live (docs/webgpu.md). A device backend (webgpu) keeps the arrays of the
   // ArrayBuffers given to keepOnDevice in device memory: kernels use the device copy, and the host copy

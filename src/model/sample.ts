@@ -31,11 +31,11 @@
  * The exp pass over the vocabulary (max, softmax sums, the tempered weights) is the backend's
  * `samplePrep` (native: one SIMD pass); the selection and the inverse CDF stay here.
  */
-import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { AhaError, UserError } from "../errors.js";
 import { SAMPLE_CHUNK, type Backend } from "../kernels/backend.js";
 import { getBackend } from "../kernels/index.js";
 import { fmix32, splitmix32, Xoshiro128 } from "../util/rng.js";
+import { yieldToLoop } from "../util/yield.js";
 
 // ***** the model interface the sampler needs *****
 

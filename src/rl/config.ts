@@ -8,6 +8,7 @@
  * does not depend on the cli layer.
  */
 import { z } from "zod";
+import type { AdamWConfig } from "../model/optim.js";
 import { setting as f } from "../util/config.js";
 import { ADVANTAGE_ESTIMATORS, STD_SCALES } from "./advantages.js";
 import { KL_ESTIMATORS, KL_PLACEMENTS, LOSS_AGGREGATIONS, RATIO_LEVELS, TIS_MODES } from "./objective.js";
@@ -133,3 +134,8 @@ export const trainSection = {
   prefix: "",
   schema: trainSchema,
 };
+
+/** AdamW's settings from the train config. */
+export function adamConfig(t: { adamBeta1: number; adamBeta2: number; adamEps: number; weightDecay: number }): AdamWConfig {
+  return { beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay };
+}

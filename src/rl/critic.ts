@@ -10,12 +10,11 @@
  * the token), as verl takes values[:, -L-1:-1]. The critic is checkpointed as a component (an HF
  * folder with a score head + its optimizer state under critic/).
  */
-import * as path from "node:path";
 import { AhaError } from "../errors.js";
 import { clipGradNorms, type AdamW } from "../model/optim.js";
 import { microBatches, packSequences } from "./batch.js";
 import { decoupledGae, vapoLambda } from "./gae.js";
-import { loadOptimizerStates, saveOptimizerStates, type CheckpointComponent } from "./loop.js";
+import type { CheckpointComponent } from "./loop.js";
 import { klPerToken } from "./objective.js";
 import { miniBatchPlan, type AdvantageOut, type Batch, type LogProbs, type StepContext } from "./stages.js";
 import { valueLoss } from "./value-loss.js";
@@ -31,21 +30,8 @@ export interface Critic {
   /** Writes / reads the critic's weights (a Hugging Face folder with score.weight). */
   saveWeights(dir: string): void;
   loadWeights(dir: string): void;
-}
-
-/** The critic as a checkpoint component: critic/model (its weights), critic/optimizer.safetensors. */
-export function criticComponent(critic: Critic): CheckpointComponent {
-  return {
-    state: () => ({ criticOptimizerStep: critic.optimizers[0]!.step }),
-    save(dir) {
-      critic.saveWeights(path.join(dir, "critic", "model"));
-      saveOptimizerStates(path.join(dir, "critic", "optimizer.safetensors"), critic.optimizers);
-    },
-    load(dir, state) {
-      critic.loadWeights(path.join(dir, "critic", "model"));
-      loadOptimizerStates(path.join(dir, "critic", "optimizer.safetensors"), critic.optimizers, Number(state["criticOptimizerStep"] ?? 0));
-    },
-  };
+  /** What a checkpoint holds of the critic (critic/model, critic/optimizer.safetensors; criticComponent in ./policy.ts). */
+  readonly checkpoint: CheckpointComponent;
 }
 
 /** V_old per response token of the batch (the batch's per-token layout). */

@@ -9,14 +9,12 @@
  * RNG states) and its `components` (the policy's weights and optimizer; later a critic's): each writes
  * its files into the checkpoint folder and reads them back.
  */
-import * as path from "node:path";
 import { AhaError } from "../errors.js";
-import { readSafetensors, writeSafetensors } from "../formats/safetensors.js";
-import { lrAt, type AdamW, type LrSchedule } from "../model/optim.js";
+import { lrAt, type LrSchedule } from "../model/optim.js";
 import type { CheckpointState } from "../runs/checkpoint.js";
 import type { MetricsRow, RunDir, SampleRow } from "../runs/run-dir.js";
+import { yieldToLoop } from "../util/yield.js";
 import type { TrainConfig } from "./config.js";
-import type { Policy } from "./policy.js";
 
 export type { MetricsRow, SampleRow } from "../runs/run-dir.js";
 export type { CheckpointState } from "../runs/checkpoint.js";
@@ -98,33 +96,6 @@ export function scheduleOf(tc: TrainConfig): LrSchedule {
   return { lr: tc.lr, warmupSteps: tc.warmupSteps, totalSteps: tc.steps, decay: tc.lrSchedule, minLrRatio: 0 };
 }
 
-/** AdamW states (moments under torch's names, distinct across the optimizers) as one safetensors file. */
-export function saveOptimizerStates(file: string, optimizers: readonly AdamW[]): void {
-  const tensors = optimizers.flatMap((o) => [...o.exportState().tensors]);
-  writeSafetensors(file, tensors.map(([name, data]) => ({ name, shape: [data.length], data })));
-}
-
-/** Reads the file of saveOptimizerStates back into the optimizers, each at `step`. Errors name the file or tensor. */
-export function loadOptimizerStates(file: string, optimizers: readonly AdamW[], step: number): void {
-  const tensors = new Map([...readSafetensors(file).tensors].map(([k, v]) => [k, v.data]));
-  for (const o of optimizers) o.importState({ step, tensors });
-}
-
-/** The policy as a checkpoint component: `model/` (an HF or PEFT adapter folder) and optimizer.safetensors. */
-export function policyComponent(policy: Policy): CheckpointComponent {
-  return {
-    state: () => ({ optimizerStep: policy.optimizer.step }),
-    save(dir) {
-      policy.saveWeights(path.join(dir, "model"));
-      saveOptimizerStates(path.join(dir, "optimizer.safetensors"), [policy.optimizer]);
-    },
-    load(dir, state) {
-      policy.loadWeights(path.join(dir, "model"));
-      loadOptimizerStates(path.join(dir, "optimizer.safetensors"), [policy.optimizer], Number(state["optimizerStep"] ?? 0));
-    },
-  };
-}
-
 interface LoopState extends CheckpointState {
   badSteps: number;
 }
@@ -160,7 +131,7 @@ export async function runLoop(o: LoopOptions): Promise<LoopResult> {
 
   let stopped = false;
   while (step < tc.steps) {
-    await new Promise((resolve) => setImmediate(resolve)); // let signals (Ctrl-C) and timers in between steps
+    await yieldToLoop(); // let signals (Ctrl-C) and timers in between steps
     if (o.signal?.aborted) {
       stopped = true;
       break;

@@ -5,6 +5,10 @@
  *   LoRA             — the optimizer over the adapters only; the reference is the same model with the
  *                      adapters switched off (no second copy).
  * Weights are saved as an HF folder (full) or a PEFT adapter folder (LoRA), exactly (fp32).
+ *
+ * This is the Node side of checkpoints: the policy's and the critic's checkpoint components (weights +
+ * optimizer state files) live here, and reach the trainer as `Policy.checkpoint` / `Critic.checkpoint`,
+ * so that the trainer, the loop and the stages import no file I/O (they run in a browser: src/play/).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -15,7 +19,10 @@ import type { LoraSet } from "../model/lora.js";
 import { Model } from "../model/model.js";
 import type { ValueModel } from "../model/value.js";
 import type { Critic } from "./critic.js";
+import type { CheckpointComponent } from "./loop.js";
 import { AdamW, type AdamWConfig } from "../model/optim.js";
+
+export { adamConfig } from "./config.js";
 
 /** The model being trained, its optimizer, its reference and how its weights are saved. */
 export interface Policy {
@@ -28,11 +35,52 @@ export interface Policy {
   /** Writes / reads the trainable weights (an HF folder or a PEFT adapter folder). */
   saveWeights(dir: string): void;
   loadWeights(dir: string): void;
+  /** What a checkpoint holds of the policy: model/ (saveWeights) and optimizer.safetensors (policyComponent). */
+  readonly checkpoint: CheckpointComponent;
 }
 
-export function adamConfig(t: { adamBeta1: number; adamBeta2: number; adamEps: number; weightDecay: number }): AdamWConfig {
-  return { beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay };
+/** AdamW states (moments under torch's names, distinct across the optimizers) as one safetensors file. */
+export function saveOptimizerStates(file: string, optimizers: readonly AdamW[]): void {
+  const tensors = optimizers.flatMap((o) => [...o.exportState().tensors]);
+  writeSafetensors(file, tensors.map(([name, data]) => ({ name, shape: [data.length], data })));
 }
+
+/** Reads the file of saveOptimizerStates back into the optimizers, each at `step`. Errors name the file or tensor. */
+export function loadOptimizerStates(file: string, optimizers: readonly AdamW[], step: number): void {
+  const tensors = new Map([...readSafetensors(file).tensors].map(([k, v]) => [k, v.data]));
+  for (const o of optimizers) o.importState({ step, tensors });
+}
+
+/** The policy as a checkpoint component: `model/` (an HF or PEFT adapter folder) and optimizer.safetensors. */
+export function policyComponent(policy: Pick<Policy, "optimizer" | "saveWeights" | "loadWeights">): CheckpointComponent {
+  return {
+    state: () => ({ optimizerStep: policy.optimizer.step }),
+    save(dir) {
+      policy.saveWeights(path.join(dir, "model"));
+      saveOptimizerStates(path.join(dir, "optimizer.safetensors"), [policy.optimizer]);
+    },
+    load(dir, state) {
+      policy.loadWeights(path.join(dir, "model"));
+      loadOptimizerStates(path.join(dir, "optimizer.safetensors"), [policy.optimizer], Number(state["optimizerStep"] ?? 0));
+    },
+  };
+}
+
+/** The critic as a checkpoint component: critic/model (its weights), critic/optimizer.safetensors. */
+export function criticComponent(critic: Pick<Critic, "optimizers" | "saveWeights" | "loadWeights">): CheckpointComponent {
+  return {
+    state: () => ({ criticOptimizerStep: critic.optimizers[0]!.step }),
+    save(dir) {
+      critic.saveWeights(path.join(dir, "critic", "model"));
+      saveOptimizerStates(path.join(dir, "critic", "optimizer.safetensors"), critic.optimizers);
+    },
+    load(dir, state) {
+      critic.loadWeights(path.join(dir, "critic", "model"));
+      loadOptimizerStates(path.join(dir, "critic", "optimizer.safetensors"), critic.optimizers, Number(state["criticOptimizerStep"] ?? 0));
+    },
+  };
+}
+
 
 export function fullPolicy(model: Model, adam: AdamWConfig, o: { reference: boolean; saveOptions?: Parameters<typeof saveHfModel>[3] }): Policy {
   let ref: Model | null = null;
@@ -42,7 +90,7 @@ export function fullPolicy(model: Model, adam: AdamWConfig, o: { reference: bool
     ref.params.data.set(model.params.data);
     ref.params.markChanged();
   }
-  return {
+  return withCheckpoint({
     model,
     optimizer: new AdamW(model.params, model.grads, adam, model.be),
     referenceLogp: ref
@@ -55,13 +103,17 @@ export function fullPolicy(model: Model, adam: AdamWConfig, o: { reference: bool
       loadHfWeights(dir, model.params);
       model.params.markChanged();
     },
-  };
+  });
+}
+
+function withCheckpoint(p: Omit<Policy, "checkpoint">): Policy {
+  return { ...p, checkpoint: policyComponent(p) };
 }
 
 export function loraPolicy(lora: LoraSet, adam: AdamWConfig, o: { reference: boolean; baseModel?: string }): Policy {
   const model = lora.model;
   lora.training = true;
-  return {
+  return withCheckpoint({
     model,
     optimizer: new AdamW(lora.params, lora.grads, adam, model.be),
     referenceLogp: o.reference
@@ -76,7 +128,7 @@ export function loraPolicy(lora: LoraSet, adam: AdamWConfig, o: { reference: boo
       : null,
     saveWeights: (dir) => saveLora(lora, dir, o.baseModel),
     loadWeights: (dir) => loadLora(lora, dir),
-  };
+  });
 }
 
 /** A LoRA set's weights as a PEFT adapter folder, plus its dropout RNG position (exact resume). */
@@ -110,7 +162,7 @@ export function valueCritic(vm: ValueModel, adam: AdamWConfig, o: { saveOptions?
   };
   const lora = o.lora;
   if (!lora) {
-    return {
+    return withCriticCheckpoint({
       ...base,
       optimizers: [new AdamW(vm.params, vm.grads, adam, vm.model.be)],
       saveWeights: (dir) => {
@@ -120,12 +172,12 @@ export function valueCritic(vm: ValueModel, adam: AdamWConfig, o: { saveOptions?
         loadHfWeights(dir, vm.params);
         vm.params.markChanged();
       },
-    };
+    });
   }
   if (lora.model !== vm.model) throw new Error("valueCritic: the LoRA set must be attached to the value model's body");
   lora.training = true;
   const head = vm.scoreArenas();
-  return {
+  return withCriticCheckpoint({
     ...base,
     optimizers: [new AdamW(lora.params, lora.grads, adam, vm.model.be), new AdamW(head.params, head.grads, adam, vm.model.be)],
     saveWeights: (dir) => {
@@ -143,5 +195,9 @@ export function valueCritic(vm: ValueModel, adam: AdamWConfig, o: { saveOptions?
       }
       vm.params.markChanged();
     },
-  };
+  });
+}
+
+function withCriticCheckpoint(c: Omit<Critic, "checkpoint">): Critic {
+  return { ...c, checkpoint: criticComponent(c) };
 }

@@ -13,7 +13,7 @@ import { PromptStream } from "../tasks/stream.js";
 import type { StreamState } from "../tasks/stream.js";
 import { microBatches, packSequences, type Sequence } from "./batch.js";
 import type { TrainConfig } from "./config.js";
-import { hooksOf, policyComponent, runLoop, type LoopResult, type RunHooks } from "./loop.js";
+import { hooksOf, runLoop, type LoopResult, type RunHooks } from "./loop.js";
 import type { Policy } from "./policy.js";
 
 
@@ -87,7 +87,7 @@ export async function sft(o: SftOptions): Promise<LoopResult> {
   return runLoop({
     ...hooksOf(o),
     train: o.train,
-    components: [policyComponent(policy)],
+    components: [policy.checkpoint],
     nanHint: "lower --lr or set --grad-clip",
     state: {
       save: () => ({ stream: stream.state() }),

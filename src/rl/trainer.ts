@@ -15,8 +15,9 @@ import { composeRewards, type GroupScorer } from "../rewards/compose.js";
 import { PromptStream, type StreamState } from "../tasks/stream.js";
 import { Rng, type RngState } from "../util/rng.js";
 import { toolMetrics } from "../rollout/episode.js";
+import { yieldToLoop } from "../util/yield.js";
 import type { RlConfig } from "./config.js";
-import { hooksOf, policyComponent, runLoop, type CheckpointComponent, type MetricsRow, type RunHooks, type SampleRow } from "./loop.js";
+import { hooksOf, runLoop, type CheckpointComponent, type MetricsRow, type RunHooks, type SampleRow } from "./loop.js";
 import type { ObjectiveSettings } from "./objective.js";
 import { rechecks } from "./shaping.js";
 import * as criticModule from "./critic.js";
@@ -61,7 +62,7 @@ interface Rollouts {
 
 /** Lets queued HTTP requests be written to their sockets before synchronous compute blocks the event loop. */
 async function yieldToNetwork(): Promise<void> {
-  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 3; i++) await yieldToLoop();
   await new Promise((r) => setTimeout(r, 2));
 }
 
@@ -139,7 +140,7 @@ export async function train(o: TrainerOptions): Promise<TrainerResult> {
   return runLoop({
     ...hooksOf(o),
     train: o.train,
-    components: [policyComponent(policy), ...(critic ? [criticModule.criticComponent(critic)] : []), ...(o.components ?? [])],
+    components: [policy.checkpoint, ...(critic ? [critic.checkpoint] : []), ...(o.components ?? [])],
     nanHint: "lower --lr, set --grad-clip, or check the model's weights",
     state: {
       save: (): Record<string, unknown> => ({ rng: { sampling: samplingRng.state() }, stream: stream.state() } satisfies TrainerState),

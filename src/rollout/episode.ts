@@ -15,9 +15,10 @@
  * `tool_timeout` (the episode's tool seconds are spent; a hanging tool is abandoned), and
  * `max_observation_bytes`. An environment that throws ends it with `env_error`. None of these fails
  * the run: the reason is recorded per sample.
+ *
+ * No Node APIs here (the trainer imports it, and the /play page bundles the trainer): building a setup
+ * from a config (tool modules, the code sandbox) is ./episode-setup.ts.
  */
-import type { ChatTemplate } from "../formats/chat-template.js";
-import { episodeLimits, environmentFromConfig, type ToolsConfig } from "../env/config.js";
 import type { EpisodeFinish, EpisodeLimits, EpisodeRecord, EpisodeSpan, Environment, Episode, ModelTurn, StepResult, ToolCallRecord } from "../env/types.js";
 import type { Problem } from "../tasks/types.js";
 
@@ -37,17 +38,6 @@ export interface EpisodeSpec {
 
 /** What a run sets up once for all its episodes (the problem and the decoder come per request). */
 export type EpisodeSetup = Omit<EpisodeSpec, "problem" | "decode" | "stopStrings">;
-
-/**
- * A run's episode setup from the tools section of its config (tools or an env module), or null for
- * single-turn responses. `encode`: text inside a sequence → ids (no BOS); `chatTemplate`: the model's,
- * for tool-format chat (it renders the results).
- */
-export async function episodeSetup(c: ToolsConfig, o: { maxNewTokens: number; encode: (text: string) => number[]; chatTemplate?: ChatTemplate | null; unsafeNoSandbox?: boolean }): Promise<EpisodeSetup | null> {
-  const env = await environmentFromConfig(c, { chatTemplate: o.chatTemplate ?? null, unsafeNoSandbox: o.unsafeNoSandbox ?? false });
-  if (!env) return null;
-  return { env, limits: episodeLimits(c, o.maxNewTokens), encode: o.encode, turnEndIds: turnEndIds(env.turnEnd, o.encode) };
-}
 
 /** The `turnEnd` strings that the tokenizer encodes as exactly one token → those ids. */
 export function turnEndIds(turnEnd: readonly string[], encode: (text: string) => number[]): number[] {
@@ -177,7 +167,7 @@ export class EpisodeRunner {
     // The response ended (end of sequence): an observation cannot be answered any more.
     if (ended !== "call") return this.end("stop");
     for (const c of result.calls ?? []) this.calls.push(c.output.length > RECORD_CHARS ? { ...c, output: `${c.output.slice(0, RECORD_CHARS)}… [${c.output.length} chars]` } : c);
-    const bytes = Buffer.byteLength(result.text, "utf8");
+    const bytes = new TextEncoder().encode(result.text).length;
     if (bytes > leftBytes) return this.end("max_observation_bytes", `an observation of ${bytes} bytes; the episode had ${leftBytes} of ${this.spec.limits.observationBytes} left`);
     this.obsBytes += bytes;
     const ids = this.spec.encode(result.text);

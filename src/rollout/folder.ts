@@ -10,6 +10,8 @@ import type { LoraSet } from "../model/lora.js";
 import type { KVCacheDtype, Precision } from "../model/model.js";
 import { LocalRolloutEngine } from "./local.js";
 
+export { encodePrompt } from "./prompt.js";
+
 export interface FolderEngineOptions {
   adapter?: string;
   precision?: Precision;
@@ -35,18 +37,6 @@ export interface FolderEngine {
 }
 
 export type LoadedFolder = Omit<FolderEngine, "engine" | "maxLen">;
-
-/**
- * Text → prompt ids. With `special` (plain prompts; a rendered chat template writes its own), the
- * tokenizer's post-processor adds its tokens, and a BOS is prepended when tokenizer_config.json says
- * add_bos_token: true but the post-processor did not add it (transformers' Llama tokenizers and
- * llama.cpp honour that flag; a bare PreTrainedTokenizerFast would not).
- */
-export function encodePrompt(tok: HfTokenizer, text: string, special: boolean): number[] {
-  const ids = tok.encode(text, { addSpecialTokens: special });
-  if (special && tok.files.tokenizerConfig.add_bos_token === true && tok.bos && ids[0] !== tok.bos.id) ids.unshift(tok.bos.id);
-  return ids;
-}
 
 /** Loads the folder (+ adapter); the engine comes later (`engineFor`), once the context length is known. */
 /** The model-loading part of FolderEngineOptions. */

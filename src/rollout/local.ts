@@ -13,11 +13,11 @@
  * observation's ids are then fed into that sequence's cache slot and sampling resumes. When every
  * unfinished sequence waits for its environment, the loop sleeps until one answers.
  */
-import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { AhaError, UserError } from "../errors.js";
 import { BatchSampler, SeqRng, type InferenceModel, type SampleEvent, type SampleRequest } from "../model/sample.js";
 import type { Completion, GenerateOptions, RolloutEngine, RolloutEvent, RolloutRequest } from "./engine.js";
 import { EpisodeRunner } from "./episode.js";
+import { yieldToLoop } from "../util/yield.js";
 
 export interface LocalEngineOptions {
   /** Sequences decoded at once (KV-cache slots). */

@@ -21,8 +21,8 @@ import { ChatTemplate } from "../formats/chat-template.js";
 import type { Model } from "../model/model.js";
 import { composeRewards, parseRewardWeights, type GroupScorer } from "../rewards/compose.js";
 import { judgeReward } from "../rewards/judge.js";
-import { restoreCheckpoint, policyComponent, type MetricsRow } from "../rl/loop.js";
-import { criticComponent, type Critic } from "../rl/critic.js";
+import { restoreCheckpoint, type MetricsRow } from "../rl/loop.js";
+import type { Critic } from "../rl/critic.js";
 import type { Policy } from "../rl/policy.js";
 import { rechecks } from "../rl/shaping.js";
 import type { TrainerTokenizer } from "../rl/stages.js";
@@ -31,7 +31,8 @@ import { train, type Stages, type TrainerResult } from "../rl/trainer.js";
 import { rolloutEngineFromConfig } from "../rollout/config.js";
 import { parseEndpointList } from "../rollout/endpoints.js";
 import type { RolloutEngine } from "../rollout/engine.js";
-import { episodeSetup, type EpisodeSetup } from "../rollout/episode.js";
+import type { EpisodeSetup } from "../rollout/episode.js";
+import { episodeSetup } from "../rollout/episode-setup.js";
 import { encodePrompt, loadFolder, type LoadedFolder } from "../rollout/folder.js";
 import { readJson, writeJsonAtomic } from "../util/atomic.js";
 import { defaultRunName, RunDir, type Summary } from "../runs/run-dir.js";
@@ -213,7 +214,7 @@ export class TrainRun {
       if (runDir) {
         // The base model's evaluation: the weights before any checkpoint is restored.
         base = await this.evaluate("base", 0);
-        if (this.checkpoint) restoreCheckpoint([policyComponent(this.policy), ...(this.critic ? [criticComponent(this.critic)] : [])], this.checkpoint);
+        if (this.checkpoint) restoreCheckpoint([this.policy.checkpoint, ...(this.critic ? [this.critic.checkpoint] : [])], this.checkpoint);
       }
       // the rollout servers start from the weights this run starts from (a resumed run's, or the base as adapters/a folder)
       if (this.sync) await this.sync.push(this.policy, this.startStep, this.engine);

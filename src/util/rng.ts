@@ -23,10 +23,12 @@ export interface RngState {
   d: number;
 }
 
-/** FNV-1a 32-bit hash of a string (stable across runs and platforms). */
+const utf8 = new TextEncoder();
+
+/** FNV-1a 32-bit hash of a string's UTF-8 bytes (stable across runs and platforms; lone surrogates hash as U+FFFD). */
 export function fnv1a32(s: string): number {
   let h = 0x811c9dc5;
-  for (const byte of Buffer.from(s, "utf8")) {
+  for (const byte of utf8.encode(s)) {
     h ^= byte;
     h = Math.imul(h, 0x01000193) >>> 0;
   }

@@ -5,8 +5,8 @@
  * charts, raw values faint behind the smoothed curve, click → that step's samples.
  */
 import uPlot from "uplot";
-import { fmtDuration, fmtNum, fmtTick, h, type Child } from "./dom.js";
-import { NOTES, smooth, yRange, type ChartSpec } from "./layout.js";
+import { clear, fmtDuration, fmtNum, fmtTick, h, type Child } from "./dom.js";
+import { NOTES, sections, smooth, yRange, type ChartSpec } from "./layout.js";
 import type { Row } from "./api.js";
 
 export const PALETTE = ["#2563eb", "#e8590c", "#0ca678", "#ae3ec9", "#d6336c", "#0b7285", "#f59f00", "#5c7cfa", "#495057"];
@@ -244,4 +244,20 @@ function hexAlpha(hex: string, a: number): string {
   const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
   if (!m) return hex;
   return `rgba(${parseInt(m[1] ?? "0", 16)},${parseInt(m[2] ?? "0", 16)},${parseInt(m[3] ?? "0", 16)},${a})`;
+}
+
+/** Empties `box` and fills it with a chart per spec of the layout's sections for the metric keys present (the run page, /play). */
+export function chartSections(box: HTMLElement, keys: Set<string>, opts: ChartOptions): MetricChart[] {
+  const charts: MetricChart[] = [];
+  clear(box);
+  for (const s of sections(keys)) {
+    const grid = h("div", { class: "grid" });
+    box.append(h("section", { class: "metric-section" }, h("h3", null, s.title, s.note ? h("span", { class: "note" }, s.note) : null), grid));
+    for (const spec of s.charts) {
+      const c = new MetricChart(spec, opts);
+      grid.append(c.el);
+      charts.push(c);
+    }
+  }
+  return charts;
 }

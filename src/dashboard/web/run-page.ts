@@ -5,8 +5,7 @@
  * Curves of the run (and of runs overlaid on it) update live from server-sent events.
  */
 import { api, type Row, type RunInfo, type Verdict } from "./api.js";
-import { MetricChart, PALETTE, type ChartOptions, type RunSeries } from "./charts.js";
-import { sections } from "./layout.js";
+import { chartSections, PALETTE, type ChartOptions, type MetricChart, type RunSeries } from "./charts.js";
 import { append, clear, fmtAgo, fmtDuration, fmtNum, fmtPct, h } from "./dom.js";
 import { sampleCard } from "./samples.js";
 import { card, debounce, errorBox, hrefOf, progress, replaceParams, segmented, statusBadge, type Params } from "./ui.js";
@@ -122,17 +121,7 @@ export async function runPage(root: HTMLElement, params: Params, onCleanup: (f: 
     if (sig !== keysSeen) {
       keysSeen = sig;
       for (const c of charts) c.destroy();
-      charts = [];
-      clear(chartsBox);
-      for (const s of sections(keys)) {
-        const grid = h("div", { class: "grid" });
-        chartsBox.append(h("section", { class: "metric-section" }, h("h3", null, s.title, s.note ? h("span", { class: "note" }, s.note) : null), grid));
-        for (const spec of s.charts) {
-          const c = new MetricChart(spec, chartOpts);
-          grid.append(c.el);
-          charts.push(c);
-        }
-      }
+      charts = chartSections(chartsBox, keys, chartOpts);
       if (keys.size === 0) chartsBox.append(h("p", { class: "empty" }, "No metrics yet: metrics.jsonl is empty."));
     }
     const s = series();

@@ -123,6 +123,9 @@ export class GpuExecutor {
     const intBytes = m.ints ? Math.ceil(m.ints.byteLength / SLOT) * SLOT : 0;
     if (this.uniUsed + SLOT > this.uniStage.length || this.intsUsed + intBytes > this.intsStage.length) this.submitBatch();
     if (intBytes > this.intsWindow || intBytes > this.intsStage.length) {
+      // the open batch's bind group holds the old buffer, and its staged ints live in the old stage:
+      // submit it before either is replaced (else "used in submit while destroyed")
+      this.submitBatch();
       this.ints.destroy();
       while (this.intsWindow < intBytes) this.intsWindow *= 2;
       if (this.intsStage.length < intBytes) this.intsStage = new Uint8Array(intBytes);
