@@ -60,35 +60,13 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
     it(`matmul bf16 (${path.label} path): fp32 operands rounded, BF16 arrays used as they are, mixed`, () => {
       path.before();
       try {
-        matmulBf16Cases();
+        matmulBf16Cases(N);
       } finally {
         path.after();
       }
     });
   }
 
-  function matmulBf16Cases(): void {
-    const r = rng(11);
-    for (const [m, n, k] of [[1, 1, 1], [3, 17, 33], [33, 129, 17], [16, 96, 129], [40, 64, 100]] as const) {
-      for (const transA of [false, true]) for (const transB of [false, true]) {
-        const a = randn(r, m * k), b = randn(r, k * n), c0 = randn(r, m * n);
-        const opts = { transA, transB, accumulate: true, bf16: true };
-        const cr = c0.slice(), cn = c0.slice();
-        R.matmul(cr, a, b, m, n, k, opts);
-        N.matmul(cn, a, b, m, n, k, opts);
-        expectClose(`bf16 matmul ${m}x${k}x${n} ${JSON.stringify(opts)}`, cn, cr, GEMM_BF16);
-        const ab = new Uint16Array(m * k), bb = new Uint16Array(k * n);
-        N.toBf16(ab, a);
-        N.toBf16(bb, b);
-        const cm = new Float32Array(m * n);
-        N.matmul(cm, ab, b, m, n, k, { transA, transB }); // BF16 a makes the product bf16 × bf16
-        R.matmul(cr, a, b, m, n, k, { transA, transB, bf16: true });
-        expectClose(`mixed bf16 matmul ${m}x${k}x${n}`, cm, cr, GEMM_BF16);
-        N.matmul(cm, ab, bb, m, n, k, { transA, transB });
-        expectClose(`bf16 arrays matmul ${m}x${k}x${n}`, cm, cr, GEMM_BF16);
-      }
-    }
-  }
 
   it("toBf16 is bit-exact (ties to even, NaN, inf, subnormals)", () => {
     const r = rng(12);
@@ -286,4 +264,28 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
     }
   });
 
+}
+
+/** bf16 products of N against the reference: fp32 operands rounded, BF16 arrays used as they are, and mixed. */
+export function matmulBf16Cases(N: Backend): void {
+  const r = rng(11);
+  for (const [m, n, k] of [[1, 1, 1], [3, 17, 33], [33, 129, 17], [16, 96, 129], [40, 64, 100]] as const) {
+    for (const transA of [false, true]) for (const transB of [false, true]) {
+      const a = randn(r, m * k), b = randn(r, k * n), c0 = randn(r, m * n);
+      const opts = { transA, transB, accumulate: true, bf16: true };
+      const cr = c0.slice(), cn = c0.slice();
+      R.matmul(cr, a, b, m, n, k, opts);
+      N.matmul(cn, a, b, m, n, k, opts);
+      expectClose(`bf16 matmul ${m}x${k}x${n} ${JSON.stringify(opts)}`, cn, cr, GEMM_BF16);
+      const ab = new Uint16Array(m * k), bb = new Uint16Array(k * n);
+      N.toBf16(ab, a);
+      N.toBf16(bb, b);
+      const cm = new Float32Array(m * n);
+      N.matmul(cm, ab, b, m, n, k, { transA, transB }); // BF16 a makes the product bf16 × bf16
+      R.matmul(cr, a, b, m, n, k, { transA, transB, bf16: true });
+      expectClose(`mixed bf16 matmul ${m}x${k}x${n}`, cm, cr, GEMM_BF16);
+      N.matmul(cm, ab, bb, m, n, k, { transA, transB });
+      expectClose(`bf16 arrays matmul ${m}x${k}x${n}`, cm, cr, GEMM_BF16);
+    }
+  }
 }

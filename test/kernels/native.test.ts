@@ -8,8 +8,7 @@ import type { Backend } from "../../src/kernels/backend.js";
 import { BF16_CLASSES, BF16_PATHS } from "../../src/kernels/bf16-gemm.js";
 import { bf16Gemm, loadNativeBackend, type NativeAddon } from "../../src/kernels/native.js";
 import { tsBackend as R } from "../../src/kernels/ts.js";
-import { GEMM_BF16, kernelConformance } from "./conformance.js";
-import { expectClose, randn, rng } from "./util.js";
+import { kernelConformance, matmulBf16Cases } from "./conformance.js";
 
 const load = loadNativeBackend();
 const tsOnly = process.env["AHA_BACKEND"] === "ts";
@@ -38,7 +37,7 @@ describe.runIf(load.ok)("native kernels match the reference", () => {
         [33, 129, 1, "tn"], [33, 129, 3, "tn"]] as const) {
         expect(addon.bf16Route(m, n, flags)).toEqual({ class: cls, path });
       }
-      matmulBf16Cases();
+      matmulBf16Cases(N);
     } finally {
       for (const cls of BF16_CLASSES) addon.setBf16Path(cls, chosen[cls].path);
     }
@@ -50,28 +49,6 @@ describe.runIf(load.ok)("native kernels match the reference", () => {
     expect(() => addon.setBf16Path("nt", "amx" as "onednn")).toThrow(/path must be onednn or emulate/);
   });
 
-  function matmulBf16Cases(): void {
-    const r = rng(11);
-    for (const [m, n, k] of [[1, 1, 1], [3, 17, 33], [33, 129, 17], [16, 96, 129], [40, 64, 100]] as const) {
-      for (const transA of [false, true]) for (const transB of [false, true]) {
-        const a = randn(r, m * k), b = randn(r, k * n), c0 = randn(r, m * n);
-        const opts = { transA, transB, accumulate: true, bf16: true };
-        const cr = c0.slice(), cn = c0.slice();
-        R.matmul(cr, a, b, m, n, k, opts);
-        N.matmul(cn, a, b, m, n, k, opts);
-        expectClose(`bf16 matmul ${m}x${k}x${n} ${JSON.stringify(opts)}`, cn, cr, GEMM_BF16);
-        const ab = new Uint16Array(m * k), bb = new Uint16Array(k * n);
-        N.toBf16(ab, a);
-        N.toBf16(bb, b);
-        const cm = new Float32Array(m * n);
-        N.matmul(cm, ab, b, m, n, k, { transA, transB }); // BF16 a makes the product bf16 × bf16
-        R.matmul(cr, a, b, m, n, k, { transA, transB, bf16: true });
-        expectClose(`mixed bf16 matmul ${m}x${k}x${n}`, cm, cr, GEMM_BF16);
-        N.matmul(cm, ab, bb, m, n, k, { transA, transB });
-        expectClose(`bf16 arrays matmul ${m}x${k}x${n}`, cm, cr, GEMM_BF16);
-      }
-    }
-  }
 
   it("rejects wrong lengths instead of touching memory", () => {
     expect(() => N.matmul(new Float32Array(3), new Float32Array(4), new Float32Array(4), 2, 2, 2)).toThrow(/length/);
