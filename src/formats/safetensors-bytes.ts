@@ -251,21 +251,14 @@ export interface TensorSource {
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
- * A whole safetensors file in memory (e.g. fetched). Checks as SafetensorsFile.open does (the length
- * field, the header limit, the header itself); tensors are read out of the bytes, converted to fp32.
+ * What a parsed header gives both readers (in memory, SafetensorsBytes; on disk, SafetensorsFile): the
+ * tensors' names in file order, whether one exists, and its entry. `where` names the file in errors.
  */
-export class SafetensorsBytes implements TensorSource {
+export abstract class TensorIndex {
   readonly metadata: Record<string, string> | undefined;
-  private readonly tensors: Map<string, TensorInfo>;
+  protected readonly tensors: Map<string, TensorInfo>;
 
-  /** `name` is used in error messages (a URL or a file name). */
-  constructor(readonly name: string, private readonly bytes: Uint8Array) {
-    if (bytes.length < 8) throw bad(name, `file is ${bytes.length} bytes, too short to hold the 8-byte header length`);
-    const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-    if (n64 > BigInt(bytes.length - 8)) throw bad(name, `header length ${n64} is larger than the rest of the file (${bytes.length - 8} bytes)`, "the file is truncated or not a safetensors file");
-    const n = Number(n64);
-    if (n > MAX_HEADER_BYTES) throw bad(name, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-    const parsed = parseHeader(name, bytes.subarray(8, 8 + n), 8 + n, bytes.length - 8 - n);
+  protected constructor(private readonly where: string, parsed: { tensors: Map<string, TensorInfo>; metadata: Record<string, string> | undefined }) {
     this.tensors = parsed.tensors;
     this.metadata = parsed.metadata;
   }
@@ -280,8 +273,29 @@ export class SafetensorsBytes implements TensorSource {
 
   info(name: string): TensorInfo {
     const t = this.tensors.get(name);
-    if (t === undefined) throw bad(this.name, `no tensor named "${name}"`);
+    if (t === undefined) throw bad(this.where, `no tensor named "${name}"`);
     return t;
+  }
+}
+
+/**
+ * A whole safetensors file in memory (e.g. fetched). Checks as SafetensorsFile.open does (the length
+ * field, the header limit, the header itself); tensors are read out of the bytes, converted to fp32.
+ */
+export class SafetensorsBytes extends TensorIndex implements TensorSource {
+  /** `name` is used in error messages (a URL or a file name). */
+  constructor(readonly name: string, private readonly bytes: Uint8Array) {
+    super(name, SafetensorsBytes.header(name, bytes));
+  }
+
+  /** The length field, the header limit and the header itself, checked as SafetensorsFile.open does. */
+  private static header(name: string, bytes: Uint8Array): ReturnType<typeof parseHeader> {
+    if (bytes.length < 8) throw bad(name, `file is ${bytes.length} bytes, too short to hold the 8-byte header length`);
+    const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    if (n64 > BigInt(bytes.length - 8)) throw bad(name, `header length ${n64} is larger than the rest of the file (${bytes.length - 8} bytes)`, "the file is truncated or not a safetensors file");
+    const n = Number(n64);
+    if (n > MAX_HEADER_BYTES) throw bad(name, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+    return parseHeader(name, bytes.subarray(8, 8 + n), 8 + n, bytes.length - 8 - n);
   }
 
   readInto(name: string, dst: Float32Array): void {

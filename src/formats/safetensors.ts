@@ -22,7 +22,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
-import { bad, bf16ToF32, f16ToF32, f32ToBf16, FLOAT_DTYPES, isNonNegInt, MAX_HEADER_BYTES, parseHeader, type SafeDType, type TensorInfo, type TensorSource, type WriteDType } from "./safetensors-bytes.js";
+import { bad, bf16ToF32, f16ToF32, f32ToBf16, FLOAT_DTYPES, isNonNegInt, MAX_HEADER_BYTES, parseHeader, TensorIndex, type SafeDType, type TensorInfo, type TensorSource, type WriteDType } from "./safetensors-bytes.js";
 export { DTYPE_SIZE, FLOAT_DTYPES, MAX_HEADER_BYTES, f32ToBf16Bits, bf16BitsToF32, f16BitsToF32, f32ToBf16, bf16ToF32, f16ToF32, parseHeader, SafetensorsBytes } from "./safetensors-bytes.js";
 export type { SafeDType, WriteDType, TensorInfo, TensorSource } from "./safetensors-bytes.js";
 
@@ -35,21 +35,18 @@ const LITTLE_ENDIAN = os.endianness() === "LE";
 
 // ***** reading *****
 
-export class SafetensorsFile implements TensorSource {
+export class SafetensorsFile extends TensorIndex implements TensorSource {
   readonly path: string;
-  readonly metadata: Record<string, string> | undefined;
   readonly headerLength: number;
   readonly fileSize: number;
-  private readonly tensors: Map<string, TensorInfo>;
   private fd: number | null;
 
   private constructor(p: string, fd: number, headerLength: number, fileSize: number, parsed: ReturnType<typeof parseHeader>) {
+    super(p, parsed);
     this.path = p;
     this.fd = fd;
     this.headerLength = headerLength;
     this.fileSize = fileSize;
-    this.tensors = parsed.tensors;
-    this.metadata = parsed.metadata;
   }
 
   /** Opens a file and reads and validates its header (no tensor data is read). */
@@ -79,20 +76,6 @@ export class SafetensorsFile implements TensorSource {
       fs.closeSync(fd);
       throw e;
     }
-  }
-
-  names(): string[] {
-    return [...this.tensors.values()].sort((a, b) => a.fileOffset - b.fileOffset).map((t) => t.name);
-  }
-
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-
-  info(name: string): TensorInfo {
-    const t = this.tensors.get(name);
-    if (t === undefined) throw bad(this.path, `no tensor named "${name}"`);
-    return t;
   }
 
   /** The raw bytes of a tensor (a copy, little-endian as in the file). */
