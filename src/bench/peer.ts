@@ -25,7 +25,10 @@ export function runPeerScript(script: URL, args: string[], spec: unknown, thread
     maxBuffer: 64 << 20,
     env: { ...process.env, OMP_NUM_THREADS: String(threads) },
   });
-  if (r.error) return { ok: false, why: `running ${PEER_PYTHON}: ${r.error.message}` };
+  if (r.error) {
+    const timedOut = (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT";
+    return { ok: false, why: timedOut ? `${script.pathname.split("/").pop()} ran past its ${timeoutMs >= 60_000 ? `${Math.round(timeoutMs / 60_000)}-minute` : `${timeoutMs / 1000}-second`} limit (a busy machine?) and was stopped` : `running ${PEER_PYTHON}: ${r.error.message}` };
+  }
   let data: Record<string, unknown>;
   try {
     data = JSON.parse(r.stdout) as Record<string, unknown>;

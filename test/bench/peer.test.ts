@@ -6,8 +6,12 @@
  * which is what lets the bench report "no peer" rather than fail.
  */
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { PEER_PYTHON, runPeer } from "../../src/bench/peer.js";
+import { PEER_PYTHON, runPeer, runPeerScript } from "../../src/bench/peer.js";
 
 const TINY = { architectures: ["LlamaForCausalLM"], vocab_size: 64, hidden_size: 32, intermediate_size: 64,
   num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2 };
@@ -39,5 +43,20 @@ describe("peer budgets", () => {
     expect(cut.map((r) => r.new_tokens_timed)).toEqual([1]);
     expect(cut[0]!.tokens_per_s).toBeGreaterThan(0);
     expect(rows(runPeer("sample", spec, 1)).map((r) => r.new_tokens_timed)).toEqual([40]);
+  });
+});
+
+describe("peer time limit", () => {
+  it("a peer that runs past its limit is stopped and named, not reported as a spawn error", () => {
+    const dir = mkdtempSync(join(tmpdir(), "aha-peer-"));
+    try {
+      const script = join(dir, "slow_peer.py");
+      writeFileSync(script, "import time\ntime.sleep(30)\n");
+      const r = runPeerScript(pathToFileURL(script), [], {}, 1, 300);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.why).toBe("slow_peer.py ran past its 0.3-second limit (a busy machine?) and was stopped");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
