@@ -288,12 +288,25 @@ HOT void attention_decode_bf16(float* out, const float* q, const uint16_t* kc, c
 // ***** the token sampler's pass over the vocabulary *****
 
 HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float invT) {
+  // the maximum in SIMD lanes, chunk by chunk; then the first index of it inside the first chunk that
+  // holds it (as the TypeScript loop: first index; NaN compares false, as there)
   float mx = -INFINITY;
+  int64_t argChunk = 0;
+  for (int64_t i0 = 0; i0 < V; i0 += SAMPLE_CHUNK) {
+    const int64_t i1 = std::min(V, i0 + SAMPLE_CHUNK);
+    float cm = -INFINITY;
+#pragma omp simd reduction(max : cm)
+    for (int64_t i = i0; i < i1; i++) cm = std::max(cm, z[i]);
+    if (cm > mx) {
+      mx = cm;
+      argChunk = i0;
+    }
+  }
   int64_t arg = 0;
-  for (int64_t i = 0; i < V; i++)  // first index of the maximum (as the TypeScript loop)
-    if (z[i] > mx) {
-      mx = z[i];
+  for (int64_t i = argChunk; i < std::min(V, argChunk + SAMPLE_CHUNK); i++)
+    if (z[i] == mx) {
       arg = i;
+      break;
     }
   // Sums in fp32 SIMD lanes within a chunk of SAMPLE_CHUNK tokens, fp64 across chunks.
   double s1 = 0.0, mass = 0.0;
@@ -325,6 +338,12 @@ HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float i
   stats[1] = static_cast<double>(arg);
   stats[2] = s1;
   stats[3] = mass;
+}
+
+void sample_prep_rows(float* e, double* stats, const float* z, int64_t R, int64_t V, const float* invT) {
+  const int64_t ns = 4 + (V + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
+#pragma omp parallel for schedule(static) if (R > 1)
+  for (int64_t r = 0; r < R; r++) sample_prep(e + r * V, stats + r * ns, z + r * V, V, invT[r]);
 }
 
 // ***** machine limits *****

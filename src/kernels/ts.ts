@@ -400,7 +400,18 @@ export const tsBackend: Backend = {
     }
   },
 
-  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void {
+  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number | F32): void {
+    if (typeof invT !== "number") {
+      const R = invT.length, V = logits.length / R;
+      if (!Number.isInteger(V)) throw new RangeError(`samplePrep: logits length ${logits.length} is not a multiple of the rows in invT (${R})`);
+      const ns = 4 + Math.ceil(V / SAMPLE_CHUNK);
+      checkLen("samplePrep e", e, R * V);
+      checkLen("samplePrep stats", stats, R * ns);
+      for (let r = 0; r < R; r++) {
+        tsBackend.samplePrep(e.subarray(r * V, (r + 1) * V), stats.subarray(r * ns, (r + 1) * ns), logits.subarray(r * V, (r + 1) * V), invT[r]!);
+      }
+      return;
+    }
     const V = logits.length;
     checkLen("samplePrep e", e, V);
     checkLen("samplePrep stats", stats, 4 + Math.ceil(V / SAMPLE_CHUNK));

@@ -28,6 +28,9 @@ export interface ConformanceOptions {
   bf16Paths?: Array<{ label: string; before: () => void; after: () => void }>;
 }
 
+/** The reference's one-row samplePrep. */
+const R_samplePrep = (e: Float32Array, st: Float64Array, z: Float32Array, invT: number): void => R.samplePrep(e, st, z, invT);
+
 /** Registers the conformance tests (call inside a describe) for backend N. */
 export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): void {
   const SIZES = [1, 3, 17, 33, 129];
@@ -232,6 +235,28 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
       expectClose(`samplePrep e V=${V} invT=${invT}`, eN, eR, SAMPLE);
       if (V > 3) expect(eN[2]).toBe(0);
     }
+  });
+
+  it("samplePrep over rows (invT per row): each row as the one-row reference", () => {
+    const r = rng(25);
+    for (const V of [17, 1025, 151_936]) {
+      const invT = Float32Array.of(1, 0, 1 / 0.6, 2);
+      const R = invT.length, ns = 4 + Math.ceil(V / SAMPLE_CHUNK);
+      const z = randn(r, R * V, 12);
+      z[V + 3] = z[V + V - 1] = 40; // row 1: a tie for the maximum, the first index wins
+      const eN = new Float32Array(R * V), sN = new Float64Array(R * ns);
+      N.samplePrep(eN, sN, z, invT);
+      for (let row = 0; row < R; row++) {
+        const eR = new Float32Array(V), sR = new Float64Array(ns);
+        R_samplePrep(eR, sR, z.subarray(row * V, (row + 1) * V), invT[row]!);
+        const sRow = sN.subarray(row * ns, (row + 1) * ns);
+        expect([sRow[0], sRow[1]]).toEqual([sR[0], sR[1]]);
+        expectClose(`samplePrep rows V=${V} row ${row} stats`, sRow, sR, SAMPLE);
+        if (invT[row]! > 0) expectClose(`samplePrep rows V=${V} row ${row} e`, eN.subarray(row * V, (row + 1) * V), eR, SAMPLE);
+      }
+      expect(sN[ns + 1]).toBe(3);
+    }
+    expect(() => N.samplePrep(new Float32Array(10), new Float64Array(20), new Float32Array(10), new Float32Array(3))).toThrow(/multiple/);
   });
 
   it("logprobs forward and backward (in place, null gradients, negative targets)", () => {

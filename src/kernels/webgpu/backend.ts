@@ -325,7 +325,7 @@ export class WebGpuBackend implements Backend {
     this.onHost([x, wPacked], [c], () => tsBackend.matmulPacked(c, x, wPacked, m, n, k));
   }
 
-  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void {
+  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number | F32): void {
     this.onHost([logits], [e], () => tsBackend.samplePrep(e, stats, logits, invT));
   }
 
