@@ -208,7 +208,7 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
       R.packBf16(p1, w, n, k);
       N.packBf16(p2, w, n, k);
       expect(p2).toEqual(p1);
-      for (const m of [1, 5, 6, 7, 13]) {
+      for (const m of [1, 5, 6, 7, 8, 13, 16, 17, 64]) { // both register tilings (6 × 4 and 8 × 3) and their remainders
         const x = randn(r, m * k);
         both(() => [new Float32Array(m * n)], (B, [c]) => B.matmulPacked(c, x, p1, m, n, k), [0], GEMM_BF16,
           `matmulPacked ${m}x${k}x${n}`);
