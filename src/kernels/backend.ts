@@ -58,6 +58,12 @@ export interface Backend {
   zero(x: F32): void;
   /** dst (n) = src (n), where they live; dst and src do not overlap and have the same element type. */
   copy<X extends F32 | BF16>(dst: X, src: X): void;
+  /**
+   * Row r of src (rows of rowLen, at.length rows) into dst at element offset at[r], where they live: a
+   * decoding step's new keys/values into their cache slots in one call (one copy per row cost more than
+   * the attention at 64 sequences). Rows must not overlap in dst.
+   */
+  copyRows<X extends F32 | BF16>(dst: X, src: X, rowLen: number, at: Int32Array): void;
 
   // ***** matrix products *****
 

@@ -97,6 +97,7 @@ function wrap(a: NativeAddon): Backend {
     download: tsBackend.download,
     zero: tsBackend.zero,
     copy: tsBackend.copy,
+    copyRows: tsBackend.copyRows,
     matmul: (c, x, y, m, n, k, opts) => {
       if (bf16 === undefined && (opts?.bf16 || x instanceof Uint16Array || y instanceof Uint16Array)) bf16Gemm(a);
       a.matmul(c, x, y, m, n, k, matmulFlags(opts));

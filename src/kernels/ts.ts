@@ -63,6 +63,18 @@ export const tsBackend: Backend = {
     (dst as F32).set(src as ArrayLike<number>);
   },
 
+  copyRows<X extends F32 | BF16>(dst: X, src: X, rowLen: number, at: Int32Array): void {
+    const R = at.length;
+    checkLen("copyRows src", src, R * rowLen);
+    for (let r = 0; r < R; r++) {
+      const o = at[r]!;
+      if (!(o >= 0 && o + rowLen <= dst.length)) throw new RangeError(`copyRows: row ${r} at ${o} + ${rowLen} is outside dst (${dst.length})`);
+      // short rows (a head's keys): an element loop beats making a view per row
+      if (rowLen >= 512) (dst as F32).set((src as F32).subarray(r * rowLen, (r + 1) * rowLen), o);
+      else for (let i = 0, j = r * rowLen; i < rowLen; i++, j++) dst[o + i] = src[j]!;
+    }
+  },
+
   // ***** matrix products *****
 
   matmul(c: F32, a: F32 | BF16, b: F32 | BF16, m: number, n: number, k: number, opts: MatmulOptions = {}): void {

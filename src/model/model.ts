@@ -937,14 +937,15 @@ export class Model {
       if (len > cache.maxLen) throw new Error(`prefill: sequence of ${len} tokens exceeds the cache length ${cache.maxLen}`);
     }
     const T = tokens.length;
+    const at = new Int32Array(T); // cache offset of each prompt token's k/v row
+    for (let s = 0; s < S; s++) {
+      for (let t = cuSeqlens[s]!; t < cuSeqlens[s + 1]!; t++) at[t] = (slots[s]! * cache.maxLen + t - cuSeqlens[s]!) * KD;
+    }
     const out = this.packedLastLogits(tokens, cuSeqlens, (l, la) => {
       const kc = cache.k[l]!, vc = cache.v[l]!;
       const [ks, vs] = kc instanceof Uint16Array ? this.kvRowsBf16(la.k.subarray(0, T * KD), la.v.subarray(0, T * KD)) : [la.k, la.v];
-      for (let s = 0; s < S; s++) {
-        const a = cuSeqlens[s]!, b = cuSeqlens[s + 1]!, base = slots[s]! * cache.maxLen * KD;
-        this.be.copy(kc.subarray(base, base + (b - a) * KD), ks.subarray(a * KD, b * KD));
-        this.be.copy(vc.subarray(base, base + (b - a) * KD), vs.subarray(a * KD, b * KD));
-      }
+      this.be.copyRows(kc, ks.subarray(0, T * KD), KD, at);
+      this.be.copyRows(vc, vs.subarray(0, T * KD), KD, at);
     });
     for (let s = 0; s < S; s++) cache.lens[slots[s]!] = cuSeqlens[s + 1]! - cuSeqlens[s]!;
     return out;
@@ -1029,15 +1030,13 @@ export class Model {
     const KD = c.numKvHeads * c.headDim, scale = 1 / Math.sqrt(c.headDim);
     const lensAfter = new Int32Array(B);
     for (let b = 0; b < B; b++) lensAfter[b] = pos[b]! + 1;
+    const at = Int32Array.from(pos, (p, b) => (slots[b]! * cache.maxLen + p) * KD); // cache offset of each new k/v row
     this.inferenceBody(a, tokens, B, (l, la) => {
       const kc = cache.k[l]!, vc = cache.v[l]!;
-      // a bf16 cache: the B new rows rounded in one call each for k and v, then copied row by row
+      // a bf16 cache: the B new rows rounded in one call each for k and v, then into their slots in one call
       const [ks, vs] = kc instanceof Uint16Array ? this.kvRowsBf16(la.k.subarray(0, B * KD), la.v.subarray(0, B * KD)) : [la.k, la.v];
-      for (let b = 0; b < B; b++) {
-        const at = (slots[b]! * cache.maxLen + pos[b]!) * KD;
-        this.be.copy(kc.subarray(at, at + KD), ks.subarray(b * KD, (b + 1) * KD));
-        this.be.copy(vc.subarray(at, at + KD), vs.subarray(b * KD, (b + 1) * KD));
-      }
+      this.be.copyRows(kc, ks.subarray(0, B * KD), KD, at);
+      this.be.copyRows(vc, vs.subarray(0, B * KD), KD, at);
       this.be.attentionDecode(la.att, la.q, kc, vc, slots, lensAfter, B, cache.maxLen, c.numHeads, c.numKvHeads, c.headDim, scale);
     });
     for (let b = 0; b < B; b++) cache.lens[slots[b]!] = lensAfter[b]!;

@@ -220,6 +220,26 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
     }
   });
 
+  it("copyRows: rows into their offsets (fp32 and bf16), the rest untouched; out-of-range rows refused", () => {
+    const r = rng(26);
+    for (const rowLen of [3, 128, 600]) {
+      const at = Int32Array.of(5 * rowLen + 1, 0, 2 * rowLen, 9 * rowLen);
+      const src = randn(r, at.length * rowLen), dst0 = randn(r, 10 * rowLen + 1);
+      const want = dst0.slice();
+      at.forEach((o, k) => want.set(src.subarray(k * rowLen, (k + 1) * rowLen), o));
+      const got = dst0.slice();
+      N.copyRows(got, src, rowLen, at);
+      N.download(got);
+      expect(got).toEqual(want);
+      const b16 = new Uint16Array(dst0.length), s16 = Uint16Array.from(src, (_, i) => i + 1);
+      N.copyRows(b16, s16, rowLen, at);
+      N.download(b16);
+      at.forEach((o, k) => expect(b16.subarray(o, o + rowLen)).toEqual(s16.subarray(k * rowLen, (k + 1) * rowLen)));
+      expect(b16[at[0]! - 1]).toBe(0);
+    }
+    expect(() => N.copyRows(new Float32Array(8), new Float32Array(4), 4, Int32Array.of(6))).toThrow(/outside dst/);
+  });
+
   it("samplePrep: the sampler's pass over the vocabulary", () => {
     const r = rng(24);
     for (const V of [1, 17, 1025, 151_936]) for (const invT of [0, 1, 1 / 0.6]) {
