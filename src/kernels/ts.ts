@@ -47,6 +47,20 @@ function checkLen(name: string, arr: { length: number }, need: number): void {
 
 const silu = (x: number): number => x / (1 + Math.exp(-x));
 
+function copyRowsF32(dst: F32, src: F32, rowLen: number, at: Int32Array): void {
+  for (let r = 0; r < at.length; r++) {
+    if (rowLen >= 512) dst.set(src.subarray(r * rowLen, (r + 1) * rowLen), at[r]!);
+    else for (let i = at[r]!, j = r * rowLen, e = j + rowLen; j < e; i++, j++) dst[i] = src[j]!;
+  }
+}
+
+function copyRowsU16(dst: BF16, src: BF16, rowLen: number, at: Int32Array): void {
+  for (let r = 0; r < at.length; r++) {
+    if (rowLen >= 512) dst.set(src.subarray(r * rowLen, (r + 1) * rowLen), at[r]!);
+    else for (let i = at[r]!, j = r * rowLen, e = j + rowLen; j < e; i++, j++) dst[i] = src[j]!;
+  }
+}
+
 export const tsBackend: Backend = {
   name: "ts",
 
@@ -69,10 +83,11 @@ export const tsBackend: Backend = {
     for (let r = 0; r < R; r++) {
       const o = at[r]!;
       if (!(o >= 0 && o + rowLen <= dst.length)) throw new RangeError(`copyRows: row ${r} at ${o} + ${rowLen} is outside dst (${dst.length})`);
-      // short rows (a head's keys): an element loop beats making a view per row
-      if (rowLen >= 512) (dst as F32).set((src as F32).subarray(r * rowLen, (r + 1) * rowLen), o);
-      else for (let i = 0, j = r * rowLen; i < rowLen; i++, j++) dst[o + i] = src[j]!;
     }
+    // short rows (a head's keys): an element loop beats making a view per row; one loop per element
+    // type keeps each loop's element access monomorphic
+    if (dst instanceof Float32Array) copyRowsF32(dst, src as F32, rowLen, at);
+    else copyRowsU16(dst as BF16, src as BF16, rowLen, at);
   },
 
   // ***** matrix products *****
