@@ -445,13 +445,24 @@ Napi::Value MatmulPacked(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// samplePrep(e, stats, logits, invT): see decode.h; stats is a Float64Array(4 + ceil(V / SAMPLE_CHUNK))
+// samplePrep(e, stats, logits, invT): see decode.h; stats is a Float64Array(4 + ceil(V / SAMPLE_CHUNK)).
+// invT a Float32Array of R values: R rows (logits (R·V), e (R·V), stats R × that), in one call.
 Napi::Value SamplePrep(const Napi::CallbackInfo& info) {
   ARGS("samplePrep");
-  const int64_t V = A.len(2);
+  if (info[3].IsNumber()) {
+    const int64_t V = A.len(2);
+    auto* stats = static_cast<double*>(
+        A.typed(1, napi_float64_array, 4 + (V + aha::SAMPLE_CHUNK - 1) / aha::SAMPLE_CHUNK, "stats"));
+    aha::sample_prep(A.f32(0, V, "e"), stats, A.f32(2, V, "logits"), V, static_cast<float>(A.num(3, "invT")));
+    return info.Env().Undefined();
+  }
+  const int64_t R = A.len(3), n = A.len(2);
+  if (R < 1 || n % R != 0) A.fail("logits length " + std::to_string(n) + " is not a multiple of the rows in invT (" + std::to_string(R) + ")");
+  const int64_t V = n / R;
+  const float* invT = A.f32(3, R, "invT");
   auto* stats = static_cast<double*>(
-      A.typed(1, napi_float64_array, 4 + (V + aha::SAMPLE_CHUNK - 1) / aha::SAMPLE_CHUNK, "stats"));
-  aha::sample_prep(A.f32(0, V, "e"), stats, A.f32(2, V, "logits"), V, static_cast<float>(A.num(3, "invT")));
+      A.typed(1, napi_float64_array, R * (4 + (V + aha::SAMPLE_CHUNK - 1) / aha::SAMPLE_CHUNK), "stats"));
+  aha::sample_prep_rows(A.f32(0, R * V, "e"), stats, A.f32(2, R * V, "logits"), R, V, invT);
   return info.Env().Undefined();
 }
 

@@ -5,8 +5,10 @@
 //   of 16 output columns × K/2 bf16 pairs (the layout of avx512_bf16's vdpbf16ps: lane c of one 512-bit
 //   load holds W[c][2p], W[c][2p+1]). One pass over the packed weights per call — no per-call reorder, no
 //   fp32 copy — which is what decoding needs: at M = 16 a step is bounded by streaming ~1 GB of weights.
-//   Work is split over threads by panels of 64 columns (each output written by one thread, in a fixed
-//   k order: deterministic). Without avx512_bf16 a portable loop computes the same sums in fp32.
+//   Work is split over threads by panels of 48 or 64 columns (each output written by one thread, in a
+//   fixed k order: deterministic). Register tiles of 8 × 48 or 6 × 64 reuse each weight load for 8 or 6
+//   rows; the weights of the next cache block are prefetched into L2 during the passes over this one.
+//   Without avx512_bf16 a portable loop computes the same sums in fp32.
 // - attention_decode (fp32 cache) and attention_decode_bf16 (bf16 cache): one (sequence, kv head) work
 //   item reads its cached keys and values once for all `group` query heads that share them.
 // - sample_prep: max, argmax and the softmax sums the token sampler needs, in one native pass over V.
@@ -38,8 +40,16 @@ namespace aha {
 namespace {
 
 constexpr int64_t COLS = 16;    // output columns per packed block (one zmm of fp32 accumulators)
-constexpr int64_t NB_MAX = 4;   // blocks per panel: 64 columns, the unit of work of one thread
-constexpr int64_t MB_MAX = 6;   // rows per register tile: 6 × 4 accumulators + 4 weight registers
+// Register tiles: 6 rows × 4 blocks (24 accumulators + 4 weight registers) or 8 rows × 3 blocks (24 + 3),
+// whichever wastes fewer rows for m (m = 16 or 64: 8 × 3, two or eight passes over each weight block
+// instead of three or eleven). A panel (nb blocks) is the unit of work of one thread.
+struct Tiling {
+  int64_t mb, nb;
+};
+inline Tiling tiling(int64_t m) {
+  const int64_t r6 = (m + 5) / 6 * 6, r8 = (m + 7) / 8 * 8;
+  return r8 < r6 || (r8 == r6 && m > 6) ? Tiling{8, 3} : Tiling{6, 4};
+}
 constexpr int64_t KC = 256;     // k pairs per cache block: a panel slice (4 × 256 × 64 B = 64 KiB) stays in L2
 
 inline uint16_t bf16_bits(float f) {
@@ -73,11 +83,34 @@ void pack_rows(std::vector<uint32_t>& xp, const float* x, int64_t m, int64_t k, 
   }
 }
 
+// Software prefetch of the weights the next cache block will read (into L2), spread evenly over the
+// row-block passes of this one: without it the first pass over a block waits on memory and the others
+// only compute, so memory and compute take turns instead of overlapping (M = 16: ~55% of either).
+struct Prefetch {
+  const char* base = nullptr;  // first line of the next block's panel slice (block 0)
+  int64_t bstride = 0;         // bytes between the slices of consecutive 16-column blocks
+  int64_t nb = 0, len = 0;     // blocks, and lines (k pairs) per block
+  int64_t passes = 1;          // row-block passes over this cache block
+  int64_t acc = 0, q = 0, j = 0;
+  // one iteration of a pass: nb / passes lines on average
+  inline void step() {
+    acc += nb;
+    while (acc >= passes) {
+      acc -= passes;
+      if (q < len) __builtin_prefetch(base + j * bstride + q * 64, 0, 2);  // prefetcht1: into L2
+      if (++j == nb) {
+        j = 0;
+        q++;
+      }
+    }
+  }
+};
+
 #if HAVE_BF16_KERNEL
 // One register tile: rows [0, MB) × blocks [0, NB) over k pairs [p0, p1). acc starts at 0 (first) or at c.
 template <int MB, int NB>
 BF16_TARGET void tile_bf16(float* c, int64_t ldc, const uint32_t* xp, int64_t K2, const uint16_t* wp, int64_t bstride,
-                           int64_t p0, int64_t p1, int64_t nValid, bool first) {
+                           int64_t p0, int64_t p1, int64_t nValid, bool first, Prefetch& pf) {
   __m512 acc[MB][NB];
   const __mmask16 lastMask = static_cast<__mmask16>((nValid - (NB - 1) * COLS) >= 16 ? 0xffff : ((1u << (nValid - (NB - 1) * COLS)) - 1u));
 #pragma GCC unroll 8
@@ -88,6 +121,7 @@ BF16_TARGET void tile_bf16(float* c, int64_t ldc, const uint32_t* xp, int64_t K2
       acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk, c + r * ldc + j * COLS);
     }
   for (int64_t p = p0; p < p1; p++) {
+    pf.step();
     __m512i w[NB];
 #pragma GCC unroll 4
     for (int j = 0; j < NB; j++) w[j] = _mm512_loadu_si512(wp + j * bstride + p * 2 * COLS);
@@ -108,26 +142,29 @@ BF16_TARGET void tile_bf16(float* c, int64_t ldc, const uint32_t* xp, int64_t K2
 }
 
 using TileFn = void (*)(float*, int64_t, const uint32_t*, int64_t, const uint16_t*, int64_t, int64_t, int64_t, int64_t,
-                        bool);
+                        bool, Prefetch&);
 
-template <int MB>
+template <int MB, int NBMAX>
 TileFn tile_for_nb(int64_t nb) {
   switch (nb) {
     case 1: return tile_bf16<MB, 1>;
     case 2: return tile_bf16<MB, 2>;
     case 3: return tile_bf16<MB, 3>;
-    default: return tile_bf16<MB, 4>;
+    default: return tile_bf16<MB, NBMAX>;
   }
 }
 
+// rows 1…6 with up to 4 blocks, 7…8 with up to 3 (32 accumulators would spill)
 TileFn tile_for(int64_t mb, int64_t nb) {
   switch (mb) {
-    case 1: return tile_for_nb<1>(nb);
-    case 2: return tile_for_nb<2>(nb);
-    case 3: return tile_for_nb<3>(nb);
-    case 4: return tile_for_nb<4>(nb);
-    case 5: return tile_for_nb<5>(nb);
-    default: return tile_for_nb<6>(nb);
+    case 1: return tile_for_nb<1, 4>(nb);
+    case 2: return tile_for_nb<2, 4>(nb);
+    case 3: return tile_for_nb<3, 4>(nb);
+    case 4: return tile_for_nb<4, 4>(nb);
+    case 5: return tile_for_nb<5, 4>(nb);
+    case 6: return tile_for_nb<6, 4>(nb);
+    case 7: return tile_for_nb<7, 3>(nb);
+    default: return tile_for_nb<8, 3>(nb);
   }
 }
 #endif
@@ -180,6 +217,8 @@ void pack_bf16(uint16_t* out, const float* w, int64_t n, int64_t k) {
 
 void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m, int64_t n, int64_t k) {
   if (m == 0 || n == 0) return;
+  const Tiling tl = tiling(m);
+  const int64_t NB_MAX = tl.nb, MB_MAX = tl.mb;
   const int64_t K2 = (k + 1) / 2, NBt = (n + COLS - 1) / COLS, panels = (NBt + NB_MAX - 1) / NB_MAX;
   const int64_t bstride = K2 * 2 * COLS;
   if (K2 == 0) {
@@ -195,12 +234,26 @@ void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m,
     const uint16_t* wpan = wp + j0 * bstride;
     for (int64_t p0 = 0; p0 < K2; p0 += KC) {
       const int64_t p1 = std::min(K2, p0 + KC);
+      // the next cache block: the rest of this panel, else the start of the next panel
+      Prefetch pf;
+      pf.bstride = bstride * 2;
+      pf.passes = (m + MB_MAX - 1) / MB_MAX;
+      if (pf.passes == 1) {  // one pass (m ≤ 8): the hardware prefetcher streams it better alone
+      } else if (p1 < K2) {
+        pf.base = reinterpret_cast<const char*>(wpan + p1 * 2 * COLS);
+        pf.nb = nb;
+        pf.len = std::min(K2, p1 + KC) - p1;
+      } else if (pn + 1 < panels) {
+        pf.base = reinterpret_cast<const char*>(wpan + NB_MAX * bstride);
+        pf.nb = std::min(NB_MAX, NBt - j0 - NB_MAX);
+        pf.len = std::min(K2, KC);
+      }
       for (int64_t r0 = 0; r0 < m; r0 += MB_MAX) {
         const int64_t mb = std::min(MB_MAX, m - r0);
         float* ct = c + r0 * n + j0 * COLS;
 #if HAVE_BF16_KERNEL
         if (fast) {
-          tile_for(mb, nb)(ct, n, xp + r0 * K2, K2, wpan, bstride, p0, p1, nValid, p0 == 0);
+          tile_for(mb, nb)(ct, n, xp + r0 * K2, K2, wpan, bstride, p0, p1, nValid, p0 == 0, pf);
           continue;
         }
 #endif
@@ -251,6 +304,89 @@ __attribute__((always_inline)) inline void decode_item(float* og, const float* q
   }
 }
 
+#if HAVE_BF16_KERNEL
+#define AVX512_TARGET __attribute__((target("avx512f")))
+constexpr int64_t DT = 16;  // positions per tile of the AVX-512 decode attention
+
+AVX512_TARGET inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+AVX512_TARGET inline __m512 load16(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// lane i = the sum of v[i]'s 16 lanes (a transpose-and-add tree: ~30 shuffles and adds for 16 sums)
+AVX512_TARGET inline __m512 hsum16(const __m512* v) {
+  __m512 a[8], b[4];
+  for (int i = 0; i < 8; i++)
+    a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 4; i++)
+    b[i] = _mm512_add_ps(_mm512_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 c0 = _mm512_add_ps(_mm512_shuffle_f32x4(b[0], b[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(b[0], b[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 c1 = _mm512_add_ps(_mm512_shuffle_f32x4(b[2], b[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(b[2], b[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(c0, c1, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(c0, c1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// decode_item for D a multiple of 16 (≤ 256): tiles of 16 cached positions are converted to fp32 once
+// (tile, 16 × D) and read by every query head of the group; 16 scores at a time come out of one
+// transpose-and-add instead of one horizontal sum per (head, position) — what made the scalar
+// version ~20× slower than its memory traffic at 64 sequences. The weighted sum of the values keeps
+// each head's output in registers across a tile.
+template <typename KV>
+AVX512_TARGET void decode_item_avx512(float* og, const float* qg, const KV* kb, const KV* vb, int64_t L, int64_t ks,
+                                      int64_t group, int64_t D, float scale, float* sc, float* tile) {
+  const int64_t DC = D / 16;
+  const __m512 vscale = _mm512_set1_ps(scale);
+  for (int64_t j0 = 0; j0 < L; j0 += DT) {
+    const int64_t nt = std::min(DT, L - j0);
+    for (int64_t jj = 0; jj < nt; jj++)
+      for (int64_t c = 0; c < DC; c++) _mm512_storeu_ps(tile + jj * D + c * 16, load16(kb + (j0 + jj) * ks + c * 16));
+    for (int64_t g = 0; g < group; g++) {
+      const float* qr = qg + g * D;
+      __m512 v[DT];
+      for (int64_t jj = 0; jj < DT; jj++) {
+        if (jj >= nt) {
+          v[jj] = _mm512_setzero_ps();
+          continue;
+        }
+        const float* kr = tile + jj * D;
+        __m512 a = _mm512_mul_ps(_mm512_loadu_ps(qr), _mm512_loadu_ps(kr));
+        for (int64_t c = 1; c < DC; c++) a = _mm512_fmadd_ps(_mm512_loadu_ps(qr + c * 16), _mm512_loadu_ps(kr + c * 16), a);
+        v[jj] = a;
+      }
+      const __mmask16 mk = nt == DT ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << nt) - 1u);
+      _mm512_mask_storeu_ps(sc + g * L + j0, mk, _mm512_mul_ps(hsum16(v), vscale));
+    }
+  }
+  for (int64_t g = 0; g < group; g++) softmax_row(sc + g * L, L, L);
+  std::memset(og, 0, sizeof(float) * static_cast<size_t>(group * D));
+  for (int64_t j0 = 0; j0 < L; j0 += DT) {
+    const int64_t nt = std::min(DT, L - j0);
+    for (int64_t jj = 0; jj < nt; jj++)
+      for (int64_t c = 0; c < DC; c++) _mm512_storeu_ps(tile + jj * D + c * 16, load16(vb + (j0 + jj) * ks + c * 16));
+    for (int64_t g = 0; g < group; g++) {
+      float* o = og + g * D;
+      const float* pr = sc + g * L + j0;
+      __m512 acc[16];
+      for (int64_t c = 0; c < DC; c++) acc[c] = _mm512_loadu_ps(o + c * 16);
+      for (int64_t jj = 0; jj < nt; jj++) {
+        const __m512 p = _mm512_set1_ps(pr[jj]);
+        for (int64_t c = 0; c < DC; c++) acc[c] = _mm512_fmadd_ps(p, _mm512_loadu_ps(tile + jj * D + c * 16), acc[c]);
+      }
+      for (int64_t c = 0; c < DC; c++) _mm512_storeu_ps(o + c * 16, acc[c]);
+    }
+  }
+}
+
+bool cpu_has_avx512f() {
+  static const int has = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f") ? 1 : 0);
+  return has == 1;
+}
+#endif
+
 template <typename KV>
 __attribute__((always_inline)) inline void decode_all(float* out, const float* q, const KV* kc, const KV* vc,
                                                        const int32_t* slots, const int32_t* lens, int64_t B,
@@ -260,13 +396,25 @@ __attribute__((always_inline)) inline void decode_all(float* out, const float* q
   for (int64_t b = 0; b < B; b++) tot += lens[b];
 #pragma omp parallel if (work > 1 && tot * Hkv * D > (1 << 13))
   {
-    std::vector<float> sc(static_cast<size_t>(group * maxLen)), row(static_cast<size_t>(D));
+#if HAVE_BF16_KERNEL
+    const bool wide = D % 16 == 0 && D <= 256 && cpu_has_avx512f();
+#else
+    const bool wide = false;
+#endif
+    std::vector<float> sc(static_cast<size_t>(group * maxLen)), row(static_cast<size_t>(wide ? DT * D : D));
 #pragma omp for schedule(static)
     for (int64_t w = 0; w < work; w++) {
       const int64_t b = w / Hkv, kh = w % Hkv;
       const int64_t base = static_cast<int64_t>(slots[b]) * maxLen * ks + kh * D;
-      decode_item(out + (b * Hq + kh * group) * D, q + (b * Hq + kh * group) * D, kc + base, vc + base, lens[b], ks,
-                  group, D, scale, sc.data(), row.data());
+      float* og = out + (b * Hq + kh * group) * D;
+      const float* qg = q + (b * Hq + kh * group) * D;
+#if HAVE_BF16_KERNEL
+      if (wide) {
+        decode_item_avx512(og, qg, kc + base, vc + base, lens[b], ks, group, D, scale, sc.data(), row.data());
+        continue;
+      }
+#endif
+      decode_item(og, qg, kc + base, vc + base, lens[b], ks, group, D, scale, sc.data(), row.data());
     }
   }
 }
@@ -288,12 +436,25 @@ HOT void attention_decode_bf16(float* out, const float* q, const uint16_t* kc, c
 // ***** the token sampler's pass over the vocabulary *****
 
 HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float invT) {
+  // the maximum in SIMD lanes, chunk by chunk; then the first index of it inside the first chunk that
+  // holds it (as the TypeScript loop: first index; NaN compares false, as there)
   float mx = -INFINITY;
+  int64_t argChunk = 0;
+  for (int64_t i0 = 0; i0 < V; i0 += SAMPLE_CHUNK) {
+    const int64_t i1 = std::min(V, i0 + SAMPLE_CHUNK);
+    float cm = -INFINITY;
+#pragma omp simd reduction(max : cm)
+    for (int64_t i = i0; i < i1; i++) cm = std::max(cm, z[i]);
+    if (cm > mx) {
+      mx = cm;
+      argChunk = i0;
+    }
+  }
   int64_t arg = 0;
-  for (int64_t i = 0; i < V; i++)  // first index of the maximum (as the TypeScript loop)
-    if (z[i] > mx) {
-      mx = z[i];
+  for (int64_t i = argChunk; i < std::min(V, argChunk + SAMPLE_CHUNK); i++)
+    if (z[i] == mx) {
       arg = i;
+      break;
     }
   // Sums in fp32 SIMD lanes within a chunk of SAMPLE_CHUNK tokens, fp64 across chunks.
   double s1 = 0.0, mass = 0.0;
@@ -325,6 +486,12 @@ HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float i
   stats[1] = static_cast<double>(arg);
   stats[2] = s1;
   stats[3] = mass;
+}
+
+void sample_prep_rows(float* e, double* stats, const float* z, int64_t R, int64_t V, const float* invT) {
+  const int64_t ns = 4 + (V + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
+#pragma omp parallel for schedule(static) if (R > 1)
+  for (int64_t r = 0; r < R; r++) sample_prep(e + r * V, stats + r * ns, z + r * V, V, invT[r]);
 }
 
 // ***** machine limits *****

@@ -26,6 +26,8 @@ constexpr int64_t SAMPLE_CHUNK = 1024;
  * Σ e per chunk…], e (V) = exp((z − max)·invT) when invT > 0 (invT = 0: greedy, e untouched, sums of e 0).
  */
 void sample_prep(float* e, double* stats, const float* z, int64_t V, float invT);
+/** R rows at once (rows over the OpenMP threads): row r of e, stats, z as sample_prep's, at invT[r]. */
+void sample_prep_rows(float* e, double* stats, const float* z, int64_t R, int64_t V, const float* invT);
 
 /** bf16 dot-product peak (vdpbf16ps) in GFLOP/s on all OpenMP threads; 0 without avx512_bf16. */
 double bf16_peak(int64_t iters);

@@ -136,7 +136,7 @@ export const trainSuite: BenchSuite = {
 };
 
 /** One more step under the profiler: ms per op, largest first, and the share outside the backend. */
-function logProfile(ctx: BenchContext, what: string, prof: ReturnType<typeof profiled>, step: () => void): void {
+export function logProfile(ctx: BenchContext, what: string, prof: ReturnType<typeof profiled>, step: () => void): void {
   prof.take();
   const t0 = performance.now();
   step();

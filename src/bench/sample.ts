@@ -20,8 +20,9 @@ import { parseHfConfig, type ModelConfig } from "../model/config.js";
 import { Model, type Precision } from "../model/model.js";
 import { initParams } from "../model/params.js";
 import { generate } from "../model/sample.js";
-import { BENCH_MODELS, attachPeer, peakRssMb, randomTokens } from "./model.js";
+import { BENCH_MODELS, attachPeer, logProfile, peakRssMb, randomTokens } from "./model.js";
 import { runPeer } from "./peer.js";
+import { profiled } from "./profile.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
 /** Sequences decoded at once for the Qwen2.5-0.5B shape (issue 16: at 16 and at 64). */
@@ -103,7 +104,9 @@ export const sampleSuite: BenchSuite = {
       const batches = name === "qwen2.5-0.5b" ? QWEN_BATCHES : [bm.sample.prompts];
       for (const dtype of DTYPES) {
         // bf16: what a sampler gets from --precision bf16 / --kv-cache bf16 (packed weights, bf16 cache)
-        const model = new Model(cfg, { backend: ctx.backend, inferencePrecision: dtype, kvCache: dtype });
+        // --profile: the model runs on a backend that times each call (its overhead is in the figures)
+        const prof = ctx.profile ? profiled(ctx.backend) : null;
+        const model = new Model(cfg, { backend: prof?.backend ?? ctx.backend, inferencePrecision: dtype, kvCache: dtype });
         initParams(model.params, cfg, 0);
         for (const P of batches) {
           const prompts = Array.from({ length: P }, (_, i) => randomTokens(Lp, cfg.vocabSize, 100 + i));
@@ -113,6 +116,7 @@ export const sampleSuite: BenchSuite = {
           const row: BenchRow = { what: "sample", case: `${name} ${P}x${N}`, dtype, aha: (P * N) / secs, peer: null, unit: "tokens/s",
             peakRssMb: peakRssMb(), loadavg: Math.max(load0, os.loadavg()[0]!) };
           rows.push(row);
+          if (prof) logProfile(ctx, `sample ${row.case} ${dtype} (16 new tokens)`, prof, () => timeGenerate(model, prompts, 16, Lp));
         }
       }
       if (ctx.peer) {

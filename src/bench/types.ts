@@ -30,7 +30,7 @@ export interface BenchContext {
   peer: boolean;
   /** --quick: fewer repetitions and only the small cases (smoke tests; figures are noisier) */
   quick: boolean;
-  /** --profile: the train suite prints where one step's time goes, per op (src/bench/profile.ts) */
+  /** --profile: the train and sample suites print where the time goes, per op (src/bench/profile.ts) */
   profile?: boolean;
   /** --only a,b: run only these cases (gemm shapes "MxKxN", model names "S", "qwen2.5-0.5b"); null = all */
   only: string[] | null;

@@ -25,7 +25,8 @@ Options:
   --only LIST     only these cases, comma-separated (gemm shapes like 64x512x512; models S, qwen2.5-0.5b;
                   lora: qwen2.5-0.5b, qwen2.5-1.5b)
   --quick         short timings and only model S (smoke test; noisy figures)
-  --profile       train: also print one step's time per op (matmuls by shape, layout and operand types)
+  --profile       train: also print one step's time per op (matmuls by shape, layout and operand types);
+                  sample: the same for 16 new tokens per case (the sampler is outside the backend)
   --no-webgpu     do not report the webgpu backend beside the CPU one (it is reported when the optional
                   \`webgpu\` package is installed: gemm GFLOP/s and model S training tokens/s)
   -h, --help      this text

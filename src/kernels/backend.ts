@@ -58,6 +58,12 @@ export interface Backend {
   zero(x: F32): void;
   /** dst (n) = src (n), where they live; dst and src do not overlap and have the same element type. */
   copy<X extends F32 | BF16>(dst: X, src: X): void;
+  /**
+   * Row r of src (rows of rowLen, at.length rows) into dst at element offset at[r], where they live: a
+   * decoding step's new keys/values into their cache slots in one call (one copy per row cost more than
+   * the attention at 64 sequences). Rows must not overlap in dst.
+   */
+  copyRows<X extends F32 | BF16>(dst: X, src: X, rowLen: number, at: Int32Array): void;
 
   // ***** matrix products *****
 
@@ -174,8 +180,10 @@ export interface Backend {
    * The token sampler's pass over one logits row z (V): stats (Float64Array(4 + ⌈V / SAMPLE_CHUNK⌉)) =
    * [max, argmax (first index), Σ exp(z − max), Σ e, then Σ e over each chunk of SAMPLE_CHUNK tokens];
    * e (V) = exp((z − max)·invT). invT = 0 (greedy): e untouched, stats[3…] = 0. z = −∞ gives e = 0.
+   * invT a Float32Array of R values: R rows in one call (a decoding step's batch; native: rows over the
+   * threads), logits and e (R·V), stats R blocks of (4 + ⌈V / SAMPLE_CHUNK⌉), row r at invT[r].
    */
-  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void;
+  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number | F32): void;
 
   // ***** optimizer *****
 

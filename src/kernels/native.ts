@@ -50,7 +50,7 @@ export interface NativeAddon {
     B: number, maxLen: number, Hq: number, Hkv: number, D: number, scale: number): void;
   packBf16(out: BF16, w: F32, n: number, k: number): void;
   matmulPacked(c: F32, x: F32, wPacked: BF16, m: number, n: number, k: number): void;
-  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void;
+  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number | F32): void;
   /**
    * The machine limits decoding is measured against (native/decode.cc): the vdpbf16ps peak (GFLOP/s, 0
    * without avx512_bf16), the best read bandwidth over a buffer of `bandwidthBytes` (GB/s), and whether
@@ -97,6 +97,7 @@ function wrap(a: NativeAddon): Backend {
     download: tsBackend.download,
     zero: tsBackend.zero,
     copy: tsBackend.copy,
+    copyRows: tsBackend.copyRows,
     matmul: (c, x, y, m, n, k, opts) => {
       if (bf16 === undefined && (opts?.bf16 || x instanceof Uint16Array || y instanceof Uint16Array)) bf16Gemm(a);
       a.matmul(c, x, y, m, n, k, matmulFlags(opts));

@@ -47,6 +47,20 @@ function checkLen(name: string, arr: { length: number }, need: number): void {
 
 const silu = (x: number): number => x / (1 + Math.exp(-x));
 
+function copyRowsF32(dst: F32, src: F32, rowLen: number, at: Int32Array): void {
+  for (let r = 0; r < at.length; r++) {
+    if (rowLen >= 512) dst.set(src.subarray(r * rowLen, (r + 1) * rowLen), at[r]!);
+    else for (let i = at[r]!, j = r * rowLen, e = j + rowLen; j < e; i++, j++) dst[i] = src[j]!;
+  }
+}
+
+function copyRowsU16(dst: BF16, src: BF16, rowLen: number, at: Int32Array): void {
+  for (let r = 0; r < at.length; r++) {
+    if (rowLen >= 512) dst.set(src.subarray(r * rowLen, (r + 1) * rowLen), at[r]!);
+    else for (let i = at[r]!, j = r * rowLen, e = j + rowLen; j < e; i++, j++) dst[i] = src[j]!;
+  }
+}
+
 export const tsBackend: Backend = {
   name: "ts",
 
@@ -61,6 +75,19 @@ export const tsBackend: Backend = {
   copy<X extends F32 | BF16>(dst: X, src: X): void {
     if (dst.length !== src.length) throw new RangeError(`copy: lengths ${dst.length} and ${src.length} differ`);
     (dst as F32).set(src as ArrayLike<number>);
+  },
+
+  copyRows<X extends F32 | BF16>(dst: X, src: X, rowLen: number, at: Int32Array): void {
+    const R = at.length;
+    checkLen("copyRows src", src, R * rowLen);
+    for (let r = 0; r < R; r++) {
+      const o = at[r]!;
+      if (!(o >= 0 && o + rowLen <= dst.length)) throw new RangeError(`copyRows: row ${r} at ${o} + ${rowLen} is outside dst (${dst.length})`);
+    }
+    // short rows (a head's keys): an element loop beats making a view per row; one loop per element
+    // type keeps each loop's element access monomorphic
+    if (dst instanceof Float32Array) copyRowsF32(dst, src as F32, rowLen, at);
+    else copyRowsU16(dst as BF16, src as BF16, rowLen, at);
   },
 
   // ***** matrix products *****
@@ -400,7 +427,18 @@ export const tsBackend: Backend = {
     }
   },
 
-  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void {
+  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number | F32): void {
+    if (typeof invT !== "number") {
+      const R = invT.length, V = logits.length / R;
+      if (!Number.isInteger(V)) throw new RangeError(`samplePrep: logits length ${logits.length} is not a multiple of the rows in invT (${R})`);
+      const ns = 4 + Math.ceil(V / SAMPLE_CHUNK);
+      checkLen("samplePrep e", e, R * V);
+      checkLen("samplePrep stats", stats, R * ns);
+      for (let r = 0; r < R; r++) {
+        tsBackend.samplePrep(e.subarray(r * V, (r + 1) * V), stats.subarray(r * ns, (r + 1) * ns), logits.subarray(r * V, (r + 1) * V), invT[r]!);
+      }
+      return;
+    }
     const V = logits.length;
     checkLen("samplePrep e", e, V);
     checkLen("samplePrep stats", stats, 4 + Math.ceil(V / SAMPLE_CHUNK));

@@ -265,6 +265,8 @@ export class Model {
   private ropeLen = 0;
   /** (rows, C) gathered final residuals, their norms, rstd: lastLogits / prefill / decode. */
   private rowsScratch: F32 = zeroes(0);
+  /** decode's new k/v rows in bf16 (kvRowsBf16) */
+  private kvScratch: BF16 = new Uint16Array(0);
 
   constructor(cfg: ModelConfig, opts: ModelOptions = {}) {
     this.cfg = cfg;
@@ -934,21 +936,19 @@ export class Model {
       if (!(slot >= 0 && slot < cache.slots)) throw new Error(`prefill: slot ${slot} out of range (${cache.slots} slots)`);
       if (len > cache.maxLen) throw new Error(`prefill: sequence of ${len} tokens exceeds the cache length ${cache.maxLen}`);
     }
+    const T = tokens.length;
+    const at = new Int32Array(T); // cache offset of each prompt token's k/v row
+    for (let s = 0; s < S; s++) {
+      for (let t = cuSeqlens[s]!; t < cuSeqlens[s + 1]!; t++) at[t] = (slots[s]! * cache.maxLen + t - cuSeqlens[s]!) * KD;
+    }
     const out = this.packedLastLogits(tokens, cuSeqlens, (l, la) => {
-      for (let s = 0; s < S; s++) {
-        const a = cuSeqlens[s]!, b = cuSeqlens[s + 1]!, base = slots[s]! * cache.maxLen * KD;
-        this.cacheWrite(cache.k[l]!, base, la.k.subarray(a * KD, b * KD));
-        this.cacheWrite(cache.v[l]!, base, la.v.subarray(a * KD, b * KD));
-      }
+      const kc = cache.k[l]!, vc = cache.v[l]!;
+      const [ks, vs] = kc instanceof Uint16Array ? this.kvRowsBf16(la.k.subarray(0, T * KD), la.v.subarray(0, T * KD)) : [la.k, la.v];
+      this.be.copyRows(kc, ks.subarray(0, T * KD), KD, at);
+      this.be.copyRows(vc, vs.subarray(0, T * KD), KD, at);
     });
     for (let s = 0; s < S; s++) cache.lens[slots[s]!] = cuSeqlens[s + 1]! - cuSeqlens[s]!;
     return out;
-  }
-
-  /** Writes fp32 keys or values into a cache at element offset `at` (rounded to bf16 in a bf16 cache). */
-  private cacheWrite(dst: F32 | BF16, at: number, src: F32): void {
-    if (dst instanceof Uint16Array) this.be.toBf16(dst.subarray(at, at + src.length), src);
-    else this.be.copy(dst.subarray(at, at + src.length), src); // on the device where the cache lives (webgpu)
   }
 
   /** Full recompute without a cache (the oracle): logits of the last position of each packed sequence, (S, V). */
@@ -986,8 +986,8 @@ export class Model {
     }
   }
 
-  /** Final norm + head for the given rows of the final residual → (rows, V), a new array. */
-  private rowsLogits(a: Acts, rows: Int32Array): Float32Array {
+  /** Final norm + head for the given rows of the final residual → (rows, V): a view of `into` when given, else a new array. */
+  private rowsLogits(a: Acts, rows: Int32Array, into?: Float32Array): Float32Array {
     const c = this.cfg, C = c.hiddenSize, n = rows.length;
     if (this.rowsScratch.length < n * (2 * C + 1)) {
       this.rowsScratch = new Float32Array(n * (2 * C + 1)); // kept on a device backend's device: only the logits come back
@@ -998,7 +998,9 @@ export class Model {
     const fin = a.resid(c.numLayers);
     this.be.embeddingForward(x, rows, fin, n, C); // gather the rows
     this.be.rmsnormForward(xn, rstd, x, this.w.normF, n, C, c.rmsNormEps);
-    const out = new Float32Array(n * c.vocabSize);
+    if (into && into.length < n * c.vocabSize) throw new Error(`logits buffer of ${into.length} floats for ${n} × ${c.vocabSize}`);
+    // a reused buffer: fresh (B, V) arrays every decoding step cost page faults (a third of a 64-row step)
+    const out = into ? into.subarray(0, n * c.vocabSize) : new Float32Array(n * c.vocabSize);
     if (this.headPacked) this.be.matmulPacked(out, xn, this.headPacked, n, c.vocabSize, C);
     else this.be.matmul(out, xn, this.headBf16 ?? this.lmHead("logits"), n, c.vocabSize, C, { transB: true, bf16: this.headBf16 !== null });
     return out;
@@ -1006,9 +1008,10 @@ export class Model {
 
   /**
    * One new token per listed slot (tokens (B), slots (B), distinct), at position lens[slot]; appends
-   * k/v, increments lens. Returns the logits (B, V), a new array.
+   * k/v, increments lens. Returns the logits (B, V): a view of `out` (at least B·V floats, overwritten)
+   * when given, else a new array.
    */
-  decode(cache: KVCache, slots: Int32Array, tokens: Int32Array): Float32Array {
+  decode(cache: KVCache, slots: Int32Array, tokens: Int32Array, out?: Float32Array): Float32Array {
     const B = tokens.length, c = this.cfg;
     this.lmHead("decode");
     if (slots.length !== B) throw new Error(`decode: ${slots.length} slots for ${B} tokens`);
@@ -1027,19 +1030,31 @@ export class Model {
     const KD = c.numKvHeads * c.headDim, scale = 1 / Math.sqrt(c.headDim);
     const lensAfter = new Int32Array(B);
     for (let b = 0; b < B; b++) lensAfter[b] = pos[b]! + 1;
+    const at = Int32Array.from(pos, (p, b) => (slots[b]! * cache.maxLen + p) * KD); // cache offset of each new k/v row
     this.inferenceBody(a, tokens, B, (l, la) => {
       const kc = cache.k[l]!, vc = cache.v[l]!;
-      for (let b = 0; b < B; b++) {
-        const at = (slots[b]! * cache.maxLen + pos[b]!) * KD;
-        this.cacheWrite(kc, at, la.k.subarray(b * KD, (b + 1) * KD));
-        this.cacheWrite(vc, at, la.v.subarray(b * KD, (b + 1) * KD));
-      }
+      // a bf16 cache: the B new rows rounded in one call each for k and v, then into their slots in one call
+      const [ks, vs] = kc instanceof Uint16Array ? this.kvRowsBf16(la.k.subarray(0, B * KD), la.v.subarray(0, B * KD)) : [la.k, la.v];
+      this.be.copyRows(kc, ks.subarray(0, B * KD), KD, at);
+      this.be.copyRows(vc, vs.subarray(0, B * KD), KD, at);
       this.be.attentionDecode(la.att, la.q, kc, vc, slots, lensAfter, B, cache.maxLen, c.numHeads, c.numKvHeads, c.headDim, scale);
     });
     for (let b = 0; b < B; b++) cache.lens[slots[b]!] = lensAfter[b]!;
     const rows = new Int32Array(B);
     for (let b = 0; b < B; b++) rows[b] = b;
-    return this.rowsLogits(a, rows);
+    return this.rowsLogits(a, rows, out);
+  }
+
+  /** k and v (B·KD each) rounded to bf16 in scratch (kept on a device backend's device), valid until the next call. */
+  private kvRowsBf16(k: F32, v: F32): [BF16, BF16] {
+    if (this.kvScratch.length < 2 * k.length) {
+      this.kvScratch = new Uint16Array(2 * k.length);
+      this.be.keepOnDevice(this.kvScratch);
+    }
+    const ks = this.kvScratch.subarray(0, k.length), vs = this.kvScratch.subarray(k.length, 2 * k.length);
+    this.be.toBf16(ks, k);
+    this.be.toBf16(vs, v);
+    return [ks, vs];
   }
 
   /** x, kept on the backend's device (KV caches). */

@@ -43,7 +43,8 @@ import { yieldToLoop } from "../util/yield.js";
  * What the sampler needs from a model. `C` is the model's KV cache type (opaque here).
  * - `prefill` writes each prompt's keys/values into its slot from position 0 (replacing what was there)
  *   and returns the logits of each prompt's last token, (S, V).
- * - `decode` appends one token per slot and returns its logits, (B, V), rows in the order of `slots`.
+ * - `decode` appends one token per slot and returns its logits, (B, V), rows in the order of `slots`:
+ *   a view of `out` (≥ B·V floats, reused by the sampler from step to step) if the model uses it, else a new array.
  * - `copySlot` copies one slot's cache (and length) to another.
  * - `lastLogits` recomputes from scratch, no cache: last-token logits of each packed sequence, (S, V).
  */
@@ -51,7 +52,7 @@ export interface InferenceModel<C = unknown> {
   readonly cfg: { readonly vocabSize: number };
   createKVCache(slots: number, maxLen: number): C;
   prefill(cache: C, slots: Int32Array, tokens: Int32Array, cuSeqlens: Int32Array): Float32Array;
-  decode(cache: C, slots: Int32Array, tokens: Int32Array): Float32Array;
+  decode(cache: C, slots: Int32Array, tokens: Int32Array, out?: Float32Array): Float32Array;
   copySlot(cache: C, from: number, to: number): void;
   lastLogits(tokens: Int32Array, cuSeqlens: Int32Array): Float32Array;
 }
@@ -145,37 +146,80 @@ export interface SamplingParams {
 }
 
 /**
- * Picks tokens from logit rows. Holds O(V) scratch, so keep one per vocabulary and reuse it.
- * After `sample`, `logprob` and `samplerLogprob` describe the token chosen.
+ * Picks tokens from logit rows. Holds O(rows·V) scratch, so keep one per vocabulary and reuse it.
+ * After `sample` / `sampleRow`, `logprob` and `samplerLogprob` describe the token chosen.
+ *
+ * A decoding step's rows go through `prepare` (one backend samplePrep call for all of them: the native
+ * backend spreads the rows over its threads), then `sampleRow` for each; `sample` is both for one row.
  */
 export class TokenSampler {
   readonly vocabSize: number;
   logprob = 0;
   samplerLogprob = 0;
-  private readonly e: Float32Array; // (V) unnormalised probabilities after temperature, max 1
-  private readonly keys: Uint32Array; // float bits of e: ordered like the values (all ≥ 0)
+  private eAll: Float32Array; // (rows, V) unnormalised probabilities after temperature, max 1
+  private statsAll: Float64Array; // (rows, ns): samplePrep's [max, argmax, Σ exp, Σ e, Σ e per chunk…]
+  private invT = new Float32Array(1);
+  private prepared: Float32Array | null = null; // the logits prepare saw (rows, V)
+  private preparedRows = 0;
+  private e: Float32Array; // the current row of eAll
+  private keys: Uint32Array; // float bits of e: ordered like the values (all ≥ 0)
   private readonly cand: Int32Array; // candidate indices during selection
   private readonly hist = new Float64Array(2048);
-  private readonly stats: Float64Array; // samplePrep's [max, argmax, Σ exp, Σ e, Σ e per chunk…]
+  private readonly ns: number; // stats per row
   private readonly be: Backend;
 
   /** `backend` runs the pass over the vocabulary (samplePrep); default: the selected backend. */
   constructor(vocabSize: number, backend: Backend = getBackend()) {
     this.vocabSize = vocabSize;
     this.be = backend;
-    this.e = new Float32Array(vocabSize);
-    this.stats = new Float64Array(4 + Math.ceil(vocabSize / SAMPLE_CHUNK));
-    this.keys = new Uint32Array(this.e.buffer);
+    this.ns = 4 + Math.ceil(vocabSize / SAMPLE_CHUNK);
+    this.eAll = new Float32Array(vocabSize);
+    this.statsAll = new Float64Array(this.ns);
+    this.e = this.eAll;
+    this.keys = new Uint32Array(this.eAll.buffer, 0, vocabSize);
     this.cand = new Int32Array(vocabSize);
   }
 
   /** logits (V); u uniform in [0, 1) (unused when greedy). Returns the token id. */
   sample(logits: Float32Array, p: SamplingParams, u: number): number {
     const V = this.vocabSize;
+    this.prepare(logits.length === V ? logits : logits.subarray(0, V), [p]);
+    return this.sampleRow(0, p, u);
+  }
+
+  /**
+   * The pass over the vocabulary for rows (params.length rows of V in logits), in one backend call;
+   * `sampleRow(r, params[r], u)` then picks each row's token. Valid until the next prepare / sample.
+   */
+  prepare(logits: Float32Array, params: readonly SamplingParams[]): void {
+    const V = this.vocabSize, R = params.length;
+    if (logits.length < R * V) throw new Error(`prepare: ${logits.length} logits for ${R} rows of ${V}`);
+    if (this.eAll.length < R * V) {
+      this.eAll = new Float32Array(R * V);
+      this.statsAll = new Float64Array(R * this.ns);
+    }
+    if (this.invT.length < R) this.invT = new Float32Array(R);
+    for (let r = 0; r < R; r++) {
+      const q = params[r]!;
+      this.invT[r] = q.temperature === 0 || q.topK === 1 ? 0 : 1 / q.temperature;
+    }
+    const rows = logits.length === R * V ? logits : logits.subarray(0, R * V);
+    if (R === 1) this.be.samplePrep(this.eAll.subarray(0, V), this.statsAll.subarray(0, this.ns), rows, this.invT[0]!);
+    else this.be.samplePrep(this.eAll.subarray(0, R * V), this.statsAll.subarray(0, R * this.ns), rows, this.invT.subarray(0, R));
+    this.prepared = rows;
+    this.preparedRows = R;
+  }
+
+  /** Row r of what `prepare` saw, with the params it was prepared with; u as in `sample`. Returns the token id. */
+  sampleRow(r: number, p: SamplingParams, u: number): number {
+    const V = this.vocabSize;
+    if (!this.prepared || r >= this.preparedRows) throw new Error(`sampleRow: row ${r} was not prepared`);
+    const logits = this.prepared.subarray(r * V, (r + 1) * V);
+    this.e = this.eAll.subarray(r * V, (r + 1) * V);
+    this.keys = new Uint32Array(this.eAll.buffer, this.eAll.byteOffset + r * V * 4, V);
     const greedy = p.temperature === 0 || p.topK === 1;
     // one backend pass over V: max, argmax, Σ exp(l − m) at temperature 1, and e = exp((l − m) / T)
-    const st = this.stats;
-    this.be.samplePrep(this.e, st, logits.length === V ? logits : logits.subarray(0, V), greedy ? 0 : 1 / p.temperature);
+    const st = this.statsAll.subarray(r * this.ns, (r + 1) * this.ns);
     const m = st[0]!, arg = st[1]!, s1 = st[2]!;
     if (!Number.isFinite(m)) throw new AhaError("AHA_BAD_LOGITS", `the model produced non-finite logits (max ${m})`);
     if (!Number.isFinite(s1)) throw new AhaError("AHA_BAD_LOGITS", "the model produced NaN logits");
@@ -197,14 +241,14 @@ export class TokenSampler {
       mass = this.keptMass(thr);
     }
     // Inverse CDF in index order over the kept tokens.
-    const r = u * mass;
+    const r0 = u * mass;
     const { keys, e } = this;
     let acc = 0;
     let tok = -1;
     let from = 0;
     if (thr === 0) {
       // nothing cut: skip whole chunks by their sums, then scan (on past the chunk if rounding requires)
-      for (let c = 0; c < st.length - 4 && acc + st[4 + c]! <= r; c++) {
+      for (let c = 0; c < this.ns - 4 && acc + st[4 + c]! <= r0; c++) {
         acc += st[4 + c]!;
         from += SAMPLE_CHUNK;
       }
@@ -214,7 +258,7 @@ export class TokenSampler {
       if (keys[i]! >= thr) {
         acc += e[i]!;
         tok = i;
-        if (acc > r) break;
+        if (acc > r0) break;
       }
     }
     this.logprob = logits[tok]! - lse;
@@ -295,6 +339,8 @@ export class TokenSampler {
     return Math.max(prefix, floor);
   }
 }
+
+const GREEDY: SamplingParams = { temperature: 0, topP: 1, topK: 0 };
 
 // ***** validation *****
 
@@ -389,6 +435,8 @@ export class BatchSampler<C> {
   private readonly free: number[] = [];
   private readonly pendingEvents: SampleEvent[] = [];
   private unfinished = 0;
+  /** decode's logits, (slots, V), reused from step to step */
+  private logitsBuf = new Float32Array(0);
 
   /** `cache` (from `model.createKVCache(opts.slots, opts.maxLen)`) is reused when given, else created. */
   constructor(model: InferenceModel<C>, opts: SamplerOptions, cache?: C) {
@@ -521,9 +569,13 @@ export class BatchSampler<C> {
     return { req, sample, rng: new SeqRng(req.streamSeed, req.streamA, sample), tokens: [], logprobs: [], samplerLogprobs: [], slot: -1, fed: -1, pauseOnStart: false };
   }
 
-  /** Samples a token for seq from logits: "run" (goes on), "done" (finished) or "pause" (waits for `resume`). */
-  private advance(seq: Seq, logits: Float32Array, events: SampleEvent[]): "run" | "done" | "pause" {
-    const t = this.tok.sample(logits, seq.req.params, seq.req.params.temperature === 0 ? 0 : seq.rng.uniform());
+  /**
+   * Samples a token for seq from logits (V), or from row `logits` of the tok.prepare'd step: "run" (goes
+   * on), "done" (finished) or "pause" (waits for `resume`).
+   */
+  private advance(seq: Seq, logits: Float32Array | number, events: SampleEvent[]): "run" | "done" | "pause" {
+    const p = seq.req.params, u = p.temperature === 0 ? 0 : seq.rng.uniform();
+    const t = typeof logits === "number" ? this.tok.sampleRow(logits, p, u) : this.tok.sample(logits, p, u);
     seq.tokens.push(t);
     seq.logprobs.push(this.tok.logprob);
     seq.samplerLogprobs.push(this.tok.samplerLogprob);
@@ -649,11 +701,15 @@ export class BatchSampler<C> {
     const slots = Int32Array.from(seqs, (s) => s.slot);
     // A resumed sequence feeds its appended tokens one per step (their logits are not sampled from).
     const tokens = Int32Array.from(seqs, (s) => s.tokens[s.fed++]!);
-    const logits = this.model.decode(this.cache, slots, tokens);
     const V = this.tok.vocabSize;
+    // one logits buffer for every step: a fresh (B, V) array per step costs page faults as large as the products
+    if (this.logitsBuf.length < seqs.length * V) this.logitsBuf = new Float32Array(this.opts.slots * V);
+    const logits = this.model.decode(this.cache, slots, tokens, this.logitsBuf);
+    // every row's pass over the vocabulary in one call (rows still feeding appended tokens: greedy, unused)
+    this.tok.prepare(logits, seqs.map((s) => (s.fed < s.tokens.length ? GREEDY : s.req.params)));
     seqs.forEach((seq, b) => {
       if (seq.fed < seq.tokens.length) return;
-      const next = this.advance(seq, logits.subarray(b * V, (b + 1) * V), events);
+      const next = this.advance(seq, b, events);
       if (next === "run") return;
       this.running.delete(seq.slot);
       if (next === "done") this.free.push(seq.slot);

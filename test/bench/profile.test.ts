@@ -1,6 +1,7 @@
 /** The per-op profiler of `aha bench train --profile`: it forwards every call and counts it under the right key. */
 import { describe, expect, it } from "vitest";
 import { profiled } from "../../src/bench/profile.js";
+import { packedBf16Size } from "../../src/kernels/backend.js";
 import { tsBackend } from "../../src/kernels/ts.js";
 
 describe("profiled backend", () => {
@@ -26,5 +27,16 @@ describe("profiled backend", () => {
     ]);
     for (const o of got) expect(o.ms).toBeGreaterThanOrEqual(0);
     expect(p.take()).toEqual([]);
+  });
+
+  it("keys packed products by m×k×n", () => {
+    const p = profiled(tsBackend);
+    const w = Float32Array.from([1, 2, 3, 4, 5, 6]); // (n 2, k 3)
+    const wp = new Uint16Array(packedBf16Size(2, 3));
+    p.backend.packBf16(wp, w, 2, 3);
+    const c = new Float32Array(2);
+    p.backend.matmulPacked(c, Float32Array.of(1, 1, 1), wp, 1, 2, 3);
+    expect([...c]).toEqual([6, 15]);
+    expect(p.take().map((o) => o.op).sort()).toEqual(["matmulPacked 1x3x2", "packBf16"]);
   });
 });

@@ -28,6 +28,9 @@ export interface ConformanceOptions {
   bf16Paths?: Array<{ label: string; before: () => void; after: () => void }>;
 }
 
+/** The reference's one-row samplePrep. */
+const R_samplePrep = (e: Float32Array, st: Float64Array, z: Float32Array, invT: number): void => R.samplePrep(e, st, z, invT);
+
 /** Registers the conformance tests (call inside a describe) for backend N. */
 export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): void {
   const SIZES = [1, 3, 17, 33, 129];
@@ -205,7 +208,7 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
       R.packBf16(p1, w, n, k);
       N.packBf16(p2, w, n, k);
       expect(p2).toEqual(p1);
-      for (const m of [1, 5, 6, 7, 13]) {
+      for (const m of [1, 5, 6, 7, 8, 13, 16, 17, 64]) { // both register tilings (6 × 4 and 8 × 3) and their remainders
         const x = randn(r, m * k);
         both(() => [new Float32Array(m * n)], (B, [c]) => B.matmulPacked(c, x, p1, m, n, k), [0], GEMM_BF16,
           `matmulPacked ${m}x${k}x${n}`);
@@ -215,6 +218,26 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
         expect(last).toEqual(all.subarray((m - 1) * n));
       }
     }
+  });
+
+  it("copyRows: rows into their offsets (fp32 and bf16), the rest untouched; out-of-range rows refused", () => {
+    const r = rng(26);
+    for (const rowLen of [3, 128, 600]) {
+      const at = Int32Array.of(5 * rowLen + 1, 0, 2 * rowLen, 9 * rowLen);
+      const src = randn(r, at.length * rowLen), dst0 = randn(r, 10 * rowLen + 1);
+      const want = dst0.slice();
+      at.forEach((o, k) => want.set(src.subarray(k * rowLen, (k + 1) * rowLen), o));
+      const got = dst0.slice();
+      N.copyRows(got, src, rowLen, at);
+      N.download(got);
+      expect(got).toEqual(want);
+      const b16 = new Uint16Array(dst0.length), s16 = Uint16Array.from(src, (_, i) => i + 1);
+      N.copyRows(b16, s16, rowLen, at);
+      N.download(b16);
+      at.forEach((o, k) => expect(b16.subarray(o, o + rowLen)).toEqual(s16.subarray(k * rowLen, (k + 1) * rowLen)));
+      expect(b16[at[0]! - 1]).toBe(0);
+    }
+    expect(() => N.copyRows(new Float32Array(8), new Float32Array(4), 4, Int32Array.of(6))).toThrow(/outside dst/);
   });
 
   it("samplePrep: the sampler's pass over the vocabulary", () => {
@@ -232,6 +255,28 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
       expectClose(`samplePrep e V=${V} invT=${invT}`, eN, eR, SAMPLE);
       if (V > 3) expect(eN[2]).toBe(0);
     }
+  });
+
+  it("samplePrep over rows (invT per row): each row as the one-row reference", () => {
+    const r = rng(25);
+    for (const V of [17, 1025, 151_936]) {
+      const invT = Float32Array.of(1, 0, 1 / 0.6, 2);
+      const R = invT.length, ns = 4 + Math.ceil(V / SAMPLE_CHUNK);
+      const z = randn(r, R * V, 12);
+      z[V + 3] = z[V + V - 1] = 40; // row 1: a tie for the maximum, the first index wins
+      const eN = new Float32Array(R * V), sN = new Float64Array(R * ns);
+      N.samplePrep(eN, sN, z, invT);
+      for (let row = 0; row < R; row++) {
+        const eR = new Float32Array(V), sR = new Float64Array(ns);
+        R_samplePrep(eR, sR, z.subarray(row * V, (row + 1) * V), invT[row]!);
+        const sRow = sN.subarray(row * ns, (row + 1) * ns);
+        expect([sRow[0], sRow[1]]).toEqual([sR[0], sR[1]]);
+        expectClose(`samplePrep rows V=${V} row ${row} stats`, sRow, sR, SAMPLE);
+        if (invT[row]! > 0) expectClose(`samplePrep rows V=${V} row ${row} e`, eN.subarray(row * V, (row + 1) * V), eR, SAMPLE);
+      }
+      expect(sN[ns + 1]).toBe(3);
+    }
+    expect(() => N.samplePrep(new Float32Array(10), new Float64Array(20), new Float32Array(10), new Float32Array(3))).toThrow(/multiple/);
   });
 
   it("logprobs forward and backward (in place, null gradients, negative targets)", () => {

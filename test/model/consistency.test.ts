@@ -86,10 +86,13 @@ describe.each(["qwen2-tiny", "llama-tiny", "qwen3-tiny"])("%s", (name) => {
     const seqs = [[...prompt], [...prompt], [...prompt]]; // slots 0, 2, 3
     const slots = Int32Array.of(3, 0, 2); // decode order differs from slot order on purpose
     const order = [2, 0, 1]; // seqs index of each slot listed
+    const out = new Float32Array(3 * V + 7); // odd steps: decode into a reused buffer (the sampler's way)
     for (let step = 0; step < 8; step++) {
       const next = Int32Array.from(order, (q, i) => (tokens[5 + step * 3 + i]! + q) % V);
       order.forEach((q, i) => seqs[q]!.push(next[i]!));
-      const got = m.decode(cache, slots, next);
+      const got = step % 2 === 1 ? m.decode(cache, slots, next, out) : m.decode(cache, slots, next);
+      expect(got.length).toBe(3 * V);
+      if (step % 2 === 1) expect(got.buffer).toBe(out.buffer);
       const packedTokens = Int32Array.from(order.flatMap((q) => seqs[q]!));
       const cuDec = Int32Array.from([0, 1, 2, 3], (i) => i * seqs[0]!.length);
       expectClose(`${name} decode step ${step}`, got, m.lastLogits(packedTokens, cuDec), SAME);

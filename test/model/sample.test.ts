@@ -3,6 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../src/errors.js";
 import { FakeModel } from "./sample_fake_model.js";
+import { loadNativeBackend } from "../../src/kernels/native.js";
+import { tsBackend } from "../../src/kernels/ts.js";
 import {
   BatchSampler,
   SeqRng,
@@ -14,6 +16,8 @@ import {
   type SampleOutput,
   type SampleRequest,
 } from "../../src/model/sample.js";
+
+const native = loadNativeBackend();
 
 const simplify = (o: SampleOutput[][]): unknown =>
   o.map((r) => r.map((s) => ({ t: [...s.tokens], lp: [...s.logprobs], slp: [...s.samplerLogprobs], f: s.finishReason })));
@@ -278,6 +282,42 @@ describe("TokenSampler", () => {
         // samplerLogprob = log(e_tok / kept mass): the kept mass matches the sort's
         expect(Math.log(e[tok]!) - big.samplerLogprob).toBeCloseTo(Math.log(keptMass), 4);
       }
+    }
+  });
+});
+
+describe("TokenSampler over a step's rows (prepare + sampleRow)", () => {
+  it("picks the same tokens and log-probs as one row at a time, on the ts and native backends", () => {
+    const V = 3000, R = 6;
+    const rng = new SeqRng(11, 2, 3);
+    const l = Float32Array.from({ length: R * V }, () => 6 * rng.uniform() - 3);
+    l[2 * V + 17] = 9; // row 2: a clear maximum
+    const params = [
+      { temperature: 1, topP: 1, topK: 0 },
+      { temperature: 0, topP: 1, topK: 0 },
+      { temperature: 0.7, topP: 0.9, topK: 0 },
+      { temperature: 1.3, topP: 1, topK: 40 },
+      { temperature: 1, topP: 1, topK: 1 },
+      { temperature: 0.5, topP: 1, topK: 0 },
+    ];
+    const us = [0.1, 0, 0.5, 0.77, 0.3, 0.999];
+    for (const be of [tsBackend, ...(native.ok ? [native.backend] : [])]) {
+      const one = new TokenSampler(V, tsBackend), rows = new TokenSampler(V, be);
+      rows.prepare(l, params);
+      const got: number[][] = [], want: number[][] = [];
+      for (let r = 0; r < R; r++) {
+        const t = rows.sampleRow(r, params[r]!, us[r]!);
+        got.push([t, rows.logprob, rows.samplerLogprob]);
+        const w = one.sample(l.subarray(r * V, (r + 1) * V), params[r]!, us[r]!);
+        want.push([w, one.logprob, one.samplerLogprob]);
+      }
+      got.forEach((g, r) => {
+        expect(g[0], `${be.name} row ${r}`).toBe(want[r]![0]);
+        expect(g[1]).toBeCloseTo(want[r]![1]!, 5);
+        expect(g[2]).toBeCloseTo(want[r]![2]!, 5);
+      });
+      expect(got[2]![0]).toBe(17);
+      expect(() => rows.sampleRow(R, params[0]!, 0)).toThrow(/not prepared/);
     }
   });
 });

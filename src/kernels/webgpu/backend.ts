@@ -305,6 +305,15 @@ export class WebGpuBackend implements Backend {
     this.upload(dst);
   }
 
+  copyRows<X extends F32 | BF16>(dst: X, src: X, rowLen: number, at: Int32Array): void {
+    checkLen("copyRows src", src, at.length * rowLen);
+    for (let r = 0; r < at.length; r++) {
+      const o = at[r]!;
+      if (!(o >= 0 && o + rowLen <= dst.length)) throw new RangeError(`copyRows: row ${r} at ${o} + ${rowLen} is outside dst (${dst.length})`);
+      this.copy(dst.subarray(o, o + rowLen) as X, src.subarray(r * rowLen, (r + 1) * rowLen) as X); // on the device
+    }
+  }
+
   /**
    * Runs a kernel that has no WGSL shader on the host (tsBackend): the inputs come down (resident ones
    * only; others are current on the host), the outputs go back up. A sync point: correct, not fast.
@@ -325,7 +334,7 @@ export class WebGpuBackend implements Backend {
     this.onHost([x, wPacked], [c], () => tsBackend.matmulPacked(c, x, wPacked, m, n, k));
   }
 
-  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number): void {
+  samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number | F32): void {
     this.onHost([logits], [e], () => tsBackend.samplePrep(e, stats, logits, invT));
   }
 
