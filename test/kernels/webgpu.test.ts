@@ -6,7 +6,7 @@
  * package (an install with --omit=optional), only the install hint is checked.
  */
 import { createRequire } from "node:module";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tsBackend as R } from "../../src/kernels/ts.js";
 import { loadWebGpuBackend, WEBGPU_INSTALL_HINT } from "../../src/kernels/webgpu-node.js";
 import { kernelConformance } from "./conformance.js";
@@ -34,6 +34,16 @@ describe.runIf(load.ok)("webgpu kernels match the reference", () => {
   if (!load.ok) return;
   const G = load.backend;
   kernelConformance(G);
+
+  it("timed both variants of each two-variant kernel on the adapter and runs the faster", () => {
+    const families = new Set([...G.choices.keys()].map((k) => k.split(":")[0]));
+    expect([...families].sort()).toEqual(["logprobsForward", "matmul", "rmsnormBackwardX", "rmsnormForward", "sumSquares"]);
+    for (const c of G.choices.values()) {
+      expect(c.ms.serial).toBeGreaterThan(0);
+      expect(c.ms.tiled).toBeGreaterThan(0);
+      expect(c.variant).toBe(c.ms.tiled < c.ms.serial ? "tiled" : "serial");
+    }
+  });
 
   it("keeps resident arrays on the device until download, and takes host writes only through upload", () => {
     const r = rng(30);
@@ -65,3 +75,15 @@ describe.runIf(load.ok)("webgpu kernels match the reference", () => {
     expect(Array.from(out)).toEqual(Array.from(ref.subarray(0, 200)));
   });
 });
+
+// each variant of the two-variant kernels (matmul, RMSNorm, log-softmax, sumSquares) against the reference,
+// whichever the measurement would pick on this adapter
+for (const mode of ["serial", "tiled"] as const) {
+  describe.runIf(load.ok)(`webgpu kernels match the reference with the ${mode} variants forced`, () => {
+    if (!load.ok) return;
+    const G = load.backend;
+    beforeAll(() => { G.variantMode = mode; });
+    afterAll(() => { G.variantMode = "measure"; });
+    kernelConformance(G);
+  });
+}

@@ -56,6 +56,18 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   ${body}
 }`);
 
+/**
+ * One invocation per row r (rows = parameter word `rowsIdx`), 64 per workgroup, no barriers: the
+ * barrier-free variant of a ROW_KERNEL (SwiftShader runs barriers as coroutine switches).
+ */
+const ROW_SERIAL = (rowsIdx: number, body: string): string => k(`
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let r = gidx(w, nw, l, 64u);
+  if (r >= pu(${rowsIdx}u)) { return; }
+  ${body}
+}`);
+
 /** Online softmax over keys for one query row: attendBegin, attendKey per key (in order), attendEnd. */
 const ATTEND = `
 var<private> acc: array<f32, 256>;
@@ -74,44 +86,88 @@ fn attendKey(qo: u32, ko: u32, vo: u32, D: u32, scale: f32) {
 fn attendEnd(oo: u32, D: u32) { for (var d = 0u; d < D; d = d + 1u) { st(oo + d, acc[d] / asum); } }
 `;
 
-export const SHADERS: Record<string, string> = {
-  // P: offC, offA, offB, m, n, k, flags (1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16)
-  matmul: k(`
-var<workgroup> As: array<array<f32, 16>, 16>;
-var<workgroup> Bs: array<array<f32, 16>, 16>;
+/** Operand loads of the matrix products; FL is a pipeline constant (the flags of MatmulOptions and bf16 operands). */
+const MM_OPERANDS = `
+override FL: u32 = 0u;
+override TA: bool = (FL & 1u) != 0u;
+override TB: bool = (FL & 2u) != 0u;
+override ACC: bool = (FL & 4u) != 0u;
+override RND: bool = (FL & 8u) != 0u;
+override ABF: bool = (FL & 16u) != 0u;
+override BBF: bool = (FL & 32u) != 0u;
 fn rbf(x: f32) -> f32 {
   let u = bitcast<u32>(x);
   if ((u & 0x7f800000u) == 0x7f800000u) { return x; }
   return bitcast<f32>((u + 0x7fffu + ((u >> 16u) & 1u)) & 0xffff0000u);
 }
-fn opnd(off: u32, idx: u32, isBf: bool, rnd: bool) -> f32 {
-  if (isBf) {
-    let e = off + idx;
-    let wd = H[e >> 1u];
-    let h = select(wd & 0xffffu, wd >> 16u, (e & 1u) == 1u);
-    return bitcast<f32>(h << 16u);
-  }
-  let x = ld(off + idx);
-  if (rnd) { return rbf(x); }
-  return x;
+fn half16(e: u32) -> f32 {
+  let wd = H[e >> 1u];
+  return bitcast<f32>(select(wd & 0xffffu, wd >> 16u, (e & 1u) == 1u) << 16u);
 }
+fn opA(e: u32) -> f32 { if (ABF) { return half16(e); } if (RND) { return rbf(ld(e)); } return ld(e); }
+fn opB(e: u32) -> f32 { if (BBF) { return half16(e); } if (RND) { return rbf(ld(e)); } return ld(e); }
+`;
+
+export const SHADERS: Record<string, string> = {
+  // P: offC, offA, offB, m, n, k. Override FL (pipeline constant, so the loops carry no flag tests):
+  // 1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16.
+  // No barriers: each invocation computes a 4×4 block of C (8×8 invocations: a 32×32 tile).
+  matmul: k(`${MM_OPERANDS}
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let offC = pu(0u); let offA = pu(1u); let offB = pu(2u);
+  let m = pu(3u); let n = pu(4u); let kk = pu(5u);
+  let r0 = (w.y * 8u + lid.y) * 4u;
+  let c0 = (w.x * 8u + lid.x) * 4u;
+  if (r0 >= m || c0 >= n) { return; }
+  let rr = min(vec4<u32>(r0, r0 + 1u, r0 + 2u, r0 + 3u), vec4<u32>(m - 1u));
+  let cc = min(vec4<u32>(c0, c0 + 1u, c0 + 2u, c0 + 3u), vec4<u32>(n - 1u));
+  // element (i, p) of A at ia + p·sa, element (p, j) of B at ib + p·sb
+  var ia = rr * kk; var sa = 1u;
+  if (TA) { ia = rr; sa = m; }
+  var ib = cc; var sb = n;
+  if (TB) { ib = cc * kk; sb = 1u; }
+  var c0v = vec4<f32>(0.0); var c1v = vec4<f32>(0.0); var c2v = vec4<f32>(0.0); var c3v = vec4<f32>(0.0);
+  for (var p = 0u; p < kk; p = p + 1u) {
+    let a = vec4<f32>(opA(offA + ia.x), opA(offA + ia.y), opA(offA + ia.z), opA(offA + ia.w));
+    let b = vec4<f32>(opB(offB + ib.x), opB(offB + ib.y), opB(offB + ib.z), opB(offB + ib.w));
+    c0v = c0v + a.x * b; c1v = c1v + a.y * b; c2v = c2v + a.z * b; c3v = c3v + a.w * b;
+    ia = ia + vec4<u32>(sa); ib = ib + vec4<u32>(sb);
+  }
+  var rows = array<vec4<f32>, 4>(c0v, c1v, c2v, c3v);
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    if (r0 + i >= m) { break; }
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      if (c0 + j >= n) { break; }
+      let ci = offC + (r0 + i) * n + c0 + j;
+      var v = rows[i][j];
+      if (ACC) { v = ld(ci) + v; }
+      st(ci, v);
+    }
+  }
+}`),
+
+  // The same product with 16×16 shared-memory tiles and barriers (one output per invocation): the
+  // usual GPU layout, kept beside the barrier-free one; the backend times both on the adapter and uses
+  // the faster (docs/webgpu.md, "Measured kernel choice").
+  matmulTiled: k(`${MM_OPERANDS}
+var<workgroup> As: array<array<f32, 16>, 16>;
+var<workgroup> Bs: array<array<f32, 16>, 16>;
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let offC = pu(0u); let offA = pu(1u); let offB = pu(2u);
-  let m = pu(3u); let n = pu(4u); let kk = pu(5u); let fl = pu(6u);
-  let tA = (fl & 1u) != 0u; let tB = (fl & 2u) != 0u; let accum = (fl & 4u) != 0u; let rnd = (fl & 8u) != 0u;
-  let aBf = (fl & 16u) != 0u; let bBf = (fl & 32u) != 0u;
+  let m = pu(3u); let n = pu(4u); let kk = pu(5u);
   let row = w.y * 16u + lid.y;
   let col = w.x * 16u + lid.x;
   var acc = 0.0;
   for (var t = 0u; t < kk; t = t + 16u) {
     let ak = t + lid.x;
     var av = 0.0;
-    if (row < m && ak < kk) { av = opnd(offA, select(row * kk + ak, ak * m + row, tA), aBf, rnd); }
+    if (row < m && ak < kk) { av = opA(offA + select(row * kk + ak, ak * m + row, TA)); }
     As[lid.y][lid.x] = av;
     let bk = t + lid.y;
     var bv = 0.0;
-    if (bk < kk && col < n) { bv = opnd(offB, select(bk * n + col, col * kk + bk, tB), bBf, rnd); }
+    if (bk < kk && col < n) { bv = opB(offB + select(bk * n + col, col * kk + bk, TB)); }
     Bs[lid.y][lid.x] = bv;
     workgroupBarrier();
     for (var p = 0u; p < 16u; p = p + 1u) { acc = acc + As[lid.y][p] * Bs[p][lid.x]; }
@@ -119,7 +175,7 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) lid: 
   }
   if (row < m && col < n) {
     let ci = offC + row * n + col;
-    if (accum) { acc = ld(ci) + acc; }
+    if (ACC) { acc = ld(ci) + acc; }
     st(ci, acc);
   }
 }`),
@@ -192,8 +248,19 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
     "var s = 0.0; for (var r = 0u; r < rows; r = r + 1u) { s = s + ld(d + r * n + i) * ld(x + r * n + i) * ld(rs + r); } st(dw + i, ld(dw + i) + s);",
     "let dw = pu(0u); let d = pu(1u); let x = pu(2u); let rs = pu(3u); let rows = pu(4u); let n = pu(5u);"),
 
-  // P: offX, n, offPartials — Σ x² of each 4096-element chunk (summed in fp64 on the host)
-  sumSquares: k(`
+  // P: offX, n, offPartials, chunks — Σ x² of each 64-element chunk, one invocation per chunk (four
+  // interleaved sums: fp32 error like the tiled tree's); the host adds the partials in fp64
+  sumSquares: ROW_SERIAL(3, `let x = pu(0u); let n = pu(1u); let outp = pu(2u);
+  let lo = r * 64u; let hi = min(n, lo + 64u);
+  var s = vec4<f32>(0.0);
+  var i = lo;
+  for (; i + 4u <= hi; i = i + 4u) { let v = vec4<f32>(ld(x + i), ld(x + i + 1u), ld(x + i + 2u), ld(x + i + 3u)); s = s + v * v; }
+  for (; i < hi; i = i + 1u) { let v = ld(x + i); s.x = s.x + v * v; }
+  st(outp + r, (s.x + s.y) + (s.z + s.w));`),
+
+  // P: offX, n, offPartials — Σ x² of each 4096-element chunk:
+  // the same with a 256-invocation workgroup per chunk and a shared-memory tree (the GPU layout)
+  sumSquaresTiled: k(`
 var<workgroup> red: array<f32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
@@ -207,16 +274,37 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   if (l == 0u) { st(outp + g, red[0]); }
 }`),
 
-  // P: offOut, offRstd, offInp, offW, rows, C, eps — one workgroup per row
-  rmsnormForward: ROW_KERNEL(4, `let o = pu(0u); let rs = pu(1u); let x = pu(2u); let wt = pu(3u); let C = pu(5u); let eps = pf(6u);
+  // P: offOut, offRstd, offInp, offW, rows, C, eps — one invocation per row
+  rmsnormForward: ROW_SERIAL(4, `let o = pu(0u); let rs = pu(1u); let x = pu(2u); let wt = pu(3u); let C = pu(5u); let eps = pf(6u);
+  let b = r * C;
+  var s = 0.0;
+  for (var c = 0u; c < C; c = c + 1u) { let v = ld(x + b + c); s = s + v * v; }
+  let rstd = 1.0 / sqrt(s / f32(C) + eps);
+  st(rs + r, rstd);
+  for (var c = 0u; c < C; c = c + 1u) { st(o + b + c, ld(x + b + c) * rstd * ld(wt + c)); }`),
+
+  // the same, one 64-invocation workgroup per row
+  rmsnormForwardTiled: ROW_KERNEL(4, `let o = pu(0u); let rs = pu(1u); let x = pu(2u); let wt = pu(3u); let C = pu(5u); let eps = pf(6u);
   var s = 0.0;
   for (var c = l; c < C; c = c + 64u) { let v = ld(x + r * C + c); s = s + v * v; }
   let rstd = 1.0 / sqrt(rowSum(l, s) / f32(C) + eps);
   if (l == 0u) { st(rs + r, rstd); }
   for (var c = l; c < C; c = c + 64u) { st(o + r * C + c, ld(x + r * C + c) * rstd * ld(wt + c)); }`),
 
-  // P: offDinp, offDout, offInp, offW, offRstd, rows, C — one workgroup per row
-  rmsnormBackwardX: ROW_KERNEL(5, `let dx = pu(0u); let d = pu(1u); let x = pu(2u); let wt = pu(3u); let rs = pu(4u); let C = pu(6u);
+  // P: offDinp, offDout, offInp, offW, offRstd, rows, C — one invocation per row
+  rmsnormBackwardX: ROW_SERIAL(5, `let dx = pu(0u); let d = pu(1u); let x = pu(2u); let wt = pu(3u); let rs = pu(4u); let C = pu(6u);
+  let b = r * C;
+  var s = 0.0;
+  for (var c = 0u; c < C; c = c + 1u) { s = s + ld(d + b + c) * ld(wt + c) * ld(x + b + c); }
+  let rstd = ld(rs + r);
+  let kk = s * rstd * rstd * rstd / f32(C);
+  for (var c = 0u; c < C; c = c + 1u) {
+    let i = b + c;
+    st(dx + i, ld(dx + i) + (rstd * ld(wt + c) * ld(d + i) - ld(x + i) * kk));
+  }`),
+
+  // the same, one 64-invocation workgroup per row
+  rmsnormBackwardXTiled: ROW_KERNEL(5, `let dx = pu(0u); let d = pu(1u); let x = pu(2u); let wt = pu(3u); let rs = pu(4u); let C = pu(6u);
   var s = 0.0;
   for (var c = l; c < C; c = c + 64u) { s = s + ld(d + r * C + c) * ld(wt + c) * ld(x + r * C + c); }
   let rstd = ld(rs + r);
@@ -226,8 +314,22 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
     st(dx + i, ld(dx + i) + (rstd * ld(wt + c) * ld(d + i) - ld(x + i) * kk));
   }`),
 
-  // P: offLogp, offEnt, offLse, offLogits, T, V; I: targets (T) — one workgroup per row
-  logprobsForward: k(`
+  // P: offLogp, offEnt, offLse, offLogits, T, V; I: targets (T) — one invocation per row
+  logprobsForward: ROW_SERIAL(4, `let lp = pu(0u); let en = pu(1u); let ls = pu(2u); let z = pu(3u); let V = pu(5u);
+  let o = z + r * V;
+  var mx = NEG_BIG;
+  for (var v = 0u; v < V; v = v + 1u) { mx = max(mx, ld(o + v)); }
+  var s = 0.0; var sz = 0.0;
+  for (var v = 0u; v < V; v = v + 1u) { let q = ld(o + v) - mx; let e = exp(q); s = s + e; sz = sz + e * q; }
+  let logZ = log(s);
+  let lse = mx + logZ;
+  st(ls + r, lse);
+  st(en + r, logZ - sz / s);
+  let tg = I[r];
+  if (tg < 0) { st(lp + r, 0.0); } else { st(lp + r, ld(o + u32(tg)) - lse); }`),
+
+  // the same, one 256-invocation workgroup per row with shared-memory trees
+  logprobsForwardTiled: k(`
 var<workgroup> r1: array<f32, 256>;
 var<workgroup> r2: array<f32, 256>;
 @compute @workgroup_size(256)
