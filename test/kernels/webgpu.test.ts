@@ -68,6 +68,22 @@ describe.runIf(load.ok)("webgpu kernels match the reference", () => {
     G.copy(arena.subarray(500, 700), y);
     G.download(arena);
     expect(Array.from(arena.subarray(500, 700)).every((v) => v === 0)).toBe(true);
+    // copies between resident arrays go as one batch: chained and overlapping ones keep their order's meaning
+    // (a copy onto itself shifted is not supported, as before: each copy is parallel)
+    const before = G.dispatches;
+    const seq = new Float32Array(64);
+    for (let i = 0; i < 64; i++) seq[i] = i;
+    const host = seq.slice();
+    const arena2 = seq.slice();
+    G.keepOnDevice(arena2);
+    const span = (a: Float32Array, lo: number, n: number): Float32Array => a.subarray(lo, lo + n);
+    for (const [d, s2, n] of [[16, 0, 8], [24, 40, 8], [32, 16, 8], [4, 10, 4], [48, 56, 4], [56, 48, 4]] as const) {
+      G.copy(span(arena2, d, n), span(arena2, s2, n));
+      host.copyWithin(d, s2, s2 + n);
+    }
+    G.download(arena2);
+    expect(Array.from(arena2)).toEqual(Array.from(host));
+    expect(G.dispatches - before).toBeLessThan(6); // batched: fewer dispatches than copies
     // a transient (non-resident) output is copied back at once
     const out = new Float32Array(200);
     G.add(out, x, x);

@@ -191,6 +191,46 @@ export class WebGpuBackend implements Backend {
     return this.link.adapter;
   }
 
+  /** Posts an operation (queued copies go first). */
+  private send(m: GpuOp, transfer?: ArrayBuffer[]): void {
+    this.flushCopies();
+    this.link.post(m, transfer);
+  }
+
+  /** A sync operation (queued copies go first). */
+  private sync(m: GpuOp): void {
+    this.flushCopies();
+    this.link.call(m);
+  }
+
+  /**
+   * Copies between resident arrays wait here and go as ONE dispatch (`copyBatch`) when anything else is
+   * posted: a decode step writes each sequence's keys and values into its cache slot, 2·B copies per
+   * layer, and on SwiftShader each dispatch has a fixed cost. Word offsets [dst, src, n] per copy; a copy
+   * whose span overlaps a queued one's destination (or whose destination overlaps a queued source) sends
+   * the queue first, so the batch means what the copies in order mean.
+   */
+  private copies: number[] = [];
+
+  private queueCopy(dst: number, src: number, n: number): void {
+    const q = this.copies;
+    for (let i = 0; i < q.length; i += 3) {
+      const d = q[i]!, s = q[i + 1]!, len = q[i + 2]!;
+      const hits = (a: number, b: number): boolean => a < b + len && b < a + n;
+      if (hits(dst, d) || hits(dst, s) || hits(src, d)) { this.flushCopies(); break; }
+    }
+    this.copies.push(dst, src, n);
+    if (this.copies.length >= 3 * 4096) this.flushCopies();
+  }
+
+  private flushCopies(): void {
+    const q = this.copies;
+    if (q.length === 0) return;
+    this.copies = [];
+    if (q.length === 3) this.run("copy", [q[0]!, q[1]!, q[2]!], Math.ceil(q[2]! / 256));
+    else this.run("copyBatch", [q.length / 3], q.length / 3, Int32Array.from(q));
+  }
+
   // ***** heap and residency *****
 
   private alloc(bytes: number): number {
@@ -202,7 +242,7 @@ export class WebGpuBackend implements Backend {
           `(${this.link.maxHeapBytes}); use a smaller model or batch, or a CPU backend`);
       }
       this.heapBytes = Math.min(this.link.maxHeapBytes, Math.max(this.heap.top, Math.ceil(this.heapBytes * 1.5)));
-      this.link.post({ op: "heap", bytes: this.heapBytes });
+      this.send({ op: "heap", bytes: this.heapBytes });
     }
     return at;
   }
@@ -210,12 +250,12 @@ export class WebGpuBackend implements Backend {
   private write(at: number, src: ArrayBufferLike, lo: number, hi: number): void {
     if (hi <= lo) return;
     const data = (src as ArrayBuffer).slice(lo, hi);
-    this.link.post({ op: "write", at, data }, [data]);
+    this.send({ op: "write", at, data }, [data]);
   }
 
   private read(at: number, bytes: number): Uint8Array {
     if (this.staging.byteLength < bytes) this.staging = new SharedArrayBuffer(Math.max(bytes, this.staging.byteLength * 2));
-    this.link.call({ op: "read", at, bytes, out: this.staging });
+    this.sync({ op: "read", at, bytes, out: this.staging });
     return new Uint8Array(this.staging, 0, bytes);
   }
 
@@ -249,7 +289,7 @@ export class WebGpuBackend implements Backend {
   }
 
   flush(): void {
-    this.link.call({ op: "finish" });
+    this.sync({ op: "finish" });
   }
 
   /**
@@ -274,7 +314,7 @@ export class WebGpuBackend implements Backend {
         const pad = new Uint8Array(4);
         const tail = buf.byteLength - (buf.byteLength % 4);
         pad.set(new Uint8Array(buf, tail, buf.byteLength - tail));
-        this.link.post({ op: "write", at: t.at + tail - t.lo, data: pad.buffer }, [pad.buffer]);
+        this.send({ op: "write", at: t.at + tail - t.lo, data: pad.buffer }, [pad.buffer]);
       }
     }
     const offs = views.map((v) => {
@@ -302,7 +342,7 @@ export class WebGpuBackend implements Backend {
     const prof = this.profile;
     if (prof) this.flush();
     const t0 = prof ? performance.now() : 0;
-    this.link.post({ op: "run", kernel, params: pack(params), ints, groups, ...(consts ? { consts } : {}) });
+    this.send({ op: "run", kernel, params: pack(params), ints, groups, ...(consts ? { consts } : {}) });
     if (prof) {
       this.flush();
       const e = prof.get(kernel) ?? { calls: 0, ms: 0 };
@@ -365,26 +405,35 @@ export class WebGpuBackend implements Backend {
     if (x.length === 0) return;
     const r = this.resident.get(x.buffer);
     if (!r) { x.fill(0); return; }
-    this.link.post({ op: "clear", at: r.at + x.byteOffset, bytes: x.byteLength });
+    this.send({ op: "clear", at: r.at + x.byteOffset, bytes: x.byteLength });
   }
 
   copy<X extends F32 | BF16>(dst: X, src: X): void {
     if (dst.length !== src.length) throw new RangeError(`copy: lengths ${dst.length} and ${src.length} differ`);
     if (dst instanceof Float32Array && src instanceof Float32Array) {
-      this.elem("copy", dst.length, [dst, src], [true, false], (o) => [o[0]!, o[1]!, dst.length]);
+      this.copyWords(dst, src);
       return;
     }
     // bf16 (bf16 KV caches): a word copy when both spans are whole 32-bit words, else through the host
     if (dst.byteOffset % 4 === 0 && src.byteOffset % 4 === 0 && dst.byteLength % 4 === 0) {
       const d = new Float32Array(dst.buffer, dst.byteOffset, dst.byteLength / 4);
       const s = new Float32Array(src.buffer, src.byteOffset, src.byteLength / 4);
-      this.elem("copy", d.length, [d, s], [true, false], (o) => [o[0]!, o[1]!, d.length]);
+      this.copyWords(d, s);
       return;
     }
     this.download(src);
     this.download(dst);
     (dst as BF16).set(src as BF16);
     this.upload(dst);
+  }
+
+  private copyWords(dst: F32, src: F32): void {
+    const rd = this.resident.get(dst.buffer), rs = this.resident.get(src.buffer);
+    if (rd && rs) {
+      if (dst.length > 0) this.queueCopy((rd.at + dst.byteOffset) / 4, (rs.at + src.byteOffset) / 4, dst.length);
+      return;
+    }
+    this.elem("copy", dst.length, [dst, src], [true, false], (o) => [o[0]!, o[1]!, dst.length]);
   }
 
   /**
@@ -421,9 +470,10 @@ export class WebGpuBackend implements Backend {
     const aBf = a instanceof Uint16Array, bBf = b instanceof Uint16Array;
     const fl = (opts.transA ? 1 : 0) | (opts.transB ? 2 : 0) | (opts.accumulate ? 4 : 0) |
       (opts.bf16 || aBf || bBf ? 8 : 0) | (aBf ? 16 : 0) | (bBf ? 32 : 0);
-    const mmGrid = (v: KernelVariant, rows: number): [number, number] =>
-      v === "tiled" ? [Math.ceil(n / 16), Math.ceil(rows / 16)] : [Math.ceil(n / 32), Math.ceil(rows / 32)];
-    const name = (v: KernelVariant): string => v === "tiled" ? "matmulTiled" : "matmul";
+    const narrow = m <= 4;
+    const mmGrid = (v: KernelVariant, rows: number): [number, number] => v === "tiled" ? [Math.ceil(n / 16), Math.ceil(rows / 16)]
+      : narrow ? [Math.ceil(n / 32), Math.ceil(rows / 32)] : [Math.ceil(n / 64), Math.ceil(rows / 64)];
+    const name = (v: KernelVariant): string => v === "tiled" ? "matmulTiled" : narrow ? "matmulNarrow" : "matmul";
     this.exec([c, a, b], [true, false, false], (o) => {
       const mt = Math.min(m, TRIAL_ROWS), trialFl = fl & ~4;
       const v = this.pick(`matmul:${trialFl}:${cls(mt)}x${cls(n)}x${cls(k)}`, mt * n * 4, (tv, scratch) =>

@@ -108,44 +108,57 @@ fn opA(e: u32) -> f32 { if (ABF) { return half16(e); } if (RND) { return rbf(ld(
 fn opB(e: u32) -> f32 { if (BBF) { return half16(e); } if (RND) { return rbf(ld(e)); } return ld(e); }
 `;
 
-export const SHADERS: Record<string, string> = {
-  // P: offC, offA, offB, m, n, k. Override FL (pipeline constant, so the loops carry no flag tests):
-  // 1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16.
-  // No barriers: each invocation computes a 4×4 block of C (8×8 invocations: a 32×32 tile).
-  matmul: k(`${MM_OPERANDS}
+
+/**
+ * The barrier-free matrix product: each invocation computes an R×(4·CV) block of C in registers (8×8
+ * invocations per workgroup), walking k in order with one accumulator per element, so every element is
+ * summed in the reference's order. Generated unrolled (WGSL has no register arrays to index).
+ */
+function mmBlock(R: number, CV: number): string {
+  const accs = [];
+  for (let i = 0; i < R; i++) for (let j = 0; j < CV; j++) accs.push(`var c${i}_${j} = vec4<f32>(0.0);`);
+  const aLoads = Array.from({ length: R }, (_, i) => `let a${i} = opA(offA + ia${i});`).join(" ");
+  const bLoads = Array.from({ length: CV }, (_, j) => `let b${j} = vec4<f32>(opB(offB + ib${j}.x), opB(offB + ib${j}.y), opB(offB + ib${j}.z), opB(offB + ib${j}.w));`).join("\n    ");
+  const fmas = [];
+  for (let i = 0; i < R; i++) for (let j = 0; j < CV; j++) fmas.push(`c${i}_${j} = c${i}_${j} + a${i} * b${j};`);
+  const iaDecl = Array.from({ length: R }, (_, i) => `var ia${i} = select(min(r0 + ${i}u, m - 1u) * kk, min(r0 + ${i}u, m - 1u), TA);`).join("\n  ");
+  const ibDecl = Array.from({ length: CV }, (_, j) => `var ib${j} = min(vec4<u32>(c0 + ${4 * j}u, c0 + ${4 * j + 1}u, c0 + ${4 * j + 2}u, c0 + ${4 * j + 3}u), vec4<u32>(n - 1u)); if (TB) { ib${j} = ib${j} * kk; }`).join("\n  ");
+  const iaInc = Array.from({ length: R }, (_, i) => `ia${i} = ia${i} + sa;`).join(" ");
+  const ibInc = Array.from({ length: CV }, (_, j) => `ib${j} = ib${j} + vec4<u32>(sb);`).join(" ");
+  const stores = [];
+  for (let i = 0; i < R; i++) for (let j = 0; j < CV; j++) for (let e = 0; e < 4; e++) {
+    stores.push(`if (r0 + ${i}u < m && c0 + ${4 * j + e}u < n) { let ci = offC + (r0 + ${i}u) * n + c0 + ${4 * j + e}u; var v = c${i}_${j}[${e}]; if (ACC) { v = ld(ci) + v; } st(ci, v); }`);
+  }
+  return k(`${MM_OPERANDS}
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let offC = pu(0u); let offA = pu(1u); let offB = pu(2u);
   let m = pu(3u); let n = pu(4u); let kk = pu(5u);
-  let r0 = (w.y * 8u + lid.y) * 4u;
-  let c0 = (w.x * 8u + lid.x) * 4u;
+  let r0 = (w.y * 8u + lid.y) * ${R}u;
+  let c0 = (w.x * 8u + lid.x) * ${4 * CV}u;
   if (r0 >= m || c0 >= n) { return; }
-  let rr = min(vec4<u32>(r0, r0 + 1u, r0 + 2u, r0 + 3u), vec4<u32>(m - 1u));
-  let cc = min(vec4<u32>(c0, c0 + 1u, c0 + 2u, c0 + 3u), vec4<u32>(n - 1u));
-  // element (i, p) of A at ia + p·sa, element (p, j) of B at ib + p·sb
-  var ia = rr * kk; var sa = 1u;
-  if (TA) { ia = rr; sa = m; }
-  var ib = cc; var sb = n;
-  if (TB) { ib = cc * kk; sb = 1u; }
-  var c0v = vec4<f32>(0.0); var c1v = vec4<f32>(0.0); var c2v = vec4<f32>(0.0); var c3v = vec4<f32>(0.0);
+  let sa = select(1u, m, TA);
+  let sb = select(n, 1u, TB);
+  ${iaDecl}
+  ${ibDecl}
+  ${accs.join(" ")}
   for (var p = 0u; p < kk; p = p + 1u) {
-    let a = vec4<f32>(opA(offA + ia.x), opA(offA + ia.y), opA(offA + ia.z), opA(offA + ia.w));
-    let b = vec4<f32>(opB(offB + ib.x), opB(offB + ib.y), opB(offB + ib.z), opB(offB + ib.w));
-    c0v = c0v + a.x * b; c1v = c1v + a.y * b; c2v = c2v + a.z * b; c3v = c3v + a.w * b;
-    ia = ia + vec4<u32>(sa); ib = ib + vec4<u32>(sb);
+    ${aLoads}
+    ${bLoads}
+    ${fmas.join(" ")}
+    ${iaInc} ${ibInc}
   }
-  var rows = array<vec4<f32>, 4>(c0v, c1v, c2v, c3v);
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    if (r0 + i >= m) { break; }
-    for (var j = 0u; j < 4u; j = j + 1u) {
-      if (c0 + j >= n) { break; }
-      let ci = offC + (r0 + i) * n + c0 + j;
-      var v = rows[i][j];
-      if (ACC) { v = ld(ci) + v; }
-      st(ci, v);
-    }
-  }
-}`),
+  ${stores.join("\n  ")}
+}`);
+}
+
+export const SHADERS: Record<string, string> = {
+  // P: offC, offA, offB, m, n, k. Override FL (pipeline constant, so the loops carry no flag tests):
+  // 1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16.
+  // No barriers: 8×8 blocks per invocation (a 64×64 tile per workgroup); matmulNarrow: 4×4 blocks, for
+  // products of at most 4 rows (decoding a few sequences), where 8 rows would repeat work.
+  matmul: mmBlock(8, 2),
+  matmulNarrow: mmBlock(4, 1),
 
   // The same product with 16×16 shared-memory tiles and barriers (one output per invocation): the
   // usual GPU layout, kept beside the barrier-free one; the backend times both on the adapter and uses
@@ -203,6 +216,16 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   add: ELEMWISE("st(o + i, ld(a + i) + ld(b + i));", "let o = pu(0u); let a = pu(1u); let b = pu(2u); let n = pu(3u);"),
   // P: offDst, offSrc, n
   copy: ELEMWISE("st(o + i, ld(a + i));", "let o = pu(0u); let a = pu(1u); let n = pu(2u);"),
+  // P: count; I: [dst, src, n] word offsets per copy — one 64-invocation workgroup per copy (copies of a
+  // batch do not overlap: the host sends the batch before a copy that would)
+  copyBatch: k(`
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let c = w.y * nw.x + w.x;
+  if (c >= pu(0u)) { return; }
+  let d = u32(I[3u * c]); let s = u32(I[3u * c + 1u]); let n = u32(I[3u * c + 2u]);
+  for (var i = l; i < n; i = i + 64u) { H[d + i] = H[s + i]; }
+}`),
   // P: offX, offBias, rows·cols, cols
   addBias: ELEMWISE("st(x + i, ld(x + i) + ld(b + i % c));", "let x = pu(0u); let b = pu(1u); let n = pu(2u); let c = pu(3u);"),
   // P: offDb, offD, rows, cols — one invocation per column (no races)
