@@ -471,14 +471,17 @@ export class WebGpuBackend implements Backend {
     const fl = (opts.transA ? 1 : 0) | (opts.transB ? 2 : 0) | (opts.accumulate ? 4 : 0) |
       (opts.bf16 || aBf || bBf ? 8 : 0) | (aBf ? 16 : 0) | (bBf ? 32 : 0);
     const narrow = m <= 4;
-    const mmGrid = (v: KernelVariant, rows: number): [number, number] => v === "tiled" ? [Math.ceil(n / 16), Math.ceil(rows / 16)]
-      : narrow ? [Math.ceil(n / 32), Math.ceil(rows / 32)] : [Math.ceil(n / 64), Math.ceil(rows / 64)];
+    const mmGrid = (v: KernelVariant, rows: number, cols: number): [number, number] => v === "tiled"
+      ? [Math.ceil(cols / 16), Math.ceil(rows / 16)]
+      : narrow ? [Math.ceil(cols / 32), Math.ceil(rows / 32)] : [Math.ceil(cols / 64), Math.ceil(rows / 64)];
     const name = (v: KernelVariant): string => v === "tiled" ? "matmulTiled" : narrow ? "matmulNarrow" : "matmul";
     this.exec([c, a, b], [true, false, false], (o) => {
-      const mt = Math.min(m, TRIAL_ROWS), trialFl = fl & ~4;
-      const v = this.pick(`matmul:${trialFl}:${cls(mt)}x${cls(n)}x${cls(k)}`, mt * n * 4, (tv, scratch) =>
-        this.run(name(tv), [scratch, o[1]!, o[2]!, mt, n, k], mmGrid(tv, mt), null, { FL: trialFl }));
-      this.run(name(v), [o[0]!, o[1]!, o[2]!, m, n, k], mmGrid(v, m), null, { FL: fl });
+      // timed on a cropped product (at most 64 × 256 × 256: the operands' first elements, in bounds
+      // whatever the transposes), so that the slower variant costs little
+      const mt = Math.min(m, TRIAL_ROWS), nt = Math.min(n, 4 * TRIAL_ROWS), kt = Math.min(k, 4 * TRIAL_ROWS), trialFl = fl & ~4;
+      const v = this.pick(`matmul:${trialFl}:${cls(mt)}x${cls(nt)}x${cls(kt)}`, mt * nt * 4, (tv, scratch) =>
+        this.run(name(tv), [scratch, o[1]!, o[2]!, mt, nt, kt], mmGrid(tv, mt, nt), null, { FL: trialFl }));
+      this.run(name(v), [o[0]!, o[1]!, o[2]!, m, n, k], mmGrid(v, m, n), null, { FL: fl });
     });
   }
 

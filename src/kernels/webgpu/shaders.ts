@@ -152,6 +152,7 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) lid: 
 }`);
 }
 
+
 export const SHADERS: Record<string, string> = {
   // P: offC, offA, offB, m, n, k. Override FL (pipeline constant, so the loops carry no flag tests):
   // 1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16.
