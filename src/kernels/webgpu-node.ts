@@ -81,8 +81,24 @@ export function loadWebGpuBackend(): WebGpuLoad {
     new Uint8Array(shared.error).fill(0);
     const link = new SyncLink((m: GpuOp, transfer?: ArrayBuffer[]) => worker.postMessage(m, transfer ?? []), shared,
       info.maxHeapBytes, info.adapter);
-    cached = { ok: true, backend: new WebGpuBackend(link) };
+    const backend = new WebGpuBackend(link);
+    const kernels = process.env["AHA_WEBGPU_KERNELS"];
+    if (kernels !== undefined && kernels !== "") {
+      if (kernels !== "serial" && kernels !== "tiled" && kernels !== "measure") {
+        throw new UserError(`AHA_WEBGPU_KERNELS=${kernels}: expected serial, tiled or measure`);
+      }
+      backend.variantMode = kernels;
+    }
+    if (process.env["AHA_WEBGPU_PROFILE"] === "1") {
+      backend.profile = new Map();
+      process.on("exit", () => {
+        console.error(backend.profileReport());
+        for (const c of backend.choices.values()) console.error(`  choice ${c.key}: ${c.variant} (serial ${c.ms.serial.toFixed(2)} ms, tiled ${c.ms.tiled.toFixed(2)} ms)`);
+      });
+    }
+    cached = { ok: true, backend };
   } catch (e) {
+    if (e instanceof UserError) throw e;
     cached = { ok: false, error: `starting WebGPU (Dawn) failed: ${(e as Error).message}` };
   }
   return cached;

@@ -6,7 +6,7 @@
  * package (an install with --omit=optional), only the install hint is checked.
  */
 import { createRequire } from "node:module";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tsBackend as R } from "../../src/kernels/ts.js";
 import { loadWebGpuBackend, WEBGPU_INSTALL_HINT } from "../../src/kernels/webgpu-node.js";
 import { kernelConformance } from "./conformance.js";
@@ -35,6 +35,16 @@ describe.runIf(load.ok)("webgpu kernels match the reference", () => {
   const G = load.backend;
   kernelConformance(G);
 
+  it("timed both variants of each two-variant kernel on the adapter and runs the faster", () => {
+    const families = new Set([...G.choices.keys()].map((k) => k.split(":")[0]));
+    expect([...families].sort()).toEqual(["logprobsForward", "matmul", "rmsnormBackwardX", "rmsnormForward", "sumSquares"]);
+    for (const c of G.choices.values()) {
+      expect(c.ms.serial).toBeGreaterThan(0);
+      expect(c.ms.tiled).toBeGreaterThan(0);
+      expect(c.variant).toBe(c.ms.tiled < c.ms.serial ? "tiled" : "serial");
+    }
+  });
+
   it("keeps resident arrays on the device until download, and takes host writes only through upload", () => {
     const r = rng(30);
     const arena = new Float32Array(1000);
@@ -58,6 +68,22 @@ describe.runIf(load.ok)("webgpu kernels match the reference", () => {
     G.copy(arena.subarray(500, 700), y);
     G.download(arena);
     expect(Array.from(arena.subarray(500, 700)).every((v) => v === 0)).toBe(true);
+    // copies between resident arrays go as one batch: chained and overlapping ones keep their order's meaning
+    // (a copy onto itself shifted is not supported, as before: each copy is parallel)
+    const before = G.dispatches;
+    const seq = new Float32Array(64);
+    for (let i = 0; i < 64; i++) seq[i] = i;
+    const host = seq.slice();
+    const arena2 = seq.slice();
+    G.keepOnDevice(arena2);
+    const span = (a: Float32Array, lo: number, n: number): Float32Array => a.subarray(lo, lo + n);
+    for (const [d, s2, n] of [[16, 0, 8], [24, 40, 8], [32, 16, 8], [4, 10, 4], [48, 56, 4], [56, 48, 4]] as const) {
+      G.copy(span(arena2, d, n), span(arena2, s2, n));
+      host.copyWithin(d, s2, s2 + n);
+    }
+    G.download(arena2);
+    expect(Array.from(arena2)).toEqual(Array.from(host));
+    expect(G.dispatches - before).toBeLessThan(6); // batched: fewer dispatches than copies
     // a transient (non-resident) output is copied back at once
     const out = new Float32Array(200);
     G.add(out, x, x);
@@ -65,3 +91,15 @@ describe.runIf(load.ok)("webgpu kernels match the reference", () => {
     expect(Array.from(out)).toEqual(Array.from(ref.subarray(0, 200)));
   });
 });
+
+// each variant of the two-variant kernels (matmul, RMSNorm, log-softmax, sumSquares) against the reference,
+// whichever the measurement would pick on this adapter
+for (const mode of ["serial", "tiled"] as const) {
+  describe.runIf(load.ok)(`webgpu kernels match the reference with the ${mode} variants forced`, () => {
+    if (!load.ok) return;
+    const G = load.backend;
+    beforeAll(() => { G.variantMode = mode; });
+    afterAll(() => { G.variantMode = "measure"; });
+    kernelConformance(G);
+  });
+}

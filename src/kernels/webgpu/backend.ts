@@ -110,6 +110,24 @@ class HeapAlloc {
 
 interface Transient { at: number; lo: number; hi: number; written: boolean }
 
+/**
+ * The two variants of the kernels that have both (matmul, rmsnormForward, rmsnormBackwardX,
+ * logprobsForward, sumSquares): "serial" is barrier-free (a register block or a whole row per
+ * invocation; the shader under the family's name), "tiled" uses workgroup shared memory and barriers
+ * (the shader named family + "Tiled"). Which is faster depends on the adapter — SwiftShader runs a
+ * barrier as a coroutine switch, a GPU wants many invocations per row — so it is measured, not guessed.
+ */
+export type KernelVariant = "serial" | "tiled";
+export const KERNEL_VARIANTS: readonly KernelVariant[] = ["serial", "tiled"];
+
+/** A measured choice: milliseconds of one call of each variant on a shape class (cropped; see `pick`). */
+export interface VariantChoice { key: string; variant: KernelVariant; ms: Record<KernelVariant, number> }
+
+/** Shape classes: sizes rounded up to a power of two. */
+const cls = (x: number): number => (x <= 1 ? 1 : 2 ** Math.ceil(Math.log2(x)));
+/** Rows (of a product, a row kernel) a choice is timed on: enough to fill the device, bounded in time. */
+const TRIAL_ROWS = 64;
+
 /** A float parameter word (the others are u32). */
 class Fl {
   constructor(readonly v: number) {}
@@ -152,6 +170,18 @@ export class WebGpuBackend implements Backend {
   private staging = new SharedArrayBuffer(1 << 16);
   /** Dispatches queued since construction (for `aha bench` and tests). */
   dispatches = 0;
+  /**
+   * "measure" (the default): each kernel family with two variants is timed on the adapter once per shape
+   * class, and the faster one runs from then on; "serial"/"tiled" force one (tests, AHA_WEBGPU_KERNELS).
+   */
+  variantMode: KernelVariant | "measure" = "measure";
+  /** The choices measured so far, by shape class. */
+  readonly choices = new Map<string, VariantChoice>();
+  /**
+   * Per-kernel timing (AHA_WEBGPU_PROFILE=1 in Node): when set, every dispatch is waited for on its own
+   * (a finish before and after it) and its wall time added here — slow, for finding where time goes.
+   */
+  profile: Map<string, { calls: number; ms: number }> | null = null;
 
   constructor(link: GpuLink) {
     this.link = link;
@@ -159,6 +189,46 @@ export class WebGpuBackend implements Backend {
 
   get adapter(): string {
     return this.link.adapter;
+  }
+
+  /** Posts an operation (queued copies go first). */
+  private send(m: GpuOp, transfer?: ArrayBuffer[]): void {
+    this.flushCopies();
+    this.link.post(m, transfer);
+  }
+
+  /** A sync operation (queued copies go first). */
+  private sync(m: GpuOp): void {
+    this.flushCopies();
+    this.link.call(m);
+  }
+
+  /**
+   * Copies between resident arrays wait here and go as ONE dispatch (`copyBatch`) when anything else is
+   * posted: a decode step writes each sequence's keys and values into its cache slot, 2·B copies per
+   * layer, and on SwiftShader each dispatch has a fixed cost. Word offsets [dst, src, n] per copy; a copy
+   * whose span overlaps a queued one's destination (or whose destination overlaps a queued source) sends
+   * the queue first, so the batch means what the copies in order mean.
+   */
+  private copies: number[] = [];
+
+  private queueCopy(dst: number, src: number, n: number): void {
+    const q = this.copies;
+    for (let i = 0; i < q.length; i += 3) {
+      const d = q[i]!, s = q[i + 1]!, len = q[i + 2]!;
+      const hits = (a: number, b: number): boolean => a < b + len && b < a + n;
+      if (hits(dst, d) || hits(dst, s) || hits(src, d)) { this.flushCopies(); break; }
+    }
+    this.copies.push(dst, src, n);
+    if (this.copies.length >= 3 * 4096) this.flushCopies();
+  }
+
+  private flushCopies(): void {
+    const q = this.copies;
+    if (q.length === 0) return;
+    this.copies = [];
+    if (q.length === 3) this.run("copy", [q[0]!, q[1]!, q[2]!], Math.ceil(q[2]! / 256));
+    else this.run("copyBatch", [q.length / 3], q.length / 3, Int32Array.from(q));
   }
 
   // ***** heap and residency *****
@@ -172,7 +242,7 @@ export class WebGpuBackend implements Backend {
           `(${this.link.maxHeapBytes}); use a smaller model or batch, or a CPU backend`);
       }
       this.heapBytes = Math.min(this.link.maxHeapBytes, Math.max(this.heap.top, Math.ceil(this.heapBytes * 1.5)));
-      this.link.post({ op: "heap", bytes: this.heapBytes });
+      this.send({ op: "heap", bytes: this.heapBytes });
     }
     return at;
   }
@@ -180,12 +250,12 @@ export class WebGpuBackend implements Backend {
   private write(at: number, src: ArrayBufferLike, lo: number, hi: number): void {
     if (hi <= lo) return;
     const data = (src as ArrayBuffer).slice(lo, hi);
-    this.link.post({ op: "write", at, data }, [data]);
+    this.send({ op: "write", at, data }, [data]);
   }
 
   private read(at: number, bytes: number): Uint8Array {
     if (this.staging.byteLength < bytes) this.staging = new SharedArrayBuffer(Math.max(bytes, this.staging.byteLength * 2));
-    this.link.call({ op: "read", at, bytes, out: this.staging });
+    this.sync({ op: "read", at, bytes, out: this.staging });
     return new Uint8Array(this.staging, 0, bytes);
   }
 
@@ -219,7 +289,7 @@ export class WebGpuBackend implements Backend {
   }
 
   flush(): void {
-    this.link.call({ op: "finish" });
+    this.sync({ op: "finish" });
   }
 
   /**
@@ -244,7 +314,7 @@ export class WebGpuBackend implements Backend {
         const pad = new Uint8Array(4);
         const tail = buf.byteLength - (buf.byteLength % 4);
         pad.set(new Uint8Array(buf, tail, buf.byteLength - tail));
-        this.link.post({ op: "write", at: t.at + tail - t.lo, data: pad.buffer }, [pad.buffer]);
+        this.send({ op: "write", at: t.at + tail - t.lo, data: pad.buffer }, [pad.buffer]);
       }
     }
     const offs = views.map((v) => {
@@ -266,9 +336,61 @@ export class WebGpuBackend implements Backend {
     }
   }
 
-  private run(kernel: string, params: Array<number | Fl>, groups: number | [number, number], ints: Int32Array | null = null): void {
+  private run(kernel: string, params: Array<number | Fl>, groups: number | [number, number], ints: Int32Array | null = null,
+    consts?: Record<string, number>): void {
     this.dispatches++;
-    this.link.post({ op: "run", kernel, params: pack(params), ints, groups });
+    const prof = this.profile;
+    if (prof) this.flush();
+    const t0 = prof ? performance.now() : 0;
+    this.send({ op: "run", kernel, params: pack(params), ints, groups, ...(consts ? { consts } : {}) });
+    if (prof) {
+      this.flush();
+      const e = prof.get(kernel) ?? { calls: 0, ms: 0 };
+      e.calls++;
+      e.ms += performance.now() - t0;
+      prof.set(kernel, e);
+    }
+  }
+
+  /** The per-kernel table of `profile`, slowest first. */
+  profileReport(): string {
+    const rows = [...(this.profile ?? new Map<string, { calls: number; ms: number }>())].sort((a, b) => b[1].ms - a[1].ms);
+    const total = rows.reduce((s, [, e]) => s + e.ms, 0);
+    return [`webgpu profile: ${rows.reduce((s, [, e]) => s + e.calls, 0)} dispatches, ${(total / 1000).toFixed(1)} s in kernels`,
+      ...rows.map(([k, e]) => `  ${k.padEnd(24)} ${String(e.calls).padStart(8)} calls ${(e.ms / 1000).toFixed(2).padStart(9)} s ` +
+        `${(100 * e.ms / total).toFixed(1).padStart(5)}% ${(e.ms / e.calls).toFixed(3).padStart(9)} ms/call`)].join("\n");
+  }
+
+  /**
+   * The variant of a kernel family to run for shape class `key`: forced by `variantMode`, else measured
+   * once here — `trial(variant, scratch)` queues the variant on the call's inputs with its outputs in
+   * `scratchBytes` of scratch heap (word offset `scratch`), on a cropped shape so that a slow variant
+   * costs little. Each is run once (pipeline compile) and then timed to a finish, best of up to two.
+   */
+  private pick(key: string, scratchBytes: number, trial: (v: KernelVariant, scratch: number) => void): KernelVariant {
+    if (this.variantMode !== "measure") return this.variantMode;
+    const known = this.choices.get(key);
+    if (known) return known.variant;
+    const at = this.alloc(scratchBytes);
+    const ms: Record<KernelVariant, number> = { serial: Infinity, tiled: Infinity };
+    try {
+      this.flush();
+      for (const v of KERNEL_VARIANTS) { trial(v, at / 4); this.flush(); }
+      for (let rep = 0; rep < 2; rep++) {
+        for (const v of KERNEL_VARIANTS) {
+          const t0 = performance.now();
+          trial(v, at / 4);
+          this.flush();
+          ms[v] = Math.min(ms[v], performance.now() - t0);
+        }
+        if (Math.max(ms.serial, ms.tiled) > 3 * Math.min(ms.serial, ms.tiled)) break; // clear already
+      }
+    } finally {
+      this.heap.release(at, scratchBytes);
+    }
+    const variant: KernelVariant = ms.tiled < ms.serial ? "tiled" : "serial";
+    this.choices.set(key, { key, variant, ms });
+    return variant;
   }
 
   private elem(kernel: string, n: number, views: Array<View | null>, written: boolean[],
@@ -283,20 +405,20 @@ export class WebGpuBackend implements Backend {
     if (x.length === 0) return;
     const r = this.resident.get(x.buffer);
     if (!r) { x.fill(0); return; }
-    this.link.post({ op: "clear", at: r.at + x.byteOffset, bytes: x.byteLength });
+    this.send({ op: "clear", at: r.at + x.byteOffset, bytes: x.byteLength });
   }
 
   copy<X extends F32 | BF16>(dst: X, src: X): void {
     if (dst.length !== src.length) throw new RangeError(`copy: lengths ${dst.length} and ${src.length} differ`);
     if (dst instanceof Float32Array && src instanceof Float32Array) {
-      this.elem("copy", dst.length, [dst, src], [true, false], (o) => [o[0]!, o[1]!, dst.length]);
+      this.copyWords(dst, src);
       return;
     }
     // bf16 (bf16 KV caches): a word copy when both spans are whole 32-bit words, else through the host
     if (dst.byteOffset % 4 === 0 && src.byteOffset % 4 === 0 && dst.byteLength % 4 === 0) {
       const d = new Float32Array(dst.buffer, dst.byteOffset, dst.byteLength / 4);
       const s = new Float32Array(src.buffer, src.byteOffset, src.byteLength / 4);
-      this.elem("copy", d.length, [d, s], [true, false], (o) => [o[0]!, o[1]!, d.length]);
+      this.copyWords(d, s);
       return;
     }
     this.download(src);
@@ -312,6 +434,15 @@ export class WebGpuBackend implements Backend {
       if (!(o >= 0 && o + rowLen <= dst.length)) throw new RangeError(`copyRows: row ${r} at ${o} + ${rowLen} is outside dst (${dst.length})`);
       this.copy(dst.subarray(o, o + rowLen) as X, src.subarray(r * rowLen, (r + 1) * rowLen) as X); // on the device
     }
+  }
+
+  private copyWords(dst: F32, src: F32): void {
+    const rd = this.resident.get(dst.buffer), rs = this.resident.get(src.buffer);
+    if (rd && rs) {
+      if (dst.length > 0) this.queueCopy((rd.at + dst.byteOffset) / 4, (rs.at + src.byteOffset) / 4, dst.length);
+      return;
+    }
+    this.elem("copy", dst.length, [dst, src], [true, false], (o) => [o[0]!, o[1]!, dst.length]);
   }
 
   /**
@@ -348,8 +479,19 @@ export class WebGpuBackend implements Backend {
     const aBf = a instanceof Uint16Array, bBf = b instanceof Uint16Array;
     const fl = (opts.transA ? 1 : 0) | (opts.transB ? 2 : 0) | (opts.accumulate ? 4 : 0) |
       (opts.bf16 || aBf || bBf ? 8 : 0) | (aBf ? 16 : 0) | (bBf ? 32 : 0);
-    this.exec([c, a, b], [true, false, false], (o) =>
-      this.run("matmul", [o[0]!, o[1]!, o[2]!, m, n, k, fl], [Math.ceil(n / 16), Math.ceil(m / 16)]));
+    const narrow = m <= 4;
+    const mmGrid = (v: KernelVariant, rows: number, cols: number): [number, number] => v === "tiled"
+      ? [Math.ceil(cols / 16), Math.ceil(rows / 16)]
+      : narrow ? [Math.ceil(cols / 32), Math.ceil(rows / 32)] : [Math.ceil(cols / 64), Math.ceil(rows / 64)];
+    const name = (v: KernelVariant): string => v === "tiled" ? "matmulTiled" : narrow ? "matmulNarrow" : "matmul";
+    this.exec([c, a, b], [true, false, false], (o) => {
+      // timed on a cropped product (at most 64 × 256 × 256: the operands' first elements, in bounds
+      // whatever the transposes), so that the slower variant costs little
+      const mt = Math.min(m, TRIAL_ROWS), nt = Math.min(n, 4 * TRIAL_ROWS), kt = Math.min(k, 4 * TRIAL_ROWS), trialFl = fl & ~4;
+      const v = this.pick(`matmul:${trialFl}:${cls(mt)}x${cls(nt)}x${cls(kt)}`, mt * nt * 4, (tv, scratch) =>
+        this.run(name(tv), [scratch, o[1]!, o[2]!, mt, nt, kt], mmGrid(tv, mt, nt), null, { FL: trialFl }));
+      this.run(name(v), [o[0]!, o[1]!, o[2]!, m, n, k], mmGrid(v, m, n), null, { FL: fl });
+    });
   }
 
   toBf16(out: BF16, src: F32): void {
@@ -384,17 +526,28 @@ export class WebGpuBackend implements Backend {
   sumSquares(x: F32): number {
     const n = x.length;
     if (n === 0) return 0;
-    const parts = Math.ceil(n / 4096);
-    const at = this.alloc(parts * 4);
-    try {
-      this.exec([x], [false], (o) => this.run("sumSquares", [o[0]!, n, at / 4], parts));
-      const got = new Float32Array(this.read(at, parts * 4).slice().buffer);
-      let s = 0;
-      for (let i = 0; i < parts; i++) s += got[i]!;
-      return s;
-    } finally {
-      this.heap.release(at, parts * 4);
-    }
+    // partial sums of chunks (4096 elements per workgroup tiled, 64 per invocation serial), added in fp64 here
+    const chunk = (v: KernelVariant): number => v === "tiled" ? 4096 : 64;
+    const run = (v: KernelVariant, xo: number, out: number, len: number): void => {
+      const parts = Math.ceil(len / chunk(v));
+      if (v === "tiled") this.run("sumSquaresTiled", [xo, len, out], parts);
+      else this.run("sumSquares", [xo, len, out, parts], Math.ceil(parts / 64));
+    };
+    let s = 0;
+    this.exec([x], [false], (o) => {
+      const nt = Math.min(n, TRIAL_ROWS * 4096);
+      const v = this.pick(`sumSquares:${cls(nt)}`, Math.ceil(nt / 64) * 4, (tv, scratch) => run(tv, o[0]!, scratch, nt));
+      const parts = Math.ceil(n / chunk(v));
+      const at = this.alloc(parts * 4);
+      try {
+        run(v, o[0]!, at / 4, n);
+        const got = new Float32Array(this.read(at, parts * 4).slice().buffer);
+        for (let i = 0; i < parts; i++) s += got[i]!;
+      } finally {
+        this.heap.release(at, parts * 4);
+      }
+    });
+    return s;
   }
 
   // ***** embedding *****
@@ -422,14 +575,24 @@ export class WebGpuBackend implements Backend {
 
   rmsnormForward(out: F32, rstd: F32, inp: F32, w: F32, rows: number, C: number, eps: number): void {
     if (rows === 0) return;
-    this.exec([out, rstd, inp, w], [true, true, false, false], (o) =>
-      this.run("rmsnormForward", [o[0]!, o[1]!, o[2]!, o[3]!, rows, C, f(eps)], rows));
+    this.exec([out, rstd, inp, w], [true, true, false, false], (o) => {
+      const run = (v: KernelVariant, dst: number, rs: number, r: number): void => v === "tiled"
+        ? this.run("rmsnormForwardTiled", [dst, rs, o[2]!, o[3]!, r, C, f(eps)], r)
+        : this.run("rmsnormForward", [dst, rs, o[2]!, o[3]!, r, C, f(eps)], Math.ceil(r / 64));
+      const rt = Math.min(rows, TRIAL_ROWS);
+      const v = this.pick(`rmsnormForward:${cls(rt)}x${cls(C)}`, rt * (C + 1) * 4, (tv, s) => run(tv, s, s + rt * C, rt));
+      run(v, o[0]!, o[1]!, rows);
+    });
   }
 
   rmsnormBackward(dinp: F32, dw: F32, dout: F32, inp: F32, w: F32, rstd: F32, rows: number, C: number): void {
     if (rows === 0) return;
     this.exec([dinp, dw, dout, inp, w, rstd], [true, true, false, false, false, false], (o) => {
-      this.run("rmsnormBackwardX", [o[0]!, o[2]!, o[3]!, o[4]!, o[5]!, rows, C], rows);
+      const run = (v: KernelVariant, dx: number, r: number): void => v === "tiled"
+        ? this.run("rmsnormBackwardXTiled", [dx, o[2]!, o[3]!, o[4]!, o[5]!, r, C], r)
+        : this.run("rmsnormBackwardX", [dx, o[2]!, o[3]!, o[4]!, o[5]!, r, C], Math.ceil(r / 64));
+      const rt = Math.min(rows, TRIAL_ROWS);
+      run(this.pick(`rmsnormBackwardX:${cls(rt)}x${cls(C)}`, rt * C * 4, (tv, s) => run(tv, s, rt)), o[0]!, rows);
       this.run("rmsnormBackwardW", [o[1]!, o[2]!, o[3]!, o[5]!, rows, C], Math.ceil(C / 256));
     });
   }
@@ -513,8 +676,15 @@ export class WebGpuBackend implements Backend {
 
   logprobsForward(logp: F32, entropy: F32, lse: F32, logits: F32, targets: Int32Array, T: number, V: number): void {
     if (T === 0) return;
-    this.exec([logp, entropy, lse, logits], [true, true, true, false], (o) =>
-      this.run("logprobsForward", [o[0]!, o[1]!, o[2]!, o[3]!, T, V], T, targets.slice(0, T)));
+    const tg = targets.slice(0, T);
+    this.exec([logp, entropy, lse, logits], [true, true, true, false], (o) => {
+      const run = (v: KernelVariant, lp: number, en: number, ls: number, rows: number): void => v === "tiled"
+        ? this.run("logprobsForwardTiled", [lp, en, ls, o[3]!, rows, V], rows, tg)
+        : this.run("logprobsForward", [lp, en, ls, o[3]!, rows, V], Math.ceil(rows / 64), tg);
+      const rt = Math.min(T, TRIAL_ROWS);
+      const v = this.pick(`logprobsForward:${cls(rt)}x${cls(V)}`, rt * 12, (tv, s) => run(tv, s, s + rt, s + 2 * rt, rt));
+      run(v, o[0]!, o[1]!, o[2]!, T);
+    });
   }
 
   logprobsBackward(dlogits: F32, logits: F32, lse: F32, entropy: F32, dlogp: F32 | null, dentropy: F32 | null,

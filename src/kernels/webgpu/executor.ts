@@ -42,6 +42,7 @@ export class GpuExecutor {
   private readonly layout: GPUBindGroupLayout;
   private readonly pipelineLayout: GPUPipelineLayout;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly modules = new Map<string, GPUShaderModule>();
   private bindGroup: GPUBindGroup | null = null;
   private readBuf: GPUBuffer | null = null;
   /** First uncaptured device error (validation, out of memory), reported at the next sync point. */
@@ -78,17 +79,23 @@ export class GpuExecutor {
     });
   }
 
-  private pipeline(name: string): GPUComputePipeline {
-    let p = this.pipelines.get(name);
+  private pipeline(name: string, consts?: Record<string, number>): GPUComputePipeline {
+    const key = consts ? `${name}:${JSON.stringify(consts)}` : name;
+    let p = this.pipelines.get(key);
     if (!p) {
-      const code = SHADERS[name];
-      if (code === undefined) throw new Error(`webgpu: no kernel '${name}'`);
+      let mod = this.modules.get(name);
+      if (!mod) {
+        const code = SHADERS[name];
+        if (code === undefined) throw new Error(`webgpu: no kernel '${name}'`);
+        mod = this.dev.createShaderModule({ code, label: name });
+        this.modules.set(name, mod);
+      }
       p = this.dev.createComputePipeline({
         layout: this.pipelineLayout,
-        compute: { module: this.dev.createShaderModule({ code, label: name }), entryPoint: "main" },
-        label: name,
+        compute: { module: mod, entryPoint: "main", ...(consts ? { constants: consts } : {}) },
+        label: key,
       });
-      this.pipelines.set(name, p);
+      this.pipelines.set(key, p);
     }
     return p;
   }
@@ -144,7 +151,7 @@ export class GpuExecutor {
       this.pass = this.enc.beginComputePass();
     }
     const [x, y] = grid(m.groups);
-    this.pass.setPipeline(this.pipeline(m.kernel));
+    this.pass.setPipeline(this.pipeline(m.kernel, m.consts));
     this.pass.setBindGroup(0, this.group(), [intsOff, uniOff]);
     this.pass.dispatchWorkgroups(x, y);
   }

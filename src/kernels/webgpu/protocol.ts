@@ -16,8 +16,11 @@ export type GpuOp =
   | { op: "write"; at: number; data: ArrayBuffer }
   /** Heap bytes [at, at + bytes) = 0. */
   | { op: "clear"; at: number; bytes: number }
-  /** One dispatch: 32 parameter words, optional integer inputs, workgroups (x·y with x ≤ 65535 unless 2-D given). */
-  | { op: "run"; kernel: string; params: ArrayBuffer; ints: Int32Array | null; groups: number | [number, number] }
+  /**
+   * One dispatch: 32 parameter words, optional integer inputs, workgroups (x·y with x ≤ 65535 unless 2-D
+   * given), optional pipeline constants (WGSL `override`s: one pipeline per kernel and constants).
+   */
+  | { op: "run"; kernel: string; params: ArrayBuffer; ints: Int32Array | null; groups: number | [number, number]; consts?: Record<string, number> }
   /** SYNC: heap bytes [at, at + bytes) → the shared `out` buffer. */
   | { op: "read"; at: number; bytes: number; out: SharedArrayBuffer }
   /** SYNC: waits until the GPU has finished everything queued. */

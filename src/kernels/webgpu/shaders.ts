@@ -56,6 +56,18 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   ${body}
 }`);
 
+/**
+ * One invocation per row r (rows = parameter word `rowsIdx`), 64 per workgroup, no barriers: the
+ * barrier-free variant of a ROW_KERNEL (SwiftShader runs barriers as coroutine switches).
+ */
+const ROW_SERIAL = (rowsIdx: number, body: string): string => k(`
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let r = gidx(w, nw, l, 64u);
+  if (r >= pu(${rowsIdx}u)) { return; }
+  ${body}
+}`);
+
 /** Online softmax over keys for one query row: attendBegin, attendKey per key (in order), attendEnd. */
 const ATTEND = `
 var<private> acc: array<f32, 256>;
@@ -74,44 +86,102 @@ fn attendKey(qo: u32, ko: u32, vo: u32, D: u32, scale: f32) {
 fn attendEnd(oo: u32, D: u32) { for (var d = 0u; d < D; d = d + 1u) { st(oo + d, acc[d] / asum); } }
 `;
 
-export const SHADERS: Record<string, string> = {
-  // P: offC, offA, offB, m, n, k, flags (1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16)
-  matmul: k(`
-var<workgroup> As: array<array<f32, 16>, 16>;
-var<workgroup> Bs: array<array<f32, 16>, 16>;
+/** Operand loads of the matrix products; FL is a pipeline constant (the flags of MatmulOptions and bf16 operands). */
+const MM_OPERANDS = `
+override FL: u32 = 0u;
+override TA: bool = (FL & 1u) != 0u;
+override TB: bool = (FL & 2u) != 0u;
+override ACC: bool = (FL & 4u) != 0u;
+override RND: bool = (FL & 8u) != 0u;
+override ABF: bool = (FL & 16u) != 0u;
+override BBF: bool = (FL & 32u) != 0u;
 fn rbf(x: f32) -> f32 {
   let u = bitcast<u32>(x);
   if ((u & 0x7f800000u) == 0x7f800000u) { return x; }
   return bitcast<f32>((u + 0x7fffu + ((u >> 16u) & 1u)) & 0xffff0000u);
 }
-fn opnd(off: u32, idx: u32, isBf: bool, rnd: bool) -> f32 {
-  if (isBf) {
-    let e = off + idx;
-    let wd = H[e >> 1u];
-    let h = select(wd & 0xffffu, wd >> 16u, (e & 1u) == 1u);
-    return bitcast<f32>(h << 16u);
-  }
-  let x = ld(off + idx);
-  if (rnd) { return rbf(x); }
-  return x;
+fn half16(e: u32) -> f32 {
+  let wd = H[e >> 1u];
+  return bitcast<f32>(select(wd & 0xffffu, wd >> 16u, (e & 1u) == 1u) << 16u);
 }
+fn opA(e: u32) -> f32 { if (ABF) { return half16(e); } if (RND) { return rbf(ld(e)); } return ld(e); }
+fn opB(e: u32) -> f32 { if (BBF) { return half16(e); } if (RND) { return rbf(ld(e)); } return ld(e); }
+`;
+
+
+/**
+ * The barrier-free matrix product: each invocation computes an R×(4·CV) block of C in registers (8×8
+ * invocations per workgroup), walking k in order with one accumulator per element, so every element is
+ * summed in the reference's order. Generated unrolled (WGSL has no register arrays to index).
+ */
+function mmBlock(R: number, CV: number): string {
+  const accs = [];
+  for (let i = 0; i < R; i++) for (let j = 0; j < CV; j++) accs.push(`var c${i}_${j} = vec4<f32>(0.0);`);
+  const aLoads = Array.from({ length: R }, (_, i) => `let a${i} = opA(offA + ia${i});`).join(" ");
+  const bLoads = Array.from({ length: CV }, (_, j) => `let b${j} = vec4<f32>(opB(offB + ib${j}.x), opB(offB + ib${j}.y), opB(offB + ib${j}.z), opB(offB + ib${j}.w));`).join("\n    ");
+  const fmas = [];
+  for (let i = 0; i < R; i++) for (let j = 0; j < CV; j++) fmas.push(`c${i}_${j} = c${i}_${j} + a${i} * b${j};`);
+  const iaDecl = Array.from({ length: R }, (_, i) => `var ia${i} = select(min(r0 + ${i}u, m - 1u) * kk, min(r0 + ${i}u, m - 1u), TA);`).join("\n  ");
+  const ibDecl = Array.from({ length: CV }, (_, j) => `var ib${j} = min(vec4<u32>(c0 + ${4 * j}u, c0 + ${4 * j + 1}u, c0 + ${4 * j + 2}u, c0 + ${4 * j + 3}u), vec4<u32>(n - 1u)); if (TB) { ib${j} = ib${j} * kk; }`).join("\n  ");
+  const iaInc = Array.from({ length: R }, (_, i) => `ia${i} = ia${i} + sa;`).join(" ");
+  const ibInc = Array.from({ length: CV }, (_, j) => `ib${j} = ib${j} + vec4<u32>(sb);`).join(" ");
+  const stores = [];
+  for (let i = 0; i < R; i++) for (let j = 0; j < CV; j++) for (let e = 0; e < 4; e++) {
+    stores.push(`if (r0 + ${i}u < m && c0 + ${4 * j + e}u < n) { let ci = offC + (r0 + ${i}u) * n + c0 + ${4 * j + e}u; var v = c${i}_${j}[${e}]; if (ACC) { v = ld(ci) + v; } st(ci, v); }`);
+  }
+  return k(`${MM_OPERANDS}
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let offC = pu(0u); let offA = pu(1u); let offB = pu(2u);
+  let m = pu(3u); let n = pu(4u); let kk = pu(5u);
+  let r0 = (w.y * 8u + lid.y) * ${R}u;
+  let c0 = (w.x * 8u + lid.x) * ${4 * CV}u;
+  if (r0 >= m || c0 >= n) { return; }
+  let sa = select(1u, m, TA);
+  let sb = select(n, 1u, TB);
+  ${iaDecl}
+  ${ibDecl}
+  ${accs.join(" ")}
+  for (var p = 0u; p < kk; p = p + 1u) {
+    ${aLoads}
+    ${bLoads}
+    ${fmas.join(" ")}
+    ${iaInc} ${ibInc}
+  }
+  ${stores.join("\n  ")}
+}`);
+}
+
+
+export const SHADERS: Record<string, string> = {
+  // P: offC, offA, offB, m, n, k. Override FL (pipeline constant, so the loops carry no flag tests):
+  // 1 transA, 2 transB, 4 accumulate, 8 round operands to bf16, 16 A is bf16, 32 B is bf16.
+  // No barriers: 8×8 blocks per invocation (a 64×64 tile per workgroup); matmulNarrow: 4×4 blocks, for
+  // products of at most 4 rows (decoding a few sequences), where 8 rows would repeat work.
+  matmul: mmBlock(8, 2),
+  matmulNarrow: mmBlock(4, 1),
+
+  // The same product with 16×16 shared-memory tiles and barriers (one output per invocation): the
+  // usual GPU layout, kept beside the barrier-free one; the backend times both on the adapter and uses
+  // the faster (docs/webgpu.md, "Measured kernel choice").
+  matmulTiled: k(`${MM_OPERANDS}
+var<workgroup> As: array<array<f32, 16>, 16>;
+var<workgroup> Bs: array<array<f32, 16>, 16>;
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let offC = pu(0u); let offA = pu(1u); let offB = pu(2u);
-  let m = pu(3u); let n = pu(4u); let kk = pu(5u); let fl = pu(6u);
-  let tA = (fl & 1u) != 0u; let tB = (fl & 2u) != 0u; let accum = (fl & 4u) != 0u; let rnd = (fl & 8u) != 0u;
-  let aBf = (fl & 16u) != 0u; let bBf = (fl & 32u) != 0u;
+  let m = pu(3u); let n = pu(4u); let kk = pu(5u);
   let row = w.y * 16u + lid.y;
   let col = w.x * 16u + lid.x;
   var acc = 0.0;
   for (var t = 0u; t < kk; t = t + 16u) {
     let ak = t + lid.x;
     var av = 0.0;
-    if (row < m && ak < kk) { av = opnd(offA, select(row * kk + ak, ak * m + row, tA), aBf, rnd); }
+    if (row < m && ak < kk) { av = opA(offA + select(row * kk + ak, ak * m + row, TA)); }
     As[lid.y][lid.x] = av;
     let bk = t + lid.y;
     var bv = 0.0;
-    if (bk < kk && col < n) { bv = opnd(offB, select(bk * n + col, col * kk + bk, tB), bBf, rnd); }
+    if (bk < kk && col < n) { bv = opB(offB + select(bk * n + col, col * kk + bk, TB)); }
     Bs[lid.y][lid.x] = bv;
     workgroupBarrier();
     for (var p = 0u; p < 16u; p = p + 1u) { acc = acc + As[lid.y][p] * Bs[p][lid.x]; }
@@ -119,7 +189,7 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(local_invocation_id) lid: 
   }
   if (row < m && col < n) {
     let ci = offC + row * n + col;
-    if (accum) { acc = ld(ci) + acc; }
+    if (ACC) { acc = ld(ci) + acc; }
     st(ci, acc);
   }
 }`),
@@ -147,6 +217,16 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   add: ELEMWISE("st(o + i, ld(a + i) + ld(b + i));", "let o = pu(0u); let a = pu(1u); let b = pu(2u); let n = pu(3u);"),
   // P: offDst, offSrc, n
   copy: ELEMWISE("st(o + i, ld(a + i));", "let o = pu(0u); let a = pu(1u); let n = pu(2u);"),
+  // P: count; I: [dst, src, n] word offsets per copy — one 64-invocation workgroup per copy (copies of a
+  // batch do not overlap: the host sends the batch before a copy that would)
+  copyBatch: k(`
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let c = w.y * nw.x + w.x;
+  if (c >= pu(0u)) { return; }
+  let d = u32(I[3u * c]); let s = u32(I[3u * c + 1u]); let n = u32(I[3u * c + 2u]);
+  for (var i = l; i < n; i = i + 64u) { H[d + i] = H[s + i]; }
+}`),
   // P: offX, offBias, rows·cols, cols
   addBias: ELEMWISE("st(x + i, ld(x + i) + ld(b + i % c));", "let x = pu(0u); let b = pu(1u); let n = pu(2u); let c = pu(3u);"),
   // P: offDb, offD, rows, cols — one invocation per column (no races)
@@ -192,8 +272,19 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
     "var s = 0.0; for (var r = 0u; r < rows; r = r + 1u) { s = s + ld(d + r * n + i) * ld(x + r * n + i) * ld(rs + r); } st(dw + i, ld(dw + i) + s);",
     "let dw = pu(0u); let d = pu(1u); let x = pu(2u); let rs = pu(3u); let rows = pu(4u); let n = pu(5u);"),
 
-  // P: offX, n, offPartials — Σ x² of each 4096-element chunk (summed in fp64 on the host)
-  sumSquares: k(`
+  // P: offX, n, offPartials, chunks — Σ x² of each 64-element chunk, one invocation per chunk (four
+  // interleaved sums: fp32 error like the tiled tree's); the host adds the partials in fp64
+  sumSquares: ROW_SERIAL(3, `let x = pu(0u); let n = pu(1u); let outp = pu(2u);
+  let lo = r * 64u; let hi = min(n, lo + 64u);
+  var s = vec4<f32>(0.0);
+  var i = lo;
+  for (; i + 4u <= hi; i = i + 4u) { let v = vec4<f32>(ld(x + i), ld(x + i + 1u), ld(x + i + 2u), ld(x + i + 3u)); s = s + v * v; }
+  for (; i < hi; i = i + 1u) { let v = ld(x + i); s.x = s.x + v * v; }
+  st(outp + r, (s.x + s.y) + (s.z + s.w));`),
+
+  // P: offX, n, offPartials — Σ x² of each 4096-element chunk:
+  // the same with a 256-invocation workgroup per chunk and a shared-memory tree (the GPU layout)
+  sumSquaresTiled: k(`
 var<workgroup> red: array<f32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) l: u32) {
@@ -207,16 +298,37 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
   if (l == 0u) { st(outp + g, red[0]); }
 }`),
 
-  // P: offOut, offRstd, offInp, offW, rows, C, eps — one workgroup per row
-  rmsnormForward: ROW_KERNEL(4, `let o = pu(0u); let rs = pu(1u); let x = pu(2u); let wt = pu(3u); let C = pu(5u); let eps = pf(6u);
+  // P: offOut, offRstd, offInp, offW, rows, C, eps — one invocation per row
+  rmsnormForward: ROW_SERIAL(4, `let o = pu(0u); let rs = pu(1u); let x = pu(2u); let wt = pu(3u); let C = pu(5u); let eps = pf(6u);
+  let b = r * C;
+  var s = 0.0;
+  for (var c = 0u; c < C; c = c + 1u) { let v = ld(x + b + c); s = s + v * v; }
+  let rstd = 1.0 / sqrt(s / f32(C) + eps);
+  st(rs + r, rstd);
+  for (var c = 0u; c < C; c = c + 1u) { st(o + b + c, ld(x + b + c) * rstd * ld(wt + c)); }`),
+
+  // the same, one 64-invocation workgroup per row
+  rmsnormForwardTiled: ROW_KERNEL(4, `let o = pu(0u); let rs = pu(1u); let x = pu(2u); let wt = pu(3u); let C = pu(5u); let eps = pf(6u);
   var s = 0.0;
   for (var c = l; c < C; c = c + 64u) { let v = ld(x + r * C + c); s = s + v * v; }
   let rstd = 1.0 / sqrt(rowSum(l, s) / f32(C) + eps);
   if (l == 0u) { st(rs + r, rstd); }
   for (var c = l; c < C; c = c + 64u) { st(o + r * C + c, ld(x + r * C + c) * rstd * ld(wt + c)); }`),
 
-  // P: offDinp, offDout, offInp, offW, offRstd, rows, C — one workgroup per row
-  rmsnormBackwardX: ROW_KERNEL(5, `let dx = pu(0u); let d = pu(1u); let x = pu(2u); let wt = pu(3u); let rs = pu(4u); let C = pu(6u);
+  // P: offDinp, offDout, offInp, offW, offRstd, rows, C — one invocation per row
+  rmsnormBackwardX: ROW_SERIAL(5, `let dx = pu(0u); let d = pu(1u); let x = pu(2u); let wt = pu(3u); let rs = pu(4u); let C = pu(6u);
+  let b = r * C;
+  var s = 0.0;
+  for (var c = 0u; c < C; c = c + 1u) { s = s + ld(d + b + c) * ld(wt + c) * ld(x + b + c); }
+  let rstd = ld(rs + r);
+  let kk = s * rstd * rstd * rstd / f32(C);
+  for (var c = 0u; c < C; c = c + 1u) {
+    let i = b + c;
+    st(dx + i, ld(dx + i) + (rstd * ld(wt + c) * ld(d + i) - ld(x + i) * kk));
+  }`),
+
+  // the same, one 64-invocation workgroup per row
+  rmsnormBackwardXTiled: ROW_KERNEL(5, `let dx = pu(0u); let d = pu(1u); let x = pu(2u); let wt = pu(3u); let rs = pu(4u); let C = pu(6u);
   var s = 0.0;
   for (var c = l; c < C; c = c + 64u) { s = s + ld(d + r * C + c) * ld(wt + c) * ld(x + r * C + c); }
   let rstd = ld(rs + r);
@@ -226,8 +338,22 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
     st(dx + i, ld(dx + i) + (rstd * ld(wt + c) * ld(d + i) - ld(x + i) * kk));
   }`),
 
-  // P: offLogp, offEnt, offLse, offLogits, T, V; I: targets (T) — one workgroup per row
-  logprobsForward: k(`
+  // P: offLogp, offEnt, offLse, offLogits, T, V; I: targets (T) — one invocation per row
+  logprobsForward: ROW_SERIAL(4, `let lp = pu(0u); let en = pu(1u); let ls = pu(2u); let z = pu(3u); let V = pu(5u);
+  let o = z + r * V;
+  var mx = NEG_BIG;
+  for (var v = 0u; v < V; v = v + 1u) { mx = max(mx, ld(o + v)); }
+  var s = 0.0; var sz = 0.0;
+  for (var v = 0u; v < V; v = v + 1u) { let q = ld(o + v) - mx; let e = exp(q); s = s + e; sz = sz + e * q; }
+  let logZ = log(s);
+  let lse = mx + logZ;
+  st(ls + r, lse);
+  st(en + r, logZ - sz / s);
+  let tg = I[r];
+  if (tg < 0) { st(lp + r, 0.0); } else { st(lp + r, ld(o + u32(tg)) - lse); }`),
+
+  // the same, one 256-invocation workgroup per row with shared-memory trees
+  logprobsForwardTiled: k(`
 var<workgroup> r1: array<f32, 256>;
 var<workgroup> r2: array<f32, 256>;
 @compute @workgroup_size(256)
