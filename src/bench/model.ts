@@ -10,7 +10,7 @@ import { AdamW, clipGradNorm } from "../model/optim.js";
 import { initParams } from "../model/params.js";
 import type { Backend } from "../kernels/backend.js";
 import { syncDevice } from "./gemm.js";
-import { runPeer } from "./peer.js";
+import { collectGarbage, runPeer } from "./peer.js";
 import { profiled } from "./profile.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
@@ -114,6 +114,7 @@ export const trainSuite: BenchSuite = {
         return { times: times.sort((a, b) => a - b), step };
       };
       for (const dtype of DTYPES) {
+        collectGarbage(); // the previous case's model (~10 GB of state at the 0.5B shape) before the next one's
         const prof = ctx.profile ? profiled(ctx.backend) : null;
         const { times, step } = timeSteps(prof?.backend ?? ctx.backend, dtype, steps);
         const row: BenchRow = { what: "train", case: `${name} ${B}x${T}`, dtype, aha: (B * T) / times[0]!, peer: null,

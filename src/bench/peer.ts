@@ -5,6 +5,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 export const PEER_SCRIPT = new URL("../../scripts/peer_bench.py", import.meta.url);
 export const PEER_PYTHON = process.env["AHA_PEER_PYTHON"] ?? "/usr/bin/python3";
@@ -15,9 +17,21 @@ export function runPeer(suite: string, spec: unknown, threads: number, timeoutMs
   return runPeerScript(PEER_SCRIPT, [suite], spec, threads, timeoutMs);
 }
 
+/**
+ * Runs a full garbage collection now. The bench drops each model it measured, but V8 frees their arenas
+ * (gigabytes at the 0.5B shape) only when it next collects, and it does not collect while this process
+ * waits in spawnSync for a peer — whose own model then came on top: the default `aha bench` was killed
+ * by the OOM killer (19 GB held by aha's two 0.5B training models, 3 GB by the peer's, on 24 GiB).
+ */
+export function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+}
+
 /** Any peer script: argv after the script, a JSON spec on stdin, JSON (or {"error"}) on stdout. */
 export function runPeerScript(script: URL, args: string[], spec: unknown, threads: number, timeoutMs = 30 * 60_000): PeerResult {
   if (!existsSync(PEER_PYTHON)) return { ok: false, why: `${PEER_PYTHON} not found` };
+  collectGarbage(); // the models this process measured must not share the machine's memory with the peer's
   const r = spawnSync(PEER_PYTHON, [script.pathname, ...args], {
     input: JSON.stringify(spec),
     encoding: "utf8",

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { PEER_PYTHON, runPeer, runPeerScript } from "../../src/bench/peer.js";
+import { collectGarbage, PEER_PYTHON, runPeer, runPeerScript } from "../../src/bench/peer.js";
 
 const TINY = { architectures: ["LlamaForCausalLM"], vocab_size: 64, hidden_size: 32, intermediate_size: 64,
   num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2 };
@@ -58,5 +58,16 @@ describe("peer time limit", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("collectGarbage", () => {
+  it("frees an object nothing refers to any more, without --expose-gc", async () => {
+    let big: Float32Array | null = new Float32Array(1 << 20);
+    const ref = new WeakRef(big);
+    big = null;
+    await new Promise((r) => setTimeout(r, 0)); // WeakRef targets stay alive until the current job ends
+    collectGarbage();
+    expect(ref.deref()).toBeUndefined();
   });
 });
