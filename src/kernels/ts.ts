@@ -47,6 +47,15 @@ function checkLen(name: string, arr: { length: number }, need: number): void {
 
 const silu = (x: number): number => x / (1 + Math.exp(-x));
 
+/** copyRows' arguments: src holds at.length rows of rowLen, and every row's offset fits in dst (any backend). */
+export function checkCopyRows(dst: { length: number }, src: { length: number }, rowLen: number, at: Int32Array): void {
+  checkLen("copyRows src", src, at.length * rowLen);
+  for (let r = 0; r < at.length; r++) {
+    const o = at[r]!;
+    if (!(o >= 0 && o + rowLen <= dst.length)) throw new RangeError(`copyRows: row ${r} at ${o} + ${rowLen} is outside dst (${dst.length})`);
+  }
+}
+
 function copyRowsF32(dst: F32, src: F32, rowLen: number, at: Int32Array): void {
   for (let r = 0; r < at.length; r++) {
     if (rowLen >= 512) dst.set(src.subarray(r * rowLen, (r + 1) * rowLen), at[r]!);
@@ -78,12 +87,7 @@ export const tsBackend: Backend = {
   },
 
   copyRows<X extends F32 | BF16>(dst: X, src: X, rowLen: number, at: Int32Array): void {
-    const R = at.length;
-    checkLen("copyRows src", src, R * rowLen);
-    for (let r = 0; r < R; r++) {
-      const o = at[r]!;
-      if (!(o >= 0 && o + rowLen <= dst.length)) throw new RangeError(`copyRows: row ${r} at ${o} + ${rowLen} is outside dst (${dst.length})`);
-    }
+    checkCopyRows(dst, src, rowLen, at);
     // short rows (a head's keys): an element loop beats making a view per row; one loop per element
     // type keeps each loop's element access monomorphic
     if (dst instanceof Float32Array) copyRowsF32(dst, src as F32, rowLen, at);

@@ -13,7 +13,7 @@
  *   point). Correct for any caller; slow only where a hot path forgot to make its arrays resident.
  */
 import type { Backend, BF16, F32, MatmulOptions } from "../backend.js";
-import { tsBackend } from "../ts.js";
+import { checkCopyRows, tsBackend } from "../ts.js";
 import { CTRL_SEQ, CTRL_STATUS, type GpuOp, readError, type SyncShared } from "./protocol.js";
 import { MAX_HEAD_DIM } from "./shaders.js";
 
@@ -428,10 +428,9 @@ export class WebGpuBackend implements Backend {
   }
 
   copyRows<X extends F32 | BF16>(dst: X, src: X, rowLen: number, at: Int32Array): void {
-    checkLen("copyRows src", src, at.length * rowLen);
+    checkCopyRows(dst, src, rowLen, at);
     for (let r = 0; r < at.length; r++) {
       const o = at[r]!;
-      if (!(o >= 0 && o + rowLen <= dst.length)) throw new RangeError(`copyRows: row ${r} at ${o} + ${rowLen} is outside dst (${dst.length})`);
       this.copy(dst.subarray(o, o + rowLen) as X, src.subarray(r * rowLen, (r + 1) * rowLen) as X); // on the device
     }
   }
