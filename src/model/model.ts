@@ -942,10 +942,7 @@ export class Model {
       for (let t = cuSeqlens[s]!; t < cuSeqlens[s + 1]!; t++) at[t] = (slots[s]! * cache.maxLen + t - cuSeqlens[s]!) * KD;
     }
     const out = this.packedLastLogits(tokens, cuSeqlens, (l, la) => {
-      const kc = cache.k[l]!, vc = cache.v[l]!;
-      const [ks, vs] = kc instanceof Uint16Array ? this.kvRowsBf16(la.k.subarray(0, T * KD), la.v.subarray(0, T * KD)) : [la.k, la.v];
-      this.be.copyRows(kc, ks.subarray(0, T * KD), KD, at);
-      this.be.copyRows(vc, vs.subarray(0, T * KD), KD, at);
+      this.writeKvRows(cache, l, la, at, KD);
     });
     for (let s = 0; s < S; s++) cache.lens[slots[s]!] = cuSeqlens[s + 1]! - cuSeqlens[s]!;
     return out;
@@ -1032,17 +1029,24 @@ export class Model {
     for (let b = 0; b < B; b++) lensAfter[b] = pos[b]! + 1;
     const at = Int32Array.from(pos, (p, b) => (slots[b]! * cache.maxLen + p) * KD); // cache offset of each new k/v row
     this.inferenceBody(a, tokens, B, (l, la) => {
-      const kc = cache.k[l]!, vc = cache.v[l]!;
-      // a bf16 cache: the B new rows rounded in one call each for k and v, then into their slots in one call
-      const [ks, vs] = kc instanceof Uint16Array ? this.kvRowsBf16(la.k.subarray(0, B * KD), la.v.subarray(0, B * KD)) : [la.k, la.v];
-      this.be.copyRows(kc, ks.subarray(0, B * KD), KD, at);
-      this.be.copyRows(vc, vs.subarray(0, B * KD), KD, at);
-      this.be.attentionDecode(la.att, la.q, kc, vc, slots, lensAfter, B, cache.maxLen, c.numHeads, c.numKvHeads, c.headDim, scale);
+      this.writeKvRows(cache, l, la, at, KD);
+      this.be.attentionDecode(la.att, la.q, cache.k[l]!, cache.v[l]!, slots, lensAfter, B, cache.maxLen, c.numHeads, c.numKvHeads, c.headDim, scale);
     });
     for (let b = 0; b < B; b++) cache.lens[slots[b]!] = lensAfter[b]!;
     const rows = new Int32Array(B);
     for (let b = 0; b < B; b++) rows[b] = b;
     return this.rowsLogits(a, rows, out);
+  }
+
+  /**
+   * Layer l's new keys and values (the first at.length rows of KD in la.k / la.v) into the cache at element
+   * offsets `at`: in a bf16 cache the rows are rounded in one call each for k and v, then placed in one call.
+   */
+  private writeKvRows(cache: KVCache, l: number, la: { k: F32; v: F32 }, at: Int32Array, KD: number): void {
+    const n = at.length * KD, kc = cache.k[l]!, vc = cache.v[l]!;
+    const [ks, vs] = kc instanceof Uint16Array ? this.kvRowsBf16(la.k.subarray(0, n), la.v.subarray(0, n)) : [la.k, la.v];
+    this.be.copyRows(kc, ks.subarray(0, n), KD, at);
+    this.be.copyRows(vc, vs.subarray(0, n), KD, at);
   }
 
   /** k and v (B·KD each) rounded to bf16 in scratch (kept on a device backend's device), valid until the next call. */
