@@ -28,7 +28,7 @@ import type { MetricsRow } from "../rl/loop.js";
 import { prepareTrainRun } from "../runner/train.js";
 import { countdownTask } from "../tasks/generated.js";
 import { BENCH_MODELS } from "./model.js";
-import { runPeerScript } from "./peer.js";
+import { collectGarbage, runPeerScript } from "./peer.js";
 import { benchDecode, benchTask } from "./rl.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
@@ -129,7 +129,7 @@ export async function loraStep(spec: LoraStepSpec): Promise<LoraStepResult> {
     },
     { persist: false, parts: { model: { model, tokenizer }, task: { ...benchTask(), stop: [] } }, onStep: (m) => rows.push(m) },
   );
-  (globalThis as { gc?: () => void }).gc?.(); // release the fp32 init the frozen base no longer needs
+  collectGarbage(); // release the fp32 init the frozen base no longer needs
   const setupPeakMb = process.resourceUsage().maxRSS / 1024; // read first: the reset below clears maxRSS too
   const reset = resetHwm();
   try {
@@ -159,7 +159,7 @@ function runChild(spec: LoraStepSpec, threads: number): LoraStepResult {
     writeFileSync(specFile, JSON.stringify(spec));
     const here = new URL(import.meta.url).href;
     const code = `import(${JSON.stringify(here)}).then((m) => m.loraStepChild(${JSON.stringify(specFile)}, ${JSON.stringify(outFile)}))`;
-    const r = spawnSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", code], {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", code], {
       stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, OMP_NUM_THREADS: String(threads) },
     });
     if (r.error || r.status !== 0 || !existsSync(outFile)) {
