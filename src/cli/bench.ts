@@ -41,6 +41,12 @@ function fmt(x: number | null | string | undefined): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
 }
 
+/** Minutes:seconds since t0 (performance.now()), for the progress lines: where a long run spends its time. */
+export function clock(t0: number): string {
+  const s = Math.floor((performance.now() - t0) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
 export async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -77,6 +83,7 @@ export async function run(argv: string[]): Promise<number> {
   const native = loadNativeBackend();
   if (native.ok) native.addon.setThreads(threads);
   const notes: string[] = [];
+  const started = performance.now();
   let webgpu: BenchContext["webgpu"] = null;
   const wantWebgpu = !values["no-webgpu"] && backend.name !== "webgpu";
   const wg = wantWebgpu ? loadWebGpuBackend() : null;
@@ -89,10 +96,10 @@ export async function run(argv: string[]): Promise<number> {
     profile: values.profile ?? false,
     only: values.only === undefined ? null : values.only.split(",").map((x) => x.trim()).filter((x) => x !== ""),
     threads,
-    log: (line) => process.stderr.write(`bench: ${line}\n`),
+    log: (line) => process.stderr.write(`bench ${clock(started)}: ${line}\n`),
     note: (line) => {
       notes.push(line);
-      process.stderr.write(`bench: note: ${line}\n`);
+      process.stderr.write(`bench ${clock(started)}: note: ${line}\n`);
     },
   };
   if (wg && !wg.ok) ctx.note(`no webgpu figures: ${wg.error}`);
@@ -112,14 +119,20 @@ export async function run(argv: string[]): Promise<number> {
     date: new Date().toISOString(),
     notes,
   };
-  process.stderr.write(`bench: ${String(machine["cpu"])}, ${threads} threads, backend ${backend.name}` +
+  process.stderr.write(`bench ${clock(started)}: ${String(machine["cpu"])}, ${threads} threads, backend ${backend.name}` +
     `, FMA peak ${fmt(machine["fmaPeakGflops"] as number | null)} GFLOP/s\n`);
 
   const rows: BenchRow[] = [];
+  const suiteSeconds: Record<string, number> = {};
   for (const n of names) {
     const suite = await SUITES[n]!();
+    const t0 = performance.now();
     rows.push(...(await suite.run(ctx)));
+    suiteSeconds[n] = Math.round((performance.now() - t0) / 100) / 10;
+    ctx.log(`${n}: done in ${clock(t0)} (peers included)`);
   }
+  machine["suiteSeconds"] = suiteSeconds;
+  machine["wallSeconds"] = Math.round((performance.now() - started) / 100) / 10;
 
   const head = ["what", "case", "dtype", "aha", "peer", "aha/peer", "unit", "other"];
   const table = rows.map((r) => {

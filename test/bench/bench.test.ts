@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { run } from "../../src/cli/bench.js";
+import { clock, run } from "../../src/cli/bench.js";
 import { UserError } from "../../src/errors.js";
 
 describe("aha bench", () => {
@@ -16,7 +16,8 @@ describe("aha bench", () => {
   it("writes {machine, rows} for one GEMM case (no peer)", async () => {
     const out: string[] = [];
     vi.spyOn(process.stdout, "write").mockImplementation((s) => { out.push(String(s)); return true; });
-    vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    const err: string[] = [];
+    vi.spyOn(process.stderr, "write").mockImplementation((s) => { err.push(String(s)); return true; });
     const dir = mkdtempSync(path.join(tmpdir(), "aha-bench-"));
     dirs.push(dir);
     const file = path.join(dir, "b.json");
@@ -29,6 +30,20 @@ describe("aha bench", () => {
     ]);
     for (const r of j.rows) expect(r["aha"]).toBeGreaterThan(0);
     expect(out.join("")).toMatch(/64x512x512/);
+    // progress lines carry the time since the start, and the JSON each suite's wall time
+    expect(err.join("")).toMatch(/^bench 0:\d\d: gemm 64x512x512 fp32: aha /m);
+    expect(err.join("")).toMatch(/^bench \d+:\d\d: gemm: done in \d+:\d\d/m);
+    const suiteSeconds = j.machine["suiteSeconds"] as Record<string, number>;
+    expect(Object.keys(suiteSeconds)).toEqual(["gemm"]);
+    expect(suiteSeconds["gemm"]).toBeGreaterThan(0);
+    expect(j.machine["wallSeconds"]).toBeGreaterThanOrEqual(suiteSeconds["gemm"]!);
+  });
+
+  it("clock: minutes and zero-padded seconds since a start", () => {
+    const now = performance.now();
+    expect(clock(now)).toBe("0:00");
+    expect(clock(now - 61_500)).toBe("1:01");
+    expect(clock(now - 600_000)).toBe("10:00");
   });
 
   it("rejects unknown suites and bad --threads", async () => {
