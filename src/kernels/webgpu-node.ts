@@ -6,7 +6,7 @@
  * driver): its libvulkan.so.1 is loaded into the process first and VK_ICD_FILENAMES points at its ICD,
  * so no LD_LIBRARY_PATH is needed. AHA_WEBGPU_SWIFTSHADER=1 forces SwiftShader even with a GPU driver.
  */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -39,18 +39,22 @@ function prepareVulkan(): string | null {
   return "swiftshader";
 }
 
-/** The worker's script: the built .js next to this file, or (running from src/ under vitest) an esbuild bundle of the .ts. */
-function workerScript(): string {
+/**
+ * The worker's script: the built .js next to this file, or (running from src/ under vitest) an esbuild
+ * bundle of the .ts in a temporary folder, which `done` removes once the worker has loaded it.
+ */
+export function workerScript(): { file: string; done: () => void } {
   const here = fileURLToPath(import.meta.url);
-  if (here.endsWith(".js")) return path.join(path.dirname(here), "webgpu-worker.js");
+  if (here.endsWith(".js")) return { file: path.join(path.dirname(here), "webgpu-worker.js"), done: () => {} };
   const esbuild = createRequire(import.meta.url)("esbuild") as typeof import("esbuild");
   const out = esbuild.buildSync({
     entryPoints: [path.join(path.dirname(here), "webgpu-worker.ts")], bundle: true, platform: "node", format: "esm",
     write: false, logLevel: "silent",
   });
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), "aha-webgpu-")), "worker.mjs");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "aha-webgpu-"));
+  const file = path.join(dir, "worker.mjs");
   writeFileSync(file, out.outputFiles[0]!.text);
-  return file;
+  return { file, done: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export type WebGpuLoad = { ok: true; backend: WebGpuBackend } | { ok: false; error: string };
@@ -71,9 +75,14 @@ export function loadWebGpuBackend(): WebGpuLoad {
     const shared = newSyncShared();
     const ctrl = new Int32Array(shared.ctrl);
     const seq = Atomics.load(ctrl, CTRL_SEQ);
-    const worker = new Worker(workerScript(), { workerData: { shared, webgpuUrl } });
+    const script = workerScript();
+    const worker = new Worker(script.file, { workerData: { shared, webgpuUrl } });
     worker.unref();
-    waitSignal(ctrl, seq, 120_000, "startup");
+    try {
+      waitSignal(ctrl, seq, 120_000, "startup");
+    } finally {
+      script.done(); // the worker has read its script (or failed to start)
+    }
     const err = readError(shared);
     if (err !== null) throw new Error(err);
     const raw = new Uint8Array(shared.error).slice();

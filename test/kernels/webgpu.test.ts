@@ -8,7 +8,8 @@
 import { createRequire } from "node:module";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tsBackend as R } from "../../src/kernels/ts.js";
-import { loadWebGpuBackend, WEBGPU_INSTALL_HINT } from "../../src/kernels/webgpu-node.js";
+import { existsSync } from "node:fs";
+import { loadWebGpuBackend, WEBGPU_INSTALL_HINT, workerScript } from "../../src/kernels/webgpu-node.js";
 import { kernelConformance } from "./conformance.js";
 import { randn, rng } from "./util.js";
 
@@ -27,6 +28,16 @@ describe("webgpu backend", () => {
   it(installed || required ? "starts on Dawn (the webgpu package is installed)" : "says how to get the webgpu package", () => {
     if (installed || required) expect(load.ok ? "started" : load.error).toBe("started");
     else expect(load.ok ? "started" : load.error).toBe(WEBGPU_INSTALL_HINT);
+  });
+});
+
+describe("the worker's script under vitest", () => {
+  it("is a bundle in a temporary folder that is removed once the worker has started", () => {
+    const s = workerScript();
+    expect(s.file).toMatch(/aha-webgpu-[^/]+\/worker\.mjs$/);
+    expect(existsSync(s.file)).toBe(true);
+    s.done();
+    expect(existsSync(s.file)).toBe(false);
   });
 });
 
