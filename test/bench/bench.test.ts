@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { bestSeconds } from "../../src/bench/gemm.js";
 import { clock, run } from "../../src/cli/bench.js";
 import { UserError } from "../../src/errors.js";
 
@@ -49,5 +50,26 @@ describe("aha bench", () => {
   it("rejects unknown suites and bad --threads", async () => {
     await expect(run(["nope"])).rejects.toThrow(UserError);
     await expect(run(["gemm", "--threads", "0"])).rejects.toThrow(/--threads/);
+  });
+});
+
+describe("bestSeconds", () => {
+  const sleep = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
+
+  it("times a call that outlasts the budget once after the warm-up (a slow device must not run 5+ calls)", () => {
+    let calls = 0;
+    const t = bestSeconds(() => { calls++; sleep(30); }, 0.02);
+    expect(calls).toBe(2);
+    expect(t.iters).toBe(1);
+    expect(t.perCall).toBeGreaterThanOrEqual(0.029);
+  });
+
+  it("repeats a fast call in 3 rounds within the budget and keeps the best round", () => {
+    let calls = 0;
+    const t = bestSeconds(() => { calls++; sleep(2); }, 0.06);
+    expect(t.iters).toBeGreaterThanOrEqual(1);
+    expect(calls).toBe(2 + 3 * t.iters);
+    expect(t.perCall).toBeGreaterThanOrEqual(0.0019);
+    expect(t.perCall).toBeLessThan(0.02);
   });
 });
