@@ -54,6 +54,15 @@ export const BENCH_MODELS: Record<string, BenchModel> = {
 };
 
 const DTYPES: Precision[] = ["fp32", "bf16"];
+
+/**
+ * The precisions a model's cases run in: both, except the Qwen2.5-0.5B shape in the overview (`aha bench`
+ * with no suite named), which runs bf16 only — its fp32 cases and their PyTorch peers would take the
+ * overview past 10 minutes on 2 cores; `aha bench train` / `aha bench sample` run both.
+ */
+export function benchDtypes(ctx: BenchContext, name: string): Precision[] {
+  return ctx.overview && name !== "S" ? ["bf16"] : DTYPES;
+}
 /** Sequences of model S's batch the webgpu column trains on (its tokens/s is per token, as aha's). */
 const WEBGPU_ROWS = 2;
 
@@ -116,7 +125,8 @@ export const trainSuite: BenchSuite = {
         }
         return { times: times.sort((a, b) => a - b), step };
       };
-      for (const dtype of DTYPES) {
+      const dtypes = benchDtypes(ctx, name);
+      for (const dtype of dtypes) {
         collectGarbage(); // the previous case's model (~10 GB of state at the 0.5B shape) before the next one's
         const prof = ctx.profile ? profiled(ctx.backend) : null;
         const { times, step } = timeSteps(prof?.backend ?? ctx.backend, dtype, steps);
@@ -137,7 +147,7 @@ export const trainSuite: BenchSuite = {
         if (prof) logProfile(ctx, `train ${row.case} ${dtype}`, prof, step);
       }
       if (ctx.peer) {
-        const p = runPeer("train", { model: bm.hf, batch: B, seq: T, dtypes: DTYPES, steps, budget_s: bm.budgetS }, ctx.threads);
+        const p = runPeer("train", { model: bm.hf, batch: B, seq: T, dtypes, steps, budget_s: bm.budgetS }, ctx.threads);
         attachPeer(ctx, rows, name, p, "train");
       }
     }

@@ -17,17 +17,16 @@
 import os from "node:os";
 import { loadNativeBackend } from "../kernels/native.js";
 import { parseHfConfig, type ModelConfig } from "../model/config.js";
-import { Model, type Precision } from "../model/model.js";
+import { Model } from "../model/model.js";
 import { initParams } from "../model/params.js";
 import { generate } from "../model/sample.js";
-import { BENCH_MODELS, attachPeer, logProfile, peakRssMb, randomTokens } from "./model.js";
+import { BENCH_MODELS, attachPeer, benchDtypes, logProfile, peakRssMb, randomTokens } from "./model.js";
 import { runPeer } from "./peer.js";
 import { profiled } from "./profile.js";
 import type { BenchContext, BenchRow, BenchSuite } from "./types.js";
 
 /** Sequences decoded at once for the Qwen2.5-0.5B shape (issue 16: at 16 and at 64). */
 const QWEN_BATCHES = [16, 64];
-const DTYPES: Precision[] = ["fp32", "bf16"];
 
 export interface MachineLimits {
   /** fp32 FMA peak, GFLOP/s */
@@ -102,7 +101,8 @@ export const sampleSuite: BenchSuite = {
       const Lp = bm.sample.promptLen;
       const N = ctx.quick ? 16 : bm.sample.newTokens;
       const batches = name === "qwen2.5-0.5b" ? QWEN_BATCHES : [bm.sample.prompts];
-      for (const dtype of DTYPES) {
+      const dtypes = benchDtypes(ctx, name);
+      for (const dtype of dtypes) {
         // bf16: what a sampler gets from --precision bf16 / --kv-cache bf16 (packed weights, bf16 cache)
         // --profile: the model runs on a backend that times each call (its overhead is in the figures)
         const prof = ctx.profile ? profiled(ctx.backend) : null;
@@ -121,7 +121,7 @@ export const sampleSuite: BenchSuite = {
       }
       if (ctx.peer) {
         for (const P of batches) {
-          const p = runPeer("sample", { model: bm.hf, prompts: P, prompt_len: Lp, new_tokens: N, dtypes: DTYPES,
+          const p = runPeer("sample", { model: bm.hf, prompts: P, prompt_len: Lp, new_tokens: N, dtypes,
             repeats: ctx.quick || P > 16 ? 1 : 2, budget_s: bm.budgetS }, ctx.threads);
           attachPeer(ctx, rows.filter((r) => r.case === `${name} ${P}x${N}`), name, p, "sample");
         }

@@ -28,6 +28,11 @@ export interface BenchContext {
   webgpu: Backend | null;
   /** false with --no-peer: do not run PyTorch */
   peer: boolean;
+  /**
+   * `aha bench` with no suite named (the overview, ≤ 10 minutes on 2 cores): suites may trim their
+   * slowest cases (the 0.5B shape runs bf16 only); a named suite runs in full
+   */
+  overview?: boolean;
   /** --quick: fewer repetitions and only the small cases (smoke tests; figures are noisier) */
   quick: boolean;
   /** --profile: the train and sample suites print where the time goes, per op (src/bench/profile.ts) */

@@ -16,7 +16,8 @@ export const summary = "benchmarks (GEMM, training, sampling, …) side by side 
 
 const HELP = `Usage: aha bench [suite ...] [options]
 
-Suites: ${Object.keys(SUITES).join(", ")}   (none named: ${DEFAULT_SUITES.join(", ")})
+Suites: ${Object.keys(SUITES).join(", ")}   (none named: ${DEFAULT_SUITES.join(", ")}, the overview:
+        ≤ 10 minutes on 2 cores, the Qwen2.5-0.5B shape in bf16 only; name a suite for its fp32 cases too)
 
 Options:
   --json FILE     also write {"machine":{...},"rows":[...]} to FILE
@@ -93,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
     webgpu,
     peer: !values["no-peer"],
     quick: values.quick ?? false,
+    overview: positionals.length === 0,
     profile: values.profile ?? false,
     only: values.only === undefined ? null : values.only.split(",").map((x) => x.trim()).filter((x) => x !== ""),
     threads,

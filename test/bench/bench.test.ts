@@ -4,6 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { bestSeconds } from "../../src/bench/gemm.js";
+import { benchDtypes } from "../../src/bench/model.js";
+import type { BenchContext } from "../../src/bench/types.js";
+import { tsBackend } from "../../src/kernels/ts.js";
 import { clock, run } from "../../src/cli/bench.js";
 import { UserError } from "../../src/errors.js";
 
@@ -71,5 +74,15 @@ describe("bestSeconds", () => {
     expect(calls).toBe(2 + 3 * t.iters);
     expect(t.perCall).toBeGreaterThanOrEqual(0.0019);
     expect(t.perCall).toBeLessThan(0.02);
+  });
+});
+
+describe("the overview's cases", () => {
+  it("runs the 0.5B shape in bf16 only when no suite is named, both precisions otherwise and for model S", () => {
+    const ctx = (overview: boolean): BenchContext => ({ backend: tsBackend, webgpu: null, peer: false, quick: false, only: null,
+      threads: 1, overview, log: () => {}, note: () => {} });
+    expect(benchDtypes(ctx(true), "qwen2.5-0.5b")).toEqual(["bf16"]);
+    expect(benchDtypes(ctx(true), "S")).toEqual(["fp32", "bf16"]);
+    expect(benchDtypes(ctx(false), "qwen2.5-0.5b")).toEqual(["fp32", "bf16"]);
   });
 });
