@@ -7,7 +7,7 @@
 //   fp32 copy — which is what decoding needs: at M = 16 a step is bounded by streaming ~1 GB of weights.
 //   Work is split over threads by panels of 48 or 64 columns (each output written by one thread, in a
 //   fixed k order: deterministic). Register tiles of 8 × 48 or 6 × 64 reuse each weight load for 8 or 6
-//   rows; the weights of the next cache block are prefetched into L2 during the passes over this one.
+//   rows; the weights of the next panel are prefetched into L2 during the passes over this one.
 //   Without avx512_bf16 a portable loop computes the same sums in fp32.
 // - attention_decode (fp32 cache) and attention_decode_bf16 (bf16 cache): one (sequence, kv head) work
 //   item reads its cached keys and values once for all `group` query heads that share them.
@@ -50,7 +50,6 @@ inline Tiling tiling(int64_t m) {
   const int64_t r6 = (m + 5) / 6 * 6, r8 = (m + 7) / 8 * 8;
   return r8 < r6 || (r8 == r6 && m > 6) ? Tiling{8, 3} : Tiling{6, 4};
 }
-constexpr int64_t KC = 256;     // k pairs per cache block: a panel slice (4 × 256 × 64 B = 64 KiB) stays in L2
 
 inline uint16_t bf16_bits(float f) {
   const uint32_t u = f32_to_bits(f);
@@ -221,6 +220,12 @@ void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m,
   const int64_t NB_MAX = tl.nb, MB_MAX = tl.mb;
   const int64_t K2 = (k + 1) / 2, NBt = (n + COLS - 1) / COLS, panels = (NBt + NB_MAX - 1) / NB_MAX;
   const int64_t bstride = K2 * 2 * COLS;
+  // k pairs per cache block: all of k, so each output tile is written once and each thread's weight
+  // stream runs uninterrupted to the end of its panel (the prefetch then reaches for the next panel).
+  // Measured against blocks of 256 pairs on the AMD EPYC development machine, 2 threads, weights
+  // streamed from memory (not L3): 16 × 896 × 151,936 11.1 → 7.0 ms, 64 rows 31.3 → 23.8 ms,
+  // 16 × 4864 × 896 0.41 → 0.33–0.40 ms; a panel slice is then 86 KiB (k = 896) to 467 KiB (k = 4864).
+  const int64_t KC = K2;
   if (K2 == 0) {
     std::memset(c, 0, sizeof(float) * static_cast<size_t>(m * n));
     return;
