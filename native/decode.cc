@@ -82,14 +82,14 @@ void pack_rows(std::vector<uint32_t>& xp, const float* x, int64_t m, int64_t k, 
   }
 }
 
-// Software prefetch of the weights the next cache block will read (into L2), spread evenly over the
-// row-block passes of this one: without it the first pass over a block waits on memory and the others
+// Software prefetch of the weights the next panel will read (into L2), spread evenly over the
+// row-block passes of this one: without it the first pass over a panel waits on memory and the others
 // only compute, so memory and compute take turns instead of overlapping (M = 16: ~55% of either).
 struct Prefetch {
-  const char* base = nullptr;  // first line of the next block's panel slice (block 0)
+  const char* base = nullptr;  // first line of the next panel (its block 0)
   int64_t bstride = 0;         // bytes between the slices of consecutive 16-column blocks
   int64_t nb = 0, len = 0;     // blocks, and lines (k pairs) per block
-  int64_t passes = 1;          // row-block passes over this cache block
+  int64_t passes = 1;          // row-block passes over this panel
   int64_t acc = 0, q = 0, j = 0;
   // one iteration of a pass: nb / passes lines on average
   inline void step() {
@@ -220,12 +220,6 @@ void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m,
   const int64_t NB_MAX = tl.nb, MB_MAX = tl.mb;
   const int64_t K2 = (k + 1) / 2, NBt = (n + COLS - 1) / COLS, panels = (NBt + NB_MAX - 1) / NB_MAX;
   const int64_t bstride = K2 * 2 * COLS;
-  // k pairs per cache block: all of k, so each output tile is written once and each thread's weight
-  // stream runs uninterrupted to the end of its panel (the prefetch then reaches for the next panel).
-  // Measured against blocks of 256 pairs on the AMD EPYC development machine, 2 threads, weights
-  // streamed from memory (not L3): 16 × 896 × 151,936 11.1 → 7.0 ms, 64 rows 31.3 → 23.8 ms,
-  // 16 × 4864 × 896 0.41 → 0.33–0.40 ms; a panel slice is then 86 KiB (k = 896) to 467 KiB (k = 4864).
-  const int64_t KC = K2;
   if (K2 == 0) {
     std::memset(c, 0, sizeof(float) * static_cast<size_t>(m * n));
     return;
@@ -233,37 +227,34 @@ void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m,
   pack_rows(xpScratch, x, m, k, K2);
   const uint32_t* xp = xpScratch.data();
   const bool fast = cpu_has_bf16();
+  // A panel's passes run over all of k at once (no k blocks), so each output tile is written once and
+  // each thread's weight stream runs uninterrupted to the end of its panel; the prefetch reaches for the
+  // next panel. Measured against k blocks of 256 pairs on the AMD EPYC development machine, 2 threads,
+  // weights streamed from memory (not L3): 16 × 896 × 151,936 11.1 → 7.0 ms, 64 rows 31.3 → 23.8 ms,
+  // 16 × 4864 × 896 0.41 → 0.33–0.40 ms; a panel is 86 KiB (k = 896) to 467 KiB (k = 4864), in L2.
 #pragma omp parallel for schedule(static) if (panels > 1 && m * n * k > (1 << 20))
   for (int64_t pn = 0; pn < panels; pn++) {
     const int64_t j0 = pn * NB_MAX, nb = std::min(NB_MAX, NBt - j0), nValid = std::min(n - j0 * COLS, nb * COLS);
     const uint16_t* wpan = wp + j0 * bstride;
-    for (int64_t p0 = 0; p0 < K2; p0 += KC) {
-      const int64_t p1 = std::min(K2, p0 + KC);
-      // the next cache block: the rest of this panel, else the start of the next panel
-      Prefetch pf;
-      pf.bstride = bstride * 2;
-      pf.passes = (m + MB_MAX - 1) / MB_MAX;
-      if (pf.passes == 1) {  // one pass (m ≤ 8): the hardware prefetcher streams it better alone
-      } else if (p1 < K2) {
-        pf.base = reinterpret_cast<const char*>(wpan + p1 * 2 * COLS);
-        pf.nb = nb;
-        pf.len = std::min(K2, p1 + KC) - p1;
-      } else if (pn + 1 < panels) {
-        pf.base = reinterpret_cast<const char*>(wpan + NB_MAX * bstride);
-        pf.nb = std::min(NB_MAX, NBt - j0 - NB_MAX);
-        pf.len = std::min(K2, KC);
-      }
-      for (int64_t r0 = 0; r0 < m; r0 += MB_MAX) {
-        const int64_t mb = std::min(MB_MAX, m - r0);
-        float* ct = c + r0 * n + j0 * COLS;
+    Prefetch pf;
+    pf.bstride = bstride * 2;
+    pf.passes = (m + MB_MAX - 1) / MB_MAX;
+    // one pass (m ≤ 8): the hardware prefetcher streams it better alone
+    if (pf.passes > 1 && pn + 1 < panels) {
+      pf.base = reinterpret_cast<const char*>(wpan + NB_MAX * bstride);
+      pf.nb = std::min(NB_MAX, NBt - j0 - NB_MAX);
+      pf.len = K2;
+    }
+    for (int64_t r0 = 0; r0 < m; r0 += MB_MAX) {
+      const int64_t mb = std::min(MB_MAX, m - r0);
+      float* ct = c + r0 * n + j0 * COLS;
 #if HAVE_BF16_KERNEL
-        if (fast) {
-          tile_for(mb, nb)(ct, n, xp + r0 * K2, K2, wpan, bstride, p0, p1, nValid, p0 == 0, pf);
-          continue;
-        }
-#endif
-        tile_portable(ct, n, xp + r0 * K2, K2, wpan, bstride, mb, nb, p0, p1, nValid, p0 == 0);
+      if (fast) {
+        tile_for(mb, nb)(ct, n, xp + r0 * K2, K2, wpan, bstride, 0, K2, nValid, true, pf);
+        continue;
       }
+#endif
+      tile_portable(ct, n, xp + r0 * K2, K2, wpan, bstride, mb, nb, 0, K2, nValid, true);
     }
   }
   (void)fast;
