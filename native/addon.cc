@@ -453,7 +453,7 @@ Napi::Value SamplePrep(const Napi::CallbackInfo& info) {
     const int64_t V = A.len(2);
     auto* stats = static_cast<double*>(
         A.typed(1, napi_float64_array, 4 + (V + aha::SAMPLE_CHUNK - 1) / aha::SAMPLE_CHUNK, "stats"));
-    aha::sample_prep(A.f32(0, V, "e"), stats, A.f32(2, V, "logits"), V, static_cast<float>(A.num(3, "invT")));
+    aha::sample_prep(A.len(0) == 0 ? nullptr : A.f32(0, V, "e"), stats, A.f32(2, V, "logits"), V, static_cast<float>(A.num(3, "invT")));
     return info.Env().Undefined();
   }
   const int64_t R = A.len(3), n = A.len(2);
@@ -462,7 +462,7 @@ Napi::Value SamplePrep(const Napi::CallbackInfo& info) {
   const float* invT = A.f32(3, R, "invT");
   auto* stats = static_cast<double*>(
       A.typed(1, napi_float64_array, R * (4 + (V + aha::SAMPLE_CHUNK - 1) / aha::SAMPLE_CHUNK), "stats"));
-  aha::sample_prep_rows(A.f32(0, R * V, "e"), stats, A.f32(2, R * V, "logits"), R, V, invT);
+  aha::sample_prep_rows(A.len(0) == 0 ? nullptr : A.f32(0, R * V, "e"), stats, A.f32(2, R * V, "logits"), R, V, invT);
   return info.Env().Undefined();
 }
 

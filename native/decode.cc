@@ -68,19 +68,35 @@ bool cpu_has_bf16() {
 #endif
 }
 
-// x (m, k) fp32 → (m, K2) pairs of bf16 in one uint32 each (low half = even k), zero-padded.
-void pack_rows(std::vector<uint32_t>& xp, const float* x, int64_t m, int64_t k, int64_t K2) {
-  xp.resize(static_cast<size_t>(m * K2));
-  for (int64_t r = 0; r < m; r++) {
-    const float* xr = x + r * k;
-    uint32_t* o = xp.data() + r * K2;
-    for (int64_t p = 0; p < K2; p++) {
-      const uint32_t lo = bf16_bits(xr[2 * p]);
-      const uint32_t hi = 2 * p + 1 < k ? bf16_bits(xr[2 * p + 1]) : 0u;
-      o[p] = lo | (hi << 16);
-    }
+// Row r of x (k fp32 values) → K2 pairs of bf16 in one uint32 each (low half = even k, zero-padded).
+void pack_row(uint32_t* o, const float* xr, int64_t k) {
+  const int64_t K2 = (k + 1) / 2;
+  for (int64_t p = 0; p < K2; p++) {
+    const uint32_t lo = bf16_bits(xr[2 * p]);
+    const uint32_t hi = 2 * p + 1 < k ? bf16_bits(xr[2 * p + 1]) : 0u;
+    o[p] = lo | (hi << 16);
   }
 }
+
+#if HAVE_BF16_KERNEL
+// The same with vcvtne2ps2bf16 (round to nearest even, NaN stays NaN, denormals to zero: vdpbf16ps
+// reads bf16 denormals as zero anyway, so the products are the same). The scalar loop took ~0.25 ms for
+// 64 × 4,864 values on one thread, 6 ms of a 64-sequence decoding step.
+BF16_TARGET void pack_row_bf16(uint32_t* o, const float* xr, int64_t k) {
+  int64_t i = 0;
+  for (; i + 32 <= k; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(xr + i + 16), _mm512_loadu_ps(xr + i));
+    _mm512_storeu_si512(o + i / 2, (__m512i)v);
+  }
+  if (i < k) {
+    const int64_t rem = k - i, n0 = std::min<int64_t>(16, rem), n1 = rem - n0;
+    const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n0) - 1u), xr + i);
+    const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n1) - 1u), xr + i + 16);
+    const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
+    _mm512_mask_storeu_epi32(o + i / 2, static_cast<__mmask16>((1u << ((rem + 1) / 2)) - 1u), (__m512i)v);
+  }
+}
+#endif
 
 // Software prefetch of the weights the next panel will read (into L2), spread evenly over the
 // row-block passes of this one: without it the first pass over a panel waits on memory and the others
@@ -224,37 +240,61 @@ void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m,
     std::memset(c, 0, sizeof(float) * static_cast<size_t>(m * n));
     return;
   }
-  pack_rows(xpScratch, x, m, k, K2);
-  const uint32_t* xp = xpScratch.data();
+  xpScratch.resize(static_cast<size_t>(m * K2));
+  uint32_t* const xp = xpScratch.data();
   const bool fast = cpu_has_bf16();
   // A panel's passes run over all of k at once (no k blocks), so each output tile is written once and
   // each thread's weight stream runs uninterrupted to the end of its panel; the prefetch reaches for the
   // next panel. Measured against k blocks of 256 pairs on the AMD EPYC development machine, 2 threads,
   // weights streamed from memory (not L3): 16 × 896 × 151,936 11.1 → 7.0 ms, 64 rows 31.3 → 23.8 ms,
   // 16 × 4864 × 896 0.41 → 0.33–0.40 ms; a panel is 86 KiB (k = 896) to 467 KiB (k = 4864), in L2.
-#pragma omp parallel for schedule(static) if (panels > 1 && m * n * k > (1 << 20))
-  for (int64_t pn = 0; pn < panels; pn++) {
-    const int64_t j0 = pn * NB_MAX, nb = std::min(NB_MAX, NBt - j0), nValid = std::min(n - j0 * COLS, nb * COLS);
-    const uint16_t* wpan = wp + j0 * bstride;
-    Prefetch pf;
-    pf.bstride = bstride * 2;
-    pf.passes = (m + MB_MAX - 1) / MB_MAX;
-    // one pass (m ≤ 8): the hardware prefetcher streams it better alone
-    if (pf.passes > 1 && pn + 1 < panels) {
-      pf.base = reinterpret_cast<const char*>(wpan + NB_MAX * bstride);
-      pf.nb = std::min(NB_MAX, NBt - j0 - NB_MAX);
-      pf.len = K2;
-    }
-    for (int64_t r0 = 0; r0 < m; r0 += MB_MAX) {
-      const int64_t mb = std::min(MB_MAX, m - r0);
-      float* ct = c + r0 * n + j0 * COLS;
+  const bool par = panels > 1 && m * n * k > (1 << 20);
+#pragma omp parallel if (par)
+  {
+    // x to bf16 pairs, rows shared among the threads (the barrier at the end of the for: all rows done)
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < m; r++) {
 #if HAVE_BF16_KERNEL
       if (fast) {
-        tile_for(mb, nb)(ct, n, xp + r0 * K2, K2, wpan, bstride, 0, K2, nValid, true, pf);
+        pack_row_bf16(xp + r * K2, x + r * k, k);
         continue;
       }
 #endif
-      tile_portable(ct, n, xp + r0 * K2, K2, wpan, bstride, mb, nb, 0, K2, nValid, true);
+      pack_row(xp + r * K2, x + r * k, k);
+    }
+    // Each thread takes an equal share of the 16-column blocks (not of whole panels: n = 896 is 56
+    // blocks, 19 panels of 3, which split 10 / 9), in panels of up to NB_MAX blocks; a remainder
+    // between NB_MAX and 2·NB_MAX becomes two near-equal panels rather than a full one and a sliver.
+    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t b0 = NBt * t / nt, b1 = NBt * (t + 1) / nt;
+    auto width = [&](int64_t j0) {
+      const int64_t rem = b1 - j0;
+      return rem > NB_MAX && rem < 2 * NB_MAX ? (rem + 1) / 2 : std::min(NB_MAX, rem);
+    };
+    for (int64_t j0 = b0; j0 < b1;) {
+      const int64_t nb = width(j0), nValid = std::min(n - j0 * COLS, nb * COLS);
+      const uint16_t* wpan = wp + j0 * bstride;
+      Prefetch pf;
+      pf.bstride = bstride * 2;
+      pf.passes = (m + MB_MAX - 1) / MB_MAX;
+      // one pass (m ≤ 8): the hardware prefetcher streams it better alone
+      if (pf.passes > 1 && j0 + nb < b1) {
+        pf.base = reinterpret_cast<const char*>(wpan + nb * bstride);
+        pf.nb = width(j0 + nb);
+        pf.len = K2;
+      }
+      for (int64_t r0 = 0; r0 < m; r0 += MB_MAX) {
+        const int64_t mb = std::min(MB_MAX, m - r0);
+        float* ct = c + r0 * n + j0 * COLS;
+#if HAVE_BF16_KERNEL
+        if (fast) {
+          tile_for(mb, nb)(ct, n, xp + r0 * K2, K2, wpan, bstride, 0, K2, nValid, true, pf);
+          continue;
+        }
+#endif
+        tile_portable(ct, n, xp + r0 * K2, K2, wpan, bstride, mb, nb, 0, K2, nValid, true);
+      }
+      j0 += nb;
     }
   }
   (void)fast;
@@ -326,20 +366,39 @@ AVX512_TARGET inline __m512 hsum16(const __m512* v) {
                        _mm512_shuffle_f32x4(c0, c1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
+// Cached row min(j, L − 1) towards L1, ahead of its use: the rows of one (sequence, kv head) are ks
+// apart, a stride the hardware prefetcher does not follow well enough (without this, ~40% of the
+// item's time was the loads of the cache waiting on memory). Always inlined: as a function of its
+// own, GCC 12 finds it free of side effects and deletes its calls. Rows up to 256 bytes are covered
+// (D = 64 in bf16 is 128).
+template <typename KV>
+__attribute__((always_inline)) inline void prefetch_row(const KV* base, int64_t j, int64_t L, int64_t ks, int64_t D) {
+  const char* p = reinterpret_cast<const char*>(base + std::min(j, L - 1) * ks);
+  const int64_t bytes = D * static_cast<int64_t>(sizeof(KV));
+  _mm_prefetch(p, _MM_HINT_T0);
+  if (bytes > 64) _mm_prefetch(p + 64, _MM_HINT_T0);
+  if (bytes > 128) _mm_prefetch(p + 128, _MM_HINT_T0);
+  if (bytes > 192) _mm_prefetch(p + 192, _MM_HINT_T0);
+}
+
 // decode_item for D a multiple of 16 (≤ 256): tiles of 16 cached positions are converted to fp32 once
 // (tile, 16 × D) and read by every query head of the group; 16 scores at a time come out of one
 // transpose-and-add instead of one horizontal sum per (head, position) — what made the scalar
 // version ~20× slower than its memory traffic at 64 sequences. The weighted sum of the values keeps
 // each head's output in registers across a tile.
-template <typename KV>
+// DCT: D / 16 fixed at compile time (4 and 8: head dims 64 and 128; 0: any, from D) — with it the
+// chunk loops unroll and the value accumulators stay in registers.
+template <typename KV, int DCT>
 AVX512_TARGET void decode_item_avx512(float* og, const float* qg, const KV* kb, const KV* vb, int64_t L, int64_t ks,
                                       int64_t group, int64_t D, float scale, float* sc, float* tile) {
-  const int64_t DC = D / 16;
+  const int64_t DC = DCT > 0 ? DCT : D / 16;
   const __m512 vscale = _mm512_set1_ps(scale);
   for (int64_t j0 = 0; j0 < L; j0 += DT) {
     const int64_t nt = std::min(DT, L - j0);
-    for (int64_t jj = 0; jj < nt; jj++)
+    for (int64_t jj = 0; jj < nt; jj++) {
+      prefetch_row(kb, j0 + DT + jj, L, ks, D);
       for (int64_t c = 0; c < DC; c++) _mm512_storeu_ps(tile + jj * D + c * 16, load16(kb + (j0 + jj) * ks + c * 16));
+    }
     for (int64_t g = 0; g < group; g++) {
       const float* qr = qg + g * D;
       __m512 v[DT];
@@ -361,14 +420,30 @@ AVX512_TARGET void decode_item_avx512(float* og, const float* qg, const KV* kb, 
   std::memset(og, 0, sizeof(float) * static_cast<size_t>(group * D));
   for (int64_t j0 = 0; j0 < L; j0 += DT) {
     const int64_t nt = std::min(DT, L - j0);
-    for (int64_t jj = 0; jj < nt; jj++)
+    for (int64_t jj = 0; jj < nt; jj++) {
+      prefetch_row(vb, j0 + DT + jj, L, ks, D);
       for (int64_t c = 0; c < DC; c++) _mm512_storeu_ps(tile + jj * D + c * 16, load16(vb + (j0 + jj) * ks + c * 16));
+    }
     for (int64_t g = 0; g < group; g++) {
       float* o = og + g * D;
       const float* pr = sc + g * L + j0;
-      __m512 acc[16];
+      __m512 acc[16], acc2[8];
       for (int64_t c = 0; c < DC; c++) acc[c] = _mm512_loadu_ps(o + c * 16);
-      for (int64_t jj = 0; jj < nt; jj++) {
+      int64_t jj = 0;
+      if (DCT > 0 && DCT <= 8) {
+        // two positions at a time into two sets of accumulators: 2·DC independent FMA chains (one set
+        // of 4 waits on the FMA latency, half the throughput)
+        for (int64_t c = 0; c < DC; c++) acc2[c] = _mm512_setzero_ps();
+        for (; jj + 1 < nt; jj += 2) {
+          const __m512 p0 = _mm512_set1_ps(pr[jj]), p1 = _mm512_set1_ps(pr[jj + 1]);
+          for (int64_t c = 0; c < DC; c++) {
+            acc[c] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(tile + jj * D + c * 16), acc[c]);
+            acc2[c] = _mm512_fmadd_ps(p1, _mm512_loadu_ps(tile + (jj + 1) * D + c * 16), acc2[c]);
+          }
+        }
+        for (int64_t c = 0; c < DC; c++) acc[c] = _mm512_add_ps(acc[c], acc2[c]);
+      }
+      for (; jj < nt; jj++) {
         const __m512 p = _mm512_set1_ps(pr[jj]);
         for (int64_t c = 0; c < DC; c++) acc[c] = _mm512_fmadd_ps(p, _mm512_loadu_ps(tile + jj * D + c * 16), acc[c]);
       }
@@ -406,7 +481,8 @@ __attribute__((always_inline)) inline void decode_all(float* out, const float* q
       const float* qg = q + (b * Hq + kh * group) * D;
 #if HAVE_BF16_KERNEL
       if (wide) {
-        decode_item_avx512(og, qg, kc + base, vc + base, lens[b], ks, group, D, scale, sc.data(), row.data());
+        const auto item = D == 64 ? decode_item_avx512<KV, 4> : D == 128 ? decode_item_avx512<KV, 8> : decode_item_avx512<KV, 0>;
+        item(og, qg, kc + base, vc + base, lens[b], ks, group, D, scale, sc.data(), row.data());
         continue;
       }
 #endif
@@ -431,16 +507,91 @@ HOT void attention_decode_bf16(float* out, const float* q, const uint16_t* kc, c
 
 // ***** the token sampler's pass over the vocabulary *****
 
+namespace {
+
+// e == nullptr: the sums only, in one pass over z — each chunk's maximum cm first (the chunk is then in
+// L1), its sums relative to cm, and at the end each chunk's sums scaled by exp((cm − max)·invT). Two
+// passes over z and a pass writing e were ~7 ms of a 64-row decoding step (39 MB of logits), for an
+// e the sampler needs only where it is cutting (top-k / top-p).
+HOT void sample_sums(double* stats, const float* z, int64_t V, float invT) {
+  const int64_t nc = (V + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
+  float mx = -INFINITY;
+  int64_t argChunk = 0;
+  double* cmax = stats + 4;  // each chunk's maximum, until the sums replace it
+  std::vector<float> ca(static_cast<size_t>(nc)), cb(static_cast<size_t>(nc));
+  for (int64_t c = 0; c < nc; c++) {
+    const int64_t i0 = c * SAMPLE_CHUNK, i1 = std::min(V, i0 + SAMPLE_CHUNK);
+    const float cm = max_f(z + i0, i1 - i0);
+    if (cm > mx) {
+      mx = cm;
+      argChunk = i0;
+    }
+    float a = 0.f, b = 0.f;
+    if (cm == -INFINITY) {
+      // all −∞ (nothing to add), unless NaN hid among them: the sums must carry it. (A loop setting
+      // a = NAN where z[i] != z[i] came out of GCC 12's -O3 vectorizer setting nothing.)
+      int64_t i = i0;
+      while (i < i1 && !__builtin_isnan(z[i])) i++;
+      if (i < i1) a = b = NAN;
+    } else {
+      if (invT > 0.f && invT != 1.f) {
+#pragma omp simd reduction(+ : a, b)
+        for (int64_t i = i0; i < i1; i++) {
+          const float d = z[i] - cm;
+          const bool dead = d == -INFINITY;
+          a += dead ? 0.f : exp_f(d);
+          b += dead ? 0.f : exp_f(d * invT);
+        }
+      } else {
+#pragma omp simd reduction(+ : a)
+        for (int64_t i = i0; i < i1; i++) {
+          const float d = z[i] - cm;
+          a += d == -INFINITY ? 0.f : exp_f(d);
+        }
+        if (invT > 0.f) b = a;
+      }
+    }
+    cmax[c] = cm;
+    ca[static_cast<size_t>(c)] = a;
+    cb[static_cast<size_t>(c)] = b;
+  }
+  int64_t arg = 0;
+  for (int64_t i = argChunk; i < std::min(V, argChunk + SAMPLE_CHUNK); i++)
+    if (z[i] == mx) {
+      arg = i;
+      break;
+    }
+  double s1 = 0.0, mass = 0.0;
+  for (int64_t c = 0; c < nc; c++) {
+    const float cm = static_cast<float>(cmax[c]);
+    const float d = cm - mx;  // NaN where every logit is −∞ or NaN: the sums carry it
+    const bool dead = cm == -INFINITY;  // then a and b are 0 (or NaN), unscaled
+    const double a = static_cast<double>(ca[static_cast<size_t>(c)]) * (dead ? 1.f : exp_f(d));
+    const double b = invT <= 0.f ? 0.0 : static_cast<double>(cb[static_cast<size_t>(c)]) * (dead ? 1.f : exp_f(d * invT));
+    s1 += a;
+    mass += b;
+    stats[4 + c] = b;
+  }
+  stats[0] = mx;
+  stats[1] = static_cast<double>(arg);
+  stats[2] = s1;
+  stats[3] = mass;
+}
+
+}  // namespace
+
 HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float invT) {
+  if (e == nullptr) {
+    sample_sums(stats, z, V, invT);
+    return;
+  }
   // the maximum in SIMD lanes, chunk by chunk; then the first index of it inside the first chunk that
   // holds it (as the TypeScript loop: first index; NaN compares false, as there)
   float mx = -INFINITY;
   int64_t argChunk = 0;
   for (int64_t i0 = 0; i0 < V; i0 += SAMPLE_CHUNK) {
     const int64_t i1 = std::min(V, i0 + SAMPLE_CHUNK);
-    float cm = -INFINITY;
-#pragma omp simd reduction(max : cm)
-    for (int64_t i = i0; i < i1; i++) cm = std::max(cm, z[i]);
+    const float cm = max_f(z + i0, i1 - i0);
     if (cm > mx) {
       mx = cm;
       argChunk = i0;
@@ -487,7 +638,7 @@ HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float i
 void sample_prep_rows(float* e, double* stats, const float* z, int64_t R, int64_t V, const float* invT) {
   const int64_t ns = 4 + (V + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
 #pragma omp parallel for schedule(static) if (R > 1)
-  for (int64_t r = 0; r < R; r++) sample_prep(e + r * V, stats + r * ns, z + r * V, V, invT[r]);
+  for (int64_t r = 0; r < R; r++) sample_prep(e ? e + r * V : nullptr, stats + r * ns, z + r * V, V, invT[r]);
 }
 
 // ***** machine limits *****

@@ -24,6 +24,7 @@ constexpr int64_t SAMPLE_CHUNK = 1024;
 /**
  * One logits row z (V): stats (4 + ⌈V / SAMPLE_CHUNK⌉) = [max, argmax (first), Σ exp(z − max), Σ e,
  * Σ e per chunk…], e (V) = exp((z − max)·invT) when invT > 0 (invT = 0: greedy, e untouched, sums of e 0).
+ * e = nullptr: the stats only (one pass over z; the sums round a little differently).
  */
 void sample_prep(float* e, double* stats, const float* z, int64_t V, float invT);
 /** R rows at once (rows over the OpenMP threads): row r of e, stats, z as sample_prep's, at invT[r]. */

@@ -182,6 +182,9 @@ export interface Backend {
    * e (V) = exp((z − max)·invT). invT = 0 (greedy): e untouched, stats[3…] = 0. z = −∞ gives e = 0.
    * invT a Float32Array of R values: R rows in one call (a decoding step's batch; native: rows over the
    * threads), logits and e (R·V), stats R blocks of (4 + ⌈V / SAMPLE_CHUNK⌉), row r at invT[r].
+   * e empty (length 0): the stats only, e is not written — what a sampler that cuts nothing (no top-k,
+   * no top-p) needs; native then reads z once instead of twice and writes nothing (its sums may round
+   * differently in the last bits).
    */
   samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number | F32): void;
 

@@ -436,15 +436,16 @@ export const tsBackend: Backend = {
       const R = invT.length, V = logits.length / R;
       if (!Number.isInteger(V)) throw new RangeError(`samplePrep: logits length ${logits.length} is not a multiple of the rows in invT (${R})`);
       const ns = 4 + Math.ceil(V / SAMPLE_CHUNK);
-      checkLen("samplePrep e", e, R * V);
+      if (e.length > 0) checkLen("samplePrep e", e, R * V);
       checkLen("samplePrep stats", stats, R * ns);
       for (let r = 0; r < R; r++) {
-        tsBackend.samplePrep(e.subarray(r * V, (r + 1) * V), stats.subarray(r * ns, (r + 1) * ns), logits.subarray(r * V, (r + 1) * V), invT[r]!);
+        tsBackend.samplePrep(e.length > 0 ? e.subarray(r * V, (r + 1) * V) : e, stats.subarray(r * ns, (r + 1) * ns), logits.subarray(r * V, (r + 1) * V), invT[r]!);
       }
       return;
     }
     const V = logits.length;
-    checkLen("samplePrep e", e, V);
+    const writeE = e.length > 0;
+    if (writeE) checkLen("samplePrep e", e, V);
     checkLen("samplePrep stats", stats, 4 + Math.ceil(V / SAMPLE_CHUNK));
     let m = -Infinity, arg = 0;
     for (let i = 0; i < V; i++) if (logits[i]! > m) { m = logits[i]!; arg = i; }
@@ -454,7 +455,11 @@ export const tsBackend: Backend = {
       for (let i = c * SAMPLE_CHUNK; i < Math.min(V, (c + 1) * SAMPLE_CHUNK); i++) {
         const d = logits[i]! - m;
         s1 += Math.exp(d);
-        if (invT > 0) chunk += e[i] = Math.exp(d * invT);
+        if (invT > 0) {
+          const w = Math.exp(d * invT);
+          if (writeE) e[i] = w;
+          chunk += w;
+        }
       }
       stats[4 + c] = chunk;
       mass += chunk;

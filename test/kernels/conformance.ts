@@ -279,6 +279,44 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
     expect(() => N.samplePrep(new Float32Array(10), new Float64Array(20), new Float32Array(10), new Float32Array(3))).toThrow(/multiple/);
   });
 
+  it("samplePrep with an empty e: the same stats (one row and rows), nothing written; NaN carried, a dead chunk 0", () => {
+    const r = rng(27);
+    const E0 = new Float32Array(0);
+    for (const V of [1, 17, 1025, 151_936]) {
+      const ns = 4 + Math.ceil(V / SAMPLE_CHUNK);
+      for (const invT of [0, 1, 1 / 0.6]) {
+        const z = randn(r, V, 12);
+        if (V > 3) z[2] = -Infinity;
+        const eR = new Float32Array(V), sR = new Float64Array(ns), sN = new Float64Array(ns);
+        R_samplePrep(eR, sR, z, invT);
+        N.samplePrep(E0, sN, z, invT);
+        expect([sN[0], sN[1]]).toEqual([sR[0], sR[1]]);
+        expectClose(`samplePrep stats only V=${V} invT=${invT}`, sN, sR, SAMPLE);
+      }
+      const invT = Float32Array.of(1, 0, 2);
+      const z = randn(r, 3 * V, 12);
+      const sN = new Float64Array(3 * ns);
+      N.samplePrep(E0, sN, z, invT);
+      for (let row = 0; row < 3; row++) {
+        const sR = new Float64Array(ns);
+        R_samplePrep(new Float32Array(V), sR, z.subarray(row * V, (row + 1) * V), invT[row]!);
+        expectClose(`samplePrep stats only rows V=${V} row ${row}`, sN.subarray(row * ns, (row + 1) * ns), sR, SAMPLE);
+      }
+    }
+    // a whole chunk at −∞ adds 0; one NaN in a chunk that is otherwise −∞ still makes the sums NaN
+    const V = 3 * SAMPLE_CHUNK, ns = 7;
+    const z = randn(r, V, 4);
+    z.fill(-Infinity, SAMPLE_CHUNK, 2 * SAMPLE_CHUNK);
+    const sN = new Float64Array(ns), sR = new Float64Array(ns);
+    N.samplePrep(E0, sN, z, 1);
+    R_samplePrep(new Float32Array(V), sR, z, 1);
+    expect(sN[5]).toBe(0);
+    expectClose("samplePrep stats only, a dead chunk", sN, sR, SAMPLE);
+    z[SAMPLE_CHUNK + 5] = NaN;
+    N.samplePrep(E0, sN, z, 1);
+    expect(Number.isNaN(sN[2])).toBe(true);
+  });
+
   it("logprobs forward and backward (in place, null gradients, negative targets)", () => {
     const r = rng(20);
     for (const V of [1, 3, 17, 129, 5003]) for (const T of [1, 3, 33]) {
