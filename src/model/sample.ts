@@ -161,6 +161,7 @@ export class TokenSampler {
   private invT = new Float32Array(1);
   private prepared: Float32Array | null = null; // the logits prepare saw (rows, V)
   private preparedRows = 0;
+  private eWritten = false; // prepare had samplePrep write e (some row cuts by top-k / top-p)
   private e: Float32Array; // the current row of eAll
   private keys: Uint32Array; // float bits of e: ordered like the values (all ≥ 0)
   private readonly cand: Int32Array; // candidate indices during selection
@@ -194,20 +195,24 @@ export class TokenSampler {
   prepare(logits: Float32Array, params: readonly SamplingParams[]): void {
     const V = this.vocabSize, R = params.length;
     if (logits.length < R * V) throw new Error(`prepare: ${logits.length} logits for ${R} rows of ${V}`);
-    if (this.eAll.length < R * V) {
-      this.eAll = new Float32Array(R * V);
-      this.statsAll = new Float64Array(R * this.ns);
-    }
+    // e (the tempered weights of the whole vocabulary) is only needed to cut by top-k / top-p; a row
+    // that samples from all of it finds its token from the chunk sums and one chunk's weights
+    // (sampleRow), so the pass writes nothing: at 64 rows × 151,936 that was 39 MB per step.
+    const needE = params.some((q) => !isGreedy(q) && cuts(q, V));
+    if (needE && this.eAll.length < R * V) this.eAll = new Float32Array(R * V);
+    if (this.statsAll.length < R * this.ns) this.statsAll = new Float64Array(R * this.ns);
     if (this.invT.length < R) this.invT = new Float32Array(R);
     for (let r = 0; r < R; r++) {
       const q = params[r]!;
-      this.invT[r] = q.temperature === 0 || q.topK === 1 ? 0 : 1 / q.temperature;
+      this.invT[r] = isGreedy(q) ? 0 : 1 / q.temperature;
     }
     const rows = logits.length === R * V ? logits : logits.subarray(0, R * V);
-    if (R === 1) this.be.samplePrep(this.eAll.subarray(0, V), this.statsAll.subarray(0, this.ns), rows, this.invT[0]!);
-    else this.be.samplePrep(this.eAll.subarray(0, R * V), this.statsAll.subarray(0, R * this.ns), rows, this.invT.subarray(0, R));
+    const e = needE ? this.eAll.subarray(0, R * V) : NO_E;
+    if (R === 1) this.be.samplePrep(e, this.statsAll.subarray(0, this.ns), rows, this.invT[0]!);
+    else this.be.samplePrep(e, this.statsAll.subarray(0, R * this.ns), rows, this.invT.subarray(0, R));
     this.prepared = rows;
     this.preparedRows = R;
+    this.eWritten = needE;
   }
 
   /** Row r of what `prepare` saw, with the params it was prepared with; u as in `sample`. Returns the token id. */
@@ -215,9 +220,7 @@ export class TokenSampler {
     const V = this.vocabSize;
     if (!this.prepared || r >= this.preparedRows) throw new Error(`sampleRow: row ${r} was not prepared`);
     const logits = this.prepared.subarray(r * V, (r + 1) * V);
-    this.e = this.eAll.subarray(r * V, (r + 1) * V);
-    this.keys = new Uint32Array(this.eAll.buffer, this.eAll.byteOffset + r * V * 4, V);
-    const greedy = p.temperature === 0 || p.topK === 1;
+    const greedy = isGreedy(p);
     // one backend pass over V: max, argmax, Σ exp(l − m) at temperature 1, and e = exp((l − m) / T)
     const st = this.statsAll.subarray(r * this.ns, (r + 1) * this.ns);
     const m = st[0]!, arg = st[1]!, s1 = st[2]!;
@@ -230,6 +233,12 @@ export class TokenSampler {
       return arg;
     }
     let mass = st[3]!;
+    if (!this.eWritten) {
+      if (cuts(p, V)) throw new Error(`sampleRow: row ${r} cuts by top-k / top-p but was prepared without them`);
+      return this.sampleWhole(logits, st, p, u);
+    }
+    this.e = this.eAll.subarray(r * V, (r + 1) * V);
+    this.keys = new Uint32Array(this.eAll.buffer, this.eAll.byteOffset + r * V * 4, V);
     // Threshold on float bits: keep token i iff keys[i] >= thr.
     let thr = 0;
     if (p.topK > 0 && p.topK < V) {
@@ -263,6 +272,36 @@ export class TokenSampler {
     }
     this.logprob = logits[tok]! - lse;
     this.samplerLogprob = Math.log(e[tok]! / mass);
+    return tok;
+  }
+
+  /**
+   * Inverse CDF over the whole vocabulary without e: whole chunks skipped by their sums, then the
+   * weights exp((z − max)/T) of the chunk the draw falls in (on into the next ones where rounding
+   * leaves it short), computed here. The token ends up the last one with a positive weight if rounding
+   * leaves the draw past them all.
+   */
+  private sampleWhole(logits: Float32Array, st: Float64Array, p: SamplingParams, u: number): number {
+    const V = this.vocabSize, nc = this.ns - 4, m = st[0]!, invT = 1 / p.temperature, mass = st[3]!;
+    const r0 = u * mass;
+    let acc = 0;
+    let c = 0;
+    for (; c < nc - 1 && acc + st[4 + c]! <= r0; c++) acc += st[4 + c]!;
+    let tok = st[1]!, w = 1; // the argmax (weight 1) if nothing is found
+    scan: for (; c < nc; c++) {
+      const i1 = Math.min(V, (c + 1) * SAMPLE_CHUNK);
+      for (let i = c * SAMPLE_CHUNK; i < i1; i++) {
+        const wi = Math.fround(Math.exp((logits[i]! - m) * invT));
+        if (wi > 0) {
+          acc += wi;
+          tok = i;
+          w = wi;
+          if (acc > r0) break scan;
+        }
+      }
+    }
+    this.logprob = logits[tok]! - (m + Math.log(st[2]!));
+    this.samplerLogprob = Math.log(w / mass);
     return tok;
   }
 
@@ -341,6 +380,16 @@ export class TokenSampler {
 }
 
 const GREEDY: SamplingParams = { temperature: 0, topP: 1, topK: 0 };
+const NO_E = new Float32Array(0);
+
+function isGreedy(p: SamplingParams): boolean {
+  return p.temperature === 0 || p.topK === 1;
+}
+
+/** Whether sampling with p cuts the vocabulary (top-k or top-p): then it needs every token's weight. */
+function cuts(p: SamplingParams, V: number): boolean {
+  return (p.topK > 0 && p.topK < V) || p.topP < 1;
+}
 
 // ***** validation *****
 

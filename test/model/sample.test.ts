@@ -322,6 +322,49 @@ describe("TokenSampler over a step's rows (prepare + sampleRow)", () => {
   });
 });
 
+describe("TokenSampler without e (rows that cut nothing)", () => {
+  it("the draw at the middle of each token's CDF interval picks that token, over chunks, on the ts and native backends", () => {
+    const V = 151_936, R = 3;
+    const rng = new SeqRng(5, 1, 1);
+    const l = Float32Array.from({ length: R * V }, () => 8 * rng.uniform() - 4);
+    for (let r = 0; r < R; r++) l.fill(-Infinity, (r + 1) * V - 7, (r + 1) * V); // each row ends in −∞
+    const params = [
+      { temperature: 1, topP: 1, topK: 0 },
+      { temperature: 0.6, topP: 1, topK: V },
+      { temperature: 1.7, topP: 1, topK: 0 },
+    ];
+    for (const be of [tsBackend, ...(native.ok ? [native.backend] : [])]) {
+      const ts = new TokenSampler(V, be);
+      for (let r = 0; r < R; r++) {
+        const row = l.subarray(r * V, (r + 1) * V), T = params[r]!.temperature;
+        let m = -Infinity;
+        for (const x of row) m = Math.max(m, x);
+        const w = Array.from(row, (x) => Math.exp((x - m) / T));
+        const mass = w.reduce((a, b) => a + b, 0);
+        const lse = m + Math.log(Array.from(row, (x) => Math.exp(x - m)).reduce((a, b) => a + b, 0));
+        let before = 0;
+        const targets = new Set([0, 1, 1023, 1024, 5000, 77_777, V - 8]);
+        for (let i = 0; i < V; i++) {
+          if (targets.has(i)) {
+            ts.prepare(l, params);
+            const tok = ts.sampleRow(r, params[r]!, (before + w[i]! / 2) / mass);
+            expect(tok, `${be.name} row ${r} token ${i}`).toBe(i);
+            expect(ts.samplerLogprob).toBeCloseTo(Math.log(w[i]! / mass), 5);
+            expect(ts.logprob).toBeCloseTo(row[i]! - lse, 5);
+          }
+          before += w[i]!;
+        }
+        // a draw at the very end lands on the last token with a weight, never on a −∞ one
+        ts.prepare(l, params);
+        expect(ts.sampleRow(r, params[r]!, 1 - 1e-12)).toBe(V - 8);
+      }
+      // prepared without e, a row that cuts is refused rather than sampled wrongly
+      ts.prepare(l, params);
+      expect(() => ts.sampleRow(0, { temperature: 1, topP: 0.9, topK: 0 }, 0.5)).toThrow(/prepared without/);
+    }
+  });
+});
+
 describe("SeqRng", () => {
   it("xoshiro128** core matches the reference algorithm's first outputs for state (1, 2, 3, 4)", () => {
     const r = new SeqRng(0, 0, 0);
