@@ -26,6 +26,8 @@ namespace aha {
 namespace {
 
 // Work smaller than this (in floats touched) runs on one thread: thread start-up costs ~1-2 µs.
+// `parallel for simd if (parallel : …)`: an `if` without the modifier applies to the simd construct
+// too, and then turned the vectorization off along with the threads (a 16 × 896 add ran scalar).
 constexpr int64_t PAR_MIN = 1 << 15;
 
 inline float dot(const float* a, const float* b, int64_t n) {
@@ -54,7 +56,7 @@ const char* simd_level() {
 // ***** elementwise *****
 
 HOT void to_bf16(uint16_t* out, const float* src, int64_t n) {
-#pragma omp parallel for simd if (n > 4 * PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > 4 * PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     uint32_t u = f32_to_bits(src[i]);
     uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
@@ -64,7 +66,7 @@ HOT void to_bf16(uint16_t* out, const float* src, int64_t n) {
 }
 
 HOT void round_bf16(float* out, const float* src, int64_t n) {
-#pragma omp parallel for simd if (n > 4 * PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > 4 * PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     uint32_t u = f32_to_bits(src[i]);
     uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
@@ -74,12 +76,12 @@ HOT void round_bf16(float* out, const float* src, int64_t n) {
 }
 
 HOT void bf16_to_f32(float* out, const uint16_t* src, int64_t n) {
-#pragma omp parallel for simd if (n > 4 * PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > 4 * PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) out[i] = bits_to_f32(static_cast<uint32_t>(src[i]) << 16);
 }
 
 HOT void add(float* out, const float* a, const float* b, int64_t n) {
-#pragma omp parallel for simd if (n > 4 * PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > 4 * PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -117,7 +119,7 @@ HOT void add_bias_backward(float* dbias, const float* dout, int64_t rows, int64_
 }
 
 HOT void scale(float* x, float s, int64_t n) {
-#pragma omp parallel for simd if (n > 4 * PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > 4 * PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
@@ -243,7 +245,7 @@ HOT void rope(float* x, const float* cos, const float* sin, int64_t T, int64_t H
 // ***** SwiGLU *****
 
 HOT void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float g = gate[i];
     out[i] = g / (1.f + exp_f(-g)) * up[i];
@@ -251,7 +253,7 @@ HOT void swiglu_forward(float* out, const float* gate, const float* up, int64_t 
 }
 
 HOT void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float g = gate[i];
     const float sig = 1.f / (1.f + exp_f(-g));
@@ -487,7 +489,7 @@ HOT void adamw(float* p, const float* g, float* m, float* v, float lr, float bet
   const float bc2sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(beta2), step)));
   const float decay = 1.f - lr * wd;
   const float stepSize = lr / bc1;
-#pragma omp parallel for simd if (n > PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float gi = g[i];
     const float mi = beta1 * m[i] + (1.f - beta1) * gi;
