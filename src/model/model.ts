@@ -924,9 +924,10 @@ export class Model {
 
   /**
    * Prompt tokens of S sequences, packed (tokens, cuSeqlens (S+1)); writes their k/v into cache slots[s]
-   * from position 0 (sets lens). Returns the logits of each sequence's last token, (S, V), a new array.
+   * from position 0 (sets lens). Returns the logits of each sequence's last token, (S, V): a view of `out`
+   * (at least S·V floats, overwritten) when given, else a new array.
    */
-  prefill(cache: KVCache, slots: Int32Array, tokens: Int32Array, cuSeqlens: Int32Array): Float32Array {
+  prefill(cache: KVCache, slots: Int32Array, tokens: Int32Array, cuSeqlens: Int32Array, out?: Float32Array): Float32Array {
     this.lmHead("prefill");
     const S = cuSeqlens.length - 1;
     if (slots.length !== S) throw new Error(`prefill: ${slots.length} slots for ${S} sequences`);
@@ -941,11 +942,11 @@ export class Model {
     for (let s = 0; s < S; s++) {
       for (let t = cuSeqlens[s]!; t < cuSeqlens[s + 1]!; t++) at[t] = (slots[s]! * cache.maxLen + t - cuSeqlens[s]!) * KD;
     }
-    const out = this.packedLastLogits(tokens, cuSeqlens, (l, la) => {
+    const logits = this.packedLastLogits(tokens, cuSeqlens, (l, la) => {
       this.writeKvRows(cache, l, la, at, KD);
-    });
+    }, out);
     for (let s = 0; s < S; s++) cache.lens[slots[s]!] = cuSeqlens[s + 1]! - cuSeqlens[s]!;
-    return out;
+    return logits;
   }
 
   /** Full recompute without a cache (the oracle): logits of the last position of each packed sequence, (S, V). */
@@ -953,7 +954,8 @@ export class Model {
     return this.packedLastLogits(tokens, cuSeqlens, null);
   }
 
-  private packedLastLogits(tokens: Int32Array, cu: Int32Array, onKv: ((l: number, la: LayerActs) => void) | null): Float32Array {
+  private packedLastLogits(tokens: Int32Array, cu: Int32Array, onKv: ((l: number, la: LayerActs) => void) | null,
+    into?: Float32Array): Float32Array {
     this.lmHead("lastLogits");
     const T = tokens.length;
     checkPacked(cu, T);
@@ -968,7 +970,7 @@ export class Model {
     const S = cu.length - 1;
     const rows = new Int32Array(S);
     for (let s = 0; s < S; s++) rows[s] = cu[s + 1]! - 1;
-    return this.rowsLogits(a, rows);
+    return this.rowsLogits(a, rows, into);
   }
 
   /** bodyForward for inference: the weights of the inference precision (packed bf16 or as in training). */

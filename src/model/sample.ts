@@ -8,11 +8,11 @@
  * - The cache has a fixed number of slots (the batch size). Requests wait in a queue; whenever slots are
  *   free, waiting prompts are prefilled together in one `prefill` call, while running sequences keep
  *   decoding (continuous batching: a finished sequence's slot goes to the next one at the next step).
- * - The n samples of one prompt share its single prefill: the prompt's last-token logits are kept, every
- *   sample draws its first token from them, and its cache slot is a `copySlot` of the prompt's slot
+ * - The n samples of one prompt share its single prefill: every sample draws its first token from the
+ *   prompt's last-token logits right after it, and its cache slot is a `copySlot` of the prompt's slot
  *   (the last sample takes the prompt's slot itself). If slots run out, the remaining samples wait for
- *   free slots; a prompt whose slot had to be given away is prefilled again later (its logits are kept,
- *   so its samples are unaffected).
+ *   free slots; a prompt whose slot had to be given away is prefilled again later, for its cache only
+ *   (its samples already hold their first tokens, so they are unaffected).
  * - Every sequence (request r, sample j) has its own RNG stream derived from (seed, r, j), so what it
  *   samples does not depend on which other sequences share its batch or on the order they are scheduled.
  *   (Bit-identical logits across batch compositions are up to the kernels: a GEMM may round differently
@@ -51,7 +51,7 @@ import { yieldToLoop } from "../util/yield.js";
 export interface InferenceModel<C = unknown> {
   readonly cfg: { readonly vocabSize: number };
   createKVCache(slots: number, maxLen: number): C;
-  prefill(cache: C, slots: Int32Array, tokens: Int32Array, cuSeqlens: Int32Array): Float32Array;
+  prefill(cache: C, slots: Int32Array, tokens: Int32Array, cuSeqlens: Int32Array, out?: Float32Array): Float32Array;
   decode(cache: C, slots: Int32Array, tokens: Int32Array, out?: Float32Array): Float32Array;
   copySlot(cache: C, from: number, to: number): void;
   lastLogits(tokens: Int32Array, cuSeqlens: Int32Array): Float32Array;
@@ -405,8 +405,6 @@ interface ReqState {
   streamSeed: number;
   streamA: number;
   outputs: (SampleOutput | undefined)[];
-  /** Last-token logits of the prompt (V), kept while samples still wait for a slot. */
-  logits: Float32Array | null;
   /** Slot holding the prompt's cache, -1 if none. */
   tplSlot: number;
   /** Started sequences that still need a slot. */
@@ -432,7 +430,7 @@ function checkInt(x: unknown, min: number, what: string): number {
   return x;
 }
 
-function normalise(r: SampleRequest, index: number, vocabSize: number, maxLen: number, defaultSeed: number): Omit<ReqState, "outputs" | "logits" | "tplSlot" | "waiting"> {
+function normalise(r: SampleRequest, index: number, vocabSize: number, maxLen: number, defaultSeed: number): Omit<ReqState, "outputs" | "tplSlot" | "waiting"> {
   const at = `request ${index}`;
   const prompt = Int32Array.from(r.promptIds);
   if (prompt.length === 0) throw new UserError(`${at}: promptIds is empty (at least one token is needed)`);
@@ -501,7 +499,7 @@ export class BatchSampler<C> {
   /** Queues a request; returns its index (results and events refer to it). Can be called while running. */
   add(r: SampleRequest): number {
     const base = normalise(r, this.reqs.length, this.tok.vocabSize, this.opts.maxLen, this.opts.seed);
-    const req: ReqState = { ...base, outputs: new Array<SampleOutput | undefined>(base.n).fill(undefined), logits: null, tplSlot: -1, waiting: [] };
+    const req: ReqState = { ...base, outputs: new Array<SampleOutput | undefined>(base.n).fill(undefined), tplSlot: -1, waiting: [] };
     this.reqs.push(req);
     this.unfinished += req.n;
     if (req.maxNew === 0) {
@@ -574,7 +572,6 @@ export class BatchSampler<C> {
     if (req.tplSlot >= 0) this.free.push(req.tplSlot);
     req.tplSlot = -1;
     req.waiting = [];
-    req.logits = null;
     for (const [slot, seq] of this.running) {
       if (seq.req === req) {
         this.running.delete(slot);
@@ -688,10 +685,11 @@ export class BatchSampler<C> {
       const V = this.tok.vocabSize;
       batch.forEach((req, b) => {
         req.tplSlot = slots[b]!;
-        req.logits = logits.slice(b * V, (b + 1) * V);
+        // every sample draws its first token now, from the prompt's row of the step buffer
+        const row = logits.subarray(b * V, (b + 1) * V);
         for (let j = 0; j < req.n; j++) {
           const seq = this.newSeq(req, j);
-          const next = this.advance(seq, req.logits, events);
+          const next = this.advance(seq, row, events);
           seq.pauseOnStart = next === "pause";
           if (next !== "done") req.waiting.push(seq);
         }
@@ -713,7 +711,7 @@ export class BatchSampler<C> {
         this.model.copySlot(this.cache, req.tplSlot, s);
         this.startIn(req.waiting.shift()!, s);
       } else {
-        // The prompt's slot was given away: prefill the prompt again (its logits are kept).
+        // The prompt's slot was given away: prefill the prompt again (for the cache; its logits are not needed).
         const s = this.free.pop()!;
         this.prefill(Int32Array.of(s), [req]);
         req.tplSlot = s;
@@ -723,7 +721,6 @@ export class BatchSampler<C> {
       this.free.push(req.tplSlot); // every sample finished on its first token
       req.tplSlot = -1;
     }
-    req.logits = null;
   }
 
   private startIn(seq: Seq, slot: number): void {
@@ -737,23 +734,33 @@ export class BatchSampler<C> {
     }
   }
 
+  /** The prompts' last-token logits, (S, V): a view of the step buffer, valid until the next decode step. */
   private prefill(slots: Int32Array, reqs: ReqState[]): Float32Array {
     const cu = new Int32Array(reqs.length + 1);
     reqs.forEach((r, i) => (cu[i + 1] = cu[i]! + r.prompt.length));
     const tokens = new Int32Array(cu[reqs.length]!);
     reqs.forEach((r, i) => tokens.set(r.prompt, cu[i]!));
-    return this.model.prefill(this.cache, slots, tokens, cu);
+    return this.model.prefill(this.cache, slots, tokens, cu, this.stepLogits(reqs.length));
   }
+
+  /**
+   * The logits buffer of a prefill or decoding step (rows × V floats at least), one for the whole run:
+   * fresh arrays of that size cost page faults as long as the products (a fresh 64 × 151,936 output
+   * made the head product 4-5× slower in a prefill).
+   */
+  private stepLogits(rows: number): Float32Array {
+    const V = this.tok.vocabSize;
+    if (this.logitsBuf.length < rows * V) this.logitsBuf = new Float32Array(Math.max(rows, this.opts.slots) * V);
+    return this.logitsBuf;
+  }
+
 
   private decodeStep(events: SampleEvent[]): void {
     const seqs = [...this.running.values()];
     const slots = Int32Array.from(seqs, (s) => s.slot);
     // A resumed sequence feeds its appended tokens one per step (their logits are not sampled from).
     const tokens = Int32Array.from(seqs, (s) => s.tokens[s.fed++]!);
-    const V = this.tok.vocabSize;
-    // one logits buffer for every step: a fresh (B, V) array per step costs page faults as large as the products
-    if (this.logitsBuf.length < seqs.length * V) this.logitsBuf = new Float32Array(this.opts.slots * V);
-    const logits = this.model.decode(this.cache, slots, tokens, this.logitsBuf);
+    const logits = this.model.decode(this.cache, slots, tokens, this.stepLogits(seqs.length));
     // every row's pass over the vocabulary in one call (rows still feeding appended tokens: greedy, unused)
     this.tok.prepare(logits, seqs.map((s) => (s.fed < s.tokens.length ? GREEDY : s.req.params)));
     seqs.forEach((seq, b) => {

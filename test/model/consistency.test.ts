@@ -80,6 +80,13 @@ describe.each(["qwen2-tiny", "llama-tiny", "qwen3-tiny"])("%s", (name) => {
     // one prefill in slot 2, shared by slots 0 and 3 via copySlot
     const first = m.prefill(cache, Int32Array.of(2), prompt, Int32Array.of(0, 3));
     expectClose(`${name} prefill`, first, m.lastLogits(prompt, Int32Array.of(0, 3)), SAME);
+    // into a given buffer (the sampler's step buffer): a view of it, the same logits
+    const into = new Float32Array(2 * V).fill(NaN);
+    const again = m.prefill(cache, Int32Array.of(2), prompt, Int32Array.of(0, 3), into);
+    expect(again.buffer).toBe(into.buffer);
+    expect(again.length).toBe(V);
+    expect(Array.from(again)).toEqual(Array.from(first));
+    expect(() => m.prefill(cache, Int32Array.of(2), prompt, Int32Array.of(0, 3), new Float32Array(V - 1))).toThrow(/logits buffer/);
     m.copySlot(cache, 2, 0);
     m.copySlot(cache, 2, 3);
     expect(Array.from(cache.lens)).toEqual([3, 0, 3, 3]);
