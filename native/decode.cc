@@ -509,6 +509,21 @@ HOT void attention_decode_bf16(float* out, const float* q, const uint16_t* kc, c
 
 namespace {
 
+// The four leading stats; argmax = the first index of mx inside the chunk starting at argChunk (the
+// first chunk that holds it: as the TypeScript loop, first index; NaN compares false, as there).
+inline void lead_stats(double* stats, const float* z, int64_t V, int64_t argChunk, float mx, double s1, double mass) {
+  int64_t arg = 0;
+  for (int64_t i = argChunk; i < std::min(V, argChunk + SAMPLE_CHUNK); i++)
+    if (z[i] == mx) {
+      arg = i;
+      break;
+    }
+  stats[0] = mx;
+  stats[1] = static_cast<double>(arg);
+  stats[2] = s1;
+  stats[3] = mass;
+}
+
 // e == nullptr: the sums only, in one pass over z — each chunk's maximum cm first (the chunk is then in
 // L1), its sums relative to cm, and at the end each chunk's sums scaled by exp((cm − max)·invT). Two
 // passes over z and a pass writing e were ~7 ms of a 64-row decoding step (39 MB of logits), for an
@@ -555,12 +570,6 @@ HOT void sample_sums(double* stats, const float* z, int64_t V, float invT) {
     ca[static_cast<size_t>(c)] = a;
     cb[static_cast<size_t>(c)] = b;
   }
-  int64_t arg = 0;
-  for (int64_t i = argChunk; i < std::min(V, argChunk + SAMPLE_CHUNK); i++)
-    if (z[i] == mx) {
-      arg = i;
-      break;
-    }
   double s1 = 0.0, mass = 0.0;
   for (int64_t c = 0; c < nc; c++) {
     const float cm = static_cast<float>(cmax[c]);
@@ -572,10 +581,7 @@ HOT void sample_sums(double* stats, const float* z, int64_t V, float invT) {
     mass += b;
     stats[4 + c] = b;
   }
-  stats[0] = mx;
-  stats[1] = static_cast<double>(arg);
-  stats[2] = s1;
-  stats[3] = mass;
+  lead_stats(stats, z, V, argChunk, mx, s1, mass);
 }
 
 }  // namespace
@@ -585,8 +591,7 @@ HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float i
     sample_sums(stats, z, V, invT);
     return;
   }
-  // the maximum in SIMD lanes, chunk by chunk; then the first index of it inside the first chunk that
-  // holds it (as the TypeScript loop: first index; NaN compares false, as there)
+  // the maximum in SIMD lanes, chunk by chunk (lead_stats finds its first index)
   float mx = -INFINITY;
   int64_t argChunk = 0;
   for (int64_t i0 = 0; i0 < V; i0 += SAMPLE_CHUNK) {
@@ -597,12 +602,6 @@ HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float i
       argChunk = i0;
     }
   }
-  int64_t arg = 0;
-  for (int64_t i = argChunk; i < std::min(V, argChunk + SAMPLE_CHUNK); i++)
-    if (z[i] == mx) {
-      arg = i;
-      break;
-    }
   // Sums in fp32 SIMD lanes within a chunk of SAMPLE_CHUNK tokens, fp64 across chunks.
   double s1 = 0.0, mass = 0.0;
   for (int64_t c = 0; c * SAMPLE_CHUNK < V; c++) {
@@ -629,10 +628,7 @@ HOT void sample_prep(float* e, double* stats, const float* z, int64_t V, float i
     mass += b;
     stats[4 + c] = b;
   }
-  stats[0] = mx;
-  stats[1] = static_cast<double>(arg);
-  stats[2] = s1;
-  stats[3] = mass;
+  lead_stats(stats, z, V, argChunk, mx, s1, mass);
 }
 
 void sample_prep_rows(float* e, double* stats, const float* z, int64_t R, int64_t V, const float* invT) {
