@@ -532,8 +532,8 @@ HOT void sample_sums(double* stats, const float* z, int64_t V, float invT) {
   const int64_t nc = (V + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
   float mx = -INFINITY;
   int64_t argChunk = 0;
-  double* cmax = stats + 4;  // each chunk's maximum, until the sums replace it
-  std::vector<float> ca(static_cast<size_t>(nc)), cb(static_cast<size_t>(nc));
+  thread_local std::vector<float> chunk;  // per chunk: its maximum, its sums a (T = 1) and b (T) relative to it
+  chunk.resize(static_cast<size_t>(3 * nc));
   for (int64_t c = 0; c < nc; c++) {
     const int64_t i0 = c * SAMPLE_CHUNK, i1 = std::min(V, i0 + SAMPLE_CHUNK);
     const float cm = max_f(z + i0, i1 - i0);
@@ -566,17 +566,18 @@ HOT void sample_sums(double* stats, const float* z, int64_t V, float invT) {
         if (invT > 0.f) b = a;
       }
     }
-    cmax[c] = cm;
-    ca[static_cast<size_t>(c)] = a;
-    cb[static_cast<size_t>(c)] = b;
+    float* ch = chunk.data() + 3 * c;
+    ch[0] = cm;
+    ch[1] = a;
+    ch[2] = b;
   }
   double s1 = 0.0, mass = 0.0;
   for (int64_t c = 0; c < nc; c++) {
-    const float cm = static_cast<float>(cmax[c]);
-    const float d = cm - mx;  // NaN where every logit is −∞ or NaN: the sums carry it
-    const bool dead = cm == -INFINITY;  // then a and b are 0 (or NaN), unscaled
-    const double a = static_cast<double>(ca[static_cast<size_t>(c)]) * (dead ? 1.f : exp_f(d));
-    const double b = invT <= 0.f ? 0.0 : static_cast<double>(cb[static_cast<size_t>(c)]) * (dead ? 1.f : exp_f(d * invT));
+    const float* ch = chunk.data() + 3 * c;
+    const float d = ch[0] - mx;  // NaN where every logit is −∞ or NaN: the sums carry it
+    const bool dead = ch[0] == -INFINITY;  // then a and b are 0 (or NaN), unscaled
+    const double a = static_cast<double>(ch[1]) * (dead ? 1.f : exp_f(d));
+    const double b = invT <= 0.f ? 0.0 : static_cast<double>(ch[2]) * (dead ? 1.f : exp_f(d * invT));
     s1 += a;
     mass += b;
     stats[4 + c] = b;

@@ -221,7 +221,7 @@ export class TokenSampler {
     if (!this.prepared || r >= this.preparedRows) throw new Error(`sampleRow: row ${r} was not prepared`);
     const logits = this.prepared.subarray(r * V, (r + 1) * V);
     const greedy = isGreedy(p);
-    // one backend pass over V: max, argmax, Σ exp(l − m) at temperature 1, and e = exp((l − m) / T)
+    // one backend pass over V: max, argmax, Σ exp(l − m) at temperature 1, and (rows that cut) e = exp((l − m) / T)
     const st = this.statsAll.subarray(r * this.ns, (r + 1) * this.ns);
     const m = st[0]!, arg = st[1]!, s1 = st[2]!;
     if (!Number.isFinite(m)) throw new AhaError("AHA_BAD_LOGITS", `the model produced non-finite logits (max ${m})`);
@@ -233,10 +233,14 @@ export class TokenSampler {
       return arg;
     }
     let mass = st[3]!;
-    if (!this.eWritten) {
-      if (cuts(p, V)) throw new Error(`sampleRow: row ${r} cuts by top-k / top-p but was prepared without them`);
-      return this.sampleWhole(logits, st, p, u);
+    // a row that cuts nothing takes the same path whatever the other rows of its step do, so its token
+    // does not depend on the batch it shares
+    if (!cuts(p, V)) {
+      const tok = this.sampleWhole(logits, st, p, u);
+      this.logprob = logits[tok]! - lse;
+      return tok;
     }
+    if (!this.eWritten) throw new Error(`sampleRow: row ${r} cuts by top-k / top-p but was prepared without them`);
     this.e = this.eAll.subarray(r * V, (r + 1) * V);
     this.keys = new Uint32Array(this.eAll.buffer, this.eAll.byteOffset + r * V * 4, V);
     // Threshold on float bits: keep token i iff keys[i] >= thr.
@@ -279,7 +283,7 @@ export class TokenSampler {
    * Inverse CDF over the whole vocabulary without e: whole chunks skipped by their sums, then the
    * weights exp((z − max)/T) of the chunk the draw falls in (on into the next ones where rounding
    * leaves it short), computed here. The token ends up the last one with a positive weight if rounding
-   * leaves the draw past them all.
+   * leaves the draw past them all. Sets samplerLogprob; returns the token.
    */
   private sampleWhole(logits: Float32Array, st: Float64Array, p: SamplingParams, u: number): number {
     const V = this.vocabSize, nc = this.ns - 4, m = st[0]!, invT = 1 / p.temperature, mass = st[3]!;
@@ -300,7 +304,6 @@ export class TokenSampler {
         }
       }
     }
-    this.logprob = logits[tok]! - (m + Math.log(st[2]!));
     this.samplerLogprob = Math.log(w / mass);
     return tok;
   }
