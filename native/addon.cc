@@ -445,6 +445,47 @@ Napi::Value MatmulPacked(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// matmulPackedMany(outs, x, wPacked, m, ns, k, biases): outs[i] (m, ns[i]) = x (m, k) · W_iᵀ + biases[i], the
+// W_i packed by packBf16 one after another in wPacked; biases an array of Float32Array or null, or undefined
+Napi::Value MatmulPackedMany(const Napi::CallbackInfo& info) {
+  ARGS("matmulPackedMany");
+  const int64_t m = A.dim(3, "m"), k = A.dim(5, "k");
+  if (!info[0].IsArray() || !info[4].IsArray()) A.fail("outs and ns must be arrays");
+  const auto outs = info[0].As<Napi::Array>(), ns = info[4].As<Napi::Array>();
+  const bool hasBias = !info[6].IsUndefined() && !info[6].IsNull();
+  if (hasBias && !info[6].IsArray()) A.fail("biases must be an array");
+  const uint32_t count = outs.Length();
+  if (ns.Length() != count) A.fail("outs and ns differ in length");
+  if (hasBias && info[6].As<Napi::Array>().Length() != count) A.fail("outs and biases differ in length");
+  // each array element checked as a typed array of its own length requirement, as Args.typed does
+  auto f32At = [&](Napi::Value v, int64_t need, const std::string& name, bool allowNull) -> float* {
+    if (allowNull && (v.IsNull() || v.IsUndefined())) return nullptr;
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      A.fail(name + " must be a Float32Array");
+    auto ta = v.As<Napi::Float32Array>();
+    if (static_cast<int64_t>(ta.ElementLength()) < need)
+      A.fail(name + ": length " + std::to_string(ta.ElementLength()) + " < required " + std::to_string(need));
+    return ta.Data();
+  };
+  std::vector<aha::PackedOut> po(count);
+  int64_t wTotal = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const Napi::Value nv = ns.Get(i);
+    if (!nv.IsNumber()) A.fail("ns[" + std::to_string(i) + "] must be a number");
+    const double nd = nv.As<Napi::Number>().DoubleValue();
+    if (!(nd >= 0) || nd != static_cast<double>(static_cast<int64_t>(nd)))
+      A.fail("ns[" + std::to_string(i) + "] must be a non-negative integer");
+    const auto n = static_cast<int64_t>(nd);
+    po[i].n = n;
+    po[i].c = f32At(outs.Get(i), m * n, "outs[" + std::to_string(i) + "]", false);
+    po[i].bias = hasBias ? f32At(info[6].As<Napi::Array>().Get(i), n, "biases[" + std::to_string(i) + "]", true) : nullptr;
+    wTotal += aha::packed_bf16_size(n, k);
+  }
+  const auto* wp = static_cast<const uint16_t*>(A.typed(2, napi_uint16_array, wTotal, "wPacked"));
+  aha::matmul_packed_bf16_many(po.data(), count, A.f32(1, m * k, "x"), wp, m, k);
+  return info.Env().Undefined();
+}
+
 // samplePrep(e, stats, logits, invT): see decode.h; stats is a Float64Array(4 + ceil(V / SAMPLE_CHUNK)).
 // invT a Float32Array of R values: R rows (logits (R·V), e (R·V), stats R × that), in one call.
 Napi::Value SamplePrep(const Napi::CallbackInfo& info) {
@@ -563,6 +604,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("attentionDecode", AttentionDecode);
   EXPORT("packBf16", PackBf16);
   EXPORT("matmulPacked", MatmulPacked);
+  EXPORT("matmulPackedMany", MatmulPackedMany);
   EXPORT("samplePrep", SamplePrep);
   EXPORT("decodeLimits", DecodeLimits);
   EXPORT("logprobsForward", LogprobsForward);

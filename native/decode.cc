@@ -122,20 +122,21 @@ struct Prefetch {
 };
 
 #if HAVE_BF16_KERNEL
-// One register tile: rows [0, MB) × blocks [0, NB) over k pairs [p0, p1). acc starts at 0 (first) or at c.
+// One register tile: rows [0, MB) × blocks [0, NB) over all K2 pairs. The sums start at the bias (the
+// same for every row; nullptr: 0): a bias costs nothing here and a separate pass over c otherwise.
 template <int MB, int NB>
 BF16_TARGET void tile_bf16(float* c, int64_t ldc, const uint32_t* xp, int64_t K2, const uint16_t* wp, int64_t bstride,
-                           int64_t p0, int64_t p1, int64_t nValid, bool first, Prefetch& pf) {
+                           int64_t nValid, const float* bias, Prefetch& pf) {
   __m512 acc[MB][NB];
   const __mmask16 lastMask = static_cast<__mmask16>((nValid - (NB - 1) * COLS) >= 16 ? 0xffff : ((1u << (nValid - (NB - 1) * COLS)) - 1u));
-#pragma GCC unroll 8
-  for (int r = 0; r < MB; r++)
 #pragma GCC unroll 4
-    for (int j = 0; j < NB; j++) {
-      const __mmask16 mk = j == NB - 1 ? lastMask : static_cast<__mmask16>(0xffff);
-      acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk, c + r * ldc + j * COLS);
-    }
-  for (int64_t p = p0; p < p1; p++) {
+  for (int j = 0; j < NB; j++) {
+    const __mmask16 mk = j == NB - 1 ? lastMask : static_cast<__mmask16>(0xffff);
+    const __m512 b0 = bias ? _mm512_maskz_loadu_ps(mk, bias + j * COLS) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MB; r++) acc[r][j] = b0;
+  }
+  for (int64_t p = 0; p < K2; p++) {
     pf.step();
     __m512i w[NB];
 #pragma GCC unroll 4
@@ -156,8 +157,8 @@ BF16_TARGET void tile_bf16(float* c, int64_t ldc, const uint32_t* xp, int64_t K2
     }
 }
 
-using TileFn = void (*)(float*, int64_t, const uint32_t*, int64_t, const uint16_t*, int64_t, int64_t, int64_t, int64_t,
-                        bool, Prefetch&);
+using TileFn = void (*)(float*, int64_t, const uint32_t*, int64_t, const uint16_t*, int64_t, int64_t, const float*,
+                        Prefetch&);
 
 template <int MB, int NBMAX>
 TileFn tile_for_nb(int64_t nb) {
@@ -186,15 +187,15 @@ TileFn tile_for(int64_t mb, int64_t nb) {
 
 // Portable tile (no avx512_bf16): the same sums in fp32 (bf16 × bf16 products are exact in fp32).
 HOT void tile_portable(float* c, int64_t ldc, const uint32_t* xp, int64_t K2, const uint16_t* wp, int64_t bstride,
-                       int64_t mb, int64_t nb, int64_t p0, int64_t p1, int64_t nValid, bool first) {
+                       int64_t mb, int64_t nb, int64_t nValid, const float* bias) {
   float acc[COLS];
   for (int64_t r = 0; r < mb; r++) {
     for (int64_t j = 0; j < nb; j++) {
       const int64_t cols = std::min<int64_t>(COLS, nValid - j * COLS);
       float* cr = c + r * ldc + j * COLS;
-      for (int64_t l = 0; l < COLS; l++) acc[l] = (first || l >= cols) ? 0.f : cr[l];
+      for (int64_t l = 0; l < COLS; l++) acc[l] = bias && l < cols ? bias[j * COLS + l] : 0.f;
       const uint16_t* wb = wp + j * bstride;
-      for (int64_t p = p0; p < p1; p++) {
+      for (int64_t p = 0; p < K2; p++) {
         const uint32_t xx = xp[r * K2 + p];
         const float x0 = bf16_f32(static_cast<uint16_t>(xx & 0xffffu)), x1 = bf16_f32(static_cast<uint16_t>(xx >> 16));
         const uint16_t* w = wb + p * 2 * COLS;
@@ -231,13 +232,28 @@ void pack_bf16(uint16_t* out, const float* w, int64_t n, int64_t k) {
 }
 
 void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m, int64_t n, int64_t k) {
-  if (m == 0 || n == 0) return;
+  const PackedOut one{c, n, nullptr};
+  matmul_packed_bf16_many(&one, 1, x, wp, m, k);
+}
+
+void matmul_packed_bf16_many(const PackedOut* outs, int64_t nOuts, const float* x, const uint16_t* wp, int64_t m,
+                             int64_t k) {
+  if (m == 0 || nOuts == 0) return;
   const Tiling tl = tiling(m);
   const int64_t NB_MAX = tl.nb, MB_MAX = tl.mb;
-  const int64_t K2 = (k + 1) / 2, NBt = (n + COLS - 1) / COLS, panels = (NBt + NB_MAX - 1) / NB_MAX;
-  const int64_t bstride = K2 * 2 * COLS;
+  const int64_t K2 = (k + 1) / 2, bstride = K2 * 2 * COLS;
+  // the outputs' 16-column blocks, numbered through all outputs in order: output i holds [segB[i], segB[i+1])
+  std::vector<int64_t> segB(static_cast<size_t>(nOuts) + 1, 0);
+  int64_t flops = 0;
+  for (int64_t i = 0; i < nOuts; i++) {
+    segB[i + 1] = segB[i] + (outs[i].n + COLS - 1) / COLS;
+    flops += m * outs[i].n * k;
+  }
+  const int64_t NBt = segB[nOuts];
   if (K2 == 0) {
-    std::memset(c, 0, sizeof(float) * static_cast<size_t>(m * n));
+    for (int64_t i = 0; i < nOuts; i++)
+      for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < outs[i].n; j++) outs[i].c[r * outs[i].n + j] = outs[i].bias ? outs[i].bias[j] : 0.f;
     return;
   }
   xpScratch.resize(static_cast<size_t>(m * K2));
@@ -248,7 +264,7 @@ void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m,
   // next panel. Measured against k blocks of 256 pairs on the AMD EPYC development machine, 2 threads,
   // weights streamed from memory (not L3): 16 × 896 × 151,936 11.1 → 7.0 ms, 64 rows 31.3 → 23.8 ms,
   // 16 × 4864 × 896 0.41 → 0.33–0.40 ms; a panel is 86 KiB (k = 896) to 467 KiB (k = 4864), in L2.
-  const bool par = panels > 1 && m * n * k > (1 << 20);
+  const bool par = NBt > NB_MAX && flops > (1 << 20);
 #pragma omp parallel if (par)
   {
     // x to bf16 pairs, rows shared among the threads (the barrier at the end of the for: all rows done)
@@ -262,17 +278,28 @@ void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m,
 #endif
       pack_row(xp + r * K2, x + r * k, k);
     }
-    // Each thread takes an equal share of the 16-column blocks (not of whole panels: n = 896 is 56
-    // blocks, 19 panels of 3, which split 10 / 9), in panels of up to NB_MAX blocks; a remainder
-    // between NB_MAX and 2·NB_MAX becomes two near-equal panels rather than a full one and a sliver.
+    // Each thread takes an equal share of the 16-column blocks of all outputs together (not of whole
+    // panels: n = 896 is 56 blocks, 19 panels of 3, which split 10 / 9), in panels of up to NB_MAX blocks
+    // that never cross from one output into the next; a remainder between NB_MAX and 2·NB_MAX becomes
+    // two near-equal panels rather than a full one and a sliver.
     const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
     const int64_t b0 = NBt * t / nt, b1 = NBt * (t + 1) / nt;
-    auto width = [&](int64_t j0) {
-      const int64_t rem = b1 - j0;
+    // the output that global block j belongs to (searched from s on; outputs may have no columns)
+    auto segOf = [&](int64_t j, int64_t s) {
+      while (segB[s + 1] <= j) s++;
+      return s;
+    };
+    // the panel starting at block j0 of output s: its width
+    auto width = [&](int64_t j0, int64_t s) {
+      const int64_t rem = std::min(b1, segB[s + 1]) - j0;
       return rem > NB_MAX && rem < 2 * NB_MAX ? (rem + 1) / 2 : std::min(NB_MAX, rem);
     };
+    int64_t seg = 0;
     for (int64_t j0 = b0; j0 < b1;) {
-      const int64_t nb = width(j0), nValid = std::min(n - j0 * COLS, nb * COLS);
+      seg = segOf(j0, seg);
+      const PackedOut& o = outs[seg];
+      const int64_t jl = j0 - segB[seg];  // block within output seg
+      const int64_t nb = width(j0, seg), nValid = std::min(o.n - jl * COLS, nb * COLS);
       const uint16_t* wpan = wp + j0 * bstride;
       Prefetch pf;
       pf.bstride = bstride * 2;
@@ -280,19 +307,20 @@ void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m,
       // one pass (m ≤ 8): the hardware prefetcher streams it better alone
       if (pf.passes > 1 && j0 + nb < b1) {
         pf.base = reinterpret_cast<const char*>(wpan + nb * bstride);
-        pf.nb = width(j0 + nb);
+        pf.nb = width(j0 + nb, segOf(j0 + nb, seg));
         pf.len = K2;
       }
+      const float* bias = o.bias ? o.bias + jl * COLS : nullptr;
       for (int64_t r0 = 0; r0 < m; r0 += MB_MAX) {
         const int64_t mb = std::min(MB_MAX, m - r0);
-        float* ct = c + r0 * n + j0 * COLS;
+        float* ct = o.c + r0 * o.n + jl * COLS;
 #if HAVE_BF16_KERNEL
         if (fast) {
-          tile_for(mb, nb)(ct, n, xp + r0 * K2, K2, wpan, bstride, 0, K2, nValid, true, pf);
+          tile_for(mb, nb)(ct, o.n, xp + r0 * K2, K2, wpan, bstride, nValid, bias, pf);
           continue;
         }
 #endif
-        tile_portable(ct, n, xp + r0 * K2, K2, wpan, bstride, mb, nb, 0, K2, nValid, true);
+        tile_portable(ct, o.n, xp + r0 * K2, K2, wpan, bstride, mb, nb, nValid, bias);
       }
       j0 += nb;
     }

@@ -12,6 +12,18 @@ void pack_bf16(uint16_t* out, const float* w, int64_t n, int64_t k);
 bool packed_bf16_native();
 /** c (m, n) = bf16(x (m, k)) · Wᵀ with W packed by pack_bf16; fp32 accumulation. Overwrites c. */
 void matmul_packed_bf16(float* c, const float* x, const uint16_t* wp, int64_t m, int64_t n, int64_t k);
+/** One output of matmul_packed_bf16_many: c (m, n) = bf16(x) · W_iᵀ + bias (n; nullptr: none). */
+struct PackedOut {
+  float* c;
+  int64_t n;
+  const float* bias;
+};
+/**
+ * Several linears that read the same x, each packed by pack_bf16 and stored one after another in wp
+ * (q, k, v; gate, up): one call, one pass over x's conversion, the threads sharing all their columns.
+ */
+void matmul_packed_bf16_many(const PackedOut* outs, int64_t nOuts, const float* x, const uint16_t* wp, int64_t m,
+                             int64_t k);
 
 void attention_decode(float* out, const float* q, const float* kc, const float* vc, const int32_t* slots,
                       const int32_t* lens, int64_t B, int64_t maxLen, int64_t Hq, int64_t Hkv, int64_t D, float scale);

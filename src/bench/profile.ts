@@ -2,7 +2,7 @@
  * Per-op profile for `aha bench train|sample --profile`: a backend that forwards every call to the real
  * one and adds up its wall time per op (matrix products per shape, layout and operand types, e.g.
  * "matmul 4096x256x704 tB f·b" = m×k×n, b transposed, fp32 a, bf16 b; "matmulPacked 16x896x4864" =
- * m×k×n on packed bf16 weights). Where the time of a step goes.
+ * m×k×n on packed bf16 weights; "matmulPackedMany 16x896x4864+4864": several at once). Where the time of a step goes.
  */
 import type { Backend, BF16, F32, MatmulOptions } from "../kernels/backend.js";
 
@@ -33,7 +33,8 @@ export function profiled(be: Backend): { backend: Backend; take(): OpTime[] } {
     wrapped[name] = (...args: unknown[]): unknown => {
       const op = name === "matmul"
         ? matmulKey(args[1] as F32, args[2] as F32, args[3] as number, args[4] as number, args[5] as number, args[6] as MatmulOptions)
-        : name === "matmulPacked" ? `matmulPacked ${String(args[3])}x${String(args[5])}x${String(args[4])}` : name;
+        : name === "matmulPacked" ? `matmulPacked ${String(args[3])}x${String(args[5])}x${String(args[4])}`
+          : name === "matmulPackedMany" ? `matmulPackedMany ${String(args[3])}x${String(args[5])}x${(args[4] as number[]).join("+")}` : name;
       const t0 = performance.now();
       const r = (fn as (...a: unknown[]) => unknown).apply(be, args);
       add(op, performance.now() - t0);

@@ -90,6 +90,14 @@ export interface Backend {
    * product: one pass over the packed weights per call (native: avx512_bf16 vdpbf16ps where present).
    */
   matmulPacked(c: F32, x: F32, wPacked: BF16, m: number, n: number, k: number): void;
+  /**
+   * Linears that read the same x, each packed by packBf16 and stored one after another in wPacked (q, k
+   * and v; gate and up): outs[i] (m, ns[i]) = bf16(x (m, k)) · W_iᵀ + biases[i] (ns[i]; null or no biases:
+   * none). Overwrites each out. One call where there were one per linear and an addBias each: x is
+   * converted once and the threads share the columns of all of them (k and v alone were too narrow to
+   * keep two threads streaming).
+   */
+  matmulPackedMany(outs: F32[], x: F32, wPacked: BF16, m: number, ns: number[], k: number, biases?: (F32 | null)[]): void;
 
   // ***** elementwise and small reductions *****
 

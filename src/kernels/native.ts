@@ -50,6 +50,7 @@ export interface NativeAddon {
     B: number, maxLen: number, Hq: number, Hkv: number, D: number, scale: number): void;
   packBf16(out: BF16, w: F32, n: number, k: number): void;
   matmulPacked(c: F32, x: F32, wPacked: BF16, m: number, n: number, k: number): void;
+  matmulPackedMany(outs: F32[], x: F32, wPacked: BF16, m: number, ns: number[], k: number, biases?: (F32 | null)[]): void;
   samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number | F32): void;
   /**
    * The machine limits decoding is measured against (native/decode.cc): the vdpbf16ps peak (GFLOP/s, 0
@@ -123,6 +124,7 @@ function wrap(a: NativeAddon): Backend {
       a.attentionDecode(out, q, kc, vc, slots, lens, B, maxLen, Hq, Hkv, D, scale),
     packBf16: (out, w, n, k) => a.packBf16(out, w, n, k),
     matmulPacked: (c, x, wp, m, n, k) => a.matmulPacked(c, x, wp, m, n, k),
+    matmulPackedMany: (outs, x, wp, m, ns, k, biases) => a.matmulPackedMany(outs, x, wp, m, ns, k, biases),
     samplePrep: (e, stats, logits, invT) => a.samplePrep(e, stats, logits, invT),
     logprobsForward: (logp, ent, lse, logits, targets, T, V) => a.logprobsForward(logp, ent, lse, logits, targets, T, V),
     logprobsBackward: (dlogits, logits, lse, ent, dlogp, dent, targets, T, V) =>

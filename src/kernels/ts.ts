@@ -387,6 +387,21 @@ export const tsBackend: Backend = {
     }
   },
 
+  matmulPackedMany(outs: F32[], x: F32, wPacked: BF16, m: number, ns: number[], k: number, biases?: (F32 | null)[]): void {
+    if (ns.length !== outs.length || (biases && biases.length !== outs.length)) throw new Error("matmulPackedMany: outs, ns and biases differ in length");
+    let off = 0;
+    for (let i = 0; i < outs.length; i++) {
+      const n = ns[i]!, size = packedBf16Size(n, k), c = outs[i]!, b = biases?.[i];
+      checkLen("matmulPackedMany wPacked", wPacked, off + size);
+      tsBackend.matmulPacked(c.subarray(0, m * n), x, wPacked.subarray(off, off + size), m, n, k);
+      if (b) {
+        checkLen("matmulPackedMany bias", b, n);
+        tsBackend.addBias(c, b, m, n);
+      }
+      off += size;
+    }
+  },
+
   // ***** vocabulary head *****
 
   logprobsForward(logp: F32, entropy: F32, lse: F32, logits: F32, targets: Int32Array, T: number, V: number): void {

@@ -75,6 +75,9 @@ export interface Linear {
 
 interface LayerLinears { q: Linear; k: Linear; v: Linear; o: Linear; gate: Linear; up: Linear; down: Linear }
 
+/** Linears that read the same x, packed one after another: one matmulPackedMany in inference. */
+interface PackedGroup { lins: Linear[]; w: BF16; ns: number[]; biases: (F32 | null)[] }
+
 export type KVCacheDtype = "fp32" | "bf16";
 
 export interface KVCache {
@@ -247,6 +250,8 @@ export class Model {
   private packedArena: BF16 | null = null;
   private packedVersion = -1;
   private headPacked: BF16 | null = null;
+  /** Per layer: q/k/v and gate/up as one packed product each (inference in bf16), else null. */
+  private packedGroups: { qkv: PackedGroup; gateUp: PackedGroup }[] | null = null;
   /** True inside prefill / decode / lastLogits: linearForward then reads the packed weights. */
   private inInference = false;
 
@@ -393,6 +398,11 @@ export class Model {
         down: mk("down", "mlp.down_proj", C, I, lw.down, lw.downB),
       };
     });
+    const group = (lins: Linear[], w: BF16): PackedGroup => ({ lins, w, ns: lins.map((x) => x.outFeatures), biases: lins.map((x) => x.b) });
+    this.packedGroups = packed ? this.linears.map((ll, l) => ({
+      qkv: group([ll.q, ll.k, ll.v], packed.get(`model.layers.${l}.qkv`)!),
+      gateUp: group([ll.gate, ll.up], packed.get(`model.layers.${l}.gate_up`)!),
+    })) : null;
   }
 
   /** Views of the packed arena by linear name (and "head"), allocating the arena on first use. */
@@ -416,6 +426,17 @@ export class Model {
     for (const [name, n, k] of shapes) {
       views.set(name, this.packedArena.subarray(off, off + packedBf16Size(n, k)));
       off += packedBf16Size(n, k);
+    }
+    // q, k, v and gate, up lie one after another: views over each run, for matmulPackedMany
+    const arena = this.packedArena;
+    const span = (first: string, last: string): BF16 => {
+      const a = views.get(first)!, b = views.get(last)!;
+      return arena.subarray(a.byteOffset / 2 - arena.byteOffset / 2, (b.byteOffset + b.byteLength - arena.byteOffset) / 2);
+    };
+    for (let l = 0; l < c.numLayers; l++) {
+      const p = `model.layers.${l}.`;
+      views.set(p + "qkv", span(p + "self_attn.q_proj", p + "self_attn.v_proj"));
+      views.set(p + "gate_up", span(p + "mlp.gate_proj", p + "mlp.up_proj"));
     }
     return views;
   }
@@ -540,6 +561,19 @@ export class Model {
   }
 
   /**
+   * linearForward for linears that read the same x into outs[i]: one matmulPackedMany when given their
+   * packed group (inference in bf16), else one linearForward each.
+   */
+  private linearsForward(outs: F32[], x: F32, lins: Linear[] | PackedGroup, rows: number, xm: F32 | BF16): void {
+    if (Array.isArray(lins)) {
+      lins.forEach((lin, i) => this.linearForward(outs[i]!, x, lin, rows, xm));
+      return;
+    }
+    this.be.matmulPackedMany(outs, x, lins.w, rows, lins.ns, lins.lins[0]!.inFeatures, lins.biases);
+    lins.lins.forEach((lin, i) => lin.adapter?.forward(outs[i]!, x, rows, this.inTrainingForward, this.replaying));
+  }
+
+  /**
    * dx (rows, inF) += (or = when accumulateDx is false), dW +=, db += (unless trainBase is false), from
    * dout (rows, outF); x as in forward. `xm`, `doutm`: what the products read (mmOperand; default x, dout).
    */
@@ -617,10 +651,8 @@ export class Model {
     const x = a.resid(l);
     // attention block
     be.rmsnormForward(la.ln1, la.rstd1, x, lw.ln1, T, C, eps);
-    const ln1m = this.mmOperand(la.ln1, 0);
-    this.linearForward(la.qPre ?? la.q, la.ln1, lin.q, T, ln1m);
-    this.linearForward(la.kPre ?? la.k, la.ln1, lin.k, T, ln1m);
-    this.linearForward(la.v, la.ln1, lin.v, T, ln1m);
+    const ln1m = this.mmOperand(la.ln1, 0), pg = this.inInference ? this.packedGroups?.[l] : undefined;
+    this.linearsForward([la.qPre ?? la.q, la.kPre ?? la.k, la.v], la.ln1, pg?.qkv ?? [lin.q, lin.k, lin.v], T, ln1m);
     if (c.qkNorm) {
       be.rmsnormForward(la.q, la.qRstd!, la.qPre!, lw.qNorm!, T * Hq, D, eps);
       be.rmsnormForward(la.k, la.kRstd!, la.kPre!, lw.kNorm!, T * Hkv, D, eps);
@@ -633,8 +665,7 @@ export class Model {
     // MLP block
     be.rmsnormForward(la.ln2, la.rstd2, la.resid2, lw.ln2, T, C, eps);
     const ln2m = this.mmOperand(la.ln2, 0);
-    this.linearForward(la.gate, la.ln2, lin.gate, T, ln2m);
-    this.linearForward(la.up, la.ln2, lin.up, T, ln2m);
+    this.linearsForward([la.gate, la.up], la.ln2, pg?.gateUp ?? [lin.gate, lin.up], T, ln2m);
     if (!xOut) return;
     be.swigluForward(a.h, la.gate, la.up);
     this.linearForward(xOut, a.h, lin.down, T);

@@ -220,6 +220,40 @@ export function kernelConformance(N: Backend, opts: ConformanceOptions = {}): vo
     }
   });
 
+  it("matmulPackedMany: outputs of any widths (0 and non-multiples of 16 included), with and without biases", () => {
+    const r = rng(27);
+    for (const [ns, k] of [[[896, 128, 128], 64], [[40, 0, 3, 130], 33], [[17], 600], [[200, 200], 1030]] as const) {
+      const sizes = ns.map((n) => packedBf16Size(n, k)), wp = new Uint16Array(sizes.reduce((s, x) => s + x, 0));
+      let off = 0;
+      ns.forEach((n, i) => { R.packBf16(wp.subarray(off, off + sizes[i]!), randn(r, n * k), n, k); off += sizes[i]!; });
+      const biases = ns.map((n, i) => (i % 2 === 0 ? randn(r, n) : null));
+      for (const m of [1, 7, 16, 64]) {
+        const x = randn(r, m * k);
+        for (const bs of [biases, undefined]) {
+          both(() => ns.map((n) => randn(r, m * n)), (B, outs) => B.matmulPackedMany(outs, x, wp, m, [...ns], k, bs), ns.map((_, i) => i),
+            GEMM_BF16, `matmulPackedMany ${m}x${k}x[${ns.join(",")}] ${bs ? "bias" : "no bias"}`);
+        }
+        // each output as its own matmulPacked (+ bias); the last row alone as within all rows
+        const outs = ns.map((n) => new Float32Array(m * n)), lasts = ns.map((n) => new Float32Array(n));
+        N.matmulPackedMany(outs, x, wp, m, [...ns], k, biases);
+        N.matmulPackedMany(lasts, x.subarray((m - 1) * k), wp, 1, [...ns], k, biases);
+        off = 0;
+        ns.forEach((n, i) => {
+          const alone = new Float32Array(m * n);
+          N.matmulPacked(alone, x, wp.subarray(off, off + sizes[i]!), m, n, k);
+          if (biases[i]) N.addBias(alone, biases[i]!, m, n);
+          N.download(alone);
+          N.download(outs[i]!);
+          N.download(lasts[i]!);
+          expectClose(`matmulPackedMany ${m} rows out ${i} vs matmulPacked`, outs[i]!, alone, GEMM_BF16);
+          expect(lasts[i]).toEqual(outs[i]!.subarray((m - 1) * n));
+          off += sizes[i]!;
+        });
+      }
+      expect(() => N.matmulPackedMany(ns.map((n) => new Float32Array(n)), randn(r, k), wp.subarray(1), 1, [...ns], k)).toThrow(/wPacked/);
+    }
+  });
+
   it("copyRows: rows into their offsets (fp32 and bf16), the rest untouched; out-of-range rows refused", () => {
     const r = rng(26);
     for (const rowLen of [3, 128, 600]) {

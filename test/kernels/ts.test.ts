@@ -318,6 +318,24 @@ describe("decoding kernels", () => {
     K.matmulPacked(c, f32([1 + 2 ** -8 + 2 ** -10, 2]), (() => { const o = new Uint16Array(64); K.packBf16(o, f32([3, 0.5]), 1, 2); return o; })(), 1, 1, 2);
     expect(c[0]).toBe((1 + 2 ** -7) * 3 + 1); // x rounded to bf16 before the product
   });
+  it("matmulPackedMany: each output is the bf16 matmul of its unpacked weights plus its bias; lengths checked", () => {
+    const r = rng(33);
+    const m = 3, k = 7, ns = [5, 17, 16, 1];
+    const x = randn(r, m * k), ws = ns.map((n) => randn(r, n * k)), biases = [randn(r, 5), null, randn(r, 16), null];
+    const wp = new Uint16Array(ns.reduce((s, n) => s + packedBf16Size(n, k), 0));
+    let off = 0;
+    ns.forEach((n, i) => { K.packBf16(wp.subarray(off, off + packedBf16Size(n, k)), ws[i]!, n, k); off += packedBf16Size(n, k); });
+    const outs = ns.map((n) => new Float32Array(m * n).fill(7)); // overwritten
+    K.matmulPackedMany(outs, x, wp, m, ns, k, biases);
+    ns.forEach((n, i) => {
+      const ref = new Float32Array(m * n);
+      K.matmul(ref, x, ws[i]!, m, n, k, { transB: true, bf16: true });
+      for (let row = 0; row < m; row++) for (let j = 0; j < n; j++) ref[row * n + j]! += biases[i]?.[j] ?? 0;
+      expectClose(`matmulPackedMany out ${i}`, outs[i]!, ref, { atol: 1e-6, rtol: 1e-6 });
+    });
+    expect(() => K.matmulPackedMany(outs, x, wp.subarray(1), m, ns, k)).toThrow(/wPacked/);
+    expect(() => K.matmulPackedMany(outs, x, wp, m, ns.slice(1), k)).toThrow(/differ in length/);
+  });
   it("decode over a bf16 KV cache equals decode over the same values in fp32", () => {
     const r = rng(32);
     const Hq = 4, Hkv = 2, D = 6, maxLen = 5, B = 2;

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { tsBackend, type Backend } from "../../src/kernels/index.js";
 import { loadNativeBackend } from "../../src/kernels/native.js";
 import { parseHfConfig } from "../../src/model/config.js";
+import { ALL_TARGETS, LoraSet } from "../../src/model/lora.js";
 import { Model } from "../../src/model/model.js";
 import { initParams } from "../../src/model/params.js";
 import { generate, generateFullRecompute, type SampleRequest } from "../../src/model/sample.js";
@@ -148,5 +149,44 @@ describe.each(BACKENDS)("bf16 inference: packed weights and a bf16 KV cache (%s 
     // training forward is untouched by the inference precision
     const targets = Int32Array.from({ length: 9 }, (_, i) => (i * 7 + 1) % V);
     expect(Array.from(bf.forward(prompt, cu, targets).logp)).toEqual(Array.from(fp32.forward(prompt, cu, targets).logp));
+  });
+
+  it("qwen2-like: q/k/v biases and LoRA adapters on every linear act in packed inference (q/k/v and gate/up one product each) as in the bf16 matmul path", () => {
+    const setUp = (m: Model, adapters: boolean): Model => {
+      for (let l = 0; l < m.cfg.numLayers; l++) for (const p of ["q", "k", "v"]) {
+        const b = m.params.view(`model.layers.${l}.self_attn.${p}_proj.bias`);
+        for (let i = 0; i < b.length; i++) b[i] = 0.3 * Math.sin(7 * i + l + p.charCodeAt(0));
+      }
+      m.params.version++;
+      if (adapters) {
+        const set = new LoraSet(m, { rank: 2, alpha: 4, dropout: 0, targets: [...ALL_TARGETS] });
+        set.init(5);
+        for (let i = 0; i < set.params.data.length; i++) if (set.params.data[i] === 0) set.params.data[i] = 0.2 * Math.sin(i); // non-zero B
+        set.attach();
+      }
+      return m;
+    };
+    const packed = setUp(bf16Model("qwen2-like", "fp32"), true);
+    const plain = setUp(bf16Model("qwen2-like", "fp32"), false);
+    const viaMatmul = new Model(packed.cfg, { backend, precision: "bf16", inferencePrecision: "fp32" });
+    initParams(viaMatmul.params, packed.cfg, 2024);
+    setUp(viaMatmul, true);
+    const V = packed.cfg.vocabSize;
+    const prompt = Int32Array.from({ length: 9 }, (_, i) => (i * 11 + 3) % V);
+    const step = (m: Model): Float32Array => {
+      const cache = m.createKVCache(1, 16);
+      m.prefill(cache, Int32Array.from([0]), prompt.subarray(0, 8), Int32Array.from([0, 8]));
+      return m.decode(cache, Int32Array.from([0]), prompt.subarray(8, 9));
+    };
+    // Two bf16 paths whose fp32 sums differ in order (the bias first or last, oneDNN's blocking): where a
+    // sum lies next to a bf16 rounding boundary the next product reads values one bf16 step (2^-9
+    // relative) apart — measured up to 9.5e-4 on logits of ~1.3 here — so the bound is a few such steps.
+    const TWO_BF16_PATHS = { atol: 5e-3, rtol: 5e-3 };
+    const want = viaMatmul.lastLogits(prompt, Int32Array.from([0, 9]));
+    expectClose("packed lastLogits with biases and adapters", packed.lastLogits(prompt, Int32Array.from([0, 9])), want, TWO_BF16_PATHS);
+    const got = step(packed);
+    expectClose("packed decode with biases and adapters", got, want, TWO_BF16_PATHS);
+    // the adapters change the logits by far more than the tolerance
+    expect(Math.max(...got.map((x, i) => Math.abs(x - step(plain)[i]!)))).toBeGreaterThan(0.05);
   });
 });

@@ -464,6 +464,11 @@ export class WebGpuBackend implements Backend {
     this.onHost([x, wPacked], [c], () => tsBackend.matmulPacked(c, x, wPacked, m, n, k));
   }
 
+  matmulPackedMany(outs: F32[], x: F32, wPacked: BF16, m: number, ns: number[], k: number, biases?: (F32 | null)[]): void {
+    const bs = (biases ?? []).filter((b): b is F32 => b !== null);
+    this.onHost([x, wPacked, ...bs], outs, () => tsBackend.matmulPackedMany(outs, x, wPacked, m, ns, k, biases));
+  }
+
   samplePrep(e: F32, stats: Float64Array, logits: F32, invT: number | F32): void {
     this.onHost([logits], [e], () => tsBackend.samplePrep(e, stats, logits, invT));
   }
