@@ -1,6 +1,6 @@
 // The sampling bench's machine-limit bound, worked by hand on a tiny model.
 import { describe, expect, it } from "vitest";
-import { decodeBound } from "../../src/bench/sample.js";
+import { decodeBound, gradeRuns } from "../../src/bench/sample.js";
 import { parseHfConfig } from "../../src/model/config.js";
 
 // 1 layer, C = 2, one head of D = 2 (so KD = 2), I = 2, V = 4:
@@ -22,5 +22,25 @@ describe("decodeBound", () => {
     expect(b.bound).toBe("compute");
     // prefill: bytes 72 → 72 ns; flops 100·(56 + 16 + 8) = 8000 → 8000 ns
     expect(b.seconds).toBeCloseTo((8000 + 8800) * 1e-9, 15);
+  });
+});
+
+describe("gradeRuns", () => {
+  it("each run against the limits measured around it (hand-worked)", () => {
+    // one prompt token, one step, fp32: 144 ns + 176 ns at 1 GB/s (compute: 80 + 88 ns at 1 GFLOP/s)
+    const slowHost = { fp32Gflops: 1, bf16Gflops: 1, readGBs: 1 };
+    // at 2 GB/s the bytes take 72 + 88 ns; compute still 80 + 88 ns: the prefill becomes compute-bound (80)
+    const fastHost = { fp32Gflops: 1, bf16Gflops: 1, readGBs: 2 };
+    const g = gradeRuns(cfg, 1, 1, 2, false, [{ secs: 640e-9, limits: slowHost }, { secs: 336e-9, limits: fastHost }]);
+    expect(g.map((x) => x.share)).toEqual([expect.closeTo(0.5, 12), expect.closeTo(0.5, 12)]); // 320/640, (80 + 88)/336
+    expect(g[0]!.limit).toBeCloseTo(2 / 320e-9, 0); // 2 tokens in the least time
+    expect(g[1]!.limit).toBeCloseTo(2 / 168e-9, 0);
+    expect(g.map((x) => x.readGBs)).toEqual([1, 2]);
+    // the same time on the faster host is a smaller share
+    expect(gradeRuns(cfg, 1, 1, 2, false, [{ secs: 640e-9, limits: fastHost }])[0]!.share).toBeCloseTo(168 / 640, 12);
+    // bf16: 2 bytes a value, the bf16 peak
+    const bf = gradeRuns(cfg, 1, 1, 2, true, [{ secs: 1e-6, limits: { fp32Gflops: 1, bf16Gflops: 4, readGBs: 1 } }])[0]!;
+    expect(bf.share).toBeCloseTo((72 + 88) * 1e-9 / 1e-6, 12); // prefill 72 ns of bytes, step 72 + 16 bytes
+    expect(bf.bound).toBe("bandwidth");
   });
 });
