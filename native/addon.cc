@@ -3,6 +3,7 @@
 // The argument order is backend.ts's; src/kernels/native.ts is the thin TypeScript wrapper.
 #include <napi.h>
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <string>
 #include <vector>
@@ -569,6 +570,37 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// allocLarge(bytes): a zeroed ArrayBuffer for a large long-lived array (packed weights, KV caches) in
+// anonymous memory aligned to 2 MiB and advised MADV_HUGEPAGE, so that where the kernel offers
+// transparent huge pages on request (THP "madvise" or "always") it is backed by 2 MiB pages: a decoding
+// step streaming ~1 GB of weights then misses the TLB 512× less often, and first touch costs one fault
+// per 2 MiB instead of one per 4 KiB (~9 µs each on the development VM). Without THP it is ordinary
+// memory. The memory is unmapped when the ArrayBuffer is collected; V8 is told of it meanwhile.
+Napi::Value AllocLarge(const Napi::CallbackInfo& info) {
+  ARGS("allocLarge");
+  const int64_t bytes = A.dim(0, "bytes");
+  if (bytes == 0) return Napi::ArrayBuffer::New(info.Env(), 0);
+  constexpr size_t HUGE_PAGE = size_t(2) << 20;
+  const size_t len = static_cast<size_t>(bytes), map = (len + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE + HUGE_PAGE;
+  void* base = mmap(nullptr, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) A.fail("cannot map " + std::to_string(bytes) + " bytes");
+  char* data = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
+#ifdef MADV_HUGEPAGE
+  madvise(data, map - static_cast<size_t>(data - static_cast<char*>(base)), MADV_HUGEPAGE);  // a hint: may fail
+#endif
+  struct Mapping {
+    void* base;
+    size_t size;
+  };
+  auto* m = new Mapping{base, map};
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(map));
+  return Napi::ArrayBuffer::New(info.Env(), data, len, [](Napi::Env env, void*, Mapping* mp) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(mp->size));
+    munmap(mp->base, mp->size);
+    delete mp;
+  }, m);
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   ARGS("setThreads");
   const int64_t n = A.dim(0, "n");
@@ -612,6 +644,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("adamw", Adamw);
   EXPORT("info", Info);
   EXPORT("setThreads", SetThreads);
+  EXPORT("allocLarge", AllocLarge);
 #undef EXPORT
   return exports;
 }

@@ -56,6 +56,13 @@ export interface Backend {
   download(x: F32 | BF16): void;
   /** x (n) = 0, where x lives. */
   zero(x: F32): void;
+  /**
+   * A zeroed buffer of `bytes` for a large long-lived array (packed weights, KV caches). native: memory
+   * backed by 2 MiB pages where the kernel offers transparent huge pages on request — fewer TLB misses
+   * while a decoding step streams the weights, one page fault per 2 MiB on first touch; elsewhere a
+   * plain ArrayBuffer.
+   */
+  allocLarge(bytes: number): ArrayBuffer;
   /** dst (n) = src (n), where they live; dst and src do not overlap and have the same element type. */
   copy<X extends F32 | BF16>(dst: X, src: X): void;
   /**

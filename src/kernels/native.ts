@@ -66,6 +66,7 @@ export interface NativeAddon {
   /** The SIMD clone the loader picked ("avx512f" | "avx2" | "default") and the OpenMP thread count. */
   info(): { simd: string; threads: number };
   setThreads(n: number): void;
+  allocLarge(bytes: number): ArrayBuffer;
 }
 
 export type NativeLoad = { ok: true; backend: Backend; addon: NativeAddon } | { ok: false; error: string };
@@ -98,6 +99,14 @@ function wrap(a: NativeAddon): Backend {
     download: tsBackend.download,
     zero: tsBackend.zero,
     copy: tsBackend.copy,
+    allocLarge: (bytes) => {
+      try {
+        return a.allocLarge(bytes);
+      } catch (e) {
+        if (e instanceof RangeError) throw e; // a bad size
+        return new ArrayBuffer(bytes); // a Node built without external buffers
+      }
+    },
     copyRows: tsBackend.copyRows,
     matmul: (c, x, y, m, n, k, opts) => {
       if (bf16 === undefined && (opts?.bf16 || x instanceof Uint16Array || y instanceof Uint16Array)) bf16Gemm(a);

@@ -81,6 +81,9 @@ export const tsBackend: Backend = {
   zero(x: F32): void {
     x.fill(0);
   },
+  allocLarge(bytes: number): ArrayBuffer {
+    return new ArrayBuffer(bytes);
+  },
   copy<X extends F32 | BF16>(dst: X, src: X): void {
     if (dst.length !== src.length) throw new RangeError(`copy: lengths ${dst.length} and ${src.length} differ`);
     (dst as F32).set(src as ArrayLike<number>);

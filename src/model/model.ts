@@ -418,7 +418,7 @@ export class Model {
     shapes.push(["head", c.vocabSize, C]);
     const total = shapes.reduce((s, [, n, k]) => s + packedBf16Size(n, k), 0);
     if (!this.packedArena || this.packedArena.length !== total) {
-      this.packedArena = new Uint16Array(total);
+      this.packedArena = new Uint16Array(this.be.allocLarge(2 * total)); // streamed every decoding step
       this.packedVersion = -1;
     }
     const views = new Map<string, BF16>();
@@ -942,7 +942,8 @@ export class Model {
   createKVCache(slots: number, maxLen: number): KVCache {
     const n = slots * maxLen * this.cfg.numKvHeads * this.cfg.headDim;
     const dtype = this.kvCache;
-    const mk = (): F32 | BF16 => (dtype === "bf16" ? new Uint16Array(n) : new Float32Array(n));
+    // large: a layer's cache is slots × maxLen × KD values (backend memory on 2 MiB pages where it can be)
+    const mk = (): F32 | BF16 => (dtype === "bf16" ? new Uint16Array(this.be.allocLarge(2 * n)) : new Float32Array(this.be.allocLarge(4 * n)));
     return {
       dtype,
       k: Array.from({ length: this.cfg.numLayers }, () => this.onDevice(mk())),

@@ -28,6 +28,23 @@ describe.runIf(load.ok)("native kernels match the reference", () => {
   const N = (load.ok ? load.backend : R) as Backend;
   kernelConformance(N);
 
+  it("allocLarge: a zeroed, writable buffer of the length asked, its own memory each call; bad sizes refused", () => {
+    for (const bytes of [0, 1, 4097, (2 << 20) + 6, 8 << 20]) {
+      const a = new Uint8Array(N.allocLarge(bytes)), b = new Uint8Array(N.allocLarge(bytes));
+      expect([a.length, b.length]).toEqual([bytes, bytes]);
+      expect(a.every((x) => x === 0)).toBe(true);
+      a.fill(7);
+      expect(b.every((x) => x === 0)).toBe(true); // not shared
+      if (bytes > 0) expect([a[0], a[bytes - 1]]).toEqual([7, 7]);
+    }
+    // used as the typed arrays the model makes of it
+    const w = new Uint16Array(N.allocLarge(2 * 1000));
+    w[999] = 0xffff;
+    expect([w.length, w[999]]).toEqual([1000, 0xffff]);
+    expect(() => N.allocLarge(-1)).toThrow(/non-negative integer/);
+    expect(() => N.allocLarge(1.5)).toThrow(/non-negative integer/);
+  });
+
   it.each(BF16_PATHS)("matmul bf16 (%s path): fp32 operands rounded, BF16 arrays used as they are, mixed", (path) => {
     const addon = nativeAddon();
     const chosen = bf16Gemm(addon).choices; // resolve first, so the first bf16 product does not undo the paths set here

@@ -151,6 +151,26 @@ describe.each(BACKENDS)("bf16 inference: packed weights and a bf16 KV cache (%s 
     expect(Array.from(bf.forward(prompt, cu, targets).logp)).toEqual(Array.from(fp32.forward(prompt, cu, targets).logp));
   });
 
+  it("the packed weights and the KV caches take their memory from the backend's allocLarge", () => {
+    const asked: number[] = [];
+    const counting: Backend = { ...backend, allocLarge: (bytes: number) => { asked.push(bytes); return backend.allocLarge(bytes); } };
+    const cfg = parseHfConfig(CONFIGS["qwen2-like"], "qwen2-like/config.json");
+    const m = new Model(cfg, { backend: counting, inferencePrecision: "bf16", kvCache: "bf16" });
+    initParams(m.params, cfg, 2024);
+    // the packed arena: every linear and the head in bf16 (more than the MLP's weights alone)
+    expect(asked.length).toBe(1);
+    expect(asked[0]! % 2).toBe(0);
+    expect(asked[0]!).toBeGreaterThan(2 * cfg.numLayers * cfg.hiddenSize * cfg.intermediateSize * 3);
+    const cache = m.createKVCache(3, 10);
+    const KD = cfg.numKvHeads * cfg.headDim;
+    expect(asked.slice(1)).toEqual(Array.from({ length: 2 * cfg.numLayers }, () => 2 * 3 * 10 * KD));
+    expect(cache.k[0]!.buffer.byteLength).toBe(2 * 3 * 10 * KD);
+    expect(cache.k[0]!.buffer).not.toBe(cache.v[0]!.buffer);
+    // and the model decodes with them
+    const out = m.prefill(cache, Int32Array.from([0]), Int32Array.from([1, 2, 3]), Int32Array.from([0, 3]));
+    expectClose("prefill on allocLarge memory", out, m.lastLogits(Int32Array.from([1, 2, 3]), Int32Array.from([0, 3])), SAME_BF16);
+  });
+
   it("qwen2-like: q/k/v biases and LoRA adapters on every linear act in packed inference (q/k/v and gate/up one product each) as in the bf16 matmul path", () => {
     const setUp = (m: Model, adapters: boolean): Model => {
       for (let l = 0; l < m.cfg.numLayers; l++) for (const p of ["q", "k", "v"]) {

@@ -408,6 +408,10 @@ export class WebGpuBackend implements Backend {
     this.send({ op: "clear", at: r.at + x.byteOffset, bytes: x.byteLength });
   }
 
+  allocLarge(bytes: number): ArrayBuffer {
+    return new ArrayBuffer(bytes); // the device copy is what kernels read (keepOnDevice)
+  }
+
   copy<X extends F32 | BF16>(dst: X, src: X): void {
     if (dst.length !== src.length) throw new RangeError(`copy: lengths ${dst.length} and ${src.length} differ`);
     if (dst instanceof Float32Array && src instanceof Float32Array) {
