@@ -570,11 +570,13 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// allocLarge(bytes): a zeroed ArrayBuffer for a large long-lived array (packed weights, KV caches) in
+// allocLarge(bytes): a zeroed ArrayBuffer for a large long-lived array (the packed weights) in
 // anonymous memory aligned to 2 MiB and advised MADV_HUGEPAGE, so that where the kernel offers
 // transparent huge pages on request (THP "madvise" or "always") it is backed by 2 MiB pages: a decoding
 // step streaming ~1 GB of weights then misses the TLB 512× less often, and first touch costs one fault
-// per 2 MiB instead of one per 4 KiB (~9 µs each on the development VM). Without THP it is ordinary
+// per 2 MiB instead of one per 4 KiB — though on the development VM that fault cost ~3.9 ms (512 host
+// pages at once), so memory made per run and touched a row at a time (KV caches) stays on plain
+// ArrayBuffers. Without THP it is ordinary
 // memory. The memory is unmapped when the ArrayBuffer is collected; V8 is told of it meanwhile.
 Napi::Value AllocLarge(const Napi::CallbackInfo& info) {
   ARGS("allocLarge");

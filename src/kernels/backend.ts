@@ -57,7 +57,8 @@ export interface Backend {
   /** x (n) = 0, where x lives. */
   zero(x: F32): void;
   /**
-   * A zeroed buffer of `bytes` for a large long-lived array (packed weights, KV caches). native: memory
+   * A zeroed buffer of `bytes` for a large long-lived array that is read in full often (the packed
+   * inference weights: streamed every decoding step). native: memory
    * backed by 2 MiB pages where the kernel offers transparent huge pages on request — fewer TLB misses
    * while a decoding step streams the weights, one page fault per 2 MiB on first touch; elsewhere a
    * plain ArrayBuffer.

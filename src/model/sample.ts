@@ -749,12 +749,11 @@ export class BatchSampler<C> {
   /**
    * The logits buffer of a prefill or decoding step (rows × V floats at least), one for the whole run:
    * fresh arrays of that size cost page faults as long as the products (a fresh 64 × 151,936 output
-   * made the head product 4-5× slower in a prefill). Large memory (allocLarge): its first touch, once
-   * a run, is then one fault per 2 MiB where the kernel gives huge pages.
+   * made the head product 4-5× slower in a prefill).
    */
   private stepLogits(rows: number): Float32Array {
     const V = this.tok.vocabSize;
-    if (this.logitsBuf.length < rows * V) this.logitsBuf = new Float32Array(getBackend().allocLarge(4 * Math.max(rows, this.opts.slots) * V));
+    if (this.logitsBuf.length < rows * V) this.logitsBuf = new Float32Array(Math.max(rows, this.opts.slots) * V);
     return this.logitsBuf;
   }
 

@@ -151,7 +151,7 @@ describe.each(BACKENDS)("bf16 inference: packed weights and a bf16 KV cache (%s 
     expect(Array.from(bf.forward(prompt, cu, targets).logp)).toEqual(Array.from(fp32.forward(prompt, cu, targets).logp));
   });
 
-  it("the packed weights and the KV caches take their memory from the backend's allocLarge", () => {
+  it("the packed weights take their memory from the backend's allocLarge (the KV caches do not)", () => {
     const asked: number[] = [];
     const counting: Backend = { ...backend, allocLarge: (bytes: number) => { asked.push(bytes); return backend.allocLarge(bytes); } };
     const cfg = parseHfConfig(CONFIGS["qwen2-like"], "qwen2-like/config.json");
@@ -162,10 +162,7 @@ describe.each(BACKENDS)("bf16 inference: packed weights and a bf16 KV cache (%s 
     expect(asked[0]! % 2).toBe(0);
     expect(asked[0]!).toBeGreaterThan(2 * cfg.numLayers * cfg.hiddenSize * cfg.intermediateSize * 3);
     const cache = m.createKVCache(3, 10);
-    const KD = cfg.numKvHeads * cfg.headDim;
-    expect(asked.slice(1)).toEqual(Array.from({ length: 2 * cfg.numLayers }, () => 2 * 3 * 10 * KD));
-    expect(cache.k[0]!.buffer.byteLength).toBe(2 * 3 * 10 * KD);
-    expect(cache.k[0]!.buffer).not.toBe(cache.v[0]!.buffer);
+    expect(asked.length).toBe(1);
     // and the model decodes with them
     const out = m.prefill(cache, Int32Array.from([0]), Int32Array.from([1, 2, 3]), Int32Array.from([0, 3]));
     expectClose("prefill on allocLarge memory", out, m.lastLogits(Int32Array.from([1, 2, 3]), Int32Array.from([0, 3])), SAME_BF16);
