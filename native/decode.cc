@@ -136,8 +136,9 @@ BF16_TARGET void tile_bf16(float* c, int64_t ldc, const uint32_t* xp, int64_t K2
 #pragma GCC unroll 8
     for (int r = 0; r < MB; r++) acc[r][j] = b0;
   }
+  Prefetch lp = pf;  // in registers for the loop (through the reference its fields were stored every step)
   for (int64_t p = 0; p < K2; p++) {
-    pf.step();
+    lp.step();
     __m512i w[NB];
 #pragma GCC unroll 4
     for (int j = 0; j < NB; j++) w[j] = _mm512_loadu_si512(wp + j * bstride + p * 2 * COLS);
@@ -155,6 +156,7 @@ BF16_TARGET void tile_bf16(float* c, int64_t ldc, const uint32_t* xp, int64_t K2
       const __mmask16 mk = j == NB - 1 ? lastMask : static_cast<__mmask16>(0xffff);
       _mm512_mask_storeu_ps(c + r * ldc + j * COLS, mk, acc[r][j]);
     }
+  pf = lp;
 }
 
 using TileFn = void (*)(float*, int64_t, const uint32_t*, int64_t, const uint16_t*, int64_t, int64_t, const float*,
