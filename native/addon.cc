@@ -576,8 +576,8 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
 // step streaming ~1 GB of weights then misses the TLB 512× less often, and first touch costs one fault
 // per 2 MiB instead of one per 4 KiB — though on the development VM that fault cost ~3.9 ms (512 host
 // pages at once), so memory made per run and touched a row at a time (KV caches) stays on plain
-// ArrayBuffers. Without THP it is ordinary
-// memory. The memory is unmapped when the ArrayBuffer is collected; V8 is told of it meanwhile.
+// ArrayBuffers. Without THP it is ordinary memory. The memory is unmapped when the ArrayBuffer is
+// collected; V8 is told of it meanwhile.
 Napi::Value AllocLarge(const Napi::CallbackInfo& info) {
   ARGS("allocLarge");
   const int64_t bytes = A.dim(0, "bytes");

@@ -431,7 +431,7 @@ export class Model {
     const arena = this.packedArena;
     const span = (first: string, last: string): BF16 => {
       const a = views.get(first)!, b = views.get(last)!;
-      return arena.subarray(a.byteOffset / 2 - arena.byteOffset / 2, (b.byteOffset + b.byteLength - arena.byteOffset) / 2);
+      return arena.subarray((a.byteOffset - arena.byteOffset) / 2, (b.byteOffset + b.byteLength - arena.byteOffset) / 2);
     };
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}.`;

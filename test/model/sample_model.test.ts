@@ -159,13 +159,12 @@ describe.each(BACKENDS)("bf16 inference: packed weights and a bf16 KV cache (%s 
     initParams(m.params, cfg, 2024);
     // the packed arena: every linear and the head in bf16 (more than the MLP's weights alone)
     expect(asked.length).toBe(1);
-    expect(asked[0]! % 2).toBe(0);
     expect(asked[0]!).toBeGreaterThan(2 * cfg.numLayers * cfg.hiddenSize * cfg.intermediateSize * 3);
     const cache = m.createKVCache(3, 10);
-    expect(asked.length).toBe(1);
-    // and the model decodes with them
+    // and the model decodes with them, the arena allocated once (the caches and inference ask for nothing)
     const out = m.prefill(cache, Int32Array.from([0]), Int32Array.from([1, 2, 3]), Int32Array.from([0, 3]));
     expectClose("prefill on allocLarge memory", out, m.lastLogits(Int32Array.from([1, 2, 3]), Int32Array.from([0, 3])), SAME_BF16);
+    expect(asked.length).toBe(1);
   });
 
   it("qwen2-like: q/k/v biases and LoRA adapters on every linear act in packed inference (q/k/v and gate/up one product each) as in the bf16 matmul path", () => {
