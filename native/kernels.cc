@@ -306,9 +306,7 @@ HOT void attn_row(float* o, float* lse_out, const float* qi, const float* k, con
 
 // Row r of a tile: scores sc[0, n) (already scaled) → probabilities, columns [valid, n) zeroed. Returns lse.
 HOT float softmax_row(float* sc, int64_t valid, int64_t n) {
-  float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-  for (int64_t j = 0; j < valid; j++) mx = std::max(mx, sc[j]);
+  const float mx = max_f(sc, valid);  // vectorized (an omp simd max reduction compiled to scalar maxss)
   float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < valid; j++) {
