@@ -446,7 +446,21 @@ AVX512_TARGET void decode_item_avx512(float* og, const float* qg, const KV* kb, 
       _mm512_mask_storeu_ps(sc + g * L + j0, mk, _mm512_mul_ps(hsum16(v), vscale));
     }
   }
-  for (int64_t g = 0; g < group; g++) softmax_row(sc + g * L, L, L);
+  // exp(score − max) without the division: each head's output is scaled by 1 / Σ once at the end (one
+  // pass over the scores fewer); inv (group) lies past the scores, in the scratch's spare row
+  float* const inv = sc + group * L;
+  for (int64_t g = 0; g < group; g++) {
+    float* const s = sc + g * L;
+    const float mx = max_f(s, L);
+    float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < L; j++) {
+      const float e = exp_f(s[j] - mx);
+      s[j] = e;
+      sum += e;
+    }
+    inv[g] = 1.f / sum;
+  }
   std::memset(og, 0, sizeof(float) * static_cast<size_t>(group * D));
   for (int64_t j0 = 0; j0 < L; j0 += DT) {
     const int64_t nt = std::min(DT, L - j0);
@@ -480,6 +494,10 @@ AVX512_TARGET void decode_item_avx512(float* og, const float* qg, const KV* kb, 
       for (int64_t c = 0; c < DC; c++) _mm512_storeu_ps(o + c * 16, acc[c]);
     }
   }
+  for (int64_t g = 0; g < group; g++) {
+    const __m512 f = _mm512_set1_ps(inv[g]);
+    for (int64_t c = 0; c < DC; c++) _mm512_storeu_ps(og + g * D + c * 16, _mm512_mul_ps(f, _mm512_loadu_ps(og + g * D + c * 16)));
+  }
 }
 
 bool cpu_has_avx512f() {
@@ -502,7 +520,7 @@ __attribute__((always_inline)) inline void decode_all(float* out, const float* q
 #else
     const bool wide = false;
 #endif
-    std::vector<float> sc(static_cast<size_t>(group * maxLen)), row(static_cast<size_t>(wide ? DT * D : D));
+    std::vector<float> sc(static_cast<size_t>(group * (maxLen + 1))), row(static_cast<size_t>(wide ? DT * D : D));
 #pragma omp for schedule(static)
     for (int64_t w = 0; w < work; w++) {
       const int64_t b = w / Hkv, kh = w % Hkv;
