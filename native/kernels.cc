@@ -258,8 +258,8 @@ HOT void swiglu_backward(float* dgate, float* dup, const float* dout, const floa
     const float g = gate[i];
     const float sig = 1.f / (1.f + exp_f(-g));
     const float d = dout[i];
-    dup[i] += d * g * sig;
-    dgate[i] += d * up[i] * sig * (1.f + g * (1.f - sig));
+    dup[i] = d * g * sig;
+    dgate[i] = d * up[i] * sig * (1.f + g * (1.f - sig));
   }
 }
 

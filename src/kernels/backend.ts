@@ -151,7 +151,10 @@ export interface Backend {
 
   /** out (n) = silu(gate (n)) · up (n). Overwrites out. */
   swigluForward(out: F32, gate: F32, up: F32): void;
-  /** dgate (n) +=, dup (n) +=, from dout (n); gate, up as in forward. */
+  /**
+   * dgate (n) =, dup (n) =, from dout (n); gate, up as in forward. Overwrites both (their only caller
+   * zeroed them first: 23 MB a layer of model S's batch, ~5 ms of a 230 ms step).
+   */
   swigluBackward(dgate: F32, dup: F32, dout: F32, gate: F32, up: F32): void;
 
   // ***** attention over packed variable-length sequences (causal, grouped-query) *****

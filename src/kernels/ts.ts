@@ -235,8 +235,8 @@ export const tsBackend: Backend = {
       const g = gate[i]!;
       const sig = 1 / (1 + Math.exp(-g));
       const d = dout[i]!;
-      dup[i] = dup[i]! + d * g * sig;
-      dgate[i] = dgate[i]! + d * up[i]! * sig * (1 + g * (1 - sig));
+      dup[i] = d * g * sig;
+      dgate[i] = d * up[i]! * sig * (1 + g * (1 - sig));
     }
   },
 

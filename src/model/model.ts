@@ -884,8 +884,6 @@ export class Model {
       be.swigluForward(a.h, la.gate, la.up); // recompute h
       // first writer of dh: overwrite, no zeroing
       this.linearBackward(dh, dresid, a.h, lin.down, T, false, a.h, this.mmOperand(dresid, 1));
-      be.zero(dgate);
-      be.zero(dup);
       be.swigluBackward(dgate, dup, dh, la.gate, la.up);
       const ln2m = this.trainBase ? this.mmOperand(la.ln2, 0) : la.ln2; // read only by dW
       this.linearBackward(dln, dgate, la.ln2, lin.gate, T, false, ln2m, this.mmOperand(dgate, 1));

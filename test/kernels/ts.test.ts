@@ -197,7 +197,8 @@ describe("swiglu", () => {
     const out = new Float32Array(f.gate.length);
     K.swigluForward(out, f32(f.gate), f32(f.up));
     expectClose("out", out, f.out, FIX);
-    const dg = new Float32Array(out.length), du = new Float32Array(out.length);
+    // prefilled: swigluBackward overwrites dgate and dup
+    const dg = new Float32Array(out.length).fill(7), du = new Float32Array(out.length).fill(-3);
     K.swigluBackward(dg, du, f32(f.dout), f32(f.gate), f32(f.up));
     expectClose("dgate", dg, f.dgate, FIX);
     expectClose("dup", du, f.dup, FIX);

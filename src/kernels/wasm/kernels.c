@@ -297,8 +297,8 @@ __attribute__((export_name("swiglu_backward")))
 void swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, int n) {
   for (int i = 0; i < n; i++) {
     float g = gate[i], sig = 1.f / (1.f + aha_exp(-g)), d = dout[i];
-    dup[i] += d * g * sig;
-    dgate[i] += d * up[i] * sig * (1.f + g * (1.f - sig));
+    dup[i] = d * g * sig;
+    dgate[i] = d * up[i] * sig * (1.f + g * (1.f - sig));
   }
 }
 

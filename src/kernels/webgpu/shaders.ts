@@ -240,8 +240,8 @@ fn main(@builtin(workgroup_id) w: vec3<u32>, @builtin(num_workgroups) nw: vec3<u
     "let o = pu(0u); let gt = pu(1u); let up = pu(2u); let n = pu(3u);"),
   // P: offDgate, offDup, offDout, offGate, offUp, n
   swigluBackward: ELEMWISE(`let g = ld(gt + i); let sg = 1.0 / (1.0 + exp(-g)); let d = ld(dd + i);
-    st(du + i, ld(du + i) + d * g * sg);
-    st(dg + i, ld(dg + i) + d * ld(up + i) * sg * (1.0 + g * (1.0 - sg)));`,
+    st(du + i, d * g * sg);
+    st(dg + i, d * ld(up + i) * sg * (1.0 + g * (1.0 - sg)));`,
   "let dg = pu(0u); let du = pu(1u); let dd = pu(2u); let gt = pu(3u); let up = pu(4u); let n = pu(5u);"),
   // P: offP, offG, offM, offV, n, lr, b1, b2, eps, decayFactor (1 − lr·wd), bc1, bc2
   adamw: ELEMWISE(`let g = ld(gp + i);
