@@ -1,6 +1,10 @@
-// The sampling bench's machine-limit bound, worked by hand on a tiny model.
-import { describe, expect, it } from "vitest";
+// The sampling bench's machine-limit bound, worked by hand on a tiny model, and the suite run on model S.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { decodeBound, gradeRuns } from "../../src/bench/sample.js";
+import { run } from "../../src/cli/bench.js";
 import { parseHfConfig } from "../../src/model/config.js";
 
 // 1 layer, C = 2, one head of D = 2 (so KD = 2), I = 2, V = 4:
@@ -43,4 +47,30 @@ describe("gradeRuns", () => {
     expect(bf.share).toBeCloseTo((72 + 88) * 1e-9 / 1e-6, 12); // prefill 72 ns of bytes, step 72 + 16 bytes
     expect(bf.bound).toBe("bandwidth");
   });
+});
+
+describe("aha bench sample (model S, quick)", () => {
+  afterEach(() => vi.restoreAllMocks());
+  it("runs warm-up, timed and profiled generations on one kept sampler and grades the timed run", async () => {
+    const log: string[] = [];
+    vi.spyOn(process.stderr, "write").mockImplementation((x) => { log.push(String(x)); return true; });
+    vi.spyOn(process.stdout, "write").mockImplementation(() => true);
+    const dir = mkdtempSync(path.join(tmpdir(), "aha-bench-sample-"));
+    try {
+      const file = path.join(dir, "s.json");
+      // --profile: a third generation (16 new tokens) on the case's sampler after the timed one
+      expect(await run(["sample", "--quick", "--no-peer", "--no-webgpu", "--profile", "--only", "S", "--json", file])).toBe(0);
+      const rows = (JSON.parse(readFileSync(file, "utf8")) as { rows: Array<Record<string, unknown>> }).rows;
+      const cases = rows.filter((r) => r["case"] === "S 16x16");
+      expect(cases.map((r) => r["dtype"])).toEqual(["fp32", "bf16"]);
+      for (const r of cases) {
+        expect(r["aha"]).toBeGreaterThan(0);
+        expect(r["share"]).toBeGreaterThan(0); // the native addon's limits (CI builds it)
+        expect(String(r["runShares"]).split(" ")).toHaveLength(1);
+      }
+      expect(log.join("")).toMatch(/profile sample S 16x16 bf16/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
