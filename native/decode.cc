@@ -451,15 +451,7 @@ AVX512_TARGET void decode_item_avx512(float* og, const float* qg, const KV* kb, 
   float* const inv = sc + group * L;
   for (int64_t g = 0; g < group; g++) {
     float* const s = sc + g * L;
-    const float mx = max_f(s, L);
-    float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < L; j++) {
-      const float e = exp_f(s[j] - mx);
-      s[j] = e;
-      sum += e;
-    }
-    inv[g] = 1.f / sum;
+    inv[g] = 1.f / exp_shift_sum(s, L, max_f(s, L));
   }
   std::memset(og, 0, sizeof(float) * static_cast<size_t>(group * D));
   for (int64_t j0 = 0; j0 < L; j0 += DT) {

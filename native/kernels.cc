@@ -289,13 +289,7 @@ HOT void attn_row(float* o, float* lse_out, const float* qi, const float* k, con
     mx = std::max(mx, s);
   }
   const int64_t L = j1 - j0;
-  float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < L; j++) {
-    const float e = exp_f(sc[j] - mx);
-    sc[j] = e;
-    sum += e;
-  }
+  const float sum = exp_shift_sum(sc, L, mx);
   for (int64_t d = 0; d < D; d++) o[d] = 0.f;
   const float inv = 1.f / sum;
   for (int64_t j = j0; j < j1; j++) axpy(o, sc[j - j0] * inv, v + j * kvStride, D);
@@ -307,13 +301,7 @@ HOT void attn_row(float* o, float* lse_out, const float* qi, const float* k, con
 // Row r of a tile: scores sc[0, n) (already scaled) → probabilities, columns [valid, n) zeroed. Returns lse.
 HOT float softmax_row(float* sc, int64_t valid, int64_t n) {
   const float mx = max_f(sc, valid);  // vectorized (an omp simd max reduction compiled to scalar maxss)
-  float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < valid; j++) {
-    const float e = exp_f(sc[j] - mx);
-    sc[j] = e;
-    sum += e;
-  }
+  const float sum = exp_shift_sum(sc, valid, mx);
   const float inv = 1.f / sum;
 #pragma omp simd
   for (int64_t j = 0; j < valid; j++) sc[j] *= inv;

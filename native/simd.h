@@ -28,6 +28,18 @@ inline float exp_f(float x) {
   return p * bits_to_f32(static_cast<uint32_t>(e) << 23);
 }
 
+// s[j] = exp(s[j] − mx) for j in [0, n); returns their sum (softmax numerators: the attention kernels)
+inline float exp_shift_sum(float* s, int64_t n, float mx) {
+  float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; j++) {
+    const float e = exp_f(s[j] - mx);
+    s[j] = e;
+    sum += e;
+  }
+  return sum;
+}
+
 // max of z[0, n) ignoring NaN (−∞ for none), 16 lanes at a time in a GCC vector (one zmm in the
 // AVX-512 clones): a loop-carried max is not vectorized by GCC without -ffast-math, and as scalar code
 // (maxss latency, 3 cycles per element) it was most of the sampler's pass over a 151,936-token row.
